@@ -1,0 +1,56 @@
+"""Checkpoints: the only module that imports orbax.
+
+The stable v0 `CheckpointManager` API with `StandardSave` / `StandardRestore` against an
+abstract target built from the current state (so shardings of the current mesh are used).
+Saves are awaited before `close()` so that a final checkpoint is never lost at exit.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import jax
+import orbax.checkpoint as ocp
+
+# orbax logs every save at INFO; our own progress line already says what happens
+logging.getLogger("absl").setLevel(logging.WARNING)
+
+
+class Checkpointer:
+    def __init__(self, directory: Path, max_to_keep: int = 2):
+        self.directory = Path(directory).resolve()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._mngr = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=True),
+        )
+
+    def latest_step(self) -> int | None:
+        return self._mngr.latest_step()
+
+    def save(self, step: int, tree) -> None:
+        self._mngr.save(step, args=ocp.args.StandardSave(tree), force=True)
+
+    def restore(self, step: int, like):
+        """Restore `step` into the structure, dtypes, shapes and shardings of `like`."""
+        abstract = jax.tree.map(_abstract, like)
+        return self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+
+    def wait(self) -> None:
+        self._mngr.wait_until_finished()
+
+    def close(self) -> None:
+        self._mngr.wait_until_finished()
+        self._mngr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _abstract(x):
+    if isinstance(x, jax.Array):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding)
+    return ocp.utils.to_shape_dtype_struct(x)
