@@ -1,0 +1,17 @@
+"""Registry of experiments: id -> module (imported lazily, so `list` and `plot` stay light)."""
+from __future__ import annotations
+
+import importlib
+
+MODULES = {
+    "chain-emergence": "theoryrl.experiments.chain_emergence",
+    "chain-ood": "theoryrl.experiments.chain_ood",
+    "chain-simple-vs-hard": "theoryrl.experiments.chain_simple_vs_hard",
+    "chain-simple-mass": "theoryrl.experiments.chain_simple_mass",
+}
+
+
+def get(experiment_id: str):
+    if experiment_id not in MODULES:
+        raise KeyError(f"unknown experiment '{experiment_id}' (known: {', '.join(MODULES)})")
+    return importlib.import_module(MODULES[experiment_id])

@@ -1,0 +1,3 @@
+from theoryrl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""Shared recipe, bucket training and row extraction for the chain-traversal experiments."""
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import numpy as np
+
+from theoryrl.core.config import require
+from theoryrl.core.experiment import Program, RunPlan
+from theoryrl.models.chain_attention import ModelSpec
+from theoryrl.rl import chain_trainer as trainer
+from theoryrl.tasks.chain import ChainSpec, uniform_over, validate_dist_probs
+
+ACC_KEYS = ("acc", "acc_all", "traversal", "traversal_all", "reached", "len_correct")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainRecipe:
+    """One attention type's training settings (spec §3.2)."""
+
+    batch: int = 50_000
+    dataset_size: int = 1_000_000  # 0: fresh instances every step
+    epochs: int = 300
+    steps_per_epoch: int = 20  # used in fresh mode; dataset mode uses dataset_size // batch
+    lr: float = 1e-2
+    tmp: float = 1.0 / 20.0
+    horizon: int | None = None  # None: m + 1
+    baseline_groups: int = 1
+    early_stop: bool = True
+    fixed_v: bool = False
+    eval_size: int = 1000
+    epochs_per_chunk: int = 1
+
+    def validate(self):
+        require(self.batch >= 1, "batch", self.batch, ">= 1")
+        require(self.dataset_size == 0 or self.dataset_size >= self.batch, "dataset_size", self.dataset_size,
+                "0 (fresh sampling) or >= batch")
+        require(self.epochs >= 1, "epochs", self.epochs, ">= 1")
+        require(self.steps_per_epoch >= 1, "steps_per_epoch", self.steps_per_epoch, ">= 1")
+        require(self.lr > 0, "lr", self.lr, "> 0")
+        require(self.tmp > 0, "tmp", self.tmp, "> 0")
+        require(self.horizon is None or self.horizon >= 1, "horizon", self.horizon, ">= 1 (or none for m+1)")
+        require(1 <= self.baseline_groups <= self.batch, "baseline_groups", self.baseline_groups, "1..batch")
+        require(self.eval_size >= 1, "eval_size", self.eval_size, ">= 1")
+        require(self.epochs_per_chunk >= 1, "epochs_per_chunk", self.epochs_per_chunk, ">= 1")
+
+    @property
+    def num_steps_per_epoch(self) -> int:
+        return self.dataset_size // self.batch if self.dataset_size else self.steps_per_epoch
+
+    def num_chunks(self) -> int:
+        return -(-self.epochs // self.epochs_per_chunk)
+
+
+SOFTMAX_PAPER = ChainRecipe()
+LINEAR_PAPER = ChainRecipe(batch=200_000, dataset_size=2_000_000, epochs=200, tmp=1.0 / 5.0)
+
+
+def check_choices(knob: str, values, allowed) -> None:
+    require(len(values) > 0 and all(v in allowed for v in values), knob, values, f"a non-empty subset of {list(allowed)}")
+
+
+def check_ms(values, knob: str = "m") -> None:
+    require(len(values) > 0 and all(isinstance(m, int) and m >= 2 for m in values), knob, values, "integers >= 2")
+
+
+def train_spec(recipe: ChainRecipe, task: ChainSpec, attention: str, evals: tuple[trainer.EvalSet, ...],
+               horizon: int | None = None) -> trainer.TrainSpec:
+    model = ModelSpec(n=task.n, attention=attention, tmp=recipe.tmp, fixed_v=recipe.fixed_v)
+    return trainer.TrainSpec(
+        task=task, model=model, batch=recipe.batch,
+        horizon=horizon or recipe.horizon or task.m + 1,
+        steps_per_epoch=recipe.num_steps_per_epoch, epochs_per_chunk=recipe.epochs_per_chunk,
+        dataset_size=recipe.dataset_size, evals=evals, baseline_groups=recipe.baseline_groups,
+        early_stop=recipe.early_stop)
+
+
+def program(spec: trainer.TrainSpec, recipe: ChainRecipe) -> Program:
+    """The chain trainer's pure functions, with the driver's progress and early-exit hooks."""
+    first = spec.evals[0].name
+
+    def summarize(m):
+        return {"loss": float(np.mean(m["loss"])), "train_acc": float(np.mean(m["train_acc"][:, -1])),
+                f"{first}_acc": float(np.mean(m[f"{first}/acc"][:, -1])),
+                f"{first}_traversal": float(np.mean(m[f"{first}/traversal"][:, -1]))}
+
+    return Program(
+        data_fn=partial(trainer.make_data, spec), init_fn=partial(trainer.init_state, spec),
+        chunk_fn=partial(trainer.run_chunk, spec), num_chunks=recipe.num_chunks(),
+        steps_per_chunk=recipe.epochs_per_chunk * spec.steps_per_epoch, summarize=summarize,
+        all_stopped=(lambda m: m["stopped"][:, -1]) if spec.early_stop else None,
+        final_fn=lambda st: {"stop_epoch": st["stop_epoch"], "epoch": st["epoch"]})
+
+
+def plan_run(row: dict, label: str, spec: trainer.TrainSpec, recipe: ChainRecipe, hp: dict) -> RunPlan:
+    """A chain run; runs with the same static spec and schedule share one compiled program."""
+    return RunPlan(row=row, bucket=(spec, recipe.num_chunks(), recipe.epochs_per_chunk), label=label, hp=hp,
+                   build=lambda: program(spec, recipe))
+
+
+def curves(arrays: dict, epochs: int) -> dict:
+    """One run's arrays from the driver -> {metric: [epochs]} (NaN after an early exit) + finals."""
+    out = {}
+    for k, v in arrays.items():
+        if k.startswith("history/"):
+            flat = np.asarray(v, dtype=np.float64).reshape(-1)
+            if flat.shape[0] < epochs:
+                flat = np.concatenate([flat, np.full(epochs - flat.shape[0], np.nan)])
+            out[k[len("history/"):]] = flat
+        else:
+            out[k] = np.asarray(v)
+    return out
+
+
+def stack_curves(results: list[dict], idx: list[int], epochs: int) -> dict:
+    """Curves of several runs stacked on a leading run axis: {metric: [runs, epochs]}."""
+    per_run = [curves(results[i], epochs) for i in idx]
+    return {k: np.stack([c[k] for c in per_run]) for k in per_run[0]}
+
+
+def last_trained(curve_RxE: np.ndarray, stopped_RxE: np.ndarray | None = None) -> np.ndarray:
+    """Value of each run at its last computed epoch (NaN-padded epochs after an early exit)."""
+    vals = []
+    for r in range(curve_RxE.shape[0]):
+        finite = np.flatnonzero(np.isfinite(curve_RxE[r]))
+        vals.append(curve_RxE[r, finite[-1]] if finite.size else np.nan)
+    return np.asarray(vals)
+
+
+def uniform_distances(m: int) -> np.ndarray:
+    return uniform_over(range(1, m), m)
+
+
+def hparams(seed: int, recipe: ChainRecipe, dist_probs, eval_probs: dict) -> dict:
+    validate_dist_probs(dist_probs, len(dist_probs) + 1)
+    return trainer.make_hparams(seed, recipe.lr, dist_probs, eval_probs)
+
+
+def mean_std(values) -> tuple[float, float]:
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.nanmean(values)), float(np.nanstd(values))

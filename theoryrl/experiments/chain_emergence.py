@@ -1,0 +1,119 @@
+"""chain-emergence: Table 1 of Ran-Milo et al. (emergence of efficient reasoning).
+
+REINFORCE on the two-chain task, m in {4, 8, 12}, softmax and linear attention, seeds 42/43/44;
+greedy test accuracy and exact-traversal accuracy on 1,000 fresh instances with uniformly
+distributed distances (both denominators: over rollouts that reached a sink, and over all).
+
+Knobs: m (tuple), attention (tuple), seeds (tuple), softmax.* and linear.* (ChainRecipe).
+Row metrics: train_acc (last epoch, sampled), test_acc / test_acc_all, traversal /
+traversal_all, reached, len_correct, stop_epoch (-1: never early-stopped), epochs_run.
+Summary metrics: <attention>_m<m>_{test_acc, traversal} (mean over seeds).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from theoryrl.core.config import require
+from theoryrl.core.experiment import Outcome
+from theoryrl.core.results import load_npz
+from theoryrl.experiments import chain_common as cc
+from theoryrl.rl.chain_trainer import EvalSet
+from theoryrl.tasks.chain import ChainSpec
+
+ID = "chain-emergence"
+TITLE = "Emergence of efficient reasoning (REINFORCE on two-chain traversal)"
+PAPER = "Ran-Milo et al. 2601.15158, Table 1 (v1)"
+PUBLISHED = {  # spec §7.1: test / traversal accuracy (%), mean over 3 seeds, committed CSVs
+    "softmax": {4: (100.0, 100.0), 8: (100.0, 98.87), 12: (98.59, 93.2)},
+    "linear": {4: (100.0, 100.0), 8: (100.0, 99.5), 12: (100.0, 99.7)},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    m: tuple[int, ...] = (4, 8, 12)
+    attention: tuple[str, ...] = ("softmax", "linear")
+    seeds: tuple[int, ...] = (42, 43, 44)
+    softmax: cc.ChainRecipe = cc.SOFTMAX_PAPER
+    linear: cc.ChainRecipe = cc.LINEAR_PAPER
+
+    def validate(self):
+        cc.check_ms(self.m)
+        cc.check_choices("attention", self.attention, ("softmax", "linear"))
+        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
+
+
+QUICK_SOFTMAX = cc.ChainRecipe(batch=5000, dataset_size=0, epochs=40, steps_per_epoch=10, epochs_per_chunk=2)
+QUICK_LINEAR = dataclasses.replace(QUICK_SOFTMAX, tmp=1.0 / 5.0)
+TIERS = {
+    "quick": Config(m=(4, 8), softmax=QUICK_SOFTMAX, linear=QUICK_LINEAR),
+    "paper": Config(),
+}
+
+
+def plan(cfg: Config) -> list:
+    plans = []
+    for attention in cfg.attention:
+        recipe = getattr(cfg, attention)
+        for m in cfg.m:
+            task = ChainSpec(m, 2 * m)
+            spec = cc.train_spec(recipe, task, attention,
+                                 (EvalSet("test", task, recipe.eval_size, recipe.horizon or m + 1),))
+            probs = cc.uniform_distances(m)
+            plans += [cc.plan_run({"attention": attention, "m": m, "seed": s}, f"{attention}-m{m}", spec, recipe,
+                                  cc.hparams(s, recipe, probs, {"test": probs})) for s in cfg.seeds]
+    return plans
+
+
+def analyze(cfg: Config, results: list[dict]) -> Outcome:
+    rows, arrays, metrics, verdict = [], {}, {}, {}
+    plans = plan(cfg)
+    for attention in cfg.attention:
+        epochs = getattr(cfg, attention).epochs
+        for m in cfg.m:
+            idx = [i for i, p in enumerate(plans) if p.row["attention"] == attention and p.row["m"] == m]
+            runs = cc.stack_curves(results, idx, epochs)
+            arrays.update({f"{attention}/m{m}/{k}": v for k, v in runs.items()})
+            final = {k: cc.last_trained(runs[f"test/{k}"]) for k in cc.ACC_KEYS}
+            train_acc = cc.last_trained(runs["train_acc"])
+            for j, i in enumerate(idx):
+                rows.append({**plans[i].row, "train_acc": float(train_acc[j]),
+                             **{("test_" + k if k.startswith("acc") else k): float(final[k][j]) for k in cc.ACC_KEYS},
+                             "stop_epoch": int(runs["final/stop_epoch"][j]), "epochs_run": int(runs["final/epoch"][j])})
+            test_mean, trav_mean = cc.mean_std(final["acc"])[0], cc.mean_std(final["traversal"])[0]
+            metrics[f"{attention}_m{m}_test_acc"] = test_mean
+            metrics[f"{attention}_m{m}_test_acc_all"] = cc.mean_std(final["acc_all"])[0]
+            metrics[f"{attention}_m{m}_traversal"] = trav_mean
+            metrics[f"{attention}_m{m}_train_acc"] = cc.mean_std(train_acc)[0]
+            verdict[f"{attention}_m{m}_test_ge_98"] = test_mean >= 0.98
+            if m >= 12:
+                need = 0.90 if attention == "softmax" else 0.99
+                verdict[f"{attention}_m{m}_traversal_ge_{int(need * 100)}"] = trav_mean >= need
+    paper = {f"{a}_m{m}_test_traversal_pct": list(PUBLISHED[a][m]) for a in cfg.attention for m in cfg.m
+             if m in PUBLISHED[a]}
+    paper["pass_criterion"] = "test >= 98% for all m; traversal >= 90% (softmax) / 99% (linear) at m = 12"
+    return Outcome(metrics, rows, paper, verdict, arrays)
+
+
+def plot(run_dir: Path, out_dir: Path) -> list[Path]:
+    from theoryrl.core import plotting
+
+    arrays = load_npz(Path(run_dir) / "arrays.npz")
+    groups = sorted({k.rsplit("/", 2)[0] for k in arrays if k.endswith("/test/acc")})
+    fig, axes = plotting.subplots(1, 2, width=4.8)
+    for group in groups:
+        for ax, key, label in ((axes[0, 0], "test/acc", "test accuracy"), (axes[0, 1], "test/traversal", "traversal accuracy")):
+            curve = arrays[f"{group}/{key}"]
+            epochs = np.arange(1, curve.shape[1] + 1)
+            mean = np.nanmean(curve, axis=0)
+            line, = ax.plot(epochs, mean, label=group.replace("/", " "))
+            ax.fill_between(epochs, np.nanmin(curve, axis=0), np.nanmax(curve, axis=0), alpha=0.2, color=line.get_color())
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(label + " (greedy, over sink-reaching rollouts)")
+            ax.set_ylim(-0.02, 1.02)
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("chain-emergence: REINFORCE learns traversal (mean, min-max over seeds)")
+    return [plotting.savefig(fig, Path(out_dir) / "chain-emergence.png")]

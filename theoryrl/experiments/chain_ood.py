@@ -1,0 +1,116 @@
+"""chain-ood: length generalisation (Ran-Milo et al., Table 2 in v1).
+
+Train on two chains of m_train = 4 inside a 24-vertex graph (the other 16 vertices isolated, each
+its own sink), then test greedily on two chains of m in {4, 8, 12} inside the same 24-vertex graph,
+with distances uniform over 1..m-1 and a longer horizon (20). The parameter shapes depend only on
+n = 24, so the trained model runs unchanged on every test size.
+
+Knobs: n, m_train, m_test (tuple), attention (tuple), seeds, softmax.*, linear.*, test_horizon.
+Row metrics per (attention, seed, m_test): test_acc / test_acc_all, traversal / traversal_all,
+reached, len_correct. Summary metrics: <attention>_test_m<m>_{acc, traversal}.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from theoryrl.core.config import require
+from theoryrl.core.experiment import Outcome
+from theoryrl.experiments import chain_common as cc
+from theoryrl.rl.chain_trainer import EvalSet
+from theoryrl.tasks.chain import ChainSpec
+
+ID = "chain-ood"
+TITLE = "Length generalisation: train m=4 in a 24-vertex graph, test m = 4, 8, 12"
+PAPER = "Ran-Milo et al. 2601.15158, Table 2 (v1); official linear CSV: 100/100/100"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    n: int = 24
+    m_train: int = 4
+    m_test: tuple[int, ...] = (4, 8, 12)
+    attention: tuple[str, ...] = ("softmax", "linear")
+    seeds: tuple[int, ...] = (42, 43, 44)
+    train_horizon: int = 13
+    test_horizon: int = 20
+    # the official OOD script hard-codes tmp = 1/20 for both attention types
+    softmax: cc.ChainRecipe = cc.SOFTMAX_PAPER
+    linear: cc.ChainRecipe = dataclasses.replace(cc.LINEAR_PAPER, tmp=1.0 / 20.0)
+
+    def validate(self):
+        require(self.m_train >= 2, "m_train", self.m_train, ">= 2")
+        cc.check_ms(self.m_test, "m_test")
+        for m in (self.m_train, *self.m_test):
+            require(self.n >= 2 * m, "n", self.n, f"an integer >= 2m = {2 * m} for every train/test m")
+        cc.check_choices("attention", self.attention, ("softmax", "linear"))
+        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
+        require(self.train_horizon >= 1, "train_horizon", self.train_horizon, ">= 1")
+        require(self.test_horizon >= 1, "test_horizon", self.test_horizon, ">= 1")
+
+
+_QUICK = cc.ChainRecipe(batch=5000, dataset_size=0, epochs=30, steps_per_epoch=10, epochs_per_chunk=2)
+TIERS = {
+    "quick": Config(softmax=_QUICK, linear=_QUICK, seeds=(42, 43)),
+    "paper": Config(),
+}
+
+
+def plan(cfg: Config) -> list:
+    plans = []
+    train_task = ChainSpec(cfg.m_train, cfg.n)
+    for attention in cfg.attention:
+        recipe = getattr(cfg, attention)
+        evals = (EvalSet("val", train_task, recipe.eval_size, cfg.train_horizon),) + tuple(
+            EvalSet(f"test_m{m}", ChainSpec(m, cfg.n), recipe.eval_size, cfg.test_horizon) for m in cfg.m_test)
+        spec = cc.train_spec(recipe, train_task, attention, evals, horizon=cfg.train_horizon)
+        probs = cc.uniform_distances(cfg.m_train)
+        eval_probs = {"val": probs, **{f"test_m{m}": cc.uniform_distances(m) for m in cfg.m_test}}
+        plans += [cc.plan_run({"attention": attention, "seed": s}, attention, spec, recipe,
+                              cc.hparams(s, recipe, probs, eval_probs)) for s in cfg.seeds]
+    return plans
+
+
+def analyze(cfg: Config, results: list[dict]) -> Outcome:
+    rows, arrays, metrics, verdict = [], {}, {}, {}
+    plans = plan(cfg)
+    for attention in cfg.attention:
+        idx = [i for i, p in enumerate(plans) if p.row["attention"] == attention]
+        runs = cc.stack_curves(results, idx, getattr(cfg, attention).epochs)
+        arrays.update({f"{attention}/{k}": v for k, v in runs.items()})
+        for m in cfg.m_test:
+            final = {k: cc.last_trained(runs[f"test_m{m}/{k}"]) for k in cc.ACC_KEYS}
+            for j, i in enumerate(idx):
+                rows.append({**plans[i].row, "m_train": cfg.m_train, "m_test": m,
+                             **{("test_" + k if k.startswith("acc") else k): float(final[k][j]) for k in cc.ACC_KEYS}})
+            metrics[f"{attention}_test_m{m}_acc"] = cc.mean_std(final["acc"])[0]
+            metrics[f"{attention}_test_m{m}_acc_all"] = cc.mean_std(final["acc_all"])[0]
+            metrics[f"{attention}_test_m{m}_traversal"] = cc.mean_std(final["traversal"])[0]
+            verdict[f"{attention}_test_m{m}_acc_ge_98"] = metrics[f"{attention}_test_m{m}_acc"] >= 0.98
+    paper = {"claim": "about 100% test and traversal accuracy at every test size",
+             "linear_test_pct": [100, 100, 100], "linear_traversal_pct": [100, 100, 100]}
+    return Outcome(metrics, rows, paper, verdict, arrays)
+
+
+def plot(run_dir: Path, out_dir: Path) -> list[Path]:
+    from theoryrl.core import plotting
+
+    summary_rows = __import__("json").loads((Path(run_dir) / "summary.json").read_text())["rows"]
+    fig, axes = plotting.subplots(1, 1, width=5.0)
+    ax = axes[0, 0]
+    attentions = sorted({r["attention"] for r in summary_rows})
+    m_tests = sorted({r["m_test"] for r in summary_rows})
+    width = 0.8 / (2 * len(attentions))
+    for a_i, attention in enumerate(attentions):
+        for j, key in enumerate(("test_acc", "traversal")):
+            vals = [[r[key] for r in summary_rows if r["attention"] == attention and r["m_test"] == m] for m in m_tests]
+            x = np.arange(len(m_tests)) + (2 * a_i + j - len(attentions) + 0.5) * width
+            ax.bar(x, [np.mean(v) for v in vals], width, yerr=[np.std(v) for v in vals], label=f"{attention} {key}")
+    ax.set_xticks(np.arange(len(m_tests)), [f"m={m}" for m in m_tests])
+    ax.set_ylabel("greedy accuracy (trained at m=4)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title("chain-ood: length generalisation")
+    return [plotting.savefig(fig, Path(out_dir) / "chain-ood.png")]

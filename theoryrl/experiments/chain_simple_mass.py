@@ -1,0 +1,157 @@
+"""chain-simple-mass: how much simple-example mass does the hardest distance need?
+
+At fixed m, training puts mass c uniformly on the simple distances 1..k and the rest (1 - c) on
+the hardest distance m-1 (`rest = "hardest"`, the hard task plus a fraction c of simple examples)
+or uniformly on k+1..m-1 (`rest = "uniform"`). The greedy accuracy on the hardest distance is
+measured after every epoch; the outcome is the number of REINFORCE steps to reach 90% (over all
+rollouts, timeouts counted as wrong), or null when the budget runs out. All (c, seed) runs share
+one shape, so the whole sweep is one vmapped program (c is a traced distribution).
+
+Knobs: m, simple_k, c (tuple), rest, attention, seeds, recipe.*. Row metrics: steps_to_90
+(null: not reached), final hard_acc / hard_acc_all / hard_traversal. Summary metrics:
+c=<c>_steps_to_90_median (censored runs count as +inf; null when the median is censored).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from theoryrl.core.config import require
+from theoryrl.core.experiment import Outcome
+from theoryrl.core.results import load_npz
+from theoryrl.experiments import chain_common as cc
+from theoryrl.rl.chain_trainer import EvalSet
+from theoryrl.tasks.chain import ChainSpec, simple_mass, uniform_over
+
+ID = "chain-simple-mass"
+TITLE = "Steps to solve the hardest distance vs simple-example mass c"
+PAPER = "Ran-Milo et al. 2601.15158, Theorems 2-3 (time ~ 1/c with (k, c)-simple data; exponential without)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    m: int = 8
+    simple_k: int = 1
+    c: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.5)
+    rest: str = "hardest"
+    attention: str = "softmax"
+    seeds: tuple[int, ...] = (42, 43, 44)
+    level: float = 0.9
+    recipe: cc.ChainRecipe = cc.ChainRecipe(dataset_size=0, epochs=300, steps_per_epoch=10, early_stop=False)
+
+    def validate(self):
+        cc.check_ms((self.m,))
+        require(self.m >= 3, "m", self.m, ">= 3 (needs a simple and a hard distance)")
+        require(1 <= self.simple_k < self.m - 1, "simple_k", self.simple_k, f"1 <= simple_k < m-1 = {self.m - 1}")
+        require(len(self.c) > 0 and all(0.0 <= c <= 1.0 for c in self.c), "c", self.c, "values in [0, 1]")
+        require(self.rest in ("hardest", "uniform"), "rest", self.rest, "hardest or uniform")
+        cc.check_choices("attention", (self.attention,), ("softmax", "linear"))
+        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
+        require(0 < self.level <= 1, "level", self.level, "in (0, 1]")
+
+
+TIERS = {
+    "quick": Config(m=5, c=(0.0, 0.1, 0.3, 0.6, 1.0), seeds=(42, 43, 44),
+                    recipe=cc.ChainRecipe(batch=2000, dataset_size=0, epochs=60, steps_per_epoch=5, early_stop=False,
+                                          eval_size=1000, epochs_per_chunk=6)),
+    "paper": Config(),
+}
+
+
+def train_distribution(cfg: Config, c: float) -> np.ndarray:
+    if cfg.rest == "uniform":
+        return simple_mass(cfg.m, c, cfg.simple_k)
+    probs = c * uniform_over(range(1, cfg.simple_k + 1), cfg.m)
+    probs[cfg.m - 2] += 1.0 - c
+    return probs
+
+
+def plan(cfg: Config) -> list:
+    recipe, m = cfg.recipe, cfg.m
+    task = ChainSpec(m, 2 * m)
+    spec = cc.train_spec(recipe, task, cfg.attention, (EvalSet("hard", task, recipe.eval_size, recipe.horizon or m + 1),))
+    hardest = uniform_over([m - 1], m)
+    return [cc.plan_run({"c": c, "seed": s, "simple_k": cfg.simple_k, "rest": cfg.rest}, cfg.attention, spec, recipe,
+                        cc.hparams(s, recipe, train_distribution(cfg, c), {"hard": hardest}))
+            for c in cfg.c for s in cfg.seeds]
+
+
+def steps_to(curve: np.ndarray, level: float, steps_per_epoch: int):
+    hit = np.flatnonzero(np.nan_to_num(curve, nan=-1.0) >= level)
+    return int(hit[0] + 1) * steps_per_epoch if hit.size else None
+
+
+def spearman(x, y) -> float:
+    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    if np.std(rx) == 0 or np.std(ry) == 0:
+        return 0.0
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def analyze(cfg: Config, results: list[dict]) -> Outcome:
+    plans = plan(cfg)
+    runs = cc.stack_curves(results, list(range(len(plans))), cfg.recipe.epochs)
+    spe = cfg.recipe.num_steps_per_epoch
+    final = {k: cc.last_trained(runs[f"hard/{k}"]) for k in ("acc", "acc_all", "traversal")}
+    rows, metrics = [], {}
+    steps = []
+    for i, p in enumerate(plans):
+        s = steps_to(runs["hard/acc_all"][i], cfg.level, spe)
+        steps.append(np.inf if s is None else s)
+        rows.append({**p.row, "steps_to_90": s, "hard_acc": float(final["acc"][i]),
+                     "hard_acc_all": float(final["acc_all"][i]), "hard_traversal": float(final["traversal"][i])})
+    steps = np.array(steps, dtype=np.float64)
+    run_c = np.array([p.row["c"] for p in plans])
+    medians = []
+    for c in cfg.c:
+        med = float(np.median(steps[run_c == c]))
+        medians.append(med)
+        metrics[f"c={c}_steps_to_90_median"] = med if np.isfinite(med) else None
+        metrics[f"c={c}_reached_frac"] = float(np.mean(np.isfinite(steps[run_c == c])))
+    finite_budget = cfg.recipe.epochs * spe * 2.0  # rank censored runs above every observed value
+    rho = spearman(run_c, np.where(np.isfinite(steps), steps, finite_budget))
+    metrics["spearman_c_vs_steps"] = rho
+    order = np.argsort(cfg.c)
+    med_sorted = np.array(medians)[order]
+    verdict = {"steps_to_90_decrease_as_c_grows": bool(rho < 0 and med_sorted[-1] < med_sorted[0])}
+    arrays = {**runs, "run_c": run_c, "run_seed": np.array([p.row["seed"] for p in plans]), "steps_to_90": steps}
+    paper = {"claim": "more simple-example mass -> fewer steps to solve the hardest distance (theory: T ~ 1/c; "
+                      "no simple mass: exponential time or a guessing optimum)"}
+    return Outcome(metrics, rows, paper, verdict, arrays)
+
+
+def plot(run_dir: Path, out_dir: Path) -> list[Path]:
+    from theoryrl.core import plotting
+
+    arrays = load_npz(Path(run_dir) / "arrays.npz")
+    cfg = json.loads((Path(run_dir) / "config.json").read_text())["config"]
+    budget = cfg["recipe"]["epochs"] * (cfg["recipe"]["steps_per_epoch"] if not cfg["recipe"]["dataset_size"]
+                                        else cfg["recipe"]["dataset_size"] // cfg["recipe"]["batch"])
+    fig, axes = plotting.subplots(1, 2, width=4.8)
+    cs = sorted(set(arrays["run_c"].tolist()))
+    ax = axes[0, 0]
+    for c in cs:
+        sel = arrays["run_c"] == c
+        s = arrays["steps_to_90"][sel]
+        reached = s[np.isfinite(s)]
+        if reached.size:
+            ax.errorbar([c], [reached.mean()], yerr=[reached.std()], fmt="o", color="C0", capsize=3)
+        if (~np.isfinite(s)).any():
+            ax.plot([c], [budget], "v", color="C3")
+    ax.axhline(budget, color="C3", lw=0.8, ls="--", label="budget (triangles: not reached)")
+    ax.set_xlabel("simple-example mass c")
+    ax.set_ylabel(f"steps to {int(100 * cfg['level'])}% on distance m-1")
+    ax.legend(fontsize=8)
+    ax2 = axes[0, 1]
+    for j, c in enumerate(cs):
+        curve = arrays["hard/acc_all"][arrays["run_c"] == c]
+        ax2.plot(np.arange(1, curve.shape[1] + 1), np.nanmean(curve, axis=0), label=f"c = {c}", color=f"C{j}")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("greedy accuracy, hardest distance")
+    ax2.set_ylim(-0.02, 1.02)
+    ax2.legend(fontsize=8)
+    fig.suptitle(f"chain-simple-mass (m = {cfg['m']}, k = {cfg['simple_k']}, rest on {cfg['rest']})")
+    return [plotting.savefig(fig, Path(out_dir) / "chain-simple-mass.png")]
