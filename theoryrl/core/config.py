@@ -104,11 +104,15 @@ def _set_path(obj, path: list[str], text: str, knob: str):
 
 
 def validate(cfg) -> None:
-    """Call `validate()` on every dataclass in the tree (children first)."""
+    """Call `validate()` on every dataclass in the tree (children first); errors from a nested
+    group name the dotted knob (e.g. 'softmax.horizon')."""
     for f in dataclasses.fields(cfg):
         child = getattr(cfg, f.name)
         if dataclasses.is_dataclass(child):
-            validate(child)
+            try:
+                validate(child)
+            except ConfigError as err:
+                raise ConfigError(str(err).replace("invalid value for '", f"invalid value for '{f.name}.", 1)) from None
     if hasattr(cfg, "validate"):
         cfg.validate()
 

@@ -43,14 +43,15 @@ class ChainRecipe:
         require(self.horizon is None or self.horizon >= 1, "horizon", self.horizon, ">= 1 (or none for m+1)")
         require(1 <= self.baseline_groups <= self.batch, "baseline_groups", self.baseline_groups, "1..batch")
         require(self.eval_size >= 1, "eval_size", self.eval_size, ">= 1")
-        require(self.epochs_per_chunk >= 1, "epochs_per_chunk", self.epochs_per_chunk, ">= 1")
+        require(self.epochs_per_chunk >= 1 and self.epochs % self.epochs_per_chunk == 0, "epochs_per_chunk",
+                self.epochs_per_chunk, f">= 1 and dividing epochs = {self.epochs}")
 
     @property
     def num_steps_per_epoch(self) -> int:
         return self.dataset_size // self.batch if self.dataset_size else self.steps_per_epoch
 
     def num_chunks(self) -> int:
-        return -(-self.epochs // self.epochs_per_chunk)
+        return self.epochs // self.epochs_per_chunk
 
 
 SOFTMAX_PAPER = ChainRecipe()

@@ -21,7 +21,7 @@ from theoryrl.core.experiment import Outcome
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import chain_common as cc
 from theoryrl.rl.chain_trainer import EvalSet
-from theoryrl.tasks.chain import ChainSpec
+from theoryrl.tasks.chain import ChainSpec, uniform_over, validate_dist_probs
 
 ID = "chain-emergence"
 TITLE = "Emergence of efficient reasoning (REINFORCE on two-chain traversal)"
@@ -39,11 +39,27 @@ class Config:
     seeds: tuple[int, ...] = (42, 43, 44)
     softmax: cc.ChainRecipe = cc.SOFTMAX_PAPER
     linear: cc.ChainRecipe = cc.LINEAR_PAPER
+    # training start distribution (the test set always uses uniform distances 1..m-1):
+    # empty -> uniform over 1..m-1; train_distances -> uniform over that set; train_probs ->
+    # an explicit probability vector over distances 1..m-1 (needs a single m)
+    train_distances: tuple[int, ...] = ()
+    train_probs: tuple[float, ...] = ()
 
     def validate(self):
         cc.check_ms(self.m)
         cc.check_choices("attention", self.attention, ("softmax", "linear"))
         require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
+        require(not (self.train_distances and self.train_probs), "train_probs", self.train_probs,
+                "either train_distances or train_probs, not both")
+        for m in self.m:
+            self.train_distribution(m)
+
+    def train_distribution(self, m: int) -> np.ndarray:
+        if self.train_probs:
+            return validate_dist_probs(self.train_probs, m, "train_probs")
+        if self.train_distances:
+            return uniform_over(self.train_distances, m)
+        return cc.uniform_distances(m)
 
 
 QUICK_SOFTMAX = cc.ChainRecipe(batch=5000, dataset_size=0, epochs=40, steps_per_epoch=10, epochs_per_chunk=2)
@@ -62,9 +78,10 @@ def plan(cfg: Config) -> list:
             task = ChainSpec(m, 2 * m)
             spec = cc.train_spec(recipe, task, attention,
                                  (EvalSet("test", task, recipe.eval_size, recipe.horizon or m + 1),))
-            probs = cc.uniform_distances(m)
+            test_probs = cc.uniform_distances(m)
             plans += [cc.plan_run({"attention": attention, "m": m, "seed": s}, f"{attention}-m{m}", spec, recipe,
-                                  cc.hparams(s, recipe, probs, {"test": probs})) for s in cfg.seeds]
+                                  cc.hparams(s, recipe, cfg.train_distribution(m), {"test": test_probs}))
+                      for s in cfg.seeds]
     return plans
 
 

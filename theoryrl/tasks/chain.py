@@ -92,11 +92,11 @@ def validate_dist_probs(probs, m: int, knob: str = "dist_probs") -> np.ndarray:
     return probs
 
 
-def uniform_over(distances, m: int) -> np.ndarray:
+def uniform_over(distances, m: int, knob: str = "train_distances") -> np.ndarray:
     """Distance distribution uniform over a set of distances in 1..m-1."""
     distances = sorted(set(int(d) for d in distances))
     require(len(distances) > 0 and all(1 <= d <= m - 1 for d in distances),
-            "distances", distances, f"a non-empty subset of 1..{m - 1}")
+            knob, distances, f"a non-empty subset of 1..{m - 1}")
     probs = np.zeros(m - 1)
     probs[np.array(distances) - 1] = 1.0 / len(distances)
     return probs
@@ -115,7 +115,8 @@ def simple_mass(m: int, c: float, k: int) -> np.ndarray:
 def inverse_cdf(probs: jax.Array, u: jax.Array) -> jax.Array:
     """Index drawn from `probs` with one uniform `u` per draw (cheaper than Gumbel on CPU)."""
     cdf = jnp.cumsum(probs, axis=-1)
-    idx = jnp.sum(u[..., None] * cdf[..., -1:] >= cdf, axis=-1)
+    scaled = (u * cdf[..., -1])[..., None]  # u * total mass: robust to float rounding of the sum
+    idx = jnp.sum(scaled >= jnp.broadcast_to(cdf, scaled.shape[:-1] + cdf.shape[-1:]), axis=-1)
     return jnp.minimum(idx, probs.shape[-1] - 1).astype(jnp.int32)
 
 

@@ -1,0 +1,8 @@
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import jax  # noqa: E402
+
+# silent broadcasting bugs become errors in tests (nanodo's convention)
+jax.config.update("jax_numpy_rank_promotion", "raise")
