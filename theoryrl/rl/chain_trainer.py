@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from theoryrl.core import sharding
 from theoryrl.core.prng import Stream, root_key, step_key, stream_key
 from theoryrl.models.chain_attention import ModelSpec, init_params
 from theoryrl.rl.advantages import baselined_advantages
@@ -94,6 +95,7 @@ def _train_batch(spec: TrainSpec, hp: dict, data: dict, key, epoch, step_in_epoc
 
 def train_step(spec: TrainSpec, state: dict, hp: dict, batch, policy_key) -> tuple[dict, dict]:
     """One REINFORCE + Adam step on `batch` (masked when the run has early-stopped)."""
+    batch = sharding.constrain_batch(batch)  # examples on the mesh's "data" axis, if it has one
     inst = derive(spec.task, batch)
     out = rollout(state["params"], spec.model, inst, spec.horizon, policy_key)
     advantages = baselined_advantages(out["correct"].astype(jnp.float32), spec.baseline_groups)
