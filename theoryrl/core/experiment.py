@@ -123,8 +123,10 @@ class RunContext:
         hp, n_pad = sharding.pad_runs(hp, mesh.shape["runs"])
         with sharding.use_mesh(mesh):
             hp = sharding.shard_runs(hp, mesh)
-            data = jax.jit(jax.vmap(data_fn))(hp)
-            state = jax.jit(jax.vmap(init_fn))(hp)
+            # every output keeps its leading run axis on "runs", so chunk c+1 sees chunk c's layout
+            on_runs = sharding.runs_sharding(mesh)
+            data = jax.jit(jax.vmap(data_fn), out_shardings=on_runs)(hp)
+            state = jax.jit(jax.vmap(init_fn), out_shardings=on_runs)(hp)
             batched_chunk = jax.vmap(chunk_fn, spmd_axis_name="runs")
 
             def chunk(state, inputs):
@@ -139,14 +141,18 @@ class RunContext:
                     chunk, state, (hp, data), plan, ckpt=ckpt, progress=progress,
                     summarize=summarize or _default_summary,
                     on_chunk=lambda c, m: self._log_chunk(bucket, c, m, num_runs, steps_per_chunk, t0),
-                    all_stopped=(lambda m: bool(np.all(all_stopped(m)))) if all_stopped else (lambda m: False))
+                    all_stopped=(lambda m: bool(np.all(all_stopped(m)))) if all_stopped else (lambda m: False),
+                    out_shardings=on_runs, to_host=sharding.gather_runs)
             final = sharding.gather_runs(final_fn(state)) if final_fn else {}
         arrays = {f"history/{k}": np.swapaxes(v, 0, 1)[:num_runs] for k, v in history.items()}
         arrays.update({f"final/{k}": np.asarray(v)[:num_runs] for k, v in final.items()})
-        self.run_dir.save_bucket(bucket, arrays)
+        if jax.process_index() == 0:
+            self.run_dir.save_bucket(bucket, arrays)
         return arrays
 
     def _log_chunk(self, bucket, chunk, metrics, num_runs, steps_per_chunk, t0):
+        if jax.process_index() != 0:
+            return
         records = []
         for r in range(num_runs):
             rec = {"bucket": bucket, "chunk": chunk, "run": r, "step": (chunk + 1) * steps_per_chunk,

@@ -78,14 +78,17 @@ def drive(
     on_chunk: Callable[[int, dict], None] = lambda c, m: None,
     all_stopped: Callable[[dict], bool] = lambda m: False,
     finite_key: str = "loss",
+    out_shardings=None,
+    to_host: Callable = jax.device_get,
 ):
     """Run `plan.num_chunks` chunks of `chunk_fn` from `state`; returns (state, history).
 
+    `to_host` brings a metrics pytree to numpy (multi-host: an all-gather over processes).
     `history` maps each metric name to an array [chunks_run, *metric_shape]. `summarize` turns
     one chunk's metrics into the scalars of the progress line; `on_chunk(c, metrics)` receives
     host metrics in order (used for metrics.jsonl); `all_stopped(metrics)` ends the run early.
     """
-    compiled, compile_s = _compile(chunk_fn, state, hp)
+    compiled, compile_s = _compile(chunk_fn, state, hp, out_shardings)
     progress.compiled(compile_s)
     metrics_shape = jax.eval_shape(chunk_fn, state, hp)[1]
 
@@ -106,34 +109,35 @@ def drive(
     for c in range(start, plan.num_chunks):
         if ckpt is not None and c > start and (c - last_save_c >= plan.ckpt_every_chunks
                                                or time.time() - last_save_t >= plan.ckpt_every_s):
-            pending = _flush(pending, history, progress, plan, summarize, on_chunk, finite_key, t_prev)
+            pending = _flush(pending, history, progress, plan, summarize, on_chunk, finite_key, t_prev, to_host)
             ckpt.save(c, {"state": state, "history": _stack(history)})
             last_save_t, last_save_c = time.time(), c
         state, metrics = compiled(state, hp)
         if pending is not None:
-            pending = _flush(pending, history, progress, plan, summarize, on_chunk, finite_key, t_prev)
+            pending = _flush(pending, history, progress, plan, summarize, on_chunk, finite_key, t_prev, to_host)
             t_prev = time.time()
         pending = (c, metrics)
         if len(history) > 0 and all_stopped(history[-1]):
             break
-    _flush(pending, history, progress, plan, summarize, on_chunk, finite_key, t_prev)
+    _flush(pending, history, progress, plan, summarize, on_chunk, finite_key, t_prev, to_host)
     if ckpt is not None:
         ckpt.wait()
     return state, _stack(history)
 
 
-def _compile(chunk_fn, state, hp):
+def _compile(chunk_fn, state, hp, out_shardings=None):
     t0 = time.time()
-    compiled = jax.jit(chunk_fn, donate_argnums=0).lower(state, hp).compile()
+    kwargs = {} if out_shardings is None else {"out_shardings": out_shardings}
+    compiled = jax.jit(chunk_fn, donate_argnums=0, **kwargs).lower(state, hp).compile()
     return compiled, time.time() - t0
 
 
-def _flush(pending, history, progress, plan, summarize, on_chunk, finite_key, t_prev):
+def _flush(pending, history, progress, plan, summarize, on_chunk, finite_key, t_prev, to_host):
     """Bring one chunk's metrics to the host, check them, report them."""
     if pending is None:
         return None
     c, metrics = pending
-    host = {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+    host = {k: np.asarray(v) for k, v in to_host(metrics).items()}
     if finite_key in host and not np.all(np.isfinite(host[finite_key])):
         raise FloatingPointError(
             f"non-finite '{finite_key}' in chunk {c} (steps {c * plan.steps_per_chunk}.."
