@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                 record = runner.config_record(mod, args.tier, cfg)
                 print(json.dumps(record, indent=2, sort_keys=True))
                 print(f"run folder: {args.out or runner.default_run_dir(mod, args.tier, cfg)}")
-                print(f"compiled programs (shape buckets): {len({p.bucket for p in mod.plan(cfg)})}")
+                if hasattr(mod, "plan"):
+                    print(f"compiled programs (shape buckets): {len({p.bucket for p in mod.plan(cfg)})}")
                 return 0
             sharding.initialize_distributed()
             path = runner.execute(mod, args.tier, args.set, args.out, args.quiet, ckpt_every_chunks=args.ckpt_every)

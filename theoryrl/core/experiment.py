@@ -84,6 +84,10 @@ def train_plans(ctx: "RunContext", plans: list[RunPlan]) -> list[dict[str, np.nd
 
 
 def run_module(module, cfg, ctx: "RunContext") -> "Outcome":
+    """Modules whose work is not a set of chunked training runs (e.g. ODE integrations) define
+    `run(cfg, ctx) -> Outcome` instead of plan/analyze."""
+    if hasattr(module, "run"):
+        return module.run(cfg, ctx)
     return module.analyze(cfg, train_plans(ctx, module.plan(cfg)))
 
 
@@ -240,6 +244,8 @@ def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: i
         ctx.log(f"[{module.ID}] {path} is finished (DONE); nothing to do")
         return path
     run_dir.write_env()
+    if not hasattr(module, "plan"):
+        raise cfglib.ConfigError(f"'{module.ID}' has no plan(); sweep it by running one config per grid point")
     per_point = [module.plan(c) for c in configs]
     flat = [p for plans in per_point for p in plans]
     ctx.log(f"[{module.ID}] sweep: {len(points)} grid points, {len(flat)} runs, "
