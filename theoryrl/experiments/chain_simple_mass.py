@@ -54,9 +54,9 @@ class Config:
 
 
 TIERS = {
-    "quick": Config(m=5, c=(0.0, 0.1, 0.3, 0.6, 1.0), seeds=(42, 43, 44),
-                    recipe=cc.ChainRecipe(batch=2000, dataset_size=0, epochs=60, steps_per_epoch=5, early_stop=False,
-                                          eval_size=1000, epochs_per_chunk=6)),
+    "quick": Config(m=5, c=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), seeds=(42, 43, 44),
+                    recipe=cc.ChainRecipe(batch=2000, dataset_size=0, epochs=120, steps_per_epoch=5, early_stop=False,
+                                          eval_size=1000, epochs_per_chunk=10)),
     "paper": Config(),
 }
 

@@ -50,9 +50,9 @@ class Config:
 
 
 TIERS = {
-    "quick": Config(seeds=(42, 43), recipe=cc.ChainRecipe(batch=4000, dataset_size=0, epochs=40, steps_per_epoch=10,
+    "quick": Config(seeds=(42, 43), recipe=cc.ChainRecipe(batch=4000, dataset_size=0, epochs=80, steps_per_epoch=10,
                                                           early_stop=False, eval_size=2000, horizon=6,
-                                                          epochs_per_chunk=4)),
+                                                          epochs_per_chunk=8)),
     "paper": Config(),
 }
 
