@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--out", type=Path, default=None, help="run folder (default results/<id>/<run_id>)")
         sp.add_argument("--quiet", action="store_true", help="no progress lines")
         sp.add_argument("--ckpt-every", type=int, default=10, help="checkpoint every N chunks (and every 5 min)")
+        sp.add_argument("--data", type=int, default=1, metavar="D",
+                        help="devices per run: split each run's batch over a data axis of D devices")
     run.add_argument("--no-plot", action="store_true", help="do not draw the figure after the run")
     run.add_argument("--dry-run", action="store_true", help="print the resolved config and run folder, then stop")
     run.add_argument("--figures", type=Path, default=FIGURES)
@@ -138,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"compiled programs (shape buckets): {len({p.bucket for p in mod.plan(cfg)})}")
                 return 0
             sharding.initialize_distributed()
-            path = runner.execute(mod, args.tier, args.set, args.out, args.quiet, ckpt_every_chunks=args.ckpt_every)
+            path = runner.execute(mod, args.tier, args.set, args.out, args.quiet, ckpt_every_chunks=args.ckpt_every,
+                                  data_axis=args.data)
             _print_summary(path)
             if not args.no_plot:
                 for fig in _plot(args.experiment, path, args.figures):
@@ -148,11 +151,11 @@ def main(argv: list[str] | None = None) -> int:
             grid = _parse_grid(args.grid)
             sharding.initialize_distributed()
             path = runner.execute_sweep(mod, args.tier, grid, args.seeds, args.set, args.out, args.quiet,
-                                        ckpt_every_chunks=args.ckpt_every)
+                                        ckpt_every_chunks=args.ckpt_every, data_axis=args.data)
             _print_summary(path)
             print(f"runs table: {path / 'runs.csv'}")
             return 0
-    except (ConfigError, KeyError, FileNotFoundError) as err:
+    except (ConfigError, KeyError, FileNotFoundError, ValueError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {msg}", file=sys.stderr)
         return 2

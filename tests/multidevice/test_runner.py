@@ -23,3 +23,10 @@ def test_run_with_padding_to_the_device_count(tmp_path, devices8):
     assert len({round(r["train_acc"], 6) for r in summary["rows"]}) > 1
     lines = (path / "metrics.jsonl").read_text().splitlines()
     assert sorted({json.loads(ln)["run"] for ln in lines}) == [0, 1, 2]
+
+
+def test_one_run_split_over_a_data_axis_of_eight(tmp_path, devices8):
+    sets = [s for s in TINY if not s.startswith("seeds=")] + ["seeds=42", "softmax.batch=256"]
+    path = execute(experiments.get("chain-emergence"), "quick", sets, out=tmp_path / "run", quiet=True, data_axis=8)
+    summary = json.loads((path / "summary.json").read_text())
+    assert len(summary["rows"]) == 1 and 0.0 <= summary["rows"][0]["test_acc"] <= 1.0

@@ -99,6 +99,7 @@ class RunContext:
     quiet: bool = False
     ckpt_every_chunks: int = 10
     ckpt_every_s: float = 300.0
+    data_axis: int = 1  # devices per run: each run's batch is split over a "data" mesh axis of this size
 
     def log(self, text: str) -> None:
         if not self.quiet:
@@ -123,7 +124,7 @@ class RunContext:
             return cached
         num_runs = len(hps)
         hp = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *hps)
-        mesh = sharding.make_mesh()
+        mesh = sharding.make_mesh(data=self.data_axis)
         hp, n_pad = sharding.pad_runs(hp, mesh.shape["runs"])
         with sharding.use_mesh(mesh):
             hp = sharding.shard_runs(hp, mesh)
@@ -180,6 +181,12 @@ def _default_summary(metrics: dict) -> dict:
     return {k: float(np.mean(v)) for k, v in metrics.items() if np.asarray(v).dtype.kind == "f"}
 
 
+def check_data_axis(data_axis: int) -> None:
+    n = jax.device_count()
+    cfglib.require(isinstance(data_axis, int) and data_axis >= 1 and n % data_axis == 0, "--data", data_axis,
+                   f"a positive divisor of the device count {n}")
+
+
 def resolve_config(module, tier: str, sets: list[str]):
     """Tier recipe + overrides, validated. Raises ConfigError before any compute."""
     if tier not in module.TIERS:
@@ -198,14 +205,15 @@ def default_run_dir(module, tier: str, cfg, root: Path = Path("results")) -> Pat
 
 
 def execute(module, tier: str, sets: list[str], out: Path | None = None, quiet: bool = False,
-            results_root: Path = Path("results"), ckpt_every_chunks: int = 10) -> Path:
+            results_root: Path = Path("results"), ckpt_every_chunks: int = 10, data_axis: int = 1) -> Path:
     """Run (or resume, or skip) one experiment; returns its run folder."""
     cfg = resolve_config(module, tier, sets)
+    check_data_axis(data_axis)
     record = config_record(module, tier, cfg)
     path = Path(out) if out else default_run_dir(module, tier, cfg, results_root)
     run_dir = RunDir(path)
     status = run_dir.prepare(record)
-    ctx = RunContext(module.ID, tier, run_dir, quiet=quiet, ckpt_every_chunks=ckpt_every_chunks)
+    ctx = RunContext(module.ID, tier, run_dir, quiet=quiet, ckpt_every_chunks=ckpt_every_chunks, data_axis=data_axis)
     if status == "done":
         ctx.log(f"[{module.ID}] {path} is finished (DONE); nothing to do")
         return path
@@ -222,11 +230,12 @@ def execute(module, tier: str, sets: list[str], out: Path | None = None, quiet: 
 
 def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: int | None, sets: list[str],
                   out: Path | None = None, quiet: bool = False, results_root: Path = Path("results"),
-                  ckpt_every_chunks: int = 10) -> Path:
+                  ckpt_every_chunks: int = 10, data_axis: int = 1) -> Path:
     """Run a grid of configs (x seeds); runs of equal shapes across grid points share one program."""
     import itertools
 
     base = resolve_config(module, tier, sets)
+    check_data_axis(data_axis)
     if seeds is not None:
         cfglib.require(seeds >= 1, "--seeds", seeds, ">= 1")
         cfglib.require(any(f.name == "seeds" for f in dataclasses.fields(base)), "--seeds", seeds,
@@ -239,7 +248,7 @@ def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: i
     path = Path(out) if out else results_root / module.ID / f"sweep-{cfglib.run_id(record)}"
     run_dir = RunDir(path)
     status = run_dir.prepare(record)
-    ctx = RunContext(module.ID, tier, run_dir, quiet=quiet, ckpt_every_chunks=ckpt_every_chunks)
+    ctx = RunContext(module.ID, tier, run_dir, quiet=quiet, ckpt_every_chunks=ckpt_every_chunks, data_axis=data_axis)
     if status == "done":
         ctx.log(f"[{module.ID}] {path} is finished (DONE); nothing to do")
         return path
