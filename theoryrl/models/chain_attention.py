@@ -11,6 +11,18 @@ token that occurs k times contributes k times. The fixed-V theory variant uses t
 values V[(u, w), x] = 1{x in {u, w}}, V[vertex, :] = 0, and trains only A.
 
 Functions are written for one example (one context buffer) and batched by callers with vmap.
+
+Two equivalent forms. `next_logits` / `teacher_forced_logits` are the reference: they gather one
+A entry and one V row per context position. The rollout and the loss use the *count form*
+(`edge_tables` + `count_logits`), which is exact for this model because scores do not depend on
+position: an instance's context is its E prompt edges (fixed) plus vertex tokens (the source and
+the generated vertices), and a vertex token u that occurs c_u times contributes c_u times, so
+  linear:  logits = [ A[v, edges] @ V[edges] + (c * A[v, :n]) @ V[:n] ] / tmp
+  softmax: logits = [ sum_e e^{A[v,e]-M} V[e] + sum_u c_u e^{A[v,u]-M} V[u] ] / (Z tmp),
+with M the max over present keys and Z the matching sum. The edge rows (A[:, edges]^T, V[edges])
+are gathered once per instance, vertex blocks A[:, :n], V[:n] are dense n x n matrices, and the
+query enters as a one-hot, so the work is small dense contractions instead of per-position gathers
+(and the gradient is dense too, except one row scatter-add of E rows per instance).
 """
 from __future__ import annotations
 
@@ -82,6 +94,46 @@ def next_logits(params: dict, spec: ModelSpec, query: jax.Array, ctx_L: jax.Arra
     scores_L = params["A"][query, ctx_L]
     weights_L = attention_weights(scores_L, valid_L, ctx_L < spec.n, spec)
     return weights_L @ values(params, spec)[ctx_L] / spec.tmp
+
+
+def edge_tables(params: dict, spec: ModelSpec, edge_tokens_E: jax.Array):
+    """One example: keys_ExN[e, v] = A[v, edge_e] and vals_ExN = V[edge_e] (row gathers)."""
+    keys_ExN = params["A"].T.at[edge_tokens_E].get(mode="promise_in_bounds")
+    vals_ExN = values(params, spec).at[edge_tokens_E].get(mode="promise_in_bounds")
+    return keys_ExN, vals_ExN
+
+
+def small_contract(x: jax.Array, y: jax.Array, axis: int) -> jax.Array:
+    """sum_k x.take(k, axis) * y.take(k, axis) over a small axis, as an unrolled sum of broadcast
+    products: XLA:CPU fuses it into one loop, several times faster than its batched-dot kernels
+    for the tiny per-instance contractions of this model (x, y broadcast against each other)."""
+    size = max(x.shape[axis], y.shape[axis])
+    take = lambda a, k: jax.lax.index_in_dim(a, k if a.shape[axis] > 1 else 0, axis, keepdims=False)
+    return sum(take(x, k) * take(y, k) for k in range(size))
+
+
+def count_logits(params: dict, spec: ModelSpec, keys_ExN, vals_ExN, query_QxN, counts_QxN):
+    """One example, Q queries at once: logits over vertices in the count form (module docstring).
+
+    query_QxN: one-hot of each query vertex; counts_QxN: how often each vertex token is in that
+    query's context (the source included). Equals `next_logits` on the same context.
+    """
+    n = spec.n
+    edge_scores_QxE = query_QxN @ keys_ExN.T
+    vertex_scores_QxN = query_QxN @ params["A"][:, :n]
+    vertex_vals_NxN = values(params, spec)[:n]
+    if spec.attention == "linear":
+        return (edge_scores_QxE @ vals_ExN + (counts_QxN * vertex_scores_QxN) @ vertex_vals_NxN) / spec.tmp
+    present_QxN = (counts_QxN > 0) & (not spec.mask_vertex_keys)
+    top_Q = jnp.maximum(jnp.max(edge_scores_QxE, axis=-1),
+                        jnp.max(jnp.where(present_QxN, vertex_scores_QxN, -jnp.inf), axis=-1))
+    top_Q = jax.lax.stop_gradient(top_Q)
+    edge_w_QxE = jnp.exp(edge_scores_QxE - top_Q[:, None])
+    vertex_w_QxN = jnp.where(present_QxN, counts_QxN * jnp.exp(
+        jnp.where(present_QxN, vertex_scores_QxN - top_Q[:, None], 0.0)), 0.0)
+    total_Q = jnp.sum(edge_w_QxE, axis=-1) + jnp.sum(vertex_w_QxN, axis=-1)
+    mixed_QxN = edge_w_QxE @ vals_ExN + vertex_w_QxN @ vertex_vals_NxN
+    return mixed_QxN / (total_Q[:, None] * spec.tmp)
 
 
 def teacher_forced_logits(params: dict, spec: ModelSpec, ctx_L: jax.Array, num_prompt: int, horizon: int):
