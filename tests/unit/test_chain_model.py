@@ -134,7 +134,7 @@ def _expected_outcome(actions, inst_np, horizon):
 
 
 def test_rollout_outcomes_match_reference_verifier():
-    m, batch = 4, 300
+    m, batch = 4, 200
     task = ChainSpec(m, 2 * m)
     key_perm, key_pos, key_params, key_policy = jax.random.split(jax.random.key(3), 4)
     perm = jnp.argsort(jax.random.uniform(key_perm, (batch, task.n)), axis=1).astype(jnp.int32)
@@ -214,7 +214,7 @@ def _enumerate(inst_one, spec, params_ref):
             logp = logp + jnp.where(emitted[:, t], step, 0.0)
         return jnp.exp(logp)
 
-    return actions, emitted, rewards, probs
+    return actions, emitted, rewards, jax.jit(probs)
 
 
 @pytest.fixture(scope="module", params=["softmax", "linear"])
@@ -226,6 +226,16 @@ def tiny(request):
     return spec, params, inst, actions, emitted, rewards, probs_fn
 
 
+def _exact(tiny):
+    """grad J (through the reference path) and grad log p of every sequence (through the fast path)."""
+    spec, params, inst, actions, emitted, rewards, probs_fn = tiny
+    grad_j = jax.jit(jax.grad(lambda p: jnp.sum(probs_fn(p) * rewards)))(params)
+    inst_s = jax.tree.map(lambda x: jnp.repeat(x, len(actions), axis=0), inst)
+    score = jax.jit(jax.vmap(jax.grad(rl_chain.sequence_logp_one), in_axes=(None, None, 0, 0, 0)), static_argnums=1)
+    logp_grads = score(params, spec, inst_s, jnp.asarray(actions), jnp.asarray(emitted))
+    return grad_j, inst_s, logp_grads
+
+
 def test_enumeration_is_a_distribution(tiny):
     spec, params, inst, actions, emitted, rewards, probs_fn = tiny
     p = np.asarray(probs_fn(params), np.float64)
@@ -235,11 +245,8 @@ def test_enumeration_is_a_distribution(tiny):
 
 def test_exact_reinforce_gradient_equals_grad_of_expected_reward(tiny):
     spec, params, inst, actions, emitted, rewards, probs_fn = tiny
-    grad_j = jax.grad(lambda p: jnp.sum(probs_fn(p) * rewards))(params)
+    grad_j, inst_s, logp_grads = _exact(tiny)
     p = probs_fn(params)
-    inst_s = jax.tree.map(lambda x: jnp.repeat(x, len(actions), axis=0), inst)
-    logp_grads = jax.vmap(jax.grad(rl_chain.sequence_logp_one), in_axes=(None, None, 0, 0, 0))(
-        params, spec, inst_s, jnp.asarray(actions), jnp.asarray(emitted))
     for name in params:
         expected_score = jnp.tensordot(p * rewards, logp_grads[name], axes=1)
         scale = float(jnp.max(jnp.abs(grad_j[name])))
@@ -258,7 +265,7 @@ def test_exact_reinforce_gradient_equals_grad_of_expected_reward(tiny):
 def test_monte_carlo_reinforce_matches_exact_gradient(tiny):
     spec, params, inst, actions, emitted, rewards, probs_fn = tiny
     batch = 20_000  # > CHUNK: exercises the chunked rollout and loss
-    grad_j = jax.grad(lambda p: jnp.sum(probs_fn(p) * rewards))(params)
+    grad_j, inst_s, logp_grads = _exact(tiny)
     inst_b = jax.tree.map(lambda x: jnp.repeat(x, batch, axis=0), inst)
     out = rl_chain.rollout(params, spec, inst_b, HORIZON, jax.random.key(5))
     reward_b = out["correct"].astype(jnp.float32)
@@ -267,9 +274,6 @@ def test_monte_carlo_reinforce_matches_exact_gradient(tiny):
     # exact per-coordinate std of the single-sample estimator grad log p * (r - J)
     p = np.asarray(probs_fn(params), np.float64)
     j = float(p @ rewards)
-    inst_s = jax.tree.map(lambda x: jnp.repeat(x, len(actions), axis=0), inst)
-    logp_grads = jax.vmap(jax.grad(rl_chain.sequence_logp_one), in_axes=(None, None, 0, 0, 0))(
-        params, spec, inst_s, jnp.asarray(actions), jnp.asarray(emitted))
     assert abs(float(jnp.mean(reward_b)) - j) < 5 * np.sqrt(j * (1 - j) / batch)
     for name in params:
         g = np.asarray(logp_grads[name], np.float64) * (rewards - j)[:, None, None]
