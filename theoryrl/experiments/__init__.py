@@ -8,6 +8,8 @@ MODULES = {
     "chain-ood": "theoryrl.experiments.chain_ood",
     "chain-simple-vs-hard": "theoryrl.experiments.chain_simple_vs_hard",
     "chain-simple-mass": "theoryrl.experiments.chain_simple_mass",
+    "bandit-regret": "theoryrl.experiments.bandit_regret",
+    "bandit-diversity": "theoryrl.experiments.bandit_diversity",
 }
 
 
