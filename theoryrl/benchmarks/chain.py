@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import sys
 import time
@@ -67,16 +69,23 @@ def step_cost(spec: TrainSpec, state, hp) -> dict:
     return {"flops": float(cost.get("flops", 0.0)), "bytes": float(cost.get("bytes accessed", 0.0))}
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _time_calls(fn, state, hp, num_steps: int, reps: int):
+    """Wall and process-CPU seconds of each call (CPU time is less sensitive to other load)."""
     state, _ = fn(state, hp, jnp.int32(0))  # compile + warm-up
     jax.block_until_ready(state)
-    times = []
+    times, cpu = [], []
     for r in range(reps):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
         state, acc = fn(state, hp, jnp.int32((r + 1) * num_steps))
         jax.block_until_ready((state, acc))
         times.append(time.perf_counter() - start)
-    return times
+        cpu.append(_cpu_seconds() - cpu_start)
+    return times, cpu
 
 
 def bench_one(m: int, attention: str, batch: int, num_steps: int, reps: int, peak: dict) -> dict:
@@ -85,7 +94,7 @@ def bench_one(m: int, attention: str, batch: int, num_steps: int, reps: int, pea
     state = init_state(spec, hp)
     compile_start = time.perf_counter()
     fn = _scan_steps(spec, num_steps)
-    times = _time_calls(fn, init_state(spec, hp), hp, num_steps, reps)
+    times, cpu = _time_calls(fn, init_state(spec, hp), hp, num_steps, reps)
     step_s = statistics.median(times) / num_steps
     sample_fn = jax.jit(lambda k: sample(k, spec.task, hp["dist_probs"], batch))
     jax.block_until_ready(sample_fn(jax.random.key(0)))
@@ -102,6 +111,7 @@ def bench_one(m: int, attention: str, batch: int, num_steps: int, reps: int, pea
         "m": m, "attention": attention, "batch": batch, "n": 2 * m, "horizon": m + 1, "tmp": TMP[attention],
         "steps_per_call": num_steps, "reps": reps,
         "step_s": step_s, "step_s_min": min(times) / num_steps, "step_s_max": max(times) / num_steps,
+        "cpu_s_per_step": statistics.median(cpu) / num_steps, "loadavg_1min": os.getloadavg()[0],
         "instances_per_s": batch / step_s,
         "sample_s": statistics.median(sample_times),
         "flops": cost["flops"], "bytes": cost["bytes"], "cost_source": "XLA compiled.cost_analysis()",
@@ -120,7 +130,7 @@ def _fmt(row: dict) -> str:
     return (f"{row['attention']:>8} {row['m']:3d} {row['batch']:7d} {row['step_s']:9.4f} {row['instances_per_s']:11.3g} "
             f"{speed} {row['sample_s']:8.4f} {row['flops'] / 1e9:7.2f} {row['bytes'] / 1e9:7.2f} "
             f"{row['frac_peak_flops']:8.3f} {row['frac_peak_bw']:7.3f} {row['roofline_s']:8.4f} "
-            f"{row['step_over_roofline']:6.1f} {row['roofline_bound']:>7}")
+            f"{row['step_over_roofline']:6.1f} {row['roofline_bound']:>7} {row['cpu_s_per_step']:7.4f} {row['loadavg_1min']:5.1f}")
 
 
 def parse_args(argv):
@@ -155,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{peak['bandwidth_gbs']:.1f} GB/s (copy); flops/bytes from XLA cost_analysis(); "
               f"median of {reps} calls x {steps} scanned steps", flush=True)
         print(f"{'attn':>8} {'m':>3} {'batch':>7} {'step_s':>9} {'inst/s':>11} {'vs_offic':>9} {'sample_s':>8} "
-              f"{'GFLOP':>7} {'GB':>7} {'fr_peak':>8} {'fr_bw':>7} {'roof_s':>8} {'ratio':>6} {'bound':>7}", flush=True)
+              f"{'GFLOP':>7} {'GB':>7} {'fr_peak':>8} {'fr_bw':>7} {'roof_s':>8} {'ratio':>6} {'bound':>7} {'cpu_s':>7} {'load':>5}", flush=True)
     for attention in attentions:
         for m in ms:
             row = bench_one(m, attention, batch, steps, reps, peak)

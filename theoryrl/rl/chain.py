@@ -154,13 +154,6 @@ def _batch_logp(params, mspec: ModelSpec, xs):
     return jax.vmap(lambda i, a, e: sequence_logp_one(params, mspec, i, a, e))(inst, actions_BxH, emitted_BxH)
 
 
-def _weighted_logp(params, mspec: ModelSpec, xs):
-    """Sum over a chunk of advantage * log pi(rollout), and the per-example log pi."""
-    *rest, advantages_C = xs
-    logp_C = _batch_logp(params, mspec, tuple(rest))
-    return jnp.sum(advantages_C * logp_C), logp_C
-
-
 def _chunk_value_and_grad(params, mspec: ModelSpec, xs):
     """sum_b w_b log pi(rollout_b) over a chunk, its gradient, and log pi per example.
 
