@@ -154,6 +154,12 @@ def _batch_logp(params, mspec: ModelSpec, xs):
     return jax.vmap(lambda i, a, e: sequence_logp_one(params, mspec, i, a, e))(inst, actions_BxH, emitted_BxH)
 
 
+def _materialize(x: jax.Array) -> jax.Array:
+    """x computed once into a buffer: an exact identity matmul, which XLA does not fuse into its
+    consumers (else it re-evaluates x, exps included, for every element of a contraction over H)."""
+    return (x.reshape(-1, x.shape[-1]) @ jnp.eye(x.shape[-1], dtype=x.dtype)).reshape(x.shape)
+
+
 def _chunk_value_and_grad(params, mspec: ModelSpec, xs):
     """sum_b w_b log pi(rollout_b) over a chunk, its gradient, and log pi per example.
 
@@ -201,6 +207,7 @@ def _chunk_value_and_grad(params, mspec: ModelSpec, xs):
     # backward: d/dlogits of sum_c w_c logp_c
     g_logits = (weights_C[:, None, None] * emitted_CxH[..., None]) * (actions_CxHxN - exp_shifted / total)
     g_mixed = g_logits / norm_CxH[..., None]
+    g_mixed = _materialize(g_mixed)
     g_edge_w = jnp.sum(g_mixed[:, :, None, :] * vals_CxExN[:, None], axis=-1)  # [C, H, E]
     g_vertex_w = (flat(g_mixed) @ v_vv.T).reshape(num, horizon, n)
     if mspec.attention == "linear":
