@@ -21,8 +21,8 @@ the generated vertices), and a vertex token u that occurs c_u times contributes 
   softmax: logits = [ sum_e e^{A[v,e]-M} V[e] + sum_u c_u e^{A[v,u]-M} V[u] ] / (Z tmp),
 with M the max over present keys and Z the matching sum. The edge rows (A[:, edges]^T, V[edges])
 are gathered once per instance, vertex blocks A[:, :n], V[:n] are dense n x n matrices, and the
-query enters as a one-hot, so the work is small dense contractions instead of per-position gathers
-(and the gradient is dense too, except one row scatter-add of E rows per instance).
+query enters as a one-hot, so the work is small dense contractions instead of per-position gathers.
+(`rl/chain.py` writes the REINFORCE gradient of this form out by hand, batched over a chunk.)
 """
 from __future__ import annotations
 
