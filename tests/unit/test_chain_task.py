@@ -76,3 +76,18 @@ def test_bad_shapes_are_rejected(kwargs, knob):
 def test_bad_mass_vectors_are_rejected(probs, why):
     with pytest.raises(ConfigError, match=why):
         validate_dist_probs(probs, 4)
+
+
+def test_random_permutations_are_uniform_over_small_n():
+    from itertools import permutations
+
+    from theoryrl.tasks.chain import random_permutations
+
+    num = 24000
+    perms = np.asarray(random_permutations(jax.random.key(7), num, 4))
+    assert all(sorted(p) == [0, 1, 2, 3] for p in perms[:200])
+    index = {p: i for i, p in enumerate(permutations(range(4)))}
+    counts = np.bincount([index[tuple(p)] for p in perms], minlength=24)
+    # each of the 24 permutations has probability 1/24: counts within 5 binomial sigmas
+    sigma = np.sqrt(num / 24 * (1 - 1 / 24))
+    assert np.all(np.abs(counts - num / 24) <= 5 * sigma)

@@ -35,7 +35,8 @@ class ChainSpec:
 
     def __post_init__(self):
         require(isinstance(self.m, int) and self.m >= 2, "m", self.m, "an integer >= 2")
-        require(isinstance(self.n, int) and self.n >= 2 * self.m, "n", self.n, f"an integer >= 2m = {2 * self.m}")
+        require(isinstance(self.n, int) and 2 * self.m <= self.n <= 256, "n", self.n,
+                f"an integer with 2m = {2 * self.m} <= n <= 256")
 
     @property
     def num_edges(self) -> int:
@@ -120,11 +121,21 @@ def inverse_cdf(probs: jax.Array, u: jax.Array) -> jax.Array:
     return jnp.minimum(idx, probs.shape[-1] - 1).astype(jnp.int32)
 
 
+def random_permutations(key: jax.Array, num: int, n: int) -> jax.Array:
+    """`num` uniform permutations of 0..n-1 (n <= 256) with one sort of packed uint32 keys:
+    24 random high bits, the index in the low 8 bits. One integer sort is about 4x cheaper on CPU
+    than an argsort of floats; equal high bits (probability 2^-24 per pair) fall back to index
+    order, a negligible bias."""
+    bits = jax.random.bits(key, (num, n), jnp.uint32)
+    packed = (bits & jnp.uint32(0xFFFFFF00)) | jnp.arange(n, dtype=jnp.uint32)[None, :]
+    return (jnp.sort(packed, axis=-1) & jnp.uint32(0xFF)).astype(jnp.int32)
+
+
 @partial(jax.jit, static_argnames=("spec", "num"))
 def sample(key: jax.Array, spec: ChainSpec, dist_probs: jax.Array, num: int) -> ChainBatch:
     """`num` fresh instances: a uniform random labelling each, distance ~ dist_probs."""
     k_perm, k_dist = jax.random.split(key)
-    perm = jnp.argsort(jax.random.uniform(k_perm, (num, spec.n)), axis=-1).astype(jnp.int32)
+    perm = random_permutations(k_perm, num, spec.n)
     distance = 1 + inverse_cdf(dist_probs, jax.random.uniform(k_dist, (num,)))
     return ChainBatch(perm=perm, source_pos=(spec.m - 1 - distance).astype(jnp.int32))
 
