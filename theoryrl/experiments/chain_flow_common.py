@@ -1,0 +1,121 @@
+"""Shared pieces of the chain gradient-flow experiments: horizons, inits, one flow run -> a row, fits."""
+from __future__ import annotations
+
+import contextlib
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from theoryrl.core.config import require
+from theoryrl.theory import chain_flow as cf
+from theoryrl.theory import flow_integrate as fi
+
+INITS = ("consts", "c0", "uniform")
+# consts: (alpha, beta, gamma) = init_consts, eta = delta = 0 (spec §10 item 2: (2, 0, 0));
+# c0: alpha chosen per m so that min_i p_fwd = init_c0 (beta = gamma = 0): the theorem's base rate
+#     held fixed across m; uniform: A = 0 (uniform policy), the documented contrast.
+
+
+def check_horizon(label: str) -> None:
+    ok = label in ("inf", "m+1", "4m") or (label.isdigit() and int(label) >= 1)
+    require(ok, "horizons", label, "inf, m+1, 4m or a positive integer")
+
+
+def horizon_of(label: str, m: int) -> int:
+    """FlowSpec horizon (0 = infinity) of a horizon label."""
+    check_horizon(label)
+    named = {"inf": 0, "m+1": m + 1, "4m": 4 * m}
+    return named[label] if label in named else int(label)
+
+
+def initial_consts(init: str, fs: cf.FlowSpec, init_consts=(2.0, 0.0, 0.0), init_c0: float = 0.4) -> np.ndarray:
+    require(init in INITS, "inits", init, " / ".join(INITS))
+    if init == "uniform":
+        return np.zeros(5)
+    if init == "consts":
+        return np.array(list(init_consts) + [0.0, 0.0], dtype=np.float64)
+    return np.array([cf.alpha_for_c0(fs, init_c0), 0.0, 0.0, 0.0, 0.0])
+
+
+def hardest(m: int) -> np.ndarray:
+    probs = np.zeros(m - 1)
+    probs[-1] = 1.0
+    return probs
+
+
+def precision(x64: bool):
+    return jax.enable_x64(True) if x64 else contextlib.nullcontext()
+
+
+@partial(jax.jit, static_argnames=("fs", "metric"))
+def init_info(consts_5, train_probs_D, *, fs: cf.FlowSpec, metric: str) -> dict:
+    """Base rates c0, b0 and the flow speed |d consts/dt| at the initial point."""
+    grad = cf.flow_field(consts_5, fs, train_probs_D, metric)
+    return {**cf.base_rates(consts_5, fs), "grad_norm": jnp.sqrt(jnp.sum(grad ** 2))}
+
+
+def run_flow(fs: cf.FlowSpec, consts0, train_probs, eval_probs, eps: float, metric: str, opts: fi.FlowOpts,
+             x64: bool = False) -> dict:
+    """One adaptive flow, on the host: readouts on the saved grid, t_eps, status, base rates at init."""
+    with precision(x64):
+        dt = jnp.float64 if x64 else jnp.float32
+        c = jnp.asarray(consts0, dt)
+        out = fi.to_host(fi.chain_flow(c, jnp.asarray(train_probs, dt), jnp.asarray(eval_probs, dt), dt(eps),
+                                       fs=fs, metric=metric, opts=opts))
+        rates = fi.to_host(init_info(c, jnp.asarray(train_probs, dt), fs=fs, metric=metric))
+    out["grad_norm0"] = rates["grad_norm"]
+    out["c0"], out["b0"] = float(rates["c0"]), float(rates["b0"])
+    out["last"] = int(np.nanargmax(out["t"]))
+    return out
+
+
+def end_state(out: dict) -> str:
+    """How a flow ended: reached eps, or (not reached) jumping/guessing vs still walking forward.
+    'guess-a-sink': at the farthest source the policy jumps away (p_jump) more than it steps forward."""
+    if int(out["status"]) == fi.REACHED:
+        return "reached"
+    k = out["last"]
+    return "guess-a-sink" if out["p_jump"][k][0] > out["p_fwd"][k][0] else "slow (forward, eps not reached)"
+
+
+def flow_row(out: dict, **knobs) -> dict:
+    k = out["last"]
+    t_eps = float(out["t_eps"])
+    consts = out["consts"][k]
+    return {**knobs, "t_eps": t_eps if np.isfinite(t_eps) else None, "status": fi.STATUS[int(out["status"])],
+            "end_state": end_state(out), "t_end": float(out["t_end"]), "solver_steps": int(out["num_steps"]),
+            **{f"final_{name}": float(v) for name, v in zip(cf.CLASSES, consts)},
+            "c0_init": out["c0"], "b0_init": out["b0"], "grad_norm_init": float(out["grad_norm0"]),
+            "final_hard_success": float(out["success"][k][-1]), "final_hard_reach": float(out["reach"][k][-1]),
+            "final_len_correct_hardest": float(out["length"][k][-1]),
+            "final_train_reward": float(out["train_reward"][k])}
+
+
+def fit_line(x, y) -> dict:
+    """Least squares y = slope x + intercept with R^2 (None fields when fewer than 2 points)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.size < 2 or np.ptp(x) == 0:
+        return {"slope": None, "intercept": None, "r2": None, "points": int(x.size)}
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + intercept)
+    total = np.sum((y - y.mean()) ** 2)
+    r2 = 1.0 - np.sum(resid ** 2) / total if total > 0 else 1.0
+    return {"slope": float(slope), "intercept": float(intercept), "r2": float(r2), "points": int(x.size)}
+
+
+def flat_fit(prefix: str, fit: dict) -> dict:
+    return {f"{prefix}_{k}": v for k, v in fit.items()}
+
+
+def pad_stack(curves: list[np.ndarray], length: int) -> np.ndarray:
+    """Stack 1-d or 2-d per-run curves of equal length along a new leading axis, NaN-padded on
+    the trailing axis when runs differ in chain length (e.g. per-distance arrays)."""
+    out = []
+    for c in curves:
+        c = np.asarray(c, np.float64)
+        if c.ndim == 2 and c.shape[1] < length:
+            c = np.concatenate([c, np.full((c.shape[0], length - c.shape[1]), np.nan)], axis=1)
+        out.append(c)
+    return np.stack(out)

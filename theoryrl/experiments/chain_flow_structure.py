@@ -1,0 +1,234 @@
+"""chain-flow-structure: where the exact gradient flow goes, and whether its end point is traversal.
+
+1. Symmetric flows (population, exact) on uniform distances at chain length m, for each attention
+   (linear; softmax with vertex keys masked), init (consts = (2, 0, 0); uniform = A = 0) and
+   horizon: constants vs time, p_fwd / p_bwd / p_self / p_jump per chain position, mean length of
+   correct rollouts vs distance (traversal: length = distance), run until loss <= eps_struct.
+2. Full-matrix flow dA/dt = grad_A J on a fixed set of `num_labellings` labelled graphs (exact over
+   rollouts), from the symmetric init plus N(0, noise^2): class means and within-class spread over
+   time (spread ~ the initial noise: the symmetric ansatz holds), A heatmaps at start and end.
+3. Monotonicity lemma: dP_same/d(alpha, beta, gamma) at distances 1 and 2 along each trajectory.
+4. Length generalisation: the end point's constants on chains of length m_test (n = 2 m_test) and
+   in a graph with isolated vertices (n = iso_n), at horizons m_test + 1 and inf: success and mean
+   correct length at every distance.
+
+Row keys: attention, init, horizon, m, train, t_eps (null: not reached), final constants, status,
+end_state, ... Verdicts: converges_to_traversal[...], monotonicity[...], symmetric_ansatz,
+length_generalises[...].
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from theoryrl.core.config import require
+from theoryrl.core.experiment import Outcome
+from theoryrl.core.results import load_npz
+from theoryrl.experiments import chain_flow_common as fc
+from theoryrl.tasks.chain import ChainSpec, sample, uniform_over
+from theoryrl.theory import chain_flow as cf
+from theoryrl.theory import flow_integrate as fi
+
+ID = "chain-flow-structure"
+TITLE = "Gradient flow in symmetric coordinates: traversal structure, monotonicity, length generalisation"
+PAPER = "Ran-Milo et al. 2601.15158, Prop. 1-2 (traversal is the flow's solution), monotonicity lemma, extrapolation"
+TMP = {"linear": 1.0, "softmax": 1.0 / 20.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    m: int = 6
+    attentions: tuple[str, ...] = ("linear", "softmax")
+    inits: tuple[str, ...] = ("consts", "uniform")
+    init_consts: tuple[float, ...] = (2.0, 0.0, 0.0)
+    horizons: tuple[str, ...] = ("m+1", "inf")
+    metric: str = "A"
+    eps_struct: float = 0.02
+    m_tests: tuple[int, ...] = (6, 12, 24)
+    iso_n: int = 24
+    full_m: int = 4
+    num_labellings: int = 48
+    noise: float = 0.01
+    full_t_max: float = 2e4
+    opts: fi.FlowOpts = fi.FlowOpts(t_max=1e8, t_first=1.0, num_save=48)
+    seed: int = 0
+
+    def validate(self):
+        require(self.m >= 3, "m", self.m, ">= 3")
+        require(all(a in TMP for a in self.attentions) and self.attentions, "attentions", self.attentions, "linear/softmax")
+        require(all(i in fc.INITS for i in self.inits) and self.inits, "inits", self.inits, f"subset of {fc.INITS}")
+        require(len(self.init_consts) == 3, "init_consts", self.init_consts, "(alpha, beta, gamma)")
+        for h in self.horizons:
+            fc.check_horizon(h)
+        require(self.metric in cf.METRICS, "metric", self.metric, " or ".join(cf.METRICS))
+        require(0 < self.eps_struct < 1, "eps_struct", self.eps_struct, "in (0, 1)")
+        require(all(t >= 2 for t in self.m_tests), "m_tests", self.m_tests, "integers >= 2")
+        require(self.iso_n >= 2 * self.m, "iso_n", self.iso_n, ">= 2m (used for every m_test with 2 m_test < iso_n)")
+        require(self.full_m >= 2 and self.num_labellings >= 1 and self.noise >= 0, "full_m/num_labellings/noise",
+                (self.full_m, self.num_labellings, self.noise), "m >= 2, labellings >= 1, noise >= 0")
+        require(self.full_t_max > 0, "full_t_max", self.full_t_max, "> 0")
+        self.opts.validate()
+
+
+TIERS = {
+    "quick": Config(),
+    "paper": Config(m=8, m_tests=(8, 16, 32), iso_n=64, full_m=5, num_labellings=256,
+                    opts=fi.FlowOpts(t_max=1e10, t_first=1.0, num_save=96, rtol=1e-7, atol=1e-9)),
+}
+
+
+@partial(jax.jit, static_argnames=("fs",))
+def monotonicity(traj_TxK, fs: cf.FlowSpec):
+    """d success(d=1, 2) / d(alpha, beta, gamma) at every saved point: [T, 2, 3]."""
+    jac = jax.vmap(jax.jacobian(lambda c: cf.sym_solution(c, fs)["success"][:2]))(traj_TxK)
+    return jac[:, :, :3]
+
+
+@partial(jax.jit, static_argnames=("fs",))
+def generalisation(consts, fs: cf.FlowSpec):
+    sol = cf.sym_solution(consts, fs)
+    return {"success": sol["success"], "length": sol["length"], **cf.step_probs(sol["P"], fs)}
+
+
+@partial(jax.jit, static_argnames=("fs", "opts"))
+def full_flow(a0, perms, train_probs, hard_probs, eps, *, fs: cf.FlowSpec, opts: fi.FlowOpts):
+    """dA/dt = grad_A of the objective averaged over `perms` (exact over rollouts), until the loss
+    on `hard_probs` <= eps; class means and spreads on the saved grid."""
+    field = jax.grad(lambda a: cf.objective(a, fs, perms, train_probs))
+    loss = lambda a: 1.0 - cf.objective(a, fs, perms, hard_probs)
+    out = fi.integrate(field, a0, loss, eps, opts)
+    valid = jnp.isfinite(out["ts"])
+    ys = jnp.where(valid[:, None, None], out["ys"], a0[None])
+    means, spread = jax.vmap(cf.class_stats)(ys)
+    last = jnp.argmax(jnp.where(valid, out["ts"], -jnp.inf))
+    return {"t": jnp.where(valid, out["ts"], jnp.nan), "means": means, "spread": spread, "A_end": ys[last],
+            "loss": jax.vmap(loss)(ys), "t_eps": out["t_eps"], "status": out["status"]}
+
+
+def symmetric_runs(cfg: Config, ctx, rows, metrics, verdict, arrays):
+    m, train = cfg.m, uniform_over(range(1, cfg.m), cfg.m)
+    for att in cfg.attentions:
+        for init in cfg.inits:
+            for h in cfg.horizons:
+                tag = f"{att},{init},H={h}"
+                fs = cf.FlowSpec(m=m, attention=att, tmp=TMP[att], horizon=fc.horizon_of(h, m))
+                consts0 = fc.initial_consts(init, fs, cfg.init_consts)
+                out = fc.run_flow(fs, consts0, train, fc.hardest(m), cfg.eps_struct, cfg.metric, cfg.opts)
+                row = fc.flow_row(out, attention=att, init=init, horizon=h, m=m, train="uniform")
+                k = out["last"]
+                traversal = bool(out["status"] == fi.REACHED and out["p_fwd"][k].min() > 0.5
+                                 and abs(out["length"][k][-1] - (m - 1)) < 0.25 * (m - 1))
+                verdict[f"converges_to_traversal[{tag}]"] = traversal
+                valid = np.isfinite(out["t"])
+                jac = np.asarray(monotonicity(jnp.asarray(out["consts"][valid], jnp.float32), fs))
+                signs = (jac[:, :, 0] > 0) & (jac[:, :, 1] < 0) & (jac[:, :, 2] < 0)
+                metrics[f"monotone_frac_d1[{tag}]"] = float(signs[:, 0].mean())
+                metrics[f"monotone_frac_d2[{tag}]"] = float(signs[:, 1].mean())
+                verdict[f"monotonicity_near_terminal[{tag}]"] = bool(signs[:, 0].all())
+                for i, name in enumerate(cf.CLASSES):
+                    metrics[f"final_{name}[{tag}]"] = float(out["consts"][k][i])
+                metrics[f"len_correct_hardest[{tag}]"] = float(out["length"][k][-1])
+                gen = length_generalisation(cfg, att, out["consts"][k], tag, metrics, verdict)
+                rows.append({**row, "traversal": traversal, "monotone_d1": bool(signs[:, 0].all()), **gen})
+                for key in ("t", "consts", "loss", "p_fwd", "p_bwd", "p_self", "p_jump", "length", "success"):
+                    arrays[f"sym/{tag}/{key}"] = out[key]
+                arrays[f"sym/{tag}/jac"] = jac
+                ctx.log(f"[{ID}] {tag}: t_eps={row['t_eps']} end={row['end_state']} consts={np.round(out['consts'][k][:3], 2)}")
+
+
+def length_generalisation(cfg: Config, att: str, consts, tag: str, metrics, verdict) -> dict:
+    """End-point constants on longer chains (n = 2 m_test) and with isolated vertices (n = iso_n)."""
+    out, ok = {}, True
+    for mt in cfg.m_tests:
+        for n in (2 * mt,) + ((cfg.iso_n,) if 2 * mt < cfg.iso_n else ()):
+            for h in ("m+1", "inf"):
+                fs = cf.FlowSpec(m=mt, n=n, attention=att, tmp=TMP[att], horizon=fc.horizon_of(h, mt))
+                res = jax.tree.map(np.asarray, generalisation(jnp.asarray(consts, jnp.float32), fs))
+                key = f"gen[m={mt},n={n},H={h}]"
+                out[f"{key}_success_farthest"] = float(res["success"][-1])
+                out[f"{key}_len_farthest"] = float(res["length"][-1])
+                out[f"{key}_min_p_fwd"] = float(res["p_fwd"].min())
+                if h == "m+1":
+                    ok &= bool(res["success"][-1] >= 0.5)
+    verdict[f"length_generalises[{tag}]"] = ok
+    return out
+
+
+def full_matrix_run(cfg: Config, ctx, rows, metrics, verdict, arrays):
+    m, n = cfg.full_m, 2 * cfg.full_m
+    fs = cf.FlowSpec(m=m, horizon=m + 1)
+    key = jax.random.key(cfg.seed)
+    perms = sample(key, ChainSpec(m, n), jnp.ones(m - 1) / (m - 1), cfg.num_labellings).perm
+    consts0 = jnp.asarray(fc.initial_consts("consts", fs, cfg.init_consts), jnp.float32)
+    a0 = cf.symmetric_A(consts0, n) + cfg.noise * jax.random.normal(jax.random.fold_in(key, 1), (n, n * n))
+    opts = fi.FlowOpts(t_max=cfg.full_t_max, t_first=1.0, num_save=32)
+    out = jax.tree.map(np.asarray, full_flow(a0, perms, jnp.asarray(uniform_over(range(1, m), m), jnp.float32),
+                                            jnp.asarray(fc.hardest(m), jnp.float32), jnp.float32(cfg.eps_struct),
+                                            fs=fs, opts=opts))
+    valid = np.isfinite(out["t"])
+    last = int(np.nanargmax(out["t"]))
+    rel = out["spread"][last][:3] / np.maximum(np.abs(out["means"][last][:3]), 1e-12)
+    for i, name in enumerate(cf.CLASSES):
+        metrics[f"full_A_final_mean_{name}"] = float(out["means"][last][i])
+        metrics[f"full_A_final_spread_{name}"] = float(out["spread"][last][i])
+    verdict["symmetric_ansatz_holds_full_A"] = bool(np.all(rel[:3] < 0.1))
+    t_eps = float(out["t_eps"])
+    rows.append({"attention": "linear", "init": f"consts+N(0,{cfg.noise}^2) full A", "horizon": "m+1", "m": m,
+                 "train": f"uniform, {cfg.num_labellings} labellings", "t_eps": t_eps if np.isfinite(t_eps) else None,
+                 "status": fi.STATUS[int(out["status"])],
+                 **{f"final_{nm}": float(v) for nm, v in zip(cf.CLASSES, out["means"][last])},
+                 **{f"final_spread_{nm}": float(v) for nm, v in zip(cf.CLASSES, out["spread"][last])}})
+    arrays.update({"full/t": out["t"][valid], "full/means": out["means"][valid], "full/spread": out["spread"][valid],
+                   "full/loss": out["loss"][valid], "full/A_start": np.asarray(a0), "full/A_end": out["A_end"]})
+    ctx.log(f"[{ID}] full A (m={m}): t_eps={t_eps:.4g}, relative spread alpha/beta/gamma = {np.round(rel, 4)}")
+
+
+def run(cfg: Config, ctx) -> Outcome:
+    rows, metrics, verdict, arrays = [], {}, {}, {}
+    symmetric_runs(cfg, ctx, rows, metrics, verdict, arrays)
+    full_matrix_run(cfg, ctx, rows, metrics, verdict, arrays)
+    paper = {"structure": "flow from a forward-biased init converges to traversal: alpha up, beta (and gamma) down "
+                          "relative to alpha, p_fwd -> 1, correct length = distance",
+             "uniform_init": "contrast: A = 0 has distance-independent reward, gradient toward guessing",
+             "monotonicity": "dP_same/dalpha > 0, dP_same/dbeta < 0, dP_same/dgamma < 0 near the terminal [S:arxivlens]",
+             "length_generalisation": "the end point extrapolates to longer chains and farther sources"}
+    return Outcome(metrics, rows, paper, verdict, arrays)
+
+
+def plot(run_dir: Path, out_dir: Path) -> list[Path]:
+    from theoryrl.core import plotting
+
+    arrays = load_npz(Path(run_dir) / "arrays.npz")
+    tags = sorted({k.split("/")[1] for k in arrays if k.startswith("sym/")})
+    fig, axes = plotting.subplots(2, max(2, len(tags) // 2 + len(tags) % 2), width=3.8)
+    for j, tag in enumerate(tags):
+        ax = axes.flat[j]
+        t, consts = arrays[f"sym/{tag}/t"], arrays[f"sym/{tag}/consts"]
+        ok = np.isfinite(t) & (t > 0)
+        for i, name in enumerate(cf.CLASSES[:3]):
+            ax.plot(t[ok], consts[ok, i], label=name, color=f"C{i}")
+        ax.set(xscale="log", xlabel="flow time t", title=tag)
+        ax.legend(fontsize=7)
+    fig.suptitle("chain-flow-structure: symmetric constants vs time")
+    paths = [plotting.savefig(fig, Path(out_dir) / "chain-flow-structure-constants.png")]
+    fig, axes = plotting.subplots(1, 3, width=4.6)
+    vmax = np.abs(arrays["full/A_end"]).max()
+    for ax, key in zip(axes[0, :2], ("full/A_start", "full/A_end")):
+        im = ax.imshow(arrays[key], aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+        ax.set(title=key.split("/")[1] + " (full-A flow)", xlabel="context token (vertices, then edges)", ylabel="query vertex")
+        ax.grid(False)
+    fig.colorbar(im, ax=axes[0, 1])
+    ax = axes[0, 2]
+    for i, name in enumerate(cf.CLASSES[:3]):
+        ax.plot(arrays["full/t"], arrays["full/means"][:, i], color=f"C{i}", label=f"{name} mean")
+        ax.plot(arrays["full/t"], arrays["full/spread"][:, i], color=f"C{i}", ls=":", label=f"{name} spread")
+    ax.set(xscale="symlog", xlabel="flow time t", title="full A: class means and within-class spread")
+    ax.legend(fontsize=7)
+    paths.append(plotting.savefig(fig, Path(out_dir) / "chain-flow-structure-heatmap.png"))
+    return paths

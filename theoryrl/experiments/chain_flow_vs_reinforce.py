@@ -1,0 +1,210 @@
+"""chain-flow-vs-reinforce: the exact gradient flow next to finite-batch REINFORCE from the same init.
+
+Fixed-V linear model (tmp = 1), chain length m, uniform distances, horizon m+1, init A = the
+symmetric (alpha, beta, gamma) = init_consts. Four trajectories, all read in the same symmetric
+coordinates (class means of A and within-class spread):
+  flow      exact population flow dA/dt = grad_A J (adaptive, metric "A"), time t;
+  ascent    exact discrete gradient ascent A += lr grad_A J (lax.scan), time = steps * lr;
+  sgd       REINFORCE with a batch-mean baseline and plain SGD, A += lr * estimate, on fresh
+            batches from the foundation sampler (its E[update] is lr grad_A J): time = steps * lr;
+  adam      the foundation trainer's step (REINFORCE + Adam, lr adam_lr), plotted per step.
+The exact hard-distance reward of the REINFORCE iterates is measured on `eval_labellings` fixed
+labellings (exact over rollouts). Rows: method, seed, t_eps (null: not reached), final constants,
+final spread, final hard reward. Verdicts compare sgd/ascent with the flow.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from theoryrl.core.config import require
+from theoryrl.core.experiment import Outcome
+from theoryrl.core.results import load_npz
+from theoryrl.experiments import chain_flow_common as fc
+from theoryrl.rl import chain_trainer as trainer
+from theoryrl.rl.advantages import baselined_advantages
+from theoryrl.rl.chain import reinforce_loss, rollout
+from theoryrl.tasks.chain import derive, sample, uniform_over
+from theoryrl.theory import chain_flow as cf
+from theoryrl.theory import flow_integrate as fi
+
+ID = "chain-flow-vs-reinforce"
+TITLE = "Exact gradient flow vs finite-batch REINFORCE (SGD and Adam) in symmetric coordinates"
+PAPER = "Ran-Milo et al. 2601.15158: the theorems' gradient flow vs the experiments' REINFORCE (spec §10 item 7)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    m: int = 4
+    init_consts: tuple[float, ...] = (2.0, 0.0, 0.0)
+    eps: float = 0.1
+    batch: int = 1000
+    sgd_lr: float = 40.0
+    sgd_steps: int = 240
+    adam_lr: float = 1e-2
+    adam_steps: int = 240
+    record_every: int = 8
+    seeds: tuple[int, ...] = (42, 43)
+    eval_labellings: int = 32
+
+    def validate(self):
+        require(self.m >= 3, "m", self.m, ">= 3")
+        require(len(self.init_consts) == 3, "init_consts", self.init_consts, "(alpha, beta, gamma)")
+        require(0 < self.eps < 1, "eps", self.eps, "in (0, 1)")
+        require(self.batch >= 2, "batch", self.batch, ">= 2")
+        require(self.sgd_lr > 0 and self.adam_lr > 0, "sgd_lr/adam_lr", (self.sgd_lr, self.adam_lr), "> 0")
+        for knob in ("sgd_steps", "adam_steps"):
+            v = getattr(self, knob)
+            require(v >= 1 and v % self.record_every == 0, knob, v, f"a positive multiple of record_every = {self.record_every}")
+        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
+        require(self.eval_labellings >= 1, "eval_labellings", self.eval_labellings, ">= 1")
+
+
+TIERS = {
+    "quick": Config(),
+    "paper": Config(m=6, batch=50_000, sgd_steps=2000, adam_steps=2000, record_every=20, seeds=(42, 43, 44),
+                    eval_labellings=256),
+}
+
+
+def _specs(cfg: Config):
+    fs = cf.FlowSpec(m=cfg.m, horizon=cfg.m + 1)
+    tspec = trainer.TrainSpec(task=fs.task, model=fs.model, batch=cfg.batch, horizon=cfg.m + 1, steps_per_epoch=1,
+                              epochs_per_chunk=1, dataset_size=0, evals=(), early_stop=False)
+    return fs, tspec
+
+
+def sgd_step(tspec: trainer.TrainSpec, params, lr, batch, key):
+    """One REINFORCE step with a batch-mean baseline and plain SGD (ascent on the reward)."""
+    inst = derive(tspec.task, batch)
+    out = rollout(params, tspec.model, inst, tspec.horizon, key)
+    adv = baselined_advantages(out["correct"].astype(jnp.float32))
+    grads = jax.grad(reinforce_loss)(params, tspec.model, inst, out["actions"], out["emitted"], adv)
+    return jax.tree.map(lambda p, g: p - lr * g, params, grads)
+
+
+def _probe(a, fs, perms, hard):
+    means, spread = cf.class_stats(a)
+    return {"means": means, "spread": spread, "hard_reward": cf.objective(a, fs, perms, hard)}
+
+
+@partial(jax.jit, static_argnames=("cfg", "method"))
+def reinforce_run(a0, perms, seed, *, cfg: Config, method: str):
+    """SGD or Adam REINFORCE from A = a0; probes every record_every steps (step 0 included)."""
+    fs, tspec = _specs(cfg)
+    train = jnp.asarray(uniform_over(range(1, cfg.m), cfg.m), jnp.float32)
+    hard = jnp.asarray(fc.hardest(cfg.m), jnp.float32)
+    lr = cfg.sgd_lr if method == "sgd" else cfg.adam_lr
+    steps = cfg.sgd_steps if method == "sgd" else cfg.adam_steps
+    hp = trainer.make_hparams(seed, lr, train, {})
+    params = {"A": a0}
+    state = {"params": params, "opt": optax.adam(lr).init(params), "epoch": jnp.int32(0),
+             "stopped": jnp.array(False), "stop_epoch": jnp.int32(-1)}
+    key = jax.random.key(seed)
+
+    def step(st, t):
+        batch = sample(jax.random.fold_in(jax.random.fold_in(key, 0), t), tspec.task, train, cfg.batch)
+        pkey = jax.random.fold_in(jax.random.fold_in(key, 1), t)
+        if method == "sgd":
+            return {**st, "params": sgd_step(tspec, st["params"], lr, batch, pkey)}, None
+        return trainer.train_step(tspec, st, hp, batch, pkey)[0], None
+
+    def block(st, b):
+        st, _ = jax.lax.scan(step, st, b * cfg.record_every + jnp.arange(cfg.record_every))
+        return st, _probe(st["params"]["A"], fs, perms, hard)
+
+    _, probes = jax.lax.scan(block, state, jnp.arange(steps // cfg.record_every))
+    first = _probe(a0, fs, perms, hard)
+    return jax.tree.map(lambda x0, xs: jnp.concatenate([x0[None], xs]), first, probes)
+
+
+def _t_eps(times, hard_reward, eps):
+    hit = np.flatnonzero(1.0 - hard_reward <= eps)
+    return float(times[hit[0]]) if hit.size else None
+
+
+def run(cfg: Config, ctx) -> Outcome:
+    fs, _ = _specs(cfg)
+    m, n = cfg.m, fs.num_vertices
+    train, hard = uniform_over(range(1, m), m), fc.hardest(m)
+    consts0 = fc.initial_consts("consts", fs, cfg.init_consts)
+    a0 = cf.symmetric_A(jnp.asarray(consts0, jnp.float32), n)
+    opts = fi.FlowOpts(t_max=cfg.sgd_lr * cfg.sgd_steps * 4, t_first=cfg.sgd_lr, num_save=48)
+    flow = fc.run_flow(fs, consts0, train, hard, cfg.eps, "A", opts)
+    asc = jax.tree.map(np.asarray, fi.chain_ascent(jnp.asarray(consts0, jnp.float32), jnp.asarray(train, jnp.float32),
+                                                  jnp.asarray(hard, jnp.float32), jnp.float32(cfg.eps), cfg.sgd_lr, fs=fs,
+                                                  metric="A", steps=cfg.sgd_steps, record_every=cfg.record_every))
+    rows = [fc.flow_row(flow, method="flow", seed=None), {
+        "method": "ascent", "seed": None, "t_eps": None if not np.isfinite(asc["t_eps"]) else float(asc["t_eps"]),
+        **{f"final_{k}": float(v) for k, v in zip(cf.CLASSES, asc["consts"][-1])},
+        "final_hard_success": float(asc["success"][-1][-1])}]
+    arrays = {"flow/t": flow["t"], "flow/consts": flow["consts"], "flow/hard": flow["success"][:, -1],
+              "ascent/t": asc["t"], "ascent/consts": asc["consts"], "ascent/hard": asc["success"][:, -1]}
+    perms = sample(jax.random.key(7), fs.task, jnp.ones(m - 1) / (m - 1), cfg.eval_labellings).perm
+    for method in ("sgd", "adam"):
+        for seed in cfg.seeds:
+            res = jax.tree.map(np.asarray, reinforce_run(a0, perms, jnp.int32(seed), cfg=cfg, method=method))
+            steps = np.arange(res["hard_reward"].shape[0]) * cfg.record_every
+            times = steps * (cfg.sgd_lr if method == "sgd" else 1.0)
+            t_eps = _t_eps(times, res["hard_reward"], cfg.eps)
+            rows.append({"method": method, "seed": seed, "t_eps": t_eps, "time_unit": "steps*lr" if method == "sgd" else "steps",
+                         **{f"final_{k}": float(v) for k, v in zip(cf.CLASSES, res["means"][-1])},
+                         **{f"final_spread_{k}": float(v) for k, v in zip(cf.CLASSES, res["spread"][-1])},
+                         "final_hard_success": float(res["hard_reward"][-1])})
+            arrays.update({f"{method}/{seed}/t": times, f"{method}/{seed}/consts": res["means"],
+                           f"{method}/{seed}/spread": res["spread"], f"{method}/{seed}/hard": res["hard_reward"]})
+            ctx.log(f"[{ID}] {method} seed {seed}: t_eps={t_eps}, final consts {np.round(res['means'][-1][:3], 2)}")
+    metrics, verdict = compare(cfg, rows, flow)
+    paper = {"flow": "theory: exact population gradient flow", "sgd": "E[SGD-REINFORCE update] = lr grad J: should "
+             "track the flow at time steps*lr up to batch noise", "adam": "the experiments' optimiser: a different path"}
+    return Outcome(metrics, rows, paper, verdict, arrays)
+
+
+def compare(cfg: Config, rows, flow) -> tuple[dict, dict]:
+    t_flow = rows[0]["t_eps"]
+    metrics = {"t_eps_flow": t_flow, "t_eps_ascent": rows[1]["t_eps"]}
+    sgd = [r["t_eps"] for r in rows if r["method"] == "sgd"]
+    adam = [r["t_eps"] for r in rows if r["method"] == "adam"]
+    metrics["t_eps_sgd_mean"] = float(np.mean(sgd)) if all(t is not None for t in sgd) else None
+    metrics["steps_to_eps_adam_mean"] = float(np.mean(adam)) if all(t is not None for t in adam) else None
+    within = lambda t: t is not None and t_flow is not None and abs(t - t_flow) <= 0.25 * t_flow
+    verdict = {"ascent_matches_flow_time": within(rows[1]["t_eps"]),
+               "sgd_reinforce_matches_flow_time": bool(sgd and all(within(t) for t in sgd)),
+               "sgd_reinforce_stays_symmetric": bool(all(
+                   r["final_spread_alpha"] < 0.1 * abs(r["final_alpha"]) for r in rows if r["method"] == "sgd"))}
+    return metrics, verdict
+
+
+def plot(run_dir: Path, out_dir: Path) -> list[Path]:
+    from theoryrl.core import plotting
+
+    arrays = load_npz(Path(run_dir) / "arrays.npz")
+    seeds = sorted({k.split("/")[1] for k in arrays if k.startswith("sgd/")})
+    fig, axes = plotting.subplots(1, 3, width=4.4)
+    for i, name in enumerate(("alpha", "beta", "gamma")):
+        ax = axes[0, 0]
+        ax.plot(arrays["flow/t"], arrays["flow/consts"][:, i], color=f"C{i}", lw=2, label=f"{name} flow")
+        ax.plot(arrays["ascent/t"], arrays["ascent/consts"][:, i], color=f"C{i}", ls="--", label=f"{name} ascent")
+        for s in seeds:
+            ax.plot(arrays[f"sgd/{s}/t"], arrays[f"sgd/{s}/consts"][:, i], color=f"C{i}", ls=":", alpha=0.8)
+            axes[0, 1].plot(arrays[f"adam/{s}/t"], arrays[f"adam/{s}/consts"][:, i], color=f"C{i}",
+                            label=name if s == seeds[0] else None)
+    axes[0, 0].set(xlabel="time (flow t; steps x lr)", title="flow (thick), ascent (--), SGD-REINFORCE (:)")
+    axes[0, 0].legend(fontsize=6)
+    axes[0, 1].set(xlabel="Adam step", title="Adam-REINFORCE (class means)")
+    axes[0, 1].legend(fontsize=7)
+    ax = axes[0, 2]
+    ax.plot(arrays["flow/t"], arrays["flow/hard"], color="k", lw=2, label="flow")
+    ax.plot(arrays["ascent/t"], arrays["ascent/hard"], color="k", ls="--", label="ascent")
+    for s in seeds:
+        ax.plot(arrays[f"sgd/{s}/t"], arrays[f"sgd/{s}/hard"], color="C3", ls=":", label=f"SGD seed {s}")
+    ax.set(xlabel="time", ylabel="exact reward, distance m-1", ylim=(-0.02, 1.02), title="hardest-distance reward")
+    ax.legend(fontsize=7)
+    return [plotting.savefig(fig, Path(out_dir) / "chain-flow-vs-reinforce.png")]
