@@ -8,6 +8,9 @@ MODULES = {
     "chain-ood": "theoryrl.experiments.chain_ood",
     "chain-simple-vs-hard": "theoryrl.experiments.chain_simple_vs_hard",
     "chain-simple-mass": "theoryrl.experiments.chain_simple_mass",
+    "chain-flow-scaling": "theoryrl.experiments.chain_flow_scaling",
+    "chain-flow-structure": "theoryrl.experiments.chain_flow_structure",
+    "chain-flow-vs-reinforce": "theoryrl.experiments.chain_flow_vs_reinforce",
     "bandit-regret": "theoryrl.experiments.bandit_regret",
     "bandit-diversity": "theoryrl.experiments.bandit_diversity",
 }

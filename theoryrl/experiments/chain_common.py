@@ -28,6 +28,7 @@ class ChainRecipe:
     horizon: int | None = None  # None: m + 1
     baseline_groups: int = 1
     early_stop: bool = True
+    early_stop_level: float = 1.0  # stop when epoch train accuracy and val accuracy both reach it
     fixed_v: bool = False
     eval_size: int = 1000
     epochs_per_chunk: int = 1
@@ -43,6 +44,7 @@ class ChainRecipe:
         require(self.horizon is None or self.horizon >= 1, "horizon", self.horizon, ">= 1 (or none for m+1)")
         require(1 <= self.baseline_groups <= self.batch, "baseline_groups", self.baseline_groups, "1..batch")
         require(self.eval_size >= 1, "eval_size", self.eval_size, ">= 1")
+        require(0.0 < self.early_stop_level <= 1.0, "early_stop_level", self.early_stop_level, "in (0, 1]")
         require(self.epochs_per_chunk >= 1 and self.epochs % self.epochs_per_chunk == 0, "epochs_per_chunk",
                 self.epochs_per_chunk, f">= 1 and dividing epochs = {self.epochs}")
 
@@ -74,7 +76,7 @@ def train_spec(recipe: ChainRecipe, task: ChainSpec, attention: str, evals: tupl
         horizon=horizon or recipe.horizon or task.m + 1,
         steps_per_epoch=recipe.num_steps_per_epoch, epochs_per_chunk=recipe.epochs_per_chunk,
         dataset_size=recipe.dataset_size, evals=evals, baseline_groups=recipe.baseline_groups,
-        early_stop=recipe.early_stop)
+        early_stop=recipe.early_stop, early_stop_level=recipe.early_stop_level)
 
 
 def program(spec: trainer.TrainSpec, recipe: ChainRecipe) -> Program:

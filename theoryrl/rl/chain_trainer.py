@@ -12,7 +12,8 @@ any chunk boundary replays exactly the same numbers.
 One Adam step uses the whole batch with a mean-reward baseline (`baseline_groups` near-equal
 blocks reproduce the official per-sub-batch baselines). After each epoch the model is evaluated
 greedily on every eval set; with `early_stop` a run freezes (updates masked) once its epoch-mean
-sampled train accuracy and its first eval set's accuracy both reach 100%, as in the official code.
+sampled train accuracy and its first eval set's accuracy both reach `early_stop_level` (1.0, i.e.
+100%, as in the official code).
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ class TrainSpec:
     evals: tuple[EvalSet, ...]
     baseline_groups: int = 1
     early_stop: bool = True
+    early_stop_level: float = 1.0
 
 
 def make_hparams(seed: int, lr: float, dist_probs, eval_dist_probs: dict) -> dict:
@@ -135,7 +137,8 @@ def run_epoch(spec: TrainSpec, state: dict, hp: dict, data: dict) -> tuple[dict,
     metrics["stopped"] = state["stopped"]  # whether this epoch trained or was frozen
     if spec.early_stop:
         first = spec.evals[0].name
-        newly = ~state["stopped"] & (metrics["train_acc"] >= 1.0) & (metrics[f"{first}/acc"] >= 1.0)
+        newly = (~state["stopped"] & (metrics["train_acc"] >= spec.early_stop_level)
+                 & (metrics[f"{first}/acc"] >= spec.early_stop_level))
         state = {**state, "stopped": state["stopped"] | newly,
                  "stop_epoch": jnp.where(newly, epoch + 1, state["stop_epoch"])}
     return {**state, "epoch": epoch + 1}, metrics
