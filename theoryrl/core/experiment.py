@@ -191,9 +191,7 @@ def resolve_config(module, tier: str, sets: list[str]):
     """Tier recipe + overrides, validated. Raises ConfigError before any compute."""
     if tier not in module.TIERS:
         raise cfglib.ConfigError(f"invalid value for 'tier': {tier!r} (allowed: {', '.join(module.TIERS)})")
-    cfg = cfglib.apply_overrides(module.TIERS[tier], sets)
-    cfglib.validate(cfg)
-    return cfg
+    return resolve_config_from(module, module.TIERS[tier], sets)
 
 
 def config_record(module, tier: str, cfg) -> dict:
@@ -209,23 +207,37 @@ def execute(module, tier: str, sets: list[str], out: Path | None = None, quiet: 
     """Run (or resume, or skip) one experiment; returns its run folder."""
     cfg = resolve_config(module, tier, sets)
     check_data_axis(data_axis)
-    record = config_record(module, tier, cfg)
     path = Path(out) if out else default_run_dir(module, tier, cfg, results_root)
+    ctx = _open_run(module, tier, config_record(module, tier, cfg), path, quiet, ckpt_every_chunks, data_axis)
+    if ctx is not None:
+        _finish_run(ctx, module, run_module(module, cfg, ctx))
+    return path
+
+
+def _open_run(module, tier: str, record: dict, path: Path, quiet: bool, ckpt_every_chunks: int,
+              data_axis: int) -> "RunContext | None":
+    """Create or reopen the run folder; None when it is already finished (nothing to do)."""
     run_dir = RunDir(path)
     status = run_dir.prepare(record)
     ctx = RunContext(module.ID, tier, run_dir, quiet=quiet, ckpt_every_chunks=ckpt_every_chunks, data_axis=data_axis)
     if status == "done":
         ctx.log(f"[{module.ID}] {path} is finished (DONE); nothing to do")
-        return path
+        return None
     ctx.log(f"[{module.ID}] {'resuming' if status == 'resume' else 'starting'} {path}")
     run_dir.write_env()
-    outcome = run_module(module, cfg, ctx)
-    if jax.process_index() == 0:
-        run_dir.write_arrays(outcome.arrays)
-        run_dir.write_runs_csv(outcome.rows)
-        run_dir.write_summary(make_summary(module.ID, tier, outcome.metrics, outcome.rows, outcome.paper, outcome.verdict))
-        run_dir.mark_done()
-    return path
+    return ctx
+
+
+def _finish_run(ctx: "RunContext", module, outcome: Outcome) -> None:
+    """Process 0 writes arrays, runs.csv and summary.json, then DONE (last)."""
+    if jax.process_index() != 0:
+        return
+    run_dir = ctx.run_dir
+    run_dir.write_arrays(outcome.arrays)
+    run_dir.write_runs_csv(outcome.rows)
+    run_dir.write_summary(make_summary(module.ID, ctx.tier, outcome.metrics, outcome.rows, outcome.paper,
+                                       outcome.verdict))
+    run_dir.mark_done()
 
 
 def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: int | None, sets: list[str],
@@ -236,6 +248,8 @@ def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: i
 
     base = resolve_config(module, tier, sets)
     check_data_axis(data_axis)
+    if not hasattr(module, "plan"):
+        raise cfglib.ConfigError(f"'{module.ID}' has no plan(); sweep it by running one config per grid point")
     if seeds is not None:
         cfglib.require(seeds >= 1, "--seeds", seeds, ">= 1")
         cfglib.require(any(f.name == "seeds" for f in dataclasses.fields(base)), "--seeds", seeds,
@@ -246,15 +260,9 @@ def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: i
     record = {"experiment": module.ID, "tier": tier, "sweep": {"grid": [[k, v] for k, v in grid], "seeds": seeds},
               "config": cfglib.to_dict(base)}
     path = Path(out) if out else results_root / module.ID / f"sweep-{cfglib.run_id(record)}"
-    run_dir = RunDir(path)
-    status = run_dir.prepare(record)
-    ctx = RunContext(module.ID, tier, run_dir, quiet=quiet, ckpt_every_chunks=ckpt_every_chunks, data_axis=data_axis)
-    if status == "done":
-        ctx.log(f"[{module.ID}] {path} is finished (DONE); nothing to do")
+    ctx = _open_run(module, tier, record, path, quiet, ckpt_every_chunks, data_axis)
+    if ctx is None:
         return path
-    run_dir.write_env()
-    if not hasattr(module, "plan"):
-        raise cfglib.ConfigError(f"'{module.ID}' has no plan(); sweep it by running one config per grid point")
     per_point = [module.plan(c) for c in configs]
     flat = [p for plans in per_point for p in plans]
     ctx.log(f"[{module.ID}] sweep: {len(points)} grid points, {len(flat)} runs, "
@@ -270,15 +278,12 @@ def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: i
         verdict.update({f"{tag}|{k}": v for k, v in outcome.verdict.items()})
         arrays.update({f"point{i}/{k}": v for k, v in outcome.arrays.items()})
         paper = outcome.paper
-    if jax.process_index() == 0:
-        run_dir.write_arrays(arrays)
-        run_dir.write_runs_csv(rows)
-        run_dir.write_summary(make_summary(module.ID, tier, metrics, rows, paper, verdict))
-        run_dir.mark_done()
+    _finish_run(ctx, module, Outcome(metrics, rows, paper, verdict, arrays))
     return path
 
 
 def resolve_config_from(module, base, sets: list[str]):
+    """`base` with the overrides applied, validated (ConfigError before any compute)."""
     cfg = cfglib.apply_overrides(base, sets)
     cfglib.validate(cfg)
     return cfg
