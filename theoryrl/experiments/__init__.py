@@ -13,6 +13,9 @@ MODULES = {
     "chain-flow-vs-reinforce": "theoryrl.experiments.chain_flow_vs_reinforce",
     "bandit-regret": "theoryrl.experiments.bandit_regret",
     "bandit-diversity": "theoryrl.experiments.bandit_diversity",
+    "affine-uniform-vs-hard": "theoryrl.experiments.affine_uniform_vs_hard",
+    "parity-threshold": "theoryrl.experiments.parity_threshold",
+    "parity-star": "theoryrl.experiments.parity_star",
 }
 
 

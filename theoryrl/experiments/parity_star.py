@@ -1,0 +1,390 @@
+"""parity-star: STaR rounds double the odds of the long chain (spec §4 Theorem 2, §5 #1-#2).
+
+Three arms, for every p0 in `p0s` (and seed):
+- calibrated: STaR (r_cot) on the exactly calibrated sampler of theory/parity.py (long correct
+  chain w.p. q, else a short answer correct w.p. 1/2), `calib_prompts` fresh prompts per round;
+  its "fit" is exact: the next q is the kept long fraction. r_e2e is not run here: on this sampler
+  it keeps exactly the same pairs as r_cot (its long chains are always correct).
+- star: the AR-linear learner pretrained by NTP on D(p0) (as in parity-threshold), then `rounds`
+  STaR rounds (`rl.star.star_round`): `learned_prompts` fresh prompts, samples at `temperature`,
+  keep r = 1, then `epochs` epochs of SGD (eta_t = 1/(lam t), fresh horizons, batch
+  `learned_batch`) on the kept pairs from the current parameters; rewards r_cot and r_e2e.
+- pg: the same pretrained learner post-trained with REINFORCE (batch-mean baseline) and GRPO
+  (group mean/std), r_cot, `pg_prompts` x `pg_group` samples per step, plain SGD with lr `pg_lr`.
+
+Per-round N: the calibrated arm uses the spec's N = 8192. For the learned arm N = 8192 is far too
+small: each round's fresh-horizon SGD fit on ~4.5k kept pairs is dominated by its first ~1/lam
+iterates, and the long fraction collapses instead of growing (measured, d = 10, p0 = 0.1: 0.10 ->
+0.05 -> 0.02). Theorem 2 applies Theorem 1 in every round, i.e. every head must see enough kept
+samples of its kind; `learned_prompts` = 2^18 (quick) / 2^20 (paper) gives the long heads >= ~2.6e3
+/ 1e4 kept chains in round 0 at p0 = 0.01. The learned arm runs at d = 25 in the paper tier, not the
+spec's 50: with lam = 1e-3 a sampled chain is fully correct only w.p. c = sigmoid(w*)^(d-1) (0.88 at
+d = 25, 0.77 at d = 50; theory.long_correct_factor), so the odds grow by about 2c per round instead
+of 2 (measured at d = 25, p0 = 0.01, one seed: switch round 7, formula 6).
+
+Long fraction at round n: calibrated: q_n; learned: pi_long_correct (exact probability of the
+correct chain, mean over `eval_prompts` inputs) of the model after n rounds. Closed form: p_n =
+2^n p0 / (2^n p0 + 1 - p0); calibrated tolerance: `se_tol` delta-method standard errors
+(theory.star_long_fraction_se). Switch round: the first n whose greedy decoding outputs the chain
+on at least half of the eval prompts (n = 0..rounds; None if never); formula: the smallest n with
+2^n > (1 - p0)/(2 p0). Verdicts: calibrated switch == formula for every seed (exact), learned r_cot
+switch within `switch_tol`, the r_e2e arm reported the same way (comparison), final greedy accuracy;
+pg: greedy accuracy reaches `acc_target` and the long fraction grows, per estimator.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from theoryrl.core import prng
+from theoryrl.core.config import require
+from theoryrl.core.experiment import Outcome, Program, RunPlan
+from theoryrl.core.results import load_npz
+from theoryrl.experiments.parity_threshold import evaluate, hyper_of, train_ar_linear
+from theoryrl.models import ar_linear as ar
+from theoryrl.rl import star
+from theoryrl.tasks import parity
+from theoryrl.theory import parity as th
+
+ID = "parity-star"
+TITLE = "Parity with short/long CoT: STaR long fraction and greedy switch vs round; REINFORCE/GRPO"
+PAPER = ("Tsilivis et al. 2510.11495, Theorem 2 (STaR doubles the odds of the long chain; greedy switches after "
+         "~log2((1-p0)/(2p0)) rounds)")
+
+ARMS = ("calibrated", "star", "pg")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    arms: tuple[str, ...] = ARMS
+    p0s: tuple[float, ...] = (0.25, 0.1, 0.01)
+    seeds: tuple[int, ...] = (42, 43, 44)
+    rounds: int = 10
+    calib_prompts: int = 8192
+    learned_d: int = 25
+    learned_prompts: int = 2 ** 20
+    learned_batch: int = 1
+    epochs: int = 1
+    temperature: float = 1.0
+    rewards: tuple[str, ...] = ("cot", "e2e")
+    head_samples: int = 2_000_000
+    chain_samples: int = 200_000
+    lam: float = 1e-3
+    lam_chain: float = 1e-3
+    avg_power: float = 1.0
+    estimators: tuple[str, ...] = star.PG_ESTIMATORS
+    pg_steps: int = 1000
+    pg_steps_per_chunk: int = 50
+    pg_prompts: int = 64
+    pg_group: int = 8
+    pg_lr: float = 1.0
+    eval_prompts: int = 4096
+    se_tol: float = 4.0
+    switch_tol: int = 1
+    acc_target: float = 0.95
+
+    def validate(self):
+        require(len(self.arms) > 0 and set(self.arms) <= set(ARMS), "arms", self.arms, f"a subset of {ARMS}")
+        require(len(self.p0s) > 0 and all(0 < p < 1 for p in self.p0s), "p0s", self.p0s, "values in (0, 1)")
+        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
+        require(self.rounds >= 1, "rounds", self.rounds, ">= 1")
+        require(self.calib_prompts >= 2, "calib_prompts", self.calib_prompts, ">= 2")
+        require(self.learned_d >= 3, "learned_d", self.learned_d, ">= 3")
+        require(self.learned_batch >= 1 and self.learned_prompts % self.learned_batch == 0, "learned_prompts",
+                self.learned_prompts, f"a positive multiple of learned_batch = {self.learned_batch}")
+        require(self.epochs >= 1, "epochs", self.epochs, ">= 1")
+        require(self.temperature > 0, "temperature", self.temperature, "> 0")
+        require(len(self.rewards) > 0 and set(self.rewards) <= set(parity.REWARDS), "rewards", self.rewards,
+                f"a subset of {parity.REWARDS}")
+        require(self.head_samples >= 1 and self.chain_samples >= 1, "head_samples/chain_samples",
+                (self.head_samples, self.chain_samples), ">= 1")
+        require(self.lam > 0 and self.lam_chain > 0, "lam", (self.lam, self.lam_chain), "> 0")
+        require(self.avg_power >= 0, "avg_power", self.avg_power, ">= 0")
+        require(len(self.estimators) > 0 and set(self.estimators) <= set(star.PG_ESTIMATORS), "estimators",
+                self.estimators, f"a subset of {star.PG_ESTIMATORS}")
+        require(self.pg_steps_per_chunk >= 1 and self.pg_steps >= self.pg_steps_per_chunk
+                and self.pg_steps % self.pg_steps_per_chunk == 0, "pg_steps", self.pg_steps,
+                f"a positive multiple of pg_steps_per_chunk = {self.pg_steps_per_chunk}")
+        require(self.pg_prompts >= 1, "pg_prompts", self.pg_prompts, ">= 1")
+        require(self.pg_group >= 2, "pg_group", self.pg_group, ">= 2 (GRPO needs a group)")
+        require(self.pg_lr > 0, "pg_lr", self.pg_lr, "> 0")
+        require(self.eval_prompts >= 16, "eval_prompts", self.eval_prompts, ">= 16")
+        require(self.se_tol > 0 and self.switch_tol >= 0, "se_tol/switch_tol", (self.se_tol, self.switch_tol),
+                "se_tol > 0, switch_tol >= 0")
+        require(0 < self.acc_target <= 1, "acc_target", self.acc_target, "in (0, 1]")
+
+
+TIERS = {
+    # learned arm at d = 10 with 2e5 / 2e4 pretraining samples (heads 1, 2a / chain heads)
+    "quick": Config(seeds=(42, 43), rounds=8, learned_d=10, learned_prompts=2 ** 18, learned_batch=8,
+                    head_samples=200_000, chain_samples=20_000, pg_steps=400, eval_prompts=2048),
+    "paper": Config(),
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# programs (one run each; the runner vmaps them)
+
+
+def _eval_data(d: int, n: int):
+    def data_fn(hp):
+        return {"x_eval": parity.sample_prompts(prng.step_key(prng.root_key(hp["seed"]), prng.Stream.EVAL, 0), d, n)}
+
+    return data_fn
+
+
+def _calibrated_program(cfg: Config, d: int) -> Program:
+    """STaR on the exactly calibrated sampler: params = q, fit = the kept long fraction."""
+
+    def fit_fn(q, key, x, outputs, length, keep):
+        return jnp.sum(keep * (length == d)) / jnp.maximum(jnp.sum(keep), 1.0)
+
+    def sample_fn(q, key, x):
+        return jax.vmap(th.calibrated_decode, (0, 0, None))(jax.random.split(key, x.shape[0]), x, q)
+
+    def chunk_fn(state, hp, data):
+        q, r = state["q"], state["round"]
+        key = prng.step_key(prng.root_key(hp["seed"]), prng.Stream.DATA, r)
+        new_q, ro = star.star_round(q, key, prompt_fn=lambda k: parity.sample_prompts(k, d, cfg.calib_prompts),
+                                    sample_fn=sample_fn, reward_fn=partial(parity.rewards, "cot"), fit_fn=fit_fn)
+        g_out, g_len = jax.vmap(th.calibrated_greedy, (0, None))(data["x_eval"], q)
+        metrics = {"long_fraction": q, "next_long_fraction": new_q, "sampled_long": jnp.mean(ro.length == d),
+                   "kept": jnp.mean(ro.keep), "acc": jnp.mean(parity.rewards("e2e", data["x_eval"], g_out, g_len)),
+                   "greedy_long": jnp.mean(g_len == d)}
+        return {"q": new_q, "round": r + 1}, metrics
+
+    return Program(data_fn=_eval_data(d, cfg.eval_prompts),
+                   init_fn=lambda hp: {"q": jnp.float32(hp["p0"]), "round": jnp.int32(0)},
+                   chunk_fn=chunk_fn, num_chunks=cfg.rounds, steps_per_chunk=1,
+                   summarize=lambda m: {"q": float(np.mean(m["next_long_fraction"]))})
+
+
+def _pretrained_init(cfg: Config, d: int):
+    def init_fn(hp):
+        key = prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.INIT)
+        state = train_ar_linear(ar.init_sgd(ar.init_params(d)), key, d, hp["p0"], cfg.head_samples, cfg.chain_samples,
+                                hyper_of(hp))
+        return {"params": ar.model(state), "round": jnp.int32(0)}
+
+    return init_fn
+
+
+def _star_program(cfg: Config, d: int) -> Program:
+    def chunk_fn(state, hp, data):
+        params, r = state["params"], state["round"]
+        root = prng.root_key(hp["seed"])
+        calls = star.ar_linear_callables(d, "cot", cfg.learned_prompts, hp["temperature"], hyper_of(hp),
+                                         epochs=cfg.epochs, batch=cfg.learned_batch)
+
+        def reward_fn(x, outputs, length):  # hp["e2e"] is traced: r_cot and r_e2e arms share a program
+            e2e, cot = (parity.rewards(kind, x, outputs, length) for kind in ("e2e", "cot"))
+            return jnp.where(hp["e2e"], e2e, cot)
+
+        new_params, ro = star.star_round(params, prng.step_key(root, prng.Stream.DATA, r),
+                                         prompt_fn=calls["prompt_fn"], sample_fn=calls["sample_fn"],
+                                         reward_fn=reward_fn, fit_fn=calls["fit_fn"])
+        before = evaluate(params, prng.step_key(root, prng.Stream.EVAL, 2 * r + 1), data["x_eval"])
+        after = evaluate(new_params, prng.step_key(root, prng.Stream.EVAL, 2 * r + 2), data["x_eval"])
+        kept_long = ro.keep * (ro.length == d)
+        cot_ok = parity.rewards("cot", ro.prompts, ro.outputs, ro.length)
+        metrics = {**{f"before_{k}": v for k, v in before.items()}, **{f"after_{k}": v for k, v in after.items()},
+                   "sampled_long": jnp.mean(ro.length == d), "kept": jnp.mean(ro.keep),
+                   "kept_long": jnp.sum(kept_long) / jnp.maximum(jnp.sum(ro.keep), 1.0),
+                   "kept_long_wrong": jnp.sum(kept_long * (1.0 - cot_ok)) / jnp.maximum(jnp.sum(kept_long), 1.0)}
+        return {"params": new_params, "round": r + 1}, metrics
+
+    return Program(data_fn=_eval_data(d, cfg.eval_prompts), init_fn=_pretrained_init(cfg, d), chunk_fn=chunk_fn,
+                   num_chunks=cfg.rounds, steps_per_chunk=1,
+                   summarize=lambda m: {"acc": float(np.mean(m["after_acc"])),
+                                        "long": float(np.mean(m["after_pi_long_correct"]))})
+
+
+def _pg_program(cfg: Config, d: int) -> Program:
+    def chunk_fn(state, hp, data):
+        params, c = state["params"], state["round"]
+        root = prng.root_key(hp["seed"])
+        calls = star.ar_linear_callables(d, "cot", cfg.pg_prompts, hp["temperature"], hyper_of(hp))
+
+        def advantage_fn(rewards_PxG):  # hp["grpo"] is traced: both estimators share a program
+            return jnp.where(hp["grpo"], star.pg_advantages("grpo", rewards_PxG),
+                             star.pg_advantages("reinforce", rewards_PxG))
+
+        def step(p, t):
+            key = prng.step_key(root, prng.Stream.POLICY, c * cfg.pg_steps_per_chunk + t)
+            grads, ro, _ = star.policy_gradient(p, key, prompt_fn=calls["prompt_fn"], sample_fn=calls["sample_fn"],
+                                                reward_fn=calls["reward_fn"], log_prob_fn=calls["log_prob_fn"],
+                                                advantage_fn=advantage_fn, group=cfg.pg_group)
+            return star.sgd_apply(p, grads, hp["lr"]), jnp.mean(ro.reward)
+
+        before = evaluate(params, prng.step_key(root, prng.Stream.EVAL, 2 * c + 1), data["x_eval"])
+        new_params, reward_T = jax.lax.scan(step, params, jnp.arange(cfg.pg_steps_per_chunk))
+        after = evaluate(new_params, prng.step_key(root, prng.Stream.EVAL, 2 * c + 2), data["x_eval"])
+        metrics = {**{f"before_{k}": v for k, v in before.items()}, **{f"after_{k}": v for k, v in after.items()},
+                   "reward": jnp.mean(reward_T)}
+        return {"params": new_params, "round": c + 1}, metrics
+
+    return Program(data_fn=_eval_data(d, cfg.eval_prompts), init_fn=_pretrained_init(cfg, d), chunk_fn=chunk_fn,
+                   num_chunks=cfg.pg_steps // cfg.pg_steps_per_chunk, steps_per_chunk=cfg.pg_steps_per_chunk,
+                   summarize=lambda m: {"acc": float(np.mean(m["after_acc"])), "reward": float(np.mean(m["reward"]))})
+
+
+def _hp(cfg: Config, seed: int, p0: float, **flags) -> dict:
+    base = {"seed": np.int32(seed), "p0": np.float32(p0), "lam": np.float32(cfg.lam),
+            "lam_chain": np.float32(cfg.lam_chain), "avg_power": np.float32(cfg.avg_power),
+            "temperature": np.float32(cfg.temperature), "lr": np.float32(cfg.pg_lr)}
+    return {**base, **{k: np.bool_(v) for k, v in flags.items()}}
+
+
+def plan(cfg: Config) -> list[RunPlan]:
+    plans, d = [], cfg.learned_d
+    for p0 in cfg.p0s:
+        for s in cfg.seeds:
+            if "calibrated" in cfg.arms:
+                plans.append(RunPlan({"arm": "calibrated", "variant": "cot", "p0": p0, "seed": s}, ("calibrated", d),
+                                     "calibrated", _hp(cfg, s, p0), partial(_calibrated_program, cfg, d)))
+            if "star" in cfg.arms:
+                for reward in cfg.rewards:
+                    plans.append(RunPlan({"arm": "star", "variant": reward, "p0": p0, "seed": s}, ("star", d),
+                                         f"star-d{d}", _hp(cfg, s, p0, e2e=reward == "e2e"),
+                                         partial(_star_program, cfg, d)))
+            if "pg" in cfg.arms:
+                for est in cfg.estimators:
+                    plans.append(RunPlan({"arm": "pg", "variant": est, "p0": p0, "seed": s}, ("pg", d), f"pg-d{d}",
+                                         _hp(cfg, s, p0, grpo=est == "grpo"), partial(_pg_program, cfg, d)))
+    return plans
+
+
+# ----------------------------------------------------------------------------------------------
+# analysis
+
+
+def curves(arm: str, res: dict) -> dict[str, np.ndarray]:
+    """Per-run curves over n = 0..rounds (STaR) or chunk boundaries (pg): long fraction, acc, greedy_long."""
+    h = {k[len("history/"):]: np.asarray(v, np.float64) for k, v in res.items() if k.startswith("history/")}
+    if arm == "calibrated":
+        q = np.append(h["long_fraction"], h["next_long_fraction"][-1])
+        greedy_long = np.append(h["greedy_long"], float(th.greedy_goes_long(q[-1])))
+        acc = np.append(h["acc"], np.nan)  # the last model's greedy accuracy is not measured
+        return {"long": q, "acc": acc, "greedy_long": greedy_long}
+    pick = lambda k: np.append(h[f"before_{k}"], h[f"after_{k}"][-1])  # noqa: E731
+    return {"long": pick("pi_long_correct"), "acc": pick("acc"), "greedy_long": pick("greedy_long"),
+            "sampled_long": pick("sampled_long")}
+
+
+def switch_round(greedy_long: np.ndarray) -> int | None:
+    hit = np.nonzero(greedy_long >= 0.5)[0]
+    return int(hit[0]) if hit.size else None
+
+
+def _steps_to(acc: np.ndarray, target: float, steps_per_chunk: int) -> int | None:
+    hit = np.nonzero(acc >= target)[0]
+    return int(hit[0]) * steps_per_chunk if hit.size else None
+
+
+def _row(cfg: Config, row: dict, c: dict) -> dict:
+    if row["arm"] == "pg":
+        return {**row, "formula_rounds": None, "switch_round": None, "max_abs_dev_closed_form": None,
+                "steps_to_acc_target": _steps_to(c["acc"], cfg.acc_target, cfg.pg_steps_per_chunk),
+                "final_long": float(c["long"][-1]), "final_acc": float(c["acc"][-1])}
+    closed = th.star_closed_form(row["p0"], np.arange(len(c["long"])))
+    final_acc = c["acc"][-1] if np.isfinite(c["acc"][-1]) else th.greedy_accuracy(c["long"][-1])
+    return {**row, "formula_rounds": th.star_rounds(row["p0"]), "switch_round": switch_round(c["greedy_long"]),
+            "max_abs_dev_closed_form": float(np.max(np.abs(c["long"] - closed))), "steps_to_acc_target": None,
+            "final_long": float(c["long"][-1]), "final_acc": float(final_acc)}
+
+
+def _judge(cfg: Config, arm: str, variant: str, p0: float, stack: dict, members: list, metrics: dict, verdict: dict):
+    """Metrics and verdicts of one (arm, variant, p0) over its seeds."""
+    tag = f"{arm},{variant},p0={p0}"
+    if arm == "pg":
+        reach = [_steps_to(a, cfg.acc_target, cfg.pg_steps_per_chunk) for a in stack["acc"]]
+        metrics[f"steps_to_acc_target[{tag}]"] = float(np.mean(reach)) if None not in reach else None
+        verdict[f"pg_reaches_acc_target[{tag}]"] = bool(np.all(stack["acc"][:, -1] >= cfg.acc_target))
+        verdict[f"pg_long_fraction_grows[{tag}]"] = bool(np.all(stack["long"][:, -1] > stack["long"][:, 0]))
+        return
+    formula = th.star_rounds(p0)
+    switches = [switch_round(g) for g in stack["greedy_long"]]
+    metrics[f"switch_round_mean[{tag}]"] = float(np.mean(switches)) if None not in switches else None
+    dev = np.abs(stack["long"] - th.star_closed_form(p0, np.arange(stack["long"].shape[1]))[None])
+    metrics[f"max_abs_dev_closed_form[{tag}]"] = float(dev.max())
+    if arm == "calibrated":
+        se = th.star_long_fraction_se(p0, cfg.rounds, cfg.calib_prompts)
+        metrics[f"max_dev_in_se[{tag}]"] = float(np.max(dev[:, 1:] / se[None, 1:]))
+        verdict[f"calibrated_long_fraction_within_{cfg.se_tol:g}se[p0={p0}]"] = bool(
+            np.all(dev[:, 1:] <= cfg.se_tol * se[None, 1:]))
+        verdict[f"calibrated_switch_round_equals_formula[p0={p0}]"] = all(s == formula for s in switches)
+        return
+    metrics[f"kept_long_wrong_mean[{tag}]"] = float(np.mean([r["history/kept_long_wrong"] for r in members]))
+    verdict[f"learned_{variant}_switch_within_{cfg.switch_tol}[p0={p0}]"] = all(
+        s is not None and abs(s - formula) <= cfg.switch_tol for s in switches)
+    verdict[f"learned_{variant}_final_acc[p0={p0}]"] = bool(np.all(stack["acc"][:, -1] >= cfg.acc_target))
+
+
+def analyze(cfg: Config, results: list[dict]) -> Outcome:
+    rows, metrics, verdict, arrays = [], {}, {}, {}
+    groups: dict[tuple, list] = {}
+    for p, res in zip(plan(cfg), results):
+        c = curves(p.row["arm"], res)
+        groups.setdefault((p.row["arm"], p.row["variant"], p.row["p0"]), []).append((c, res))
+        rows.append(_row(cfg, p.row, c))
+    for (arm, variant, p0), members in groups.items():
+        stack = {k: np.stack([c[k] for c, _ in members]) for k in members[0][0]}
+        arrays.update({f"{arm},{variant},{cfg.p0s.index(p0)}/{k}": v for k, v in stack.items()})
+        metrics[f"formula_rounds[p0={p0}]"] = th.star_rounds(p0)
+        metrics[f"ceil_log2_rounds[p0={p0}]"] = th.star_rounds_log2(p0)
+        _judge(cfg, arm, variant, p0, stack, [r for _, r in members], metrics, verdict)
+    arrays.update({"p0s": np.array(cfg.p0s), "rounds": np.int32(cfg.rounds),
+                   "pg_steps_per_chunk": np.int32(cfg.pg_steps_per_chunk)})
+    paper = {"recursion": "STaR with r_cot: p_{n+1} = 2 p_n/(1 + p_n), p_n = 2^n p0/(2^n p0 + 1 - p0)",
+             "switch": "greedy becomes long and correct at the first n with 2^n > (1 - p0)/(2 p0) (0.25 -> 1, "
+                       "0.1 -> 3, 0.01 -> 6)",
+             "pg": "REINFORCE and GRPO also increase length and reach perfect accuracy",
+             "e2e": "r_e2e also keeps wrong chains whose final bit is right (comparison arm)",
+             "settings": f"calibrated N = {cfg.calib_prompts}; learned d = {cfg.learned_d}, N = {cfg.learned_prompts}, "
+                         f"batch {cfg.learned_batch}, E = {cfg.epochs}, tau = {cfg.temperature}, lam = {cfg.lam}"}
+    return Outcome(metrics, rows, paper, verdict, arrays)
+
+
+def plot(run_dir: Path, out_dir: Path) -> list[Path]:
+    from theoryrl.core import plotting
+
+    arr = load_npz(Path(run_dir) / "arrays.npz")
+    summary = json.loads((Path(run_dir) / "summary.json").read_text())
+    p0s = arr["p0s"]
+    fig, axes = plotting.subplots(1, 4, width=4.2)
+    styles = {("calibrated", "cot"): ("o", "-"), ("star", "cot"): ("s", "--"), ("star", "e2e"): ("^", ":")}
+    n = np.arange(int(arr["rounds"]) + 1)
+    for i, p0 in enumerate(p0s):
+        closed = th.star_closed_form(float(p0), n)
+        for ax in axes[0, :2]:
+            ax.plot(n, closed, color=f"C{i}", lw=3, alpha=0.3, label=f"p0 = {p0:g} (closed form)")
+        for (arm, variant), (marker, ls) in styles.items():
+            key = f"{arm},{variant},{i}"
+            if f"{key}/long" not in arr:
+                continue
+            ax = axes[0, 0] if arm == "calibrated" else axes[0, 1]
+            label = f"{arm} {variant}" if i == 0 else None
+            ax.plot(n, arr[f"{key}/long"].mean(0), marker=marker, ls=ls, color=f"C{i}", ms=3, label=label)
+            axes[0, 2].plot(n, arr[f"{key}/greedy_long"].mean(0), marker=marker, ls=ls, color=f"C{i}", ms=3,
+                            label=label)
+        axes[0, 2].axvline(th.star_rounds(float(p0)), color=f"C{i}", lw=1, alpha=0.5)
+        for j, est in enumerate(("reinforce", "grpo")):
+            key = f"pg,{est},{i}"
+            if f"{key}/acc" in arr:
+                steps = np.arange(arr[f"{key}/acc"].shape[1]) * int(arr["pg_steps_per_chunk"])
+                axes[0, 3].plot(steps, arr[f"{key}/acc"].mean(0), ls=["-", "--"][j], color=f"C{i}",
+                                label=f"{est}, p0 = {p0:g}")
+    axes[0, 0].set(xlabel="STaR round n", ylabel="long fraction", title="calibrated sampler vs closed form")
+    axes[0, 1].set(xlabel="STaR round n", ylabel="pi(long correct)", title="AR-linear learner (thick: closed form)")
+    axes[0, 2].set(xlabel="STaR round n", ylabel="greedy long fraction", title="greedy switch (lines: formula round)")
+    axes[0, 3].set(xlabel="policy-gradient step", ylabel="greedy accuracy", title="REINFORCE / GRPO (r_cot)")
+    for ax in axes[0]:
+        ax.legend(fontsize=6)
+    fig.suptitle(f"parity-star ({summary['paper']['settings']})", fontsize=9)
+    return [plotting.savefig(fig, Path(out_dir) / "parity-star.png")]
