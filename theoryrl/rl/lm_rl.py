@@ -1,0 +1,214 @@
+"""Outcome-reward RL for the small decoder: one step of any algorithm of the zoo.
+
+One RL step (spec `rl_algorithms.md` §2-§5, §7):
+1. draw prompts online (`RLTask.sample_prompts`), G responses per prompt by tiling (KV-cache sampler);
+2. score them with the task's verifier, natively shaped [prompts, G];
+3. one forward pass over prompt + response gives the behaviour ("old") log-probs, the value head's
+   values (PPO) and, with a second pass, the frozen reference's log-probs (KL);
+4. advantages from `rl.advantages.compute_advantages` (GRPO ... GAE), with the hooks later papers
+   need (bonus on masked tokens, DAPO keep mask, KL in the reward);
+5. `ppo_epochs` x `num_minibatches` AdamW updates on `rl.losses.policy_loss` (+ the PPO value loss).
+With one update per rollout batch the surrogate's gradient is the policy gradient (ratio 1).
+
+Everything is a pure function of (state, hp): the run's seed, `lr_scale`, `temperature`, `top_p`
+and the task's own traced knobs live in `hp`, so a sweep vmaps over them.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from theoryrl.core import prng
+from theoryrl.core.config import require
+from theoryrl.models import transformer as tfm
+from theoryrl.rl import advantages as adv_lib
+from theoryrl.rl import losses as loss_lib
+from theoryrl.rl import sampling
+
+
+@dataclasses.dataclass(frozen=True)
+class RLSpec:
+    """Static settings of the RL update (traced ones — lr, temperature, top-p — live in hp)."""
+
+    prompts_per_step: int = 16
+    group_size: int = 8
+    advantage: adv_lib.AdvantageSpec = adv_lib.AdvantageSpec()
+    loss: loss_lib.LossSpec = loss_lib.LossSpec()
+    num_minibatches: int = 1  # sequential updates per rollout batch (later ones are off-policy)
+    ppo_epochs: int = 1
+    oversample: int = 1  # DAPO dynamic sampling: draw this many x prompts, train on informative groups first
+    overlong_cache: int = 0  # DAPO overlong shaping: linear penalty over the last this-many tokens (0 = off)
+    value_coef: float = 0.5  # weight of the PPO value loss (estimator "gae" only)
+
+    def validate(self) -> None:
+        require(self.prompts_per_step >= 1, "prompts_per_step", self.prompts_per_step, ">= 1")
+        require(self.group_size >= 1, "group_size", self.group_size, ">= 1")
+        require(self.advantage.estimator != "rloo" or self.group_size >= 2, "group_size", self.group_size,
+                ">= 2 for rloo")
+        require(self.num_minibatches >= 1 and self.prompts_per_step % self.num_minibatches == 0,
+                "num_minibatches", self.num_minibatches, f">= 1 and dividing prompts_per_step = {self.prompts_per_step}")
+        require(self.ppo_epochs >= 1, "ppo_epochs", self.ppo_epochs, ">= 1")
+        require(self.oversample >= 1, "oversample", self.oversample, ">= 1")
+        require(self.overlong_cache >= 0, "overlong_cache", self.overlong_cache, ">= 0")
+        require(self.value_coef >= 0, "value_coef", self.value_coef, ">= 0")
+        self.advantage.validate()
+        self.loss.validate()
+
+
+@dataclasses.dataclass(frozen=True)
+class RLTask:
+    """What the RL step needs from a task (pure JAX callables; `hp` carries the task's traced knobs).
+
+    sample_prompts(key, hp, n) -> (prompts_NxL, prompt_mask_NxL or None, problems pytree with leading N)
+    score(problems, response_NxT, mask_NxT) -> dict of [N] arrays; "reward" is the outcome reward and
+        every other entry is reported as a metric (e.g. "process_correct").
+    shape(scores_PxG, rollout) -> dict of extra `compute_advantages` keyword arguments (optional): the
+        hook for per-sample bonuses on masked tokens (`bonus_PxG`, `bonus_coef`, `token_adv_mask_PxGxT`)
+        and process rewards (`token_rewards_PxGxT`), e.g. the exploration bonuses of Song et al.
+    """
+
+    sample_prompts: Callable
+    score: Callable
+    shape: Callable | None = None
+
+
+def needs_value_head(spec: RLSpec) -> bool:
+    return spec.advantage.estimator == "gae"
+
+
+def score_groups(task: RLTask, problems, rollout: sampling.Rollout) -> dict:
+    """Score a [P, G, T] rollout against its P problems; every score comes back as [P, G]."""
+    num_prompts, group, steps = rollout.tokens_PxGxT.shape
+    tiled = jax.tree.map(lambda a: jnp.repeat(a, group, axis=0), problems)
+    scores = task.score(tiled, rollout.tokens_PxGxT.reshape(num_prompts * group, steps),
+                        rollout.mask_PxGxT.reshape(num_prompts * group, steps))
+    return {k: jnp.reshape(v, (num_prompts, group)).astype(jnp.float32) for k, v in scores.items()}
+
+
+def _select_groups(tree, order_P, count: int):
+    return jax.tree.map(lambda a: jnp.take(a, order_P[:count], axis=0), tree)
+
+
+def sequence_forward(model_spec, params, seqs, temperature, prompt_len, num_prompts, group):
+    """Log-probs, entropies and values of the response tokens, each [P, G, T]."""
+    tokens, kv_mask, positions, _ = seqs
+    logp, entropy, values = tfm.token_logprobs(model_spec, params, tokens, positions_BxT=positions,
+                                               kv_mask_BxT=kv_mask, temperature=temperature)
+    cut = lambda x: sampling.response_part(x, prompt_len, num_prompts)  # noqa: E731
+    values_PxGxT = None if values is None else cut(values[:, :-1])
+    return cut(logp), cut(entropy), values_PxGxT
+
+
+def _minibatch_loss(params, batch, *, model_spec, spec, temperature, prompt_len):
+    num_prompts, group, _ = batch["mask"].shape
+    logp, entropy, values = sequence_forward(model_spec, params, batch["seqs"], temperature, prompt_len,
+                                             num_prompts, group)
+    loss, stats = loss_lib.policy_loss(spec.loss, logp, batch["logp_old"], batch["adv"], batch["mask"],
+                                       logp_ref_PxGxT=batch.get("logp_ref"), entropy_PxGxT=entropy)
+    if needs_value_head(spec):
+        v_loss = loss_lib.value_loss(values, batch["values_old"], batch["returns"], batch["mask"])
+        loss = loss + spec.value_coef * v_loss
+        stats = {**stats, "value_loss": v_loss}
+    return loss, stats
+
+
+def _flatten_groups(x, num_prompts: int, group: int):
+    """[N = P*G, ...] -> [P, G, ...] (for the sequence arrays, so mini-batches split whole groups)."""
+    return x.reshape((num_prompts, group) + x.shape[1:])
+
+
+def rl_step(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, tx: optax.GradientTransformation,
+            task: RLTask, state: dict, hp: dict, ref_params) -> tuple[dict, dict]:
+    """One RL step of one run; `state` = {"params", "opt", "step"}; `ref_params` is frozen (KL)."""
+    key, t = prng.root_key(hp["seed"]), state["step"]
+    params, temperature = state["params"], hp["temperature"]
+    num_drawn, group = spec.prompts_per_step * spec.oversample, spec.group_size
+    prompts, prompt_mask, problems = task.sample_prompts(prng.step_key(key, prng.Stream.DATA, t), hp, num_drawn)
+    rollout = sampling.sample(model_spec, params, prompts, prompt_mask, prng.step_key(key, prng.Stream.POLICY, t),
+                              group, sampler, temperature=temperature, top_p=hp["top_p"])
+    scores = score_groups(task, problems, rollout)
+    rewards = scores["reward"]
+    if spec.overlong_cache:
+        rewards = rewards + adv_lib.overlong_penalty(rollout.length_PxG, max_len=sampler.max_new_tokens,
+                                                     cache_len=spec.overlong_cache)
+    keep_P = jnp.ones((num_drawn,), bool)
+    if spec.oversample > 1:  # dynamic sampling with static shapes: informative groups first, then the rest
+        keep_P = adv_lib.dapo_keep_groups(scores["reward"])  # by accuracy, before any length shaping
+        order = jnp.argsort(~keep_P, stable=True)
+        prompts, prompt_mask, problems, rollout, scores, rewards, keep_P = _select_groups(
+            (prompts, prompt_mask, problems, rollout, scores, rewards, keep_P), order, spec.prompts_per_step)
+    num_prompts, prompt_len = prompts.shape
+    mask = rollout.mask_PxGxT * keep_P[:, None, None].astype(jnp.float32)
+
+    seqs = sampling.full_sequences(prompts, prompt_mask, rollout)
+    logp_old, entropy_old, values_old = jax.tree.map(jax.lax.stop_gradient, sequence_forward(
+        model_spec, params, seqs, temperature, prompt_len, num_prompts, group))
+    batch = {"mask": mask, "logp_old": logp_old}
+    if spec.loss.kl != "none":
+        logp_ref, _, _ = sequence_forward(model_spec, ref_params, seqs, temperature, prompt_len, num_prompts, group)
+        batch["logp_ref"] = jax.lax.stop_gradient(logp_ref)
+    adv_kw = {}
+    if spec.loss.kl == "reward":
+        adv_kw = {"kl_PxGxT": logp_old - batch["logp_ref"], "kl_coef": spec.loss.kl_coef}
+    if spec.advantage.estimator == "remax":
+        greedy = sampling.sample(model_spec, params, prompts, prompt_mask, prng.step_key(key, prng.Stream.POLICY, t),
+                                 1, dataclasses.replace(sampler, greedy=True))
+        adv_kw["greedy_rewards_P"] = score_groups(task, problems, greedy)["reward"][:, 0]
+    if needs_value_head(spec):
+        adv_kw["values_PxGxT"] = values_old
+        batch["values_old"] = values_old
+    if task.shape is not None:
+        adv_kw.update(task.shape(scores, rollout))
+    adv, extras = adv_lib.compute_advantages(spec.advantage, rewards, mask, keep_P=keep_P, **adv_kw)
+    batch["adv"] = adv
+    if "returns" in extras:
+        batch["returns"] = extras["returns"]
+    batch["seqs"] = jax.tree.map(lambda x: _flatten_groups(x, num_prompts, group), seqs)
+
+    loss_fn = jax.value_and_grad(_minibatch_loss, has_aux=True)
+    per_mb = num_prompts // spec.num_minibatches
+    opt_state, loss, stats = state["opt"], jnp.float32(0), {}
+    for _ in range(spec.ppo_epochs):
+        for m in range(spec.num_minibatches):
+            mb = jax.tree.map(lambda x: x[m * per_mb:(m + 1) * per_mb], batch)
+            mb["seqs"] = jax.tree.map(lambda x: x.reshape((per_mb * group,) + x.shape[2:]), mb["seqs"])
+            (loss, stats), grads = loss_fn(params, mb, model_spec=model_spec, spec=spec, temperature=temperature,
+                                           prompt_len=prompt_len)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+
+    group_acc = jnp.mean(scores["reward"], axis=1)
+    metrics = {"loss": loss, **{k: jnp.asarray(v, jnp.float32) for k, v in stats.items()},
+               "reward": jnp.mean(rewards),
+               "zero_adv_groups": jnp.mean(((group_acc == 0) | (group_acc == 1)).astype(jnp.float32)),
+               "response_len": jnp.mean(rollout.length_PxG.astype(jnp.float32)),
+               "entropy": jnp.sum(entropy_old * mask) / jnp.maximum(jnp.sum(mask), 1.0),
+               # the sampler's KV-cache log-probs vs the recomputed full-pass ones (0 up to float error
+               # when top_p = 1; with top_p < 1 the sampler's are renormalised over the nucleus)
+               "sampler_logp_gap": jnp.max(jnp.abs(rollout.logp_PxGxT - logp_old) * mask),
+               **{f"train_{k}": jnp.mean(v) for k, v in scores.items() if k != "reward"}}
+    return {"params": params, "opt": opt_state, "step": t + 1}, metrics
+
+
+def greedy_scores(model_spec, sampler: sampling.SamplerSpec, task: RLTask, params, prompts, prompt_mask,
+                  problems) -> dict:
+    """Greedy decoding of every prompt, scored: each score as [N] (plus "length")."""
+    rollout = sampling.sample(model_spec, params, prompts, prompt_mask, jax.random.key(0), 1,
+                              dataclasses.replace(sampler, greedy=True))
+    scores = {k: v[:, 0] for k, v in score_groups(task, problems, rollout).items()}
+    scores["length"] = rollout.length_PxG[:, 0].astype(jnp.float32)
+    return scores
+
+
+def sampled_scores(model_spec, sampler: sampling.SamplerSpec, task: RLTask, params, prompts, prompt_mask,
+                   problems, key, num_samples: int, temperature=1.0, top_p=1.0) -> dict:
+    """`num_samples` samples per prompt, scored: each score as [N, num_samples] (pass@k inputs)."""
+    rollout = sampling.sample(model_spec, params, prompts, prompt_mask, key, num_samples, sampler,
+                              temperature=temperature, top_p=top_p)
+    scores = score_groups(task, problems, rollout)
+    scores["length"] = rollout.length_PxG.astype(jnp.float32)
+    return scores

@@ -1,0 +1,87 @@
+"""Training programs for the small decoder: NTP pre-training and outcome-reward RL, as `Program`s.
+
+Both are written for one run and vmapped by the runner over seeds and traced knobs. The RL program
+starts from `hp["init_params"]` (a pre-trained checkpoint handed over between buckets as host
+arrays) and keeps it as the frozen KL reference. Eval functions run at every chunk end, so
+metrics.jsonl holds the learning curves.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from theoryrl.core import prng
+from theoryrl.core.experiment import Program
+from theoryrl.models import transformer as tfm
+from theoryrl.rl import lm_rl, ntp, sampling
+
+
+def params_to_arrays(params) -> dict:
+    """A params pytree as named host-savable leaves ("final/params/003" in a bucket's npz)."""
+    return {f"params/{i:03d}": leaf for i, leaf in enumerate(jax.tree.leaves(params))}
+
+
+def params_from_arrays(model_spec, arrays: dict, prefix: str = "final/params/"):
+    """Inverse of `params_to_arrays` (for one run: leaves without the run axis)."""
+    like = jax.eval_shape(lambda: tfm.init_params(model_spec, jax.random.key(0)))
+    leaves = [arrays[f"{prefix}{i:03d}"] for i in range(len(jax.tree.leaves(like)))]
+    return jax.tree.unflatten(jax.tree.structure(like), [jnp.asarray(x) for x in leaves])
+
+
+def _mean_over_steps(metrics: dict) -> dict:
+    return {k: jnp.mean(v, axis=0) for k, v in metrics.items()}
+
+
+def pretrain_program(model_spec, optim: ntp.OptimSpec, batch_fn: Callable, *, num_chunks: int,
+                     steps_per_chunk: int, data_fn: Callable, eval_fn: Callable) -> Program:
+    """NTP on online batches: `batch_fn(key, hp) -> (tokens_BxS, loss_mask_BxS)`;
+    `data_fn(hp) -> eval data`, `eval_fn(params, hp, data) -> dict` at every chunk end."""
+
+    def init_fn(hp):
+        params = tfm.init_params(model_spec, prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.INIT))
+        tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
+        return {"params": params, "opt": tx.init(params), "step": jnp.int32(0)}
+
+    def chunk_fn(state, hp, data):
+        tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
+        key = prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.DATA)
+        params, opt, metrics = ntp.ntp_chunk(model_spec, tx, lambda k: batch_fn(k, hp), state["params"],
+                                             state["opt"], key, state["step"], steps_per_chunk)
+        metrics = _mean_over_steps(metrics)
+        metrics.update(eval_fn(params, hp, data))
+        return {"params": params, "opt": opt, "step": state["step"] + steps_per_chunk}, metrics
+
+    return Program(data_fn=data_fn, init_fn=init_fn, chunk_fn=chunk_fn, num_chunks=num_chunks,
+                   steps_per_chunk=steps_per_chunk, final_fn=lambda state: params_to_arrays(state["params"]))
+
+
+def rl_program(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpec, optim: ntp.OptimSpec,
+               task: lm_rl.RLTask, *, num_chunks: int, steps_per_chunk: int, data_fn: Callable,
+               eval_fn: Callable) -> Program:
+    """RL from `hp["init_params"]` (also the frozen reference); hp needs seed, lr_scale, temperature, top_p."""
+
+    def init_fn(hp):
+        tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
+        return {"params": hp["init_params"], "opt": tx.init(hp["init_params"]), "step": jnp.int32(0)}
+
+    def chunk_fn(state, hp, data):
+        tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
+
+        def step(st, _):
+            return lm_rl.rl_step(model_spec, sampler, spec, tx, task, st, hp, hp["init_params"])
+
+        state, metrics = jax.lax.scan(step, state, None, length=steps_per_chunk)
+        metrics = _mean_over_steps(metrics)
+        metrics.update(eval_fn(state["params"], hp, data))
+        return state, metrics
+
+    return Program(data_fn=data_fn, init_fn=init_fn, chunk_fn=chunk_fn, num_chunks=num_chunks,
+                   steps_per_chunk=steps_per_chunk, final_fn=lambda state: params_to_arrays(state["params"]))
+
+
+def stack_params(per_run: list) -> dict:
+    """Host-side: stack several runs' params along a new leading axis (for hp of a bucket)."""
+    return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *per_run)
