@@ -32,9 +32,10 @@ def _parse(spec, prompt):
         if len(stmt) == 3:  # x_s = v0
             assert stmt[1] == "=" and stmt[0] not in consts
             consts[stmt[0]] = int(stmt[2])
-        else:  # x_w = x_u ± c
-            assert len(stmt) == 5 and stmt[1] == "=" and stmt[3] in "+-"
-            edges.append((stmt[0], stmt[2], int(stmt[4]) * (1 if stmt[3] == "+" else -1)))
+        else:  # x_u ± c = x_w (known variable first)
+            assert len(stmt) == 5 and stmt[1] in "+-" and stmt[3] == "="
+            assert stmt[0].startswith("x") and stmt[4].startswith("x")
+            edges.append((stmt[4], stmt[0], int(stmt[2]) * (1 if stmt[1] == "+" else -1)))
         stmt = []
     assert stmt == []
     return consts, edges, words[-1]
@@ -113,7 +114,7 @@ def test_distance_probs_helpers():
 
 
 def _edge_text(w, u, delta, value):
-    return f"{w} = {u} {'+' if delta > 0 else '-'} {abs(delta)} = {value} ;"
+    return f"{u} {'+' if delta > 0 else '-'} {abs(delta)} = {w} = {value} ;"
 
 
 def test_worked_solution_reads_as_the_walk_and_passes_every_check():
@@ -131,7 +132,7 @@ def test_worked_solution_reads_as_the_walk_and_passes_every_check():
                        if len(st.split()) == 3]
         assert eq.render(spec, tokens[b, lp + 1: lp + 5]) == const_eq
         node, steps = f"x{probs.source_N[b]}", [const_eq]
-        while node in succ:  # each edge step copies the prompt's edge out of the previous node
+        while node in succ:  # each edge step starts at the previous node and copies its prompt edge
             (w, dl), u = succ[node], node
             steps.append(_edge_text(w, u, dl, value[w]))
             node = w
@@ -193,7 +194,7 @@ def test_a_wrong_step_fails_process_but_a_right_answer_still_counts():
     spec, probs, b, src, (e1, e2), ans = _hand_problem()
     used = {w for st in (src, e1, e2) for w in st.split() if w.startswith("x")}
     other = next(f"x{i}" for i in range(spec.labels) if f"x{i}" not in used)
-    w1, u1, sign1, c1, v1 = (e1.split()[i] for i in (0, 2, 3, 4, 6))
+    u1, sign1, c1, w1, v1 = (e1.split()[i] for i in (0, 1, 2, 4, 6))
     s_lab, v0 = src.split()[0], int(src.split()[2])
 
     def solved(*steps, answer=ans):
@@ -204,45 +205,49 @@ def test_a_wrong_step_fails_process_but_a_right_answer_still_counts():
         solved(_words_swap(src, 2, str(_other_value(spec, v0))), e1, e2),  # wrong restated constant
         solved(_words_swap(src, 0, other), e1, e2),  # wrong source label
         solved(src, _words_swap(e1, 6, str(_other_value(spec, int(v1)))), e2),  # wrong value
-        solved(src, _words_swap(e1, 0, other), e2),  # wrong left-hand label
-        solved(src, _words_swap(e1, 2, other), e2),  # wrong copied right-hand label
-        solved(src, _words_swap(e1, 3, "-" if sign1 == "+" else "+"), e2),  # wrong copied sign
-        solved(src, _words_swap(e1, 4, str(int(c1) % spec.max_const + 1)), e2),  # wrong copied constant
-        solved(src, _words_swap(e1, 4, "0"), e2),  # a constant outside 1..max_const is still well-formed
+        solved(src, _words_swap(e1, 0, other), e2),  # wrong previous-node label
+        solved(src, _words_swap(e1, 4, other), e2),  # wrong copied next-node label
+        solved(src, _words_swap(e1, 1, "-" if sign1 == "+" else "+"), e2),  # wrong copied sign
+        solved(src, _words_swap(e1, 2, str(int(c1) % spec.max_const + 1)), e2),  # wrong copied constant
+        solved(src, _words_swap(e1, 2, "0"), e2),  # a constant outside 1..max_const is still well-formed
         solved(src, e2),  # a skipped step
         solved(src, e1, e2, e2),  # an extra step
         solved(src),  # no edge step at all
         solved(src, e1, e2, answer=_other_value(spec, ans)),
     ]
-    assert w1 != other and u1 == s_lab
+    assert w1 != other and u1 == s_lab and e2.split()[0] == w1  # each step starts where the last ended
     assert len(texts) == 13
-    got = [g for chunk in (texts[:ROWS], texts[ROWS:]) for g in _check(spec, probs, b, chunk)]
+    got = [g for i in range(0, len(texts), ROWS) for g in _check(spec, probs, b, texts[i: i + ROWS])]
     assert got == [(True, True, True)] + [(True, True, False)] * 11 + [(True, False, False)]
 
 
 def test_malformed_responses_fail_format():
     spec, probs, b, src, (e1, e2), ans = _hand_problem()
     good = f"<think> {src} {e1} {e2} </think> <answer> {ans} </answer> <eos>"
-    old_style = " ".join(e1.split()[i] for i in (0, 1, 6, 7))  # `x_w = v ;`, the previous format
+    words = e1.split()
+    old_style = " ".join(words[i] for i in (4, 5, 6, 7))  # `x_w = v ;`, an older format
+    old_order = " ".join(words[i] for i in (4, 3, 0, 1, 2, 5, 6, 7))  # `x_w = x_u ± c = v ;`, the previous order
     texts = [
         good.replace(" <eos>", ""),  # no EOS
         good + " ;",  # tokens after EOS
         good.replace("</think> ", ""),
         good.replace(src, src.replace(" = ", " ; ", 1)),  # separator swapped
         good.replace(src, src.replace("x", "", 1)),  # a value where a label belongs (if it is a value word)
-        good.replace(e1, _words_swap(e1, 2, e1.split()[2][1:])),  # a value as the copied right-hand label
-        good.replace(e1, _words_swap(e1, 3, "=")),  # no sign
-        good.replace(e1, _words_swap(e1, 4, e1.split()[0])),  # a label as the constant
+        good.replace(e1, _words_swap(e1, 4, words[4][1:])),  # a value as the copied next-node label
+        good.replace(e1, _words_swap(e1, 0, words[0][1:])),  # a value as the previous-node label
+        good.replace(e1, _words_swap(e1, 1, "=")),  # no sign
+        good.replace(e1, _words_swap(e1, 2, words[0])),  # a label as the constant
         good.replace(f"<answer> {ans}", f"<answer> x{probs.target_N[b]}"),  # a label as the answer
         good.replace(e1, e1.replace(" ;", "")),  # a step without its separator
         good.replace(f"{src} ", ""),  # no restated constant
         good.replace(e1, old_style),  # a step in the old `x_w = v ;` format
+        good.replace(e1, old_order),  # a step in the previous `x_w = x_u ± c = v ;` order
         f"<think> </think> <answer> {ans} </answer> <eos>",  # no reasoning at all
         "<eos>",
     ]
     texts = [t for t in texts if all(w in eq.vocab(spec).tokens for w in t.split())]
-    assert len(texts) >= 12
-    got = [g for chunk in (texts[:ROWS], texts[ROWS:]) for g in _check(spec, probs, b, chunk)]
+    assert len(texts) >= 14
+    got = [g for i in range(0, len(texts), ROWS) for g in _check(spec, probs, b, texts[i: i + ROWS])]
     assert all(g == (False, False, False) for g in got)
     # a hole in the mask (masked tokens must be a prefix) fails too
     one, resp, mask = _batch(spec, probs, b, [good])

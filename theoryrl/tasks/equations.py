@@ -2,8 +2,8 @@
 
 Spec `chain_traversal.md` §8.1 (v1) and §8.3. A problem has two chains of L = chain_len variables
 with distinct labels drawn from a pool x0..x{K-1}. Every edge u -> w of both chains gives an
-equation `x_w = x_u ± c .` (sign uniform, c uniform in 1..max_const), including the edges upstream
-of the source, as in the paper. One constant equation `x_s = v0 .` (v0 uniform in 1..max_v0) pins
+equation `x_u ± c = x_w .` (the paper's x_w = x_u ± c written known-variable first; sign uniform, c
+uniform in 1..max_const), including the edges upstream of the source, as in the paper. One constant equation `x_s = v0 .` (v0 uniform in 1..max_v0) pins
 the source s of chain 1; the distractor chain (chain 2) has no constant, so none of its values is
 determined. The equations are shuffled and followed by `Find x_t`, t the terminal of chain 1.
 The distance d = L-1-pos(s) is drawn from a vector `dist_probs_D` over 1..L-1 (traced: the
@@ -20,12 +20,19 @@ Token layout (all ids static, so jitted code never consults the Vocab): PAD, BOS
 Prompt: BOS, the 2L-1 shuffled equations (2(L-1) edges of 6 tokens, one constant of 4), `Find`,
 x_t: Lp = 12L - 5 tokens for every problem of a spec, so no padding is needed.
 
+Why the known variable comes first: the solver always knows u and looks for the edge out of it. With
+`x_u ± c = x_w`, each retrieval is an induction-style copy (find the previous occurrence of the
+current token x_u in the prompt and copy the tokens that follow it), which a small decoder learns in
+far fewer steps than a content lookup keyed on the right-hand side (the `x_w = x_u ± c` order left
+the left-hand label at 0.41 accuracy after 1,600 pre-training steps at L = 5). The math is unchanged.
+
 Worked solution (the CoT), the only response format the verifier accepts; every token is one
 retrieval from the prompt or one local operation, so a small decoder can learn it step by step:
-`<think> x_s = v0 ; x_a = x_s ± c = v_a ; x_b = x_a ± c = v_b ; ... </think> <answer> v_t </answer> <eos>`.
-The first step restates the constant equation (4 tokens); each further step copies the chain edge
-`x_w = x_u ± c` from the prompt (u the previous node) and appends `= v ;` with v = v_u ± c (8
-tokens), one per chain edge from s to t; then x_t as the answer: 8d + 10 tokens, at most 8(L-1) + 10.
+`<think> x_s = v0 ; x_s ± c = x_a = v_a ; x_a ± c = x_b = v_b ; ... </think> <answer> v_t </answer> <eos>`.
+The first step restates the constant equation (4 tokens); each further step starts with the
+previous node u (the last step's new label), copies what follows x_u in the prompt (`± c = x_w`)
+and appends `= v ;` with v = v_u ± c (8 tokens), one per chain edge from s to t; then x_t as the
+answer: 8d + 10 tokens, at most 8(L-1) + 10.
 """
 from __future__ import annotations
 
@@ -49,7 +56,7 @@ _SOURCE_END = 5  # `<think> x_s = v0 ;`: the first edge step starts here
 # expected token class per response position: an exact token id, or one of these (negative) codes
 _LBL, _VAL, _SIGN = -1, -2, -3
 _HEAD = np.array([THINK, _LBL, EQ, _VAL, SEMI])
-_EDGE = np.array([_LBL, EQ, _LBL, _SIGN, _VAL, EQ, _VAL, SEMI])
+_EDGE = np.array([_LBL, _SIGN, _VAL, EQ, _LBL, EQ, _VAL, SEMI])
 _TAIL = np.array([END_THINK, ANSWER, _VAL, END_ANSWER, EOS_ID])
 
 
@@ -175,9 +182,9 @@ def _build_one(spec: EquationSpec, labels_K, order_E, d, v0, minus_2xLm1, const_
     delta_Lm1 = jnp.where(minus_2xLm1[0], -1, 1) * const_2xLm1[0]  # of chain 1's edge i -> i+1
     cum_L = jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.cumsum(delta_Lm1)])
     values_L = v0 + cum_L - cum_L[pos_s]
-    edge_rows = jnp.stack([
-        LABEL0 + chains_2xL[:, 1:], jnp.full((2, L - 1), EQ), LABEL0 + chains_2xL[:, :-1],
-        jnp.where(minus_2xLm1, MINUS, PLUS), value_token(spec, const_2xLm1), jnp.full((2, L - 1), DOT),
+    edge_rows = jnp.stack([  # `x_u ± c = x_w .`: the known variable first (an induction copy)
+        LABEL0 + chains_2xL[:, :-1], jnp.where(minus_2xLm1, MINUS, PLUS), value_token(spec, const_2xLm1),
+        jnp.full((2, L - 1), EQ), LABEL0 + chains_2xL[:, 1:], jnp.full((2, L - 1), DOT),
     ], axis=-1).reshape(2 * (L - 1), 6)
     const_row = jnp.stack([LABEL0 + chains_2xL[0, pos_s], EQ, value_token(spec, v0), DOT, PAD_ID, PAD_ID])
     rows_Ex6 = jnp.concatenate([edge_rows, const_row[None]])[order_E]  # row E-1 is the constant
@@ -237,13 +244,13 @@ def _check_problems(spec: EquationSpec, problems: Problems) -> int:
 
 
 def _step_tokens(spec: EquationSpec, source, v0, labels_Lm1, deltas_Lm1, values_Lm1):
-    """The correct steps `x_s = v0 ;` then every `x_w = x_u ± c = v ;` (L-1 of them, valid up to d):
+    """The correct steps `x_s = v0 ;` then every `x_u ± c = x_w = v ;` (L-1 of them, valid up to d):
     response positions 1 .. 4 + 8(L-1)."""
     prev_Lm1 = jnp.concatenate([source[None], labels_Lm1[:-1]])  # u: the node before each step's w
     eq_Lm1 = jnp.full_like(labels_Lm1, EQ)
     edges_Lm1x8 = jnp.stack([
-        LABEL0 + labels_Lm1, eq_Lm1, LABEL0 + prev_Lm1, jnp.where(deltas_Lm1 < 0, MINUS, PLUS),
-        value_token(spec, jnp.abs(deltas_Lm1)), eq_Lm1, value_token(spec, values_Lm1), jnp.full_like(labels_Lm1, SEMI),
+        LABEL0 + prev_Lm1, jnp.where(deltas_Lm1 < 0, MINUS, PLUS), value_token(spec, jnp.abs(deltas_Lm1)), eq_Lm1,
+        LABEL0 + labels_Lm1, eq_Lm1, value_token(spec, values_Lm1), jnp.full_like(labels_Lm1, SEMI),
     ], axis=-1)
     head = jnp.stack([LABEL0 + source, EQ, value_token(spec, v0), SEMI])
     return jnp.concatenate([head, edges_Lm1x8.reshape(-1)]).astype(jnp.int32)
@@ -318,12 +325,12 @@ def verify(spec: EquationSpec, problems: Problems, response_NxT: jax.Array, resp
     """Token-level checker (pure JAX, jit/vmap-able); responses start right after the prompt.
 
     format_ok_N: the masked tokens (a prefix of the row) are exactly
-        `<think> label = value ; (label = label sign value = value ;)* </think> <answer> value </answer> <eos>`
+        `<think> label = value ; (label sign value = label = value ;)* </think> <answer> value </answer> <eos>`
         (any value token is accepted as an edge's constant).
     answer_correct_N: format_ok and the answer is x_t (outcome only: the steps may be wrong).
     process_correct_N: answer_correct, the first step is the constant equation `x_s = v0 ;`, and
-        there are exactly d edge steps, each the true chain edge (w, previous node u, sign, c)
-        copied from the prompt with its correct value.
+        there are exactly d edge steps, each the true chain edge (previous node u, sign, c, next
+        node w) copied from the prompt with its correct value.
     reward_N (float32): "answer" -> answer_correct (default; outcome reward, as in the paper's
         exact-match reward), "process" -> process_correct, "format+answer" -> format_ok +
         answer_correct (the paper's two summed binary rewards, in 0..2).
