@@ -1,0 +1,34 @@
+"""affine-uniform-vs-hard end to end at a tiny size: two buckets (NTP, then GRPO from its checkpoint),
+the summary contract, the invariants between its metrics, resume, and the figure."""
+import json
+
+import numpy as np
+
+from theoryrl.core.experiment import execute
+from theoryrl.core.results import load_npz
+from theoryrl.experiments import affine_uniform_vs_hard as exp
+
+TINY = ["chain_len=4", "pretrain_max_distance=1", "short_max_distance=2", "seeds=42,43", "d_model=32",
+        "pretrain_steps=20", "pretrain_chunk=10", "pretrain_batch=16", "rl_steps=4", "steps_per_chunk=2",
+        "prompts_per_step=4", "group_size=4", "eval_per_distance=8"]
+
+
+def test_affine_tiny_run_summary_invariants_and_plot(tmp_path):
+    folder = execute(exp, "quick", TINY, out=tmp_path / "a", quiet=True)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert [(r["seed"], r["arm"]) for r in summary["rows"]] == [
+        (s, a) for s in (42, 43) for a in ("uniform", "hard", "short")]
+    assert set(summary["verdict"]) == {"uniform_solves_hardest", "hard_only_stays_low",
+                                       "uniform_much_better_than_hard", "short_below_uniform"}
+    arrays = load_npz(folder / "arrays.npz")
+    assert arrays["rl_eval_acc"].shape == (6, 2, 3)  # [runs, chunks, distances 1..L-1]
+    assert arrays["pretrain_eval_acc"].shape == (2, 2, 3)
+    # a process-verified solution is also a right answer, so its rate can never be higher
+    assert np.all(arrays["rl_eval_process_acc"] <= arrays["rl_eval_acc"])
+    for row in summary["rows"]:
+        assert row["hard_acc"] == row["acc_by_distance"][-1]
+    # the RL stage starts from the NTP checkpoint of its seed: both seeds' runs share one pretrained base
+    assert summary["metrics"]["pretrained_hard_acc"] == np.mean([r["base_hard_acc"] for r in summary["rows"]])
+    assert [p.name for p in exp.plot(folder, tmp_path / "fig")] == ["affine-uniform-vs-hard.png"]
+    # a finished folder is not redone
+    assert execute(exp, "quick", TINY, out=tmp_path / "a", quiet=True) == folder

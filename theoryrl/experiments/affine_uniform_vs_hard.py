@@ -1,0 +1,272 @@
+"""affine-uniform-vs-hard: GRPO on L-Uniform vs L-Hard affine-equation chains (small-transformer analog).
+
+Ran-Milo et al.'s LLM experiment (spec chain_traversal.md §8.1, analog §8.3) at theory scale:
+1. pre-train a small Llama-style decoder by next-token prediction on shuffled affine-equation systems
+   with worked solutions of SHORT chains only (distances 1..pretrain_max_distance): its "minimal
+   proficiency" (the analog of the pretrained LLM, and of the theory's forward-bias assumption);
+2. from that checkpoint, GRPO with the binary outcome reward (well-formed and right answer) on
+   (i) `uniform`: distances 1..L-1, (ii) `hard`: distance L-1 only, (iii) `short`: distances
+   1..short_max_distance (the analog of "5-Uniform -> 15-Hard");
+3. evaluate greedy accuracy on every distance, above all the hardest one (L-1), at every chunk.
+Answers are small integers (not mod p), as in the paper's v1; a uniform guess among the value
+tokens succeeds with probability ~1/#values, so the process-verified accuracy is reported too.
+
+All (seed, arm) RL runs are one vmapped program (the arm is the traced distance distribution).
+Knobs: see Config. Row keys: seed, arm, hard_acc, hard_process_acc, hard_len, acc_by_distance.
+Metrics: pretrained and per-arm seed-mean greedy accuracy on the hardest distance.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from theoryrl.core import prng
+from theoryrl.core.config import require
+from theoryrl.core.experiment import Outcome
+from theoryrl.core.results import load_npz
+from theoryrl.models.transformer import TransformerSpec
+from theoryrl.rl import lm_rl, lm_runs, ntp, sampling
+from theoryrl.rl.advantages import AdvantageSpec
+from theoryrl.rl.losses import LossSpec
+from theoryrl.tasks import equations as eq
+
+ID = "affine-uniform-vs-hard"
+TITLE = "GRPO on affine-equation chains: Uniform-trained solves the hardest distance, Hard-only does not"
+PAPER = "Ran-Milo et al. 2601.15158, LLM experiment (v1: 15-Uniform -> 95.7% on 15-Hard, 15-Hard-trained ~0%)"
+ARMS = ("uniform", "hard", "short")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    chain_len: int = 5  # L: two chains of L variables; the hardest distance is L - 1
+    pretrain_max_distance: int = 2  # NTP sees worked solutions of distances 1..this only
+    short_max_distance: int = 2  # arm "short": RL on distances 1..this
+    arms: tuple[str, ...] = ARMS
+    seeds: tuple[int, ...] = (42, 43)
+    d_model: int = 128
+    n_layers: int = 2
+    n_heads: int = 4
+    pretrain_steps: int = 2000
+    pretrain_batch: int = 64
+    pretrain_lr: float = 3e-3
+    rl_steps: int = 100
+    prompts_per_step: int = 16
+    group_size: int = 8
+    rl_lr: float = 3e-4
+    temperature: float = 1.0
+    pretrain_chunk: int = 250  # NTP steps between greedy evaluations
+    steps_per_chunk: int = 20  # RL steps between greedy evaluations
+    eval_per_distance: int = 64
+    hard_level: float = 0.5  # "solves the hardest distance": uniform arm's seed-mean greedy accuracy >= this
+    fail_level: float = 0.1  # "Hard-only stays ~0": hard arm's seed-mean greedy accuracy <= this
+
+    def validate(self) -> None:
+        require(3 <= self.chain_len <= 16, "chain_len", self.chain_len, "3..16")
+        require(1 <= self.pretrain_max_distance < self.chain_len - 1, "pretrain_max_distance",
+                self.pretrain_max_distance, f"1..{self.chain_len - 2} (below the hardest distance)")
+        require(1 <= self.short_max_distance < self.chain_len - 1, "short_max_distance", self.short_max_distance,
+                f"1..{self.chain_len - 2}")
+        require(len(self.arms) > 0 and all(a in ARMS for a in self.arms) and len(set(self.arms)) == len(self.arms),
+                "arms", self.arms, f"distinct values from {list(ARMS)}")
+        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
+        require(self.d_model >= 8 and self.n_heads >= 1 and self.d_model % self.n_heads == 0
+                and (self.d_model // self.n_heads) % 2 == 0, "d_model", self.d_model,
+                "divisible by n_heads with an even head size")
+        require(self.n_layers >= 1, "n_layers", self.n_layers, ">= 1")
+        for knob, chunk in (("pretrain_steps", "pretrain_chunk"), ("rl_steps", "steps_per_chunk")):
+            value, size = getattr(self, knob), getattr(self, chunk)
+            require(size >= 1 and value >= size and value % size == 0, knob, value,
+                    f"a positive multiple of {chunk} = {size}")
+        for knob in ("pretrain_batch", "prompts_per_step", "eval_per_distance"):
+            require(getattr(self, knob) >= 1, knob, getattr(self, knob), ">= 1")
+        require(self.group_size >= 2, "group_size", self.group_size, ">= 2")
+        for knob in ("pretrain_lr", "rl_lr", "temperature"):
+            require(getattr(self, knob) > 0, knob, getattr(self, knob), "> 0")
+        self.task().validate()
+
+    def task(self) -> eq.EquationSpec:
+        return eq.EquationSpec(chain_len=self.chain_len)
+
+
+TIERS = {
+    "quick": Config(),
+    "paper": Config(chain_len=15, pretrain_max_distance=3, short_max_distance=5, seeds=(42, 43, 44),
+                    d_model=256, n_layers=4, n_heads=8, pretrain_steps=20_000, pretrain_batch=256,
+                    pretrain_lr=1e-3, rl_steps=600, prompts_per_step=64, rl_lr=3e-4, pretrain_chunk=1000,
+                    steps_per_chunk=50, eval_per_distance=256),
+}
+
+
+def _model(cfg: Config) -> TransformerSpec:
+    task = cfg.task()
+    return TransformerSpec(vocab_size=eq.vocab(task).size, d_model=cfg.d_model, n_layers=cfg.n_layers,
+                           n_heads=cfg.n_heads, n_kv_heads=cfg.n_heads,
+                           max_len=eq.prompt_len(task) + eq.max_response_len(task))
+
+
+def _sampler(cfg: Config) -> sampling.SamplerSpec:
+    voc = eq.vocab(cfg.task())
+    return sampling.SamplerSpec(max_new_tokens=eq.max_response_len(cfg.task()), eos_id=voc.eos_id, pad_id=voc.pad_id)
+
+
+def _arm_probs(cfg: Config, arm: str) -> np.ndarray:
+    task = cfg.task()
+    kind = {"uniform": "uniform", "hard": "hard", "short": f"short:{cfg.short_max_distance}"}[arm]
+    return np.asarray(eq.distance_probs(task, kind), np.float32)
+
+
+def _eval_data(cfg: Config, hp) -> dict:
+    """Fixed greedy-eval problems: `eval_per_distance` at each distance 1..L-1 (EVAL stream)."""
+    task, num_dist = cfg.task(), cfg.chain_len - 1
+    key = prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.EVAL)
+    one_hot = jnp.eye(num_dist, dtype=jnp.float32)
+    per_dist = [eq.sample_problems(jax.random.fold_in(key, d), task, one_hot[d], cfg.eval_per_distance)
+                for d in range(num_dist)]
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs), *per_dist)
+
+
+def _eval_fn(cfg: Config, task: lm_rl.RLTask):
+    model, sampler, num_dist = _model(cfg), _sampler(cfg), cfg.chain_len - 1
+
+    def evaluate(params, hp, problems):
+        scores = lm_rl.greedy_scores(model, sampler, task, params, problems.prompt_NxLp, None, problems)
+        by_dist = lambda v: jnp.mean(v.reshape(num_dist, cfg.eval_per_distance), axis=1)  # noqa: E731
+        return {"eval_acc": by_dist(scores["reward"]), "eval_process_acc": by_dist(scores["process_correct"]),
+                "eval_len": by_dist(scores["length"])}
+
+    return evaluate
+
+
+def _rl_task(cfg: Config) -> lm_rl.RLTask:
+    task = cfg.task()
+
+    def sample_prompts(key, hp, n):
+        problems = eq.sample_problems(key, task, hp["dist_probs"], n)
+        return problems.prompt_NxLp, None, problems
+
+    def score(problems, response_NxT, mask_NxT):
+        out = eq.verify(task, problems, response_NxT, mask_NxT)
+        return {"reward": out["reward_N"], "process_correct": out["process_correct_N"],
+                "format_ok": out["format_ok_N"]}
+
+    return lm_rl.RLTask(sample_prompts=sample_prompts, score=score)
+
+
+def _pretrain(cfg: Config, ctx) -> list[dict]:
+    task, rl_task = cfg.task(), _rl_task(cfg)
+    probs = np.asarray(eq.distance_probs(task, f"short:{cfg.pretrain_max_distance}"), np.float32)
+
+    def batch_fn(key, hp):
+        return eq.solution_tokens(task, eq.sample_problems(key, task, hp["dist_probs"], cfg.pretrain_batch))
+
+    optim = ntp.OptimSpec(lr=cfg.pretrain_lr, warmup_steps=min(200, cfg.pretrain_steps // 10),
+                          total_steps=cfg.pretrain_steps)
+    program = lm_runs.pretrain_program(
+        _model(cfg), optim, batch_fn, num_chunks=cfg.pretrain_steps // cfg.pretrain_chunk,
+        steps_per_chunk=cfg.pretrain_chunk, data_fn=lambda hp: _eval_data(cfg, hp), eval_fn=_eval_fn(cfg, rl_task))
+    hps = [{"seed": np.int32(s), "lr_scale": np.float32(1.0), "dist_probs": probs} for s in cfg.seeds]
+    arrays = ctx.train_runs("pretrain", data_fn=program.data_fn, init_fn=program.init_fn,
+                            chunk_fn=program.chunk_fn, hps=hps, num_chunks=program.num_chunks,
+                            steps_per_chunk=program.steps_per_chunk, final_fn=program.final_fn)
+    return [{k: v[i] for k, v in arrays.items()} for i in range(len(cfg.seeds))]
+
+
+def _rl_spec(cfg: Config) -> lm_rl.RLSpec:
+    return lm_rl.RLSpec(prompts_per_step=cfg.prompts_per_step, group_size=cfg.group_size,
+                        advantage=AdvantageSpec(estimator="grpo"), loss=LossSpec(agg="token-mean"))
+
+
+def _post_train(cfg: Config, ctx, pretrained: list[dict]) -> dict:
+    model = _model(cfg)
+    optim = ntp.OptimSpec(lr=cfg.rl_lr, warmup_steps=0, total_steps=cfg.rl_steps, schedule="constant",
+                          weight_decay=0.0)
+    program = lm_runs.rl_program(model, _sampler(cfg), _rl_spec(cfg), optim, _rl_task(cfg),
+                                 num_chunks=cfg.rl_steps // cfg.steps_per_chunk, steps_per_chunk=cfg.steps_per_chunk,
+                                 data_fn=lambda hp: _eval_data(cfg, hp), eval_fn=_eval_fn(cfg, _rl_task(cfg)))
+    hps = []
+    for i, seed in enumerate(cfg.seeds):
+        params = lm_runs.params_from_arrays(model, pretrained[i])
+        for arm in cfg.arms:
+            hps.append({"seed": np.int32(seed), "lr_scale": np.float32(1.0), "temperature": np.float32(cfg.temperature),
+                        "top_p": np.float32(1.0), "dist_probs": _arm_probs(cfg, arm),
+                        "init_params": jax.tree.map(np.asarray, params)})
+    return ctx.train_runs("rl", data_fn=program.data_fn, init_fn=program.init_fn, chunk_fn=program.chunk_fn,
+                          hps=hps, num_chunks=program.num_chunks, steps_per_chunk=program.steps_per_chunk)
+
+
+def run(cfg: Config, ctx) -> Outcome:
+    pretrained = _pretrain(cfg, ctx)
+    rl = _post_train(cfg, ctx, pretrained)
+    hard = cfg.chain_len - 2  # index of distance L-1
+    base_acc = np.stack([p["history/eval_acc"][-1] for p in pretrained])  # [seeds, distances]
+    curves = rl["history/eval_acc"]  # [runs, chunks, distances]
+    rows, arms_of_run = [], []
+    for i, seed in enumerate(cfg.seeds):
+        for j, arm in enumerate(cfg.arms):
+            r = i * len(cfg.arms) + j
+            arms_of_run.append(arm)
+            rows.append({"seed": int(seed), "arm": arm, "hard_acc": float(curves[r, -1, hard]),
+                         "hard_process_acc": float(rl["history/eval_process_acc"][r, -1, hard]),
+                         "hard_len": float(rl["history/eval_len"][r, -1, hard]),
+                         "base_hard_acc": float(base_acc[i, hard]),
+                         "acc_by_distance": [float(x) for x in curves[r, -1]]})
+    arm_mean = {a: float(np.mean([row["hard_acc"] for row in rows if row["arm"] == a])) for a in cfg.arms}
+    metrics = {"pretrained_hard_acc": float(base_acc[:, hard].mean()),
+               **{f"pretrained_acc_d{d + 1}": float(base_acc[:, d].mean()) for d in range(cfg.chain_len - 1)},
+               **{f"{a}_hard_acc": v for a, v in arm_mean.items()},
+               **{f"{a}_hard_process_acc": float(np.mean([r["hard_process_acc"] for r in rows if r["arm"] == a]))
+                  for a in cfg.arms}}
+    verdict = {}
+    if "uniform" in cfg.arms:
+        verdict["uniform_solves_hardest"] = arm_mean["uniform"] >= cfg.hard_level
+    if "hard" in cfg.arms:
+        verdict["hard_only_stays_low"] = arm_mean["hard"] <= cfg.fail_level
+    if {"uniform", "hard"} <= set(cfg.arms):
+        verdict["uniform_much_better_than_hard"] = arm_mean["uniform"] - arm_mean["hard"] >= cfg.hard_level - cfg.fail_level
+    if {"uniform", "short"} <= set(cfg.arms):
+        verdict["short_below_uniform"] = arm_mean["short"] < arm_mean["uniform"]
+    paper = {"uniform_hard_acc (L=15, Qwen-3B)": 0.957, "hard_only_hard_acc": 0.0,
+             "5-uniform -> 15-hard": "low"}
+    arrays = {"rl_eval_acc": curves, "rl_eval_process_acc": rl["history/eval_process_acc"],
+              "rl_eval_len": rl["history/eval_len"], "rl_reward": rl["history/reward"],
+              "run_arm": np.array(arms_of_run), "run_seed": np.repeat(np.array(cfg.seeds), len(cfg.arms)),
+              "pretrain_eval_acc": np.stack([p["history/eval_acc"] for p in pretrained]),
+              "pretrain_loss": np.stack([p["history/loss"] for p in pretrained])}
+    return Outcome(metrics=metrics, rows=rows, paper=paper, verdict=verdict, arrays=arrays)
+
+
+def plot(run_dir: Path, out_dir: Path) -> list[Path]:
+    from theoryrl.core import plotting
+
+    arrays = load_npz(Path(run_dir) / "arrays.npz")
+    cfg = json.loads((Path(run_dir) / "config.json").read_text())["config"]
+    steps = cfg["steps_per_chunk"] * np.arange(1, arrays["rl_eval_acc"].shape[1] + 1)
+    hard = cfg["chain_len"] - 2
+    fig, axes = plotting.subplots(1, 2, width=4.6)
+    ax = axes[0, 0]
+    for j, arm in enumerate(cfg["arms"]):
+        sel = arrays["run_arm"] == arm
+        curve = arrays["rl_eval_acc"][sel][:, :, hard]
+        ax.plot(steps, curve.mean(0), color=f"C{j}", label=arm)
+        ax.fill_between(steps, curve.min(0), curve.max(0), color=f"C{j}", alpha=0.2)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel(f"greedy accuracy, distance {cfg['chain_len'] - 1}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    ax2 = axes[0, 1]
+    dists = np.arange(1, cfg["chain_len"])
+    ax2.plot(dists, arrays["pretrain_eval_acc"][:, -1].mean(0), "k--", marker="o", label="pre-trained (NTP)")
+    for j, arm in enumerate(cfg["arms"]):
+        sel = arrays["run_arm"] == arm
+        ax2.plot(dists, arrays["rl_eval_acc"][sel][:, -1].mean(0), marker="o", color=f"C{j}", label=f"after RL: {arm}")
+    ax2.set_xlabel("distance to the target")
+    ax2.set_ylabel("greedy accuracy")
+    ax2.set_ylim(-0.02, 1.02)
+    ax2.legend(fontsize=8)
+    fig.suptitle(f"affine-uniform-vs-hard (L = {cfg['chain_len']}, NTP on distances 1..{cfg['pretrain_max_distance']})")
+    return [plotting.savefig(fig, Path(out_dir) / f"{ID}.png")]
