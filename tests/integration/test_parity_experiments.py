@@ -10,7 +10,7 @@ from theoryrl.theory import parity as th
 
 
 def test_parity_threshold_tiny_run_summary_and_plot(tmp_path):
-    sets = ["ds=4", "p_cots=0.1,0.6", "seeds=42,43", "head_samples=4000", "chain_samples=400", "chunks=2",
+    sets = ["families=ar_linear", "ds=4", "p_cots=0.1,0.6", "seeds=42,43", "head_samples=4000", "chain_samples=400", "chunks=2",
             "eval_prompts=64"]
     folder = execute(parity_threshold, "quick", sets, out=tmp_path / "t", quiet=True)
     summary = json.loads((folder / "summary.json").read_text())

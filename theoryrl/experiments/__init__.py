@@ -16,6 +16,9 @@ MODULES = {
     "affine-uniform-vs-hard": "theoryrl.experiments.affine_uniform_vs_hard",
     "parity-threshold": "theoryrl.experiments.parity_threshold",
     "parity-star": "theoryrl.experiments.parity_star",
+    "parity-rl": "theoryrl.experiments.parity_rl",
+    "parity-leap2": "theoryrl.experiments.parity_leap2",
+    "parity-separation": "theoryrl.experiments.parity_separation",
 }
 
 

@@ -1,8 +1,12 @@
 """parity-threshold: NTP-only greedy accuracy vs the long-demonstration fraction p_cot (spec §5 #1).
 
 Each run trains a model by next-token prediction on fresh samples of D(p_cot) and evaluates it on
-`eval_prompts` fixed inputs after every chunk. Model families are registered in FAMILIES (a
-family = one function cfg, d -> Program); today only the AR-linear learner (spec §2.2):
+fixed eval inputs after every chunk. Model families are registered in FAMILIES (a family = one
+function cfg, d -> Program) with their own grid in GRIDS (input sizes, p_cot values, chunks): the
+AR-linear learner (spec §2.2) on `ds` x `p_cots`, and a small transformer (spec §2.1, §5 #3 (a)-(b))
+on `lm_ds` x `lm_p_cots`.
+
+AR-linear (knobs head_samples ... eval_prompts):
 - heads 1 and 2a see `head_samples` fresh mixture samples; the chain heads see `chain_samples`
   fresh long samples (per-head horizons: the long heads count only long samples; a separate long
   stream is the same in distribution as the long samples of a mixture stream, and gives every
@@ -11,6 +15,15 @@ family = one function cfg, d -> Program); today only the AR-linear learner (spec
   weights proportional to t; 0 is the spec's uniform average, which at lam = 1e-3 and 1e5 samples
   is still dominated by the first ~1/lam huge iterates: measured at d = 10, greedy accuracy 0.66 at
   p = 0.3 and P(EOS | y_1 = x_1) spread +-0.06 over inputs; at 1e6 samples it agrees).
+
+Transformer (knobs lm, lm_*; parity_lm_common.LMSetup and pretrain_program): the decoder trained
+by AdamW on `lm_steps` fresh batches of `lm.batch` demonstrations (`BOS x SEP y EOS`, loss on the
+output tokens), evaluated on `lm.eval_prompts` inputs; the same metrics as below, the model
+probabilities computed exactly by teacher forcing (parity_lm_common.evaluate). Calibration
+tolerance `lm_calib_tol` (Adam keeps some noise in the calibrated probabilities). At the quick
+size (d = 8, 1.9e5 samples) the transformer does not learn the chain at p_cot = 0.1 (measured:
+pi(long correct) ~ 0, P(y_1 = x_1) ~ 0.5), so its calibration verdicts are false there while the
+greedy threshold verdicts hold; small p_cot needs many more samples (see parity-rl).
 
 Metrics per run (final chunk; history for the learning curves): acc (greedy final answer correct,
 = r_e2e of the greedy output), greedy_long (greedy output is the chain), sampled_long,
@@ -23,6 +36,10 @@ p >= 0.4, the transition interval (largest p of the low regime, smallest p of th
 contains 1/3; calibration: |p_first_x1 - (1+p)/2|, |p_eos_x1 - (1-p)/(1+p)|, |pi_long_correct - p|
 and |pi_short_correct - (1-p)/2| all <= calib_tol (an SGD-bias tolerance, not a sampling error).
 Metric p_half[family,d]: p where the seed-mean accuracy first crosses 0.75 (linear interpolation).
+
+Arrays: the AR-linear family as final_<metric> [1, D, P, S] and hist_<metric> [1, D, P, S, chunks]
+(with p_cots, ds, families, head_samples_at_chunk); the transformer family under "transformer/"
+(final_<metric> [D, P, S], hist_<metric> [D, P, S, chunks], p_cots, ds, samples_at_chunk).
 """
 from __future__ import annotations
 
@@ -38,6 +55,7 @@ from theoryrl.core import prng
 from theoryrl.core.config import require
 from theoryrl.core.experiment import Outcome, Program, RunPlan
 from theoryrl.core.results import load_npz
+from theoryrl.experiments import parity_lm_common as plm
 from theoryrl.models import ar_linear as ar
 from theoryrl.tasks import parity
 from theoryrl.theory import parity as th
@@ -53,7 +71,7 @@ LOW_P, HIGH_P = 0.3, 0.4
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    families: tuple[str, ...] = ("ar_linear",)
+    families: tuple[str, ...] = ("ar_linear", "transformer")
     ds: tuple[int, ...] = (10, 25, 50)
     p_cots: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.32, 0.34, 0.4, 0.6)
     seeds: tuple[int, ...] = (42, 43, 44)
@@ -67,6 +85,13 @@ class Config:
     acc_short_max: float = 0.6
     acc_long_min: float = 0.95
     calib_tol: float = 0.03
+    # the transformer family (spec §5 #3 (a)-(b): d = 25; 2e4 steps x 512 = 1e7 samples, spec §7 #9)
+    lm: plm.LMSetup = plm.LMSetup()
+    lm_ds: tuple[int, ...] = (25,)
+    lm_p_cots: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.32, 0.34, 0.4, 0.6)
+    lm_steps: int = 20_000
+    lm_chunks: int = 20
+    lm_calib_tol: float = 0.05
 
     def validate(self):
         require(len(self.families) > 0 and all(f in FAMILIES for f in self.families), "families", self.families,
@@ -87,11 +112,24 @@ class Config:
         require(0 < self.acc_short_max < self.acc_long_min <= 1, "acc_short_max/acc_long_min",
                 (self.acc_short_max, self.acc_long_min), "0 < acc_short_max < acc_long_min <= 1")
         require(self.calib_tol > 0, "calib_tol", self.calib_tol, "> 0")
+        require(len(self.lm_ds) > 0 and all(isinstance(d, int) and d >= 3 for d in self.lm_ds), "lm_ds", self.lm_ds,
+                "integers >= 3")
+        require(len(self.lm_p_cots) > 0 and all(0 < p < 1 for p in self.lm_p_cots), "lm_p_cots", self.lm_p_cots,
+                "values in (0, 1)")
+        require(list(self.lm_p_cots) == sorted(set(self.lm_p_cots)), "lm_p_cots", self.lm_p_cots, "strictly increasing")
+        require(self.lm_chunks >= 1 and self.lm_steps >= self.lm_chunks and self.lm_steps % self.lm_chunks == 0,
+                "lm_steps", self.lm_steps, f"a positive multiple of lm_chunks = {self.lm_chunks}")
+        require(self.lm_calib_tol > 0, "lm_calib_tol", self.lm_calib_tol, "> 0")
 
 
 TIERS = {
     # heads 1/2a: 2e5 mixture samples; chain heads: 2e4 long samples (spec §7 #8 asks >= 1e5 each)
-    "quick": Config(seeds=(42, 43), head_samples=200_000, chain_samples=20_000, chunks=5, eval_prompts=2048),
+    # transformer: d = 8, L = 2, width 64, 1.5e3 steps x 128 = 1.9e5 samples, p around 1/3 and far from it
+    # (at 1e3 steps P(EOS | y_1 = x_1) at p = 0.3 was still noisy enough to flip greedy on 22% of the
+    # inputs for one of two seeds)
+    "quick": Config(seeds=(42, 43), head_samples=200_000, chain_samples=20_000, chunks=5, eval_prompts=2048,
+                    lm=plm.LMSetup(d_model=64, n_layers=2, batch=128, warmup_steps=100, eval_prompts=512),
+                    lm_ds=(8,), lm_p_cots=(0.1, 0.3, 0.4, 0.6), lm_steps=1500, lm_chunks=5),
     "paper": Config(),
 }
 
@@ -168,19 +206,36 @@ def _ar_linear_program(cfg: Config, d: int) -> Program:
                    steps_per_chunk=head_steps, summarize=lambda m: {"acc": float(np.mean(m["acc"]))})
 
 
-FAMILIES = {"ar_linear": _ar_linear_program}
+def _transformer_program(cfg: Config, d: int) -> Program:
+    """NTP on D(p_cot) (hp: seed, p_cot, lr_scale), evaluated after each of lm_chunks chunks."""
+    return plm.pretrain_program(cfg.lm, d, steps=cfg.lm_steps, steps_per_chunk=cfg.lm_steps // cfg.lm_chunks)
+
+
+FAMILIES = {"ar_linear": _ar_linear_program, "transformer": _transformer_program}
+# each family's grid: (input sizes, p_cot values, chunks, samples seen at each chunk end)
+GRIDS = {"ar_linear": lambda cfg: (cfg.ds, cfg.p_cots, cfg.chunks,
+                                   cfg.head_samples // cfg.chunks * np.arange(1, cfg.chunks + 1)),
+         "transformer": lambda cfg: (cfg.lm_ds, cfg.lm_p_cots, cfg.lm_chunks,
+                                     cfg.lm_steps // cfg.lm_chunks * cfg.lm.batch * np.arange(1, cfg.lm_chunks + 1))}
+
+
+def _hp(cfg: Config, family: str, seed: int, p: float) -> dict:
+    if family == "transformer":
+        return {"seed": np.int32(seed), "p_cot": np.float32(p), "lr_scale": np.float32(1.0)}
+    return {"seed": np.int32(seed), "p": np.float32(p), "lam": np.float32(cfg.lam),
+            "lam_chain": np.float32(cfg.lam_chain), "avg_power": np.float32(cfg.avg_power)}
 
 
 def plan(cfg: Config) -> list[RunPlan]:
     plans = []
     for family in cfg.families:
-        for d in cfg.ds:
-            for p in cfg.p_cots:
+        ds, ps, _, _ = GRIDS[family](cfg)
+        for d in ds:
+            for p in ps:
                 for s in cfg.seeds:
-                    hp = {"seed": np.int32(s), "p": np.float32(p), "lam": np.float32(cfg.lam),
-                          "lam_chain": np.float32(cfg.lam_chain), "avg_power": np.float32(cfg.avg_power)}
                     plans.append(RunPlan(row={"family": family, "d": d, "p_cot": p, "seed": s}, bucket=(family, d),
-                                         label=f"{family}-d{d}", hp=hp, build=partial(FAMILIES[family], cfg, d)))
+                                         label=f"{family}-d{d}", hp=_hp(cfg, family, s, p),
+                                         build=partial(FAMILIES[family], cfg, d)))
     return plans
 
 
@@ -210,41 +265,57 @@ def crossing(ps: np.ndarray, acc: np.ndarray, level: float = 0.75) -> float | No
     return None
 
 
-def analyze(cfg: Config, results: list[dict]) -> Outcome:
-    F, D, P, S = len(cfg.families), len(cfg.ds), len(cfg.p_cots), len(cfg.seeds)
-    hist = {k: np.stack([np.asarray(r[f"history/{k}"], np.float64) for r in results]).reshape(F, D, P, S, -1)
+def _family_outcome(cfg: Config, family: str, results: list[dict], rows: list, metrics: dict, verdict: dict) -> dict:
+    """Rows, metrics and verdicts of one family (its runs in plan order); returns its final/hist arrays."""
+    ds, p_grid, _, _ = GRIDS[family](cfg)
+    D, P, S = len(ds), len(p_grid), len(cfg.seeds)
+    hist = {k: np.stack([np.asarray(r[f"history/{k}"], np.float64) for r in results]).reshape(D, P, S, -1)
             for k in EVAL_METRICS}
-    final = {k: v[..., -1] for k, v in hist.items()}  # [F, D, P, S]
-    ps = np.array(cfg.p_cots)
-    rows, metrics, verdict = [], {}, {}
+    final = {k: v[..., -1] for k, v in hist.items()}  # [D, P, S]
+    ps = np.array(p_grid)
+    tol = cfg.lm_calib_tol if family == "transformer" else cfg.calib_tol
+    lam_chain = None if family == "transformer" else cfg.lam_chain
     theory = {"p_first_x1": th.p_first_is_x1(ps), "p_eos_x1": th.p_eos_given_first_x1(ps),
               "pi_long_correct": ps, "pi_short_correct": (1 - ps) / 2}
-    for f, family in enumerate(cfg.families):
-        for i, d in enumerate(cfg.ds):
-            tag = f"{family},d={d}"
-            acc_S = final["acc"][f, i]  # [P, S]
-            for j, p in enumerate(cfg.p_cots):
-                means = {k: float(final[k][f, i, j].mean()) for k in EVAL_METRICS}
-                row = {"family": family, "d": d, "p_cot": p, **means,
-                       "acc_min_seed": float(acc_S[j].min()), "acc_max_seed": float(acc_S[j].max()), **theory_row(p)}
-                rows.append(row)
-            mean_acc = acc_S.mean(axis=1)
-            lo, hi = transition(ps, acc_S.max(axis=1), acc_S.min(axis=1), cfg.acc_short_max, cfg.acc_long_min)
-            metrics[f"p_half[{tag}]"] = crossing(ps, mean_acc)
-            metrics[f"transition_low[{tag}]"], metrics[f"transition_high[{tag}]"] = lo, hi
-            verdict[f"greedy_short_for_p_le_0.3[{tag}]"] = bool(np.all(acc_S[ps <= LOW_P] <= cfg.acc_short_max))
-            verdict[f"greedy_long_for_p_ge_0.4[{tag}]"] = bool(np.all(acc_S[ps >= HIGH_P] >= cfg.acc_long_min))
-            verdict[f"transition_brackets_1/3[{tag}]"] = bool(lo is not None and hi is not None and lo < 1 / 3 < hi)
-            for k, want in theory.items():
-                err = np.abs(final[k][f, i] - want[:, None])
-                metrics[f"max_abs_err_{k}[{tag}]"] = float(err.max())
-                verdict[f"calibrated_{k}[{tag}]"] = bool(err.max() <= cfg.calib_tol)
-            metrics[f"lam_optimum_long_correct_factor[{tag}]"] = th.long_correct_factor(cfg.lam_chain, d)
-            factor = final["pi_long_correct"][f, i] / ps[:, None]
-            metrics[f"measured_long_correct_factor[{tag}]"] = float(np.mean(factor))
-    arrays = {**{f"final_{k}": v for k, v in final.items()}, **{f"hist_{k}": v for k, v in hist.items()},
-              "p_cots": ps, "ds": np.array(cfg.ds), "families": np.array(cfg.families),
-              "head_samples_at_chunk": cfg.head_samples // cfg.chunks * np.arange(1, cfg.chunks + 1)}
+    for i, d in enumerate(ds):
+        tag = f"{family},d={d}"
+        acc_S = final["acc"][i]  # [P, S]
+        for j, p in enumerate(p_grid):
+            means = {k: float(final[k][i, j].mean()) for k in EVAL_METRICS}
+            rows.append({"family": family, "d": d, "p_cot": p, **means, "acc_min_seed": float(acc_S[j].min()),
+                         "acc_max_seed": float(acc_S[j].max()), **theory_row(p)})
+        lo, hi = transition(ps, acc_S.max(axis=1), acc_S.min(axis=1), cfg.acc_short_max, cfg.acc_long_min)
+        metrics[f"p_half[{tag}]"] = crossing(ps, acc_S.mean(axis=1))
+        metrics[f"transition_low[{tag}]"], metrics[f"transition_high[{tag}]"] = lo, hi
+        verdict[f"greedy_short_for_p_le_0.3[{tag}]"] = bool(np.all(acc_S[ps <= LOW_P] <= cfg.acc_short_max))
+        verdict[f"greedy_long_for_p_ge_0.4[{tag}]"] = bool(np.all(acc_S[ps >= HIGH_P] >= cfg.acc_long_min))
+        verdict[f"transition_brackets_1/3[{tag}]"] = bool(lo is not None and hi is not None and lo < 1 / 3 < hi)
+        for k, want in theory.items():
+            err = np.abs(final[k][i] - want[:, None])
+            metrics[f"max_abs_err_{k}[{tag}]"] = float(err.max())
+            verdict[f"calibrated_{k}[{tag}]"] = bool(err.max() <= tol)
+        if lam_chain is not None:
+            metrics[f"lam_optimum_long_correct_factor[{tag}]"] = th.long_correct_factor(lam_chain, d)
+        metrics[f"measured_long_correct_factor[{tag}]"] = float(np.mean(final["pi_long_correct"][i] / ps[:, None]))
+    return {**{f"final_{k}": v for k, v in final.items()}, **{f"hist_{k}": v for k, v in hist.items()}}
+
+
+def analyze(cfg: Config, results: list[dict]) -> Outcome:
+    rows, metrics, verdict, arrays = [], {}, {}, {}
+    start = 0
+    for family in cfg.families:
+        ds, p_grid, _, samples = GRIDS[family](cfg)
+        n = len(ds) * len(p_grid) * len(cfg.seeds)
+        fam = _family_outcome(cfg, family, results[start:start + n], rows, metrics, verdict)
+        start += n
+        if family == "ar_linear":  # the original layout, with its families axis (of size 1)
+            arrays.update({k: v[None] for k, v in fam.items()})
+            arrays.update({"p_cots": np.array(p_grid), "ds": np.array(ds), "families": np.array([family]),
+                           "head_samples_at_chunk": samples})
+        else:
+            arrays.update({f"{family}/{k}": v for k, v in fam.items()})
+            arrays.update({f"{family}/p_cots": np.array(p_grid), f"{family}/ds": np.array(ds),
+                           f"{family}/samples_at_chunk": samples})
     paper = {"greedy_threshold": "greedy decoding outputs the chain (accuracy 1) iff p_cot > 1/3; below it outputs "
                                  "(x_1, EOS), correct half the time (Theorem 1, Fig. 2)",
              "calibration": "sampled long-correct fraction ~ p_cot, short-correct ~ (1 - p_cot)/2; P(y_1 = x_1) = "
@@ -252,42 +323,59 @@ def analyze(cfg: Config, results: list[dict]) -> Outcome:
              "samples": f"heads 1/2a: {cfg.head_samples} mixture samples, chain heads: {cfg.chain_samples} "
                         "long samples",
              "sgd": f"eta_t = 1/(lam t), lam = {cfg.lam}, lam_chain = {cfg.lam_chain}, averaging power {cfg.avg_power}"}
+    if "transformer" in cfg.families:
+        paper["transformer"] = (f"NTP only, L = {cfg.lm.n_layers}, width {cfg.lm.d_model}, batch {cfg.lm.batch}, "
+                                f"AdamW lr {cfg.lm.lr}, {cfg.lm_steps} steps ({cfg.lm_steps * cfg.lm.batch} samples); "
+                                "paper: ~50% below 1/3 up to ~1e7 samples, 100% above (spec §5 #3 (a))")
     return Outcome(metrics, rows, paper, verdict, arrays)
+
+
+def _family_arrays(arr: dict) -> list[tuple[str, dict]]:
+    """(family, {final_*, hist_*, p_cots, ds, samples}) for every family in a run's arrays."""
+    out = []
+    if "families" in arr:
+        out.append(("ar_linear", {**{k: v[0] for k, v in arr.items() if k.startswith(("final_", "hist_"))},
+                                  "p_cots": arr["p_cots"], "ds": arr["ds"], "samples": arr["head_samples_at_chunk"]}))
+    if "transformer/p_cots" in arr:
+        fam = {k.split("/", 1)[1]: v for k, v in arr.items() if k.startswith("transformer/")}
+        out.append(("transformer", {**fam, "samples": fam["samples_at_chunk"]}))
+    return out
 
 
 def plot(run_dir: Path, out_dir: Path) -> list[Path]:
     from theoryrl.core import plotting
 
-    arr = load_npz(Path(run_dir) / "arrays.npz")
-    ps, ds, families = arr["p_cots"], arr["ds"], [str(f) for f in arr["families"]]
-    fig, axes = plotting.subplots(1, 3, width=4.4)
-    grid = np.linspace(ps.min(), ps.max(), 200)
-    for f, family in enumerate(families):
+    families = _family_arrays(load_npz(Path(run_dir) / "arrays.npz"))
+    fig, axes = plotting.subplots(1, 2 + len(families), width=4.4)
+    all_ps = np.concatenate([f["p_cots"] for _, f in families])
+    grid = np.linspace(all_ps.min(), all_ps.max(), 200)
+    calib = [("p_first_x1", (1 + grid) / 2, "P(y1 = x1)"), ("p_eos_x1", (1 - grid) / (1 + grid), "P(EOS | y1 = x1)"),
+             ("pi_long_correct", grid, "pi(long correct)"), ("pi_short_correct", (1 - grid) / 2, "pi(short correct)")]
+    for k, (_, theory, _) in enumerate(calib):
+        axes[0, 1].plot(grid, theory, color=f"C{k}", lw=1, alpha=0.6)
+    for f, (family, a) in enumerate(families):
+        ps, ds = a["p_cots"], a["ds"]
         for i, d in enumerate(ds):
-            acc = arr["final_acc"][f, i]
+            acc = a["final_acc"][i]
             axes[0, 0].errorbar(ps, acc.mean(-1), yerr=[acc.mean(-1) - acc.min(-1), acc.max(-1) - acc.mean(-1)],
-                                marker="o", ms=3, capsize=2, label=f"{family}, d = {d}")
-            curve = arr["hist_acc"][f, i, :, :, :].mean(axis=1)  # [P, chunks]
-            if i == len(ds) - 1:
-                for j, p in enumerate(ps):
-                    axes[0, 2].plot(arr["head_samples_at_chunk"], curve[j], color=plotting.plt.cm.viridis(j / len(ps)),
-                                    label=f"p = {p:g}")
-        for k, (key, theory, name) in enumerate([("p_first_x1", (1 + grid) / 2, "P(y1 = x1)"),
-                                                 ("p_eos_x1", (1 - grid) / (1 + grid), "P(EOS | y1 = x1)"),
-                                                 ("pi_long_correct", grid, "pi(long correct)"),
-                                                 ("pi_short_correct", (1 - grid) / 2, "pi(short correct)")]):
-            axes[0, 1].plot(grid, theory, color=f"C{k}", lw=1, alpha=0.6)
-            for i, d in enumerate(ds):
-                axes[0, 1].plot(ps, arr[f"final_{key}"][f, i].mean(-1), ["o", "s", "^", "v"][i % 4], color=f"C{k}",
-                                ms=3, label=f"{name}" if i == 0 and f == 0 else None)
+                                marker="os"[f], ls="-:"[f], ms=3, capsize=2, label=f"{family}, d = {d}")
+            for k, (key, _, name) in enumerate(calib):
+                axes[0, 1].plot(ps, a[f"final_{key}"][i].mean(-1), ["o", "s", "^", "v"][i % 4], color=f"C{k}", ms=3,
+                                fillstyle="full" if f == 0 else "none",
+                                label=f"{name}" if i == 0 and f == 0 else None)
+        curve = a["hist_acc"][-1].mean(axis=1)  # [P, chunks], largest d
+        ax = axes[0, 2 + f]
+        for j, p in enumerate(ps):
+            ax.plot(a["samples"], curve[j], color=plotting.plt.cm.viridis(j / len(ps)), label=f"p = {p:g}")
+        ax.set(xscale="log", ylabel="greedy accuracy", title=f"{family} learning curves, d = {ds[-1]}",
+               xlabel="mixture samples seen by heads 1/2a" if family == "ar_linear" else "samples seen")
+        ax.legend(fontsize=6, ncol=2)
     axes[0, 0].axvline(1 / 3, color="k", ls=":", lw=1)
     axes[0, 0].set(xlabel="p_cot", ylabel="greedy accuracy (final answer)",
                    title="NTP greedy accuracy (bars: seed range)")
     axes[0, 0].legend(fontsize=7)
-    axes[0, 1].set(xlabel="p_cot", ylabel="probability", title="calibration (lines: theory; markers: d)")
+    axes[0, 1].set(xlabel="p_cot", ylabel="probability",
+                   title="calibration (lines: theory; filled: AR-linear, open: transformer)")
     axes[0, 1].legend(fontsize=7)
-    axes[0, 2].set(xscale="log", xlabel="mixture samples seen by heads 1/2a", ylabel="greedy accuracy",
-                   title=f"learning curves, d = {ds[-1]}")
-    axes[0, 2].legend(fontsize=6, ncol=2)
     fig.suptitle("parity-threshold: the 1/3 threshold of NTP on short/long CoT mixtures")
     return [plotting.savefig(fig, Path(out_dir) / "parity-threshold.png")]

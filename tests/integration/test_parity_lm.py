@@ -1,0 +1,90 @@
+"""The parity transformer experiments end to end at tiny sizes: run folder, summary contract, the
+checkpoint hand-over from NTP to RL, and figures."""
+import json
+
+import numpy as np
+
+from theoryrl.core.experiment import execute
+from theoryrl.core.results import load_npz
+from theoryrl.experiments import parity_leap2, parity_rl, parity_separation, parity_threshold
+
+TINY_LM = ["lm.d_model=16", "lm.n_layers=1", "lm.n_heads=2", "lm.batch=32", "lm.warmup_steps=2", "lm.eval_prompts=32"]
+
+
+def _summary(folder):
+    summary = json.loads((folder / "summary.json").read_text())
+    assert (folder / "DONE").exists()
+    assert summary["verdict"] and all(isinstance(v, bool) for v in summary["verdict"].values())
+    return summary
+
+
+def test_parity_rl_tiny_run_hands_the_ntp_checkpoints_to_rl(tmp_path):
+    sets = ["d=4", "seeds=42", *TINY_LM, "pretrain_steps=30", "pretrain_steps_per_chunk=10", "algorithms=grpo,star",
+            "starts=good,early",
+            "rl_steps=4", "rl_steps_per_chunk=2", "prompts_per_step=4", "group_size=2", "star_rounds=2",
+            "star_prompts=32", "star_batch=16"]
+    folder = execute(parity_rl, "quick", sets, out=tmp_path / "rl", quiet=True)
+    summary = _summary(folder)
+    assert [(r["algorithm"], r["start"]) for r in summary["rows"]] == [
+        (a, s) for a in ("grpo", "star") for s in ("good", "early")]
+    assert {"grpo_good_generalises", "star_early_fails_to_generalise", "good_checkpoint_reached",
+            "ntp_alone_stays_short"} <= set(summary["verdict"])
+    arrays = load_npz(folder / "arrays.npz")
+    assert arrays["grpo/good/acc"].shape == (1, 3)  # [seeds, start + 2 chunks]
+    assert arrays["star/good/acc"].shape == (1, 3)  # [seeds, start + 2 rounds]
+    for alg in ("grpo", "star"):  # r_cot = 1 implies a correct final answer, example by example
+        assert np.all(arrays[f"{alg}/good/greedy_cot"] <= arrays[f"{alg}/good/acc"])
+    # the RL runs start from the pretraining checkpoints: the start evaluation (same eval inputs and key)
+    # equals the pretraining history at the checkpoint's chunk (early: the last chunk below early_acc)
+    for start in ("good", "early"):
+        row = next(r for r in summary["rows"] if r["algorithm"] == "grpo" and r["start"] == start)
+        if row["ckpt_step"] == 0:  # no chunk below early_acc: the initial params, not in the history
+            continue
+        chunk = row["ckpt_step"] // 10 - 1
+        assert arrays[f"grpo/{start}/acc"][0, 0] == arrays["pretrain_main/acc"][0, chunk]
+        assert arrays[f"star/{start}/chain_token_acc"][0, 0] == arrays["pretrain_main/chain_token_acc"][0, chunk]
+    assert [p.name for p in parity_rl.plot(folder, tmp_path / "fig")] == ["parity-rl.png"]
+
+
+def test_parity_threshold_transformer_family_tiny(tmp_path):
+    sets = ["families=transformer", "lm_ds=4", "lm_p_cots=0.1,0.6", "seeds=42", *TINY_LM, "lm_steps=20",
+            "lm_chunks=2"]
+    folder = execute(parity_threshold, "quick", sets, out=tmp_path / "t", quiet=True)
+    summary = _summary(folder)
+    assert [(r["family"], r["d"], r["p_cot"]) for r in summary["rows"]] == [("transformer", 4, 0.1),
+                                                                           ("transformer", 4, 0.6)]
+    assert summary["rows"][0]["theory_p_first_x1"] == 0.55
+    assert {"transition_brackets_1/3[transformer,d=4]", "calibrated_p_eos_x1[transformer,d=4]"} <= set(
+        summary["verdict"])
+    arrays = load_npz(folder / "arrays.npz")
+    assert arrays["transformer/hist_acc"].shape == (1, 2, 1, 2)  # [d, p, seeds, chunks]
+    assert "final_acc" not in arrays  # the AR-linear layout only when that family ran
+    for k in ("pi_long_correct", "pi_short_correct", "p_first_x1", "p_eos_x1"):
+        assert np.all((arrays[f"transformer/final_{k}"] >= 0) & (arrays[f"transformer/final_{k}"] <= 1))
+    assert [p.name for p in parity_threshold.plot(folder, tmp_path / "fig")] == ["parity-threshold.png"]
+
+
+def test_parity_leap2_tiny(tmp_path):
+    sets = ["d=5", "p_cots=0.2,0.3", "chains=leap2", "seeds=42", *TINY_LM, "steps=20", "chunks=2"]
+    folder = execute(parity_leap2, "quick", sets, out=tmp_path / "l", quiet=True)
+    summary = _summary(folder)
+    # d = 5: the leap-2 chain is x1x2, x1..x4, x1..x5 (3 tokens)
+    assert [(r["chain"], r["p_cot"], r["chain_len"]) for r in summary["rows"]] == [("leap2", 0.2, 3), ("leap2", 0.3, 3)]
+    assert set(summary["verdict"]) == {"leap2_generalises_below_1/3", "chain_learned[leap2]"}
+    assert load_npz(folder / "arrays.npz")["leap2/hist_acc"].shape == (2, 1, 2)  # [p, seeds, chunks]
+    assert [p.name for p in parity_leap2.plot(folder, tmp_path / "fig")] == ["parity-leap2.png"]
+
+
+def test_parity_separation_tiny(tmp_path):
+    sets = ["ds=4", "seeds=42", *TINY_LM, "ntp_steps=20", "pre_steps=20", "steps_per_chunk=10", "rl_steps=4",
+            "rl_steps_per_chunk=2", "prompts_per_step=4", "group_size=2"]
+    folder = execute(parity_separation, "quick", sets, out=tmp_path / "s", quiet=True)
+    summary = _summary(folder)
+    assert [(r["arm"], r["d"]) for r in summary["rows"]] == [("ntp", 4), ("ntp_rl", 4)]
+    caps = {"ntp": 20 * 32, "ntp_rl": 20 * 32 + 4 * 4 * 2}
+    for r in summary["rows"]:
+        assert r["cap"] == caps[r["arm"]]
+        assert (r["samples"] is None) == (not r["learned"])
+        assert r["samples"] is None or r["samples"] <= caps[r["arm"]]  # a learned run stays within its cap
+    assert summary["metrics"]["cap_samples[ntp]"] == caps["ntp"]
+    assert [p.name for p in parity_separation.plot(folder, tmp_path / "fig")] == ["parity-separation.png"]

@@ -1,0 +1,236 @@
+"""parity-separation: samples to learn parity vs d, NTP on short answers vs NTP + RL (spec §4 Theorem 2, §5 #4).
+
+For every d in `ds` and seed, at a stated compute cap:
+- arm "ntp": NTP on short answers only (p_cot = 0: `BOS x SEP prod(x) EOS`), the direct parity;
+  learned = greedy accuracy >= acc_target on fixed eval inputs, checked every chunk; cost = NTP
+  samples (steps x batch) at the first chunk end where it is learned.
+- arm "ntp_rl": NTP at p_cot = 1/d until the teacher-forced chain-token accuracy is >= good_acc
+  and pi(long correct) >= good_pi_frac * p_cot (parity_lm_common.pretrain_program's "good"
+  checkpoint: the chain is known and sampled often enough for RL to see it; at the first chunk
+  where the chain's argmax is right its probabilities can still be far from calibrated), then
+  GRPO with r_cot from that checkpoint until greedy accuracy >= acc_target; cost = the NTP samples
+  to the checkpoint plus the RL samples (steps x prompts x group) to the first chunk end where it
+  is learned.
+Each bucket stops as soon as every seed is done. A run not learned within its cap is reported as
+"not learned" (None) with the cap; samples are samples of either kind (a demonstration, or one
+sampled response scored by the verifier), so the two arms' costs are comparable only roughly.
+
+Theory: NTP on the parity alone needs resources exponential in d; with p_cot = d^-1 the long
+fraction after NTP is ~1/d and RL needs O(log d) STaR-like doublings, poly(d) in total.
+Metrics: median samples to learn per (arm, d) and log2-samples-vs-d slopes (learned runs only).
+Verdicts: ntp_rl_learns_every_d; ntp_fails_at_largest_d (no seed of "ntp" learns the largest d
+within the cap); ntp_rl_cheaper_at_every_d (the median "ntp_rl" cost, from learned runs, is below
+the median "ntp" cost, where an unlearned "ntp" run counts at its cap: a lower bound, so the
+comparison stays valid); ntp_cost_grows_faster (the ratio of the largest-d to the smallest-d median
+cost is larger for "ntp"; only when every run at both ends learned, else not judged).
+
+Measured at the quick tier (d = 4, 6; 2 seeds): NTP on the parity alone learns neither d within
+1.9e5 samples; NTP at p_cot = 1/d learns the chain and GRPO then solves both (median 3.8e4 samples
+at d = 4, 6.8e4 at d = 6). The growth-rate comparison needs NTP to learn, i.e. a larger cap.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from theoryrl.core.config import require
+from theoryrl.core.experiment import Outcome
+from theoryrl.core.results import load_npz
+from theoryrl.experiments import parity_lm_common as plm
+from theoryrl.rl import lm_rl, lm_runs
+from theoryrl.rl.advantages import AdvantageSpec
+from theoryrl.rl.losses import LossSpec
+
+ID = "parity-separation"
+TITLE = "Parity: samples to learn vs d, NTP on short answers (p_cot = 0) vs NTP + RL (p_cot = 1/d)"
+PAPER = "Tsilivis et al. 2510.11495, Theorems 1-2 (NTP alone: exponential in d; NTP + RL with p_cot = d^-1: poly(d))"
+
+ARMS = ("ntp", "ntp_rl")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    ds: tuple[int, ...] = (8, 12, 16, 20, 25)
+    arms: tuple[str, ...] = ARMS
+    seeds: tuple[int, ...] = (42, 43, 44)
+    lm: plm.LMSetup = plm.LMSetup()
+    ntp_steps: int = 20_000  # cap of the "ntp" arm: 2e4 x 512 = 1e7 samples (spec §7 #9)
+    pre_steps: int = 20_000  # cap of the NTP stage of "ntp_rl"
+    steps_per_chunk: int = 500
+    good_acc: float = 0.99
+    good_pi_frac: float = 0.5
+    rl_steps: int = 2000
+    rl_steps_per_chunk: int = 50
+    prompts_per_step: int = 64
+    group_size: int = 8
+    rl_lr: float = 1e-4
+    temperature: float = 1.0
+    acc_target: float = 0.99
+
+    def validate(self) -> None:
+        require(len(self.ds) > 0 and all(isinstance(d, int) and d >= 3 for d in self.ds)
+                and list(self.ds) == sorted(set(self.ds)), "ds", self.ds, "increasing integers >= 3")
+        require(len(self.arms) > 0 and set(self.arms) <= set(ARMS) and len(set(self.arms)) == len(self.arms), "arms",
+                self.arms, f"distinct values from {list(ARMS)}")
+        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
+        for knob in ("ntp_steps", "pre_steps"):
+            v = getattr(self, knob)
+            require(self.steps_per_chunk >= 1 and v > 0 and v % self.steps_per_chunk == 0, knob, v,
+                    f"a positive multiple of steps_per_chunk = {self.steps_per_chunk}")
+        require(self.rl_steps_per_chunk >= 1 and self.rl_steps > 0 and self.rl_steps % self.rl_steps_per_chunk == 0,
+                "rl_steps", self.rl_steps, f"a positive multiple of rl_steps_per_chunk = {self.rl_steps_per_chunk}")
+        require(0 <= self.good_pi_frac <= 1, "good_pi_frac", self.good_pi_frac, "in [0, 1]")
+        require(0 < self.good_acc <= 1 and 0 < self.acc_target <= 1, "good_acc/acc_target",
+                (self.good_acc, self.acc_target), "in (0, 1]")
+        require(self.prompts_per_step >= 1 and self.group_size >= 2, "prompts_per_step/group_size",
+                (self.prompts_per_step, self.group_size), "prompts >= 1, group >= 2")
+        require(self.rl_lr > 0 and self.temperature > 0, "rl_lr/temperature", (self.rl_lr, self.temperature), "> 0")
+
+    def caps(self) -> dict[str, int]:
+        return {"ntp": self.ntp_steps * self.lm.batch,
+                "ntp_rl": self.pre_steps * self.lm.batch + self.rl_steps * self.prompts_per_step * self.group_size}
+
+
+TIERS = {
+    "quick": Config(ds=(4, 6), seeds=(42, 43),
+                    lm=plm.LMSetup(d_model=64, n_layers=2, batch=128, warmup_steps=100, eval_prompts=512),
+                    ntp_steps=1500, pre_steps=1500, steps_per_chunk=100, rl_steps=100, rl_steps_per_chunk=10,
+                    prompts_per_step=16),
+    "paper": Config(),
+}
+
+
+def _hps(cfg: Config, p_cot: float) -> list[dict]:
+    return [{"seed": np.int32(s), "p_cot": np.float32(p_cot), "lr_scale": np.float32(1.0)} for s in cfg.seeds]
+
+
+def _ntp(cfg: Config, ctx, d: int) -> dict:
+    program = plm.pretrain_program(cfg.lm, d, steps=cfg.ntp_steps, steps_per_chunk=cfg.steps_per_chunk,
+                                   learned_acc=cfg.acc_target, stop_at="learned")
+    return plm.run_program(ctx, f"ntp-d{d}", program, _hps(cfg, 0.0))
+
+
+def _ntp_rl(cfg: Config, ctx, d: int) -> tuple[dict, dict]:
+    program = plm.pretrain_program(cfg.lm, d, steps=cfg.pre_steps, steps_per_chunk=cfg.steps_per_chunk,
+                                   snapshots=True, good_acc=cfg.good_acc, good_pi_frac=cfg.good_pi_frac,
+                                   stop_at="good_reached")
+    pre = plm.run_program(ctx, f"pre-d{d}", program, _hps(cfg, 1.0 / d))
+    model = plm.model_spec(cfg.lm, d)
+    spec = lm_rl.RLSpec(prompts_per_step=cfg.prompts_per_step, group_size=cfg.group_size,
+                        advantage=AdvantageSpec(estimator="grpo"), loss=LossSpec(agg="token-mean"))
+    rl = lm_runs.rl_program(model, plm.sampler_spec(d), spec, plm.rl_optim(cfg.rl_lr, cfg.rl_steps), plm.rl_task(d),
+                            num_chunks=cfg.rl_steps // cfg.rl_steps_per_chunk, steps_per_chunk=cfg.rl_steps_per_chunk,
+                            data_fn=plm.rl_data_fn(model, d, cfg.lm.eval_prompts), eval_fn=plm.rl_eval_fn(model))
+    rl = dataclasses.replace(rl, all_stopped=lambda m: np.asarray(m["acc"]) >= cfg.acc_target,
+                             summarize=lambda m: {k: float(np.mean(m[k])) for k in ("reward", "acc")})
+    prefix = "final/good_params/"
+    hps = [{"seed": np.int32(s), "lr_scale": np.float32(1.0), "temperature": np.float32(cfg.temperature),
+            "top_p": np.float32(1.0),
+            "init_params": lm_runs.params_from_arrays(model, {k: v[i] for k, v in pre.items() if k.startswith(prefix)},
+                                                      prefix)}
+           for i, s in enumerate(cfg.seeds)]
+    return pre, plm.run_program(ctx, f"rl-d{d}", rl, hps)
+
+
+def _first_hit(values: np.ndarray, target: float) -> int | None:
+    """Index of the first entry >= target, or None."""
+    hit = np.nonzero(np.asarray(values) >= target)[0]
+    return int(hit[0]) if hit.size else None
+
+
+def run(cfg: Config, ctx) -> Outcome:
+    rows = []
+    for d in cfg.ds:
+        if "ntp" in cfg.arms:
+            res = _ntp(cfg, ctx, d)
+            for i, s in enumerate(cfg.seeds):
+                c = _first_hit(res["history/acc"][i], cfg.acc_target)
+                rows.append({"arm": "ntp", "d": d, "seed": int(s), "learned": c is not None,
+                             "samples": None if c is None else (c + 1) * cfg.steps_per_chunk * cfg.lm.batch,
+                             "final_acc": float(res["history/acc"][i, -1]), "cap": cfg.caps()["ntp"]})
+        if "ntp_rl" in cfg.arms:
+            pre, rl = _ntp_rl(cfg, ctx, d)
+            for i, s in enumerate(cfg.seeds):
+                good_step = int(pre["history/good_step"][i, -1])
+                acc = plm.curve(rl["history/acc"][i:i + 1], rl["history/start_acc"][i:i + 1])[0]
+                c = _first_hit(acc, cfg.acc_target) if good_step >= 0 else None
+                rl_samples = None if c is None else c * cfg.rl_steps_per_chunk * cfg.prompts_per_step * cfg.group_size
+                rows.append({"arm": "ntp_rl", "d": d, "seed": int(s), "learned": c is not None,
+                             "samples": None if c is None else good_step * cfg.lm.batch + rl_samples,
+                             "pretrain_samples": good_step * cfg.lm.batch if good_step >= 0 else None,
+                             "rl_samples": rl_samples, "final_acc": float(acc[-1]), "cap": cfg.caps()["ntp_rl"]})
+    return analyze(cfg, rows)
+
+
+def _slope(ds: list[int], samples: list[float]) -> float | None:
+    """Least-squares slope of log2(samples) vs d over the learned points (None with < 2 distinct d)."""
+    if len(set(ds)) < 2:
+        return None
+    return float(np.polyfit(np.array(ds, np.float64), np.log2(np.array(samples, np.float64)), 1)[0])
+
+
+def analyze(cfg: Config, rows: list[dict]) -> Outcome:
+    metrics, verdict, caps = {}, {}, cfg.caps()
+    med = {}  # (arm, d) -> median samples, unlearned runs counted at the cap (a lower bound)
+    for arm in cfg.arms:
+        pts_d, pts_s = [], []
+        for d in cfg.ds:
+            mine = [r for r in rows if r["arm"] == arm and r["d"] == d]
+            costs = [r["samples"] if r["learned"] else caps[arm] for r in mine]
+            med[arm, d] = float(np.median(costs))
+            metrics[f"median_samples[{arm},d={d}]"] = med[arm, d]
+            metrics[f"learned_fraction[{arm},d={d}]"] = float(np.mean([r["learned"] for r in mine]))
+            pts_d += [d for r in mine if r["learned"]]
+            pts_s += [r["samples"] for r in mine if r["learned"]]
+        metrics[f"log2_samples_slope[{arm}]"] = _slope(pts_d, pts_s)
+        metrics[f"cap_samples[{arm}]"] = caps[arm]
+    lo, hi = cfg.ds[0], cfg.ds[-1]
+    learned = lambda arm, ds: all(r["learned"] for r in rows if r["arm"] == arm and r["d"] in ds)  # noqa: E731
+    if "ntp_rl" in cfg.arms:
+        verdict["ntp_rl_learns_every_d"] = learned("ntp_rl", cfg.ds)
+    if "ntp" in cfg.arms:
+        verdict["ntp_fails_at_largest_d"] = not any(r["learned"] for r in rows if r["arm"] == "ntp" and r["d"] == hi)
+    if set(ARMS) <= set(cfg.arms):
+        verdict["ntp_rl_cheaper_at_every_d"] = all(
+            learned("ntp_rl", (d,)) and med["ntp_rl", d] < med["ntp", d] for d in cfg.ds)
+        if hi > lo:
+            growth = {arm: med[arm, hi] / med[arm, lo] for arm in ARMS}
+            metrics.update({f"cost_growth_d{lo}_to_d{hi}[{arm}]": g for arm, g in growth.items()})
+            if learned("ntp", (lo, hi)) and learned("ntp_rl", (lo, hi)):
+                verdict["ntp_cost_grows_faster"] = bool(growth["ntp"] > growth["ntp_rl"])
+    arrays = {"ds": np.array(cfg.ds), "arms": np.array(cfg.arms),
+              **{f"{arm}/median_samples": np.array([med[arm, d] for d in cfg.ds]) for arm in cfg.arms},
+              **{f"{arm}/learned": np.array([[r["learned"] for r in rows if r["arm"] == arm and r["d"] == d]
+                                             for d in cfg.ds]) for arm in cfg.arms},
+              **{f"{arm}/cap": np.float64(caps[arm]) for arm in cfg.arms}}
+    paper = {"theory": "NTP on the parity alone needs resources exponential in d; NTP + RL with p_cot = d^-1 is "
+                       "poly(d)",
+             "cap": f"ntp: {caps['ntp']} samples; ntp_rl: {caps['ntp_rl']} samples (NTP {cfg.pre_steps} x "
+                    f"{cfg.lm.batch} + GRPO {cfg.rl_steps} x {cfg.prompts_per_step} x {cfg.group_size})",
+             "settings": f"L = {cfg.lm.n_layers}, width {cfg.lm.d_model}, lr {cfg.lm.lr}, RL lr {cfg.rl_lr}, "
+                         f"target greedy accuracy {cfg.acc_target}"}
+    return Outcome(metrics, rows, paper, verdict, arrays)
+
+
+def plot(run_dir: Path, out_dir: Path) -> list[Path]:
+    from theoryrl.core import plotting
+
+    arr = load_npz(Path(run_dir) / "arrays.npz")
+    ds = arr["ds"]
+    fig, axes = plotting.subplots(1, 1, width=7.5, height=4.2)
+    ax = axes[0, 0]
+    for a, arm in enumerate(str(x) for x in arr["arms"]):
+        med, learned = arr[f"{arm}/median_samples"], arr[f"{arm}/learned"].mean(1)
+        ax.plot(ds, med, "o-", color=f"C{a}", label=arm)
+        capped = learned < 0.5  # the median run did not learn: the point is the cap (a lower bound)
+        ax.plot(ds[capped], med[capped], "^", ms=10, color=f"C{a}", fillstyle="none")
+        ax.axhline(float(arr[f"{arm}/cap"]), color=f"C{a}", ls=":", lw=1)
+    ax.set(yscale="log", xlabel="d (input bits)", ylabel="samples to learn (median over seeds)",
+           title="open triangles: not learned within the cap (dotted line)", xticks=ds)
+    ax.legend(fontsize=8)
+    settings = json.loads((Path(run_dir) / "summary.json").read_text())["paper"]["cap"]
+    fig.suptitle(f"parity-separation: {settings}", fontsize=8)
+    return [plotting.savefig(fig, Path(out_dir) / f"{ID}.png")]
