@@ -70,14 +70,14 @@ def _train(spec: lm_rl.RLSpec, steps: int = 40):
     state, metrics = run(state)
     prompts, _, problems = _sample_prompts(jax.random.key(1), hp, 64)
     greedy = lm_rl.greedy_scores(model, SAMPLER, TASK, state["params"], prompts, None, problems)
-    return float(jnp.mean(greedy["reward"])), jax.device_get(metrics)
+    return float(jnp.mean(greedy["reward"])), jax.device_get(metrics), state["params"]
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_every_algorithm_learns_the_one_token_task(name):
     spec = CASES[name]
     spec.validate()
-    greedy_acc, metrics = _train(spec)
+    greedy_acc, metrics, _ = _train(spec)
     assert np.all(np.isfinite(metrics["loss"]))
     assert metrics["reward"][:5].mean() < 0.6  # it starts near chance...
     assert greedy_acc >= 0.9, (name, greedy_acc, metrics["reward"][-5:])  # ...and learns the task
@@ -85,5 +85,22 @@ def test_every_algorithm_learns_the_one_token_task(name):
 
 def test_recomputed_logprobs_equal_the_samplers():
     """The full-pass "old" log-probs equal the KV-cache sampler's, so updates start exactly on-policy."""
-    _, metrics = _train(lm_rl.RLSpec(), steps=3)
+    _, metrics, _ = _train(lm_rl.RLSpec(), steps=3)
     assert np.max(metrics["sampler_logp_gap"]) < 1e-4
+
+
+@pytest.mark.parametrize("name", ["grpo", "grpo+k3_loss", "dr_grpo"])
+def test_single_on_policy_update_skips_the_old_pass_without_changing_the_step(name, monkeypatch):
+    """With one update per rollout batch the behaviour pass is skipped (its log-probs are the update's
+    own, gradient stopped); forcing the separate pass gives the same parameters and metrics."""
+    spec = CASES[name]
+    assert lm_rl.single_on_policy_update(spec)
+    assert not lm_rl.single_on_policy_update(CASES["ppo_gae"])
+    assert not lm_rl.single_on_policy_update(CASES["reinforce_pp+k1_reward"])
+    _, fast, params_fast = _train(spec, steps=4)
+    monkeypatch.setattr(lm_rl, "single_on_policy_update", lambda spec: False)
+    _, slow, params_slow = _train(spec, steps=4)
+    for a, b in zip(jax.tree.leaves(params_fast), jax.tree.leaves(params_slow)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    for key in ("loss", "reward", "entropy", "sampler_logp_gap", "ratio_mean"):
+        np.testing.assert_allclose(fast[key], slow[key], atol=1e-5, err_msg=key)

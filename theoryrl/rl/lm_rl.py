@@ -3,7 +3,8 @@
 One RL step (spec `rl_algorithms.md` §2-§5, §7):
 1. draw prompts online (`RLTask.sample_prompts`), G responses per prompt by tiling (KV-cache sampler);
 2. score them with the task's verifier, natively shaped [prompts, G];
-3. one forward pass over prompt + response gives the behaviour ("old") log-probs, the value head's
+3. one forward pass over prompt + response gives the behaviour ("old") log-probs (with a single
+   on-policy update, the update's own pass with its gradient stopped serves instead), the value head's
    values (PPO) and, with a second pass, the frozen reference's log-probs (KL);
 4. advantages from `rl.advantages.compute_advantages` (GRPO ... GAE), with the hooks later papers
    need (bonus on masked tokens, DAPO keep mask, KL in the reward);
@@ -104,16 +105,27 @@ def sequence_forward(model_spec, params, seqs, temperature, prompt_len, num_prom
 
 
 def _minibatch_loss(params, batch, *, model_spec, spec, temperature, prompt_len):
+    """(loss, (stats, log-probs, entropies)); without "logp_old" in `batch` the update is on-policy:
+    the behaviour log-probs are this pass's own, gradient stopped (ratio exactly 1)."""
     num_prompts, group, _ = batch["mask"].shape
     logp, entropy, values = sequence_forward(model_spec, params, batch["seqs"], temperature, prompt_len,
                                              num_prompts, group)
-    loss, stats = loss_lib.policy_loss(spec.loss, logp, batch["logp_old"], batch["adv"], batch["mask"],
+    logp_old = batch["logp_old"] if "logp_old" in batch else jax.lax.stop_gradient(logp)
+    loss, stats = loss_lib.policy_loss(spec.loss, logp, logp_old, batch["adv"], batch["mask"],
                                        logp_ref_PxGxT=batch.get("logp_ref"), entropy_PxGxT=entropy)
     if needs_value_head(spec):
         v_loss = loss_lib.value_loss(values, batch["values_old"], batch["returns"], batch["mask"])
         loss = loss + spec.value_coef * v_loss
         stats = {**stats, "value_loss": v_loss}
-    return loss, stats
+    return loss, (stats, jax.lax.stop_gradient(logp), jax.lax.stop_gradient(entropy))
+
+
+def single_on_policy_update(spec: RLSpec) -> bool:
+    """One update per rollout batch, nothing needing the behaviour pass before the update (no value
+    head, no KL in the reward): then the "old" log-probs equal the update's own forward pass, so the
+    separate pass is skipped (it costs about a third of a GRPO step's model FLOPs)."""
+    return (spec.num_minibatches == 1 and spec.ppo_epochs == 1 and not needs_value_head(spec)
+            and spec.loss.kl != "reward")
 
 
 def _flatten_groups(x, num_prompts: int, group: int):
@@ -145,9 +157,12 @@ def rl_step(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, tx: optax.G
     mask = rollout.mask_PxGxT * keep_P[:, None, None].astype(jnp.float32)
 
     seqs = sampling.full_sequences(prompts, prompt_mask, rollout)
-    logp_old, entropy_old, values_old = jax.tree.map(jax.lax.stop_gradient, sequence_forward(
-        model_spec, params, seqs, temperature, prompt_len, num_prompts, group))
-    batch = {"mask": mask, "logp_old": logp_old}
+    batch = {"mask": mask}
+    on_policy = single_on_policy_update(spec)
+    if not on_policy:
+        logp_old, entropy_old, values_old = jax.tree.map(jax.lax.stop_gradient, sequence_forward(
+            model_spec, params, seqs, temperature, prompt_len, num_prompts, group))
+        batch["logp_old"] = logp_old
     if spec.loss.kl != "none":
         logp_ref, _, _ = sequence_forward(model_spec, ref_params, seqs, temperature, prompt_len, num_prompts, group)
         batch["logp_ref"] = jax.lax.stop_gradient(logp_ref)
@@ -176,10 +191,12 @@ def rl_step(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, tx: optax.G
         for m in range(spec.num_minibatches):
             mb = jax.tree.map(lambda x: x[m * per_mb:(m + 1) * per_mb], batch)
             mb["seqs"] = jax.tree.map(lambda x: x.reshape((per_mb * group,) + x.shape[2:]), mb["seqs"])
-            (loss, stats), grads = loss_fn(params, mb, model_spec=model_spec, spec=spec, temperature=temperature,
-                                           prompt_len=prompt_len)
+            (loss, (stats, logp_mb, entropy_mb)), grads = loss_fn(
+                params, mb, model_spec=model_spec, spec=spec, temperature=temperature, prompt_len=prompt_len)
             updates, opt_state = tx.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
+    if on_policy:  # the single update's pass saw the behaviour parameters
+        logp_old, entropy_old = logp_mb, entropy_mb
 
     group_acc = jnp.mean(scores["reward"], axis=1)
     metrics = {"loss": loss, **{k: jnp.asarray(v, jnp.float32) for k, v in stats.items()},
