@@ -16,6 +16,8 @@ from theoryrl.models import transformer as tfm
 
 SPEC = tfm.TransformerSpec(vocab_size=13, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2, max_len=16,
                            value_head=True)
+SHIFT_SPEC = tfm.TransformerSpec(vocab_size=13, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2, max_len=16,
+                                 value_head=True, token_shift=True)
 
 
 # jitted: eager op-by-op dispatch would dominate these tests' run time
@@ -74,8 +76,13 @@ def _np_forward(spec, params, tokens, positions, kv_mask):
     for b in range(tokens.shape[0]):
         x = p["embed"][tokens[b]]
         for layer in p["blocks"].values():
-            x = x + _np_attention(spec, layer, _rms(x, layer["attn_norm"]["scale"], spec.norm_eps), positions[b],
-                                  kv_mask[b])
+            h = _rms(x, layer["attn_norm"]["scale"], spec.norm_eps)
+            if spec.token_shift:  # + shift * (normed input of the previous REAL position, 0 if padding)
+                prev = np.zeros_like(h)
+                for t in range(1, len(h)):
+                    prev[t] = h[t - 1] if kv_mask[b][t - 1] else 0.0
+                h = h + layer["shift"] * prev
+            x = x + _np_attention(spec, layer, h, positions[b], kv_mask[b])
             h = _rms(x, layer["mlp_norm"]["scale"], spec.norm_eps)
             gate = h @ layer["w_gate"]
             x = x + (gate / (1.0 + np.exp(-gate)) * (h @ layer["w_up"])) @ layer["w_down"]
@@ -87,6 +94,7 @@ def _np_forward(spec, params, tokens, positions, kv_mask):
 
 @pytest.mark.parametrize("spec", [
     SPEC,
+    SHIFT_SPEC,
     tfm.TransformerSpec(vocab_size=7, d_model=24, n_layers=3, n_heads=6, n_kv_heads=1, d_ff=40),
     tfm.TransformerSpec(vocab_size=50, d_model=128),
 ])
@@ -113,30 +121,32 @@ def test_validate_names_the_knob(knob, kwargs):
         spec.validate()
 
 
-def test_forward_matches_numpy_reference_with_left_padding():
-    params = _random_params(SPEC, 0)
+@pytest.mark.parametrize("spec", [SPEC, SHIFT_SPEC], ids=["plain", "token_shift"])
+def test_forward_matches_numpy_reference_with_left_padding(spec):
+    params = _random_params(spec, 0)
     tokens = np.array([[0, 0, 3, 5, 7, 1, 12, 2], [4, 9, 9, 2, 11, 0, 6, 8]], np.int32)
     kv_mask = np.array([[0, 0, 1, 1, 1, 1, 1, 1], [1] * 8], bool)
     positions = np.asarray(tfm.mask_positions(jnp.asarray(kv_mask)))
     np.testing.assert_array_equal(positions[0], [0, 0, 0, 1, 2, 3, 4, 5])
-    out = forward(SPEC, params, tokens, kv_mask_BxT=kv_mask, positions_BxT=positions)
-    ref_logits, ref_values = _np_forward(SPEC, params, tokens, positions, kv_mask)
+    out = forward(spec, params, tokens, kv_mask_BxT=kv_mask, positions_BxT=positions)
+    ref_logits, ref_values = _np_forward(spec, params, tokens, positions, kv_mask)
     real = kv_mask
     np.testing.assert_allclose(np.asarray(out.logits_BxTxV)[real], ref_logits[real], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(np.asarray(out.values_BxT)[real], ref_values[real], rtol=1e-4, atol=1e-4)
     assert np.all(np.isfinite(np.asarray(out.logits_BxTxV)))  # pad queries are finite too
 
 
-def test_left_padding_and_a_position_shift_do_not_change_real_outputs():
-    params = _random_params(SPEC, 1)
+@pytest.mark.parametrize("spec", [SPEC, SHIFT_SPEC], ids=["plain", "token_shift"])
+def test_left_padding_and_a_position_shift_do_not_change_real_outputs(spec):
+    params = _random_params(spec, 1)
     seq = jnp.array([[5, 1, 12, 2, 7]], jnp.int32)
-    plain = forward(SPEC, params, seq).logits_BxTxV[0]
+    plain = forward(spec, params, seq).logits_BxTxV[0]
     padded = jnp.concatenate([jnp.full((1, 3), 9, jnp.int32), seq], axis=1)
     mask = jnp.arange(8)[None, :] >= 3
-    out = forward(SPEC, params, padded, kv_mask_BxT=mask, positions_BxT=tfm.mask_positions(mask))
+    out = forward(spec, params, padded, kv_mask_BxT=mask, positions_BxT=tfm.mask_positions(mask))
     np.testing.assert_allclose(out.logits_BxTxV[0, 3:], plain, rtol=1e-5, atol=1e-5)
     # RoPE scores depend on position differences only
-    shifted = forward(SPEC, params, seq, positions_BxT=jnp.arange(5)[None, :] + 7).logits_BxTxV[0]
+    shifted = forward(spec, params, seq, positions_BxT=jnp.arange(5)[None, :] + 7).logits_BxTxV[0]
     np.testing.assert_allclose(shifted, plain, rtol=1e-4, atol=1e-4)
 
 
@@ -162,19 +172,20 @@ def test_token_logprobs_and_entropy_at_a_temperature():
     assert values.shape == (2, 5)
 
 
-def test_kv_cache_decode_equals_full_forward():
-    params = _random_params(SPEC, 4)
+@pytest.mark.parametrize("spec", [SPEC, SHIFT_SPEC], ids=["plain", "token_shift"])
+def test_kv_cache_decode_equals_full_forward(spec):
+    params = _random_params(spec, 4)
     length, total = 5, 11
-    tokens = jax.random.randint(jax.random.key(5), (3, total), 0, SPEC.vocab_size)
+    tokens = jax.random.randint(jax.random.key(5), (3, total), 0, spec.vocab_size)
     prompt_mask = jnp.array([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1], [0, 0, 0, 0, 1]], bool)
     kv_mask = jnp.concatenate([prompt_mask, jnp.ones((3, total - length), bool)], axis=1)
     positions = tfm.mask_positions(kv_mask)
-    full = forward(SPEC, params, tokens, positions_BxT=positions, kv_mask_BxT=kv_mask)
-    cache = tfm.init_cache(SPEC, 3, total)
-    logits, cache = jax.jit(lambda p, t, m, c: tfm.prefill(SPEC, p, t, m, c))(params, tokens[:, :length],
+    full = forward(spec, params, tokens, positions_BxT=positions, kv_mask_BxT=kv_mask)
+    cache = tfm.init_cache(spec, 3, total)
+    logits, cache = jax.jit(lambda p, t, m, c: tfm.prefill(spec, p, t, m, c))(params, tokens[:, :length],
                                                                              prompt_mask, cache)
     np.testing.assert_allclose(logits, full.logits_BxTxV[:, length - 1], rtol=1e-5, atol=1e-5)
-    step = jax.jit(lambda p, c, tok, pos, i: tfm.decode_step(SPEC, p, c, tok, pos, i))
+    step = jax.jit(lambda p, c, tok, pos, i: tfm.decode_step(spec, p, c, tok, pos, i))
     for i in range(length, total):
         logits, values, cache = step(params, cache, tokens[:, i], positions[:, i], i)
         np.testing.assert_allclose(logits, full.logits_BxTxV[:, i], rtol=1e-5, atol=1e-5)

@@ -51,6 +51,7 @@ class Config:
     d_model: int = 128
     n_layers: int = 2
     n_heads: int = 4
+    token_shift: bool = True  # the decoder's previous-token mix (models/transformer.py): in-context lookup
     pretrain_steps: int = 4000
     pretrain_batch: int = 64
     pretrain_lr: float = 3e-3
@@ -105,7 +106,7 @@ TIERS = {
 def _model(cfg: Config) -> TransformerSpec:
     task = cfg.task()
     return TransformerSpec(vocab_size=eq.vocab(task).size, d_model=cfg.d_model, n_layers=cfg.n_layers,
-                           n_heads=cfg.n_heads, n_kv_heads=cfg.n_heads,
+                           n_heads=cfg.n_heads, n_kv_heads=cfg.n_heads, token_shift=cfg.token_shift,
                            max_len=eq.prompt_len(task) + eq.max_response_len(task))
 
 
