@@ -179,7 +179,7 @@ def test_top_p_nucleus_sort_path_equals_pairwise_path_and_hand_values(monkeypatc
 
 def test_token_shift_decoder_samples_with_logprobs_equal_to_a_full_forward():
     """The token-shift cache (each layer's last normed input) makes decode equal the full pass."""
-    spec = dataclasses.replace(SPEC, token_shift=True)
+    spec = dataclasses.replace(SPEC, token_shift=2)
     params = _random_params(spec, 3)
 
     @jax.jit

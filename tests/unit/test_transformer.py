@@ -17,7 +17,7 @@ from theoryrl.models import transformer as tfm
 SPEC = tfm.TransformerSpec(vocab_size=13, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2, max_len=16,
                            value_head=True)
 SHIFT_SPEC = tfm.TransformerSpec(vocab_size=13, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2, max_len=16,
-                                 value_head=True, token_shift=True)
+                                 value_head=True, token_shift=3)
 
 
 # jitted: eager op-by-op dispatch would dominate these tests' run time
@@ -77,11 +77,12 @@ def _np_forward(spec, params, tokens, positions, kv_mask):
         x = p["embed"][tokens[b]]
         for layer in p["blocks"].values():
             h = _rms(x, layer["attn_norm"]["scale"], spec.norm_eps)
-            if spec.token_shift:  # + shift * (normed input of the previous REAL position, 0 if padding)
-                prev = np.zeros_like(h)
-                for t in range(1, len(h)):
-                    prev[t] = h[t - 1] if kv_mask[b][t - 1] else 0.0
-                h = h + layer["shift"] * prev
+            mixed = h.copy()
+            for j in range(1, spec.token_shift + 1):  # + a_j * (normed input j slots back, 0 if padding)
+                for t in range(j, len(h)):
+                    if kv_mask[b][t - j]:
+                        mixed[t] += layer["shift"][j - 1] * h[t - j]
+            h = mixed
             x = x + _np_attention(spec, layer, h, positions[b], kv_mask[b])
             h = _rms(x, layer["mlp_norm"]["scale"], spec.norm_eps)
             gate = h @ layer["w_gate"]

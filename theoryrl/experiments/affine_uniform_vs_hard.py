@@ -51,7 +51,7 @@ class Config:
     d_model: int = 128
     n_layers: int = 2
     n_heads: int = 4
-    token_shift: bool = True  # the decoder's previous-token mix (models/transformer.py): in-context lookup
+    token_shift: int = 1  # previous tokens mixed into each attention input (models/transformer.py), 0 = off
     pretrain_steps: int = 4000
     pretrain_batch: int = 64
     pretrain_lr: float = 3e-3
@@ -79,6 +79,7 @@ class Config:
                 and (self.d_model // self.n_heads) % 2 == 0, "d_model", self.d_model,
                 "divisible by n_heads with an even head size")
         require(self.n_layers >= 1, "n_layers", self.n_layers, ">= 1")
+        require(self.token_shift >= 0, "token_shift", self.token_shift, ">= 0 (0 = off)")
         for knob, chunk in (("pretrain_steps", "pretrain_chunk"), ("rl_steps", "steps_per_chunk")):
             value, size = getattr(self, knob), getattr(self, chunk)
             require(size >= 1 and value >= size and value % size == 0, knob, value,

@@ -6,16 +6,16 @@ MLP -> residual] -> final RMSNorm -> logits = h @ embed.T (tied embeddings). An 
 (one linear map of the final normed hidden state) gives a scalar per position for a PPO critic.
 Everything is float32.
 
-Optional token shift (`token_shift=True`): each attention's normed input becomes
-h_t + a * h_{t-1} (a learned per channel, h_{t-1} the previous real token's normed input, 0 before
-the first), a width-2 causal depthwise convolution like RWKV's token shift or the "canon" layers of
-Allen-Zhu's Physics of Language Models. With it one attention layer can match on a (previous,
+Optional token shift (`token_shift=k`, 0 = off): each attention's normed input becomes
+h_t + a_1 * h_{t-1} + ... + a_k * h_{t-k} (each a_j learned per channel, h_{t-j} the normed input
+j real tokens back, 0 past the start or on padding), a width-(k+1) causal depthwise convolution like
+RWKV's token shift (k = 1) or the "canon" layers of Allen-Zhu's Physics of Language Models (k = 3). With it one attention layer can match on a (previous,
 current) token pair, which in-context lookup needs (induction copies, associative recall, "find the
 equation of x_u"); without it a small decoder must first grow a previous-token head in an earlier
 layer, and the two circuits only pay off together, a plateau that on a CPU budget it often does not
 leave (a 2-layer d_model-64 decoder learns 8-pair associative recall in 500 steps with the shift,
 and is still at the elimination baseline after 3000 without it, batch 32). The KV cache then also
-keeps each layer's last normed input.
+keeps each layer's last k normed inputs.
 
 NNX is used the functional way (specs/jax_practice.md §6.2): `graphdef(spec)` is built once
 (cached, from an abstract module, so no weights are allocated), `init_params(spec, key)` returns the
@@ -61,7 +61,7 @@ class TransformerSpec:
     norm_eps: float = 1e-6
     init_std: float = 0.02
     value_head: bool = False  # scalar value per position (PPO critic) on the final hidden state
-    token_shift: bool = False  # attention input h_t + a * h_{t-1} (see the module docstring)
+    token_shift: int = 0  # k: attention input h_t + sum_j a_j * h_{t-j}, j = 1..k (module docstring)
 
     def validate(self) -> None:
         require(self.vocab_size >= 2, "vocab_size", self.vocab_size, ">= 2")
@@ -78,6 +78,8 @@ class TransformerSpec:
         require(self.rope_theta > 0, "rope_theta", self.rope_theta, "> 0")
         require(self.norm_eps > 0, "norm_eps", self.norm_eps, "> 0")
         require(self.init_std > 0, "init_std", self.init_std, "> 0")
+        require(isinstance(self.token_shift, int) and self.token_shift >= 0, "token_shift", self.token_shift,
+                "an integer >= 0 (previous tokens mixed into each attention input; 0 = off)")
 
     @property
     def head_dim(self) -> int:
@@ -95,7 +97,7 @@ class TransformerSpec:
         attention = d * self.n_heads * k * 2 + d * self.n_kv_heads * k * 2  # wq, wo, wk, wv
         block = attention + 3 * d * f + 2 * d  # + SwiGLU (gate, up, down) + two RMSNorm scales
         value = d + 1 if self.value_head else 0
-        shift = d if self.token_shift else 0
+        shift = d * self.token_shift
         return self.vocab_size * d + self.n_layers * (block + shift) + d + value
 
 
@@ -117,7 +119,7 @@ class Cache:
     keys_BxGxSxK: tuple[jax.Array, ...]  # one per layer
     values_BxGxSxK: tuple[jax.Array, ...]
     valid_BxS: jax.Array  # bool
-    last_norm_BxD: tuple[jax.Array, ...] = ()  # token shift: each layer's normed input at the last token
+    last_norm_BxKxD: tuple[jax.Array, ...] = ()  # token shift: each layer's last k normed inputs, newest first
 
 
 def _normal(rngs: nnx.Rngs, shape, std: float) -> nnx.Param:
@@ -182,8 +184,9 @@ class Block(nnx.Module):
     def __init__(self, spec: TransformerSpec, rngs: nnx.Rngs):
         d, h, g, k, f, std = spec.d_model, spec.n_heads, spec.n_kv_heads, spec.head_dim, spec.ffn_dim, spec.init_std
         self.attn_norm = RMSNorm(d, spec.norm_eps)
-        if spec.token_shift:  # start with half of the previous token mixed in, so lookups can form at once
-            self.shift = nnx.Param(jnp.full((d,), 0.5, jnp.float32))
+        if spec.token_shift:  # a_j = 0.5 / j at the start: neighbours mixed in at once, the nearest most
+            weights = 0.5 / jnp.arange(1, spec.token_shift + 1, dtype=jnp.float32)
+            self.shift = nnx.Param(jnp.broadcast_to(weights[:, None], (spec.token_shift, d)))
         self.wq = _normal(rngs, (d, h, k), std)
         self.wk = _normal(rngs, (d, g, k), std)
         self.wv = _normal(rngs, (d, g, k), std)
@@ -193,9 +196,11 @@ class Block(nnx.Module):
         self.w_up = _normal(rngs, (d, f), std)
         self.w_down = _normal(rngs, (f, d), std)
 
-    def qkv(self, h_BxTxD, cos_BxTxK2, sin_BxTxK2, prev_BxTxD=None):
-        """Projections of the normed input `h` (mixed with the previous token's, with token shift)."""
-        h = h_BxTxD if prev_BxTxD is None else h_BxTxD + self.shift[...][None, None, :] * prev_BxTxD
+    def qkv(self, h_BxTxD, cos_BxTxK2, sin_BxTxK2, prev_BxTxJxD=None):
+        """Projections of the normed input `h`, mixed with the k previous ones (token shift)."""
+        h = h_BxTxD
+        if prev_BxTxJxD is not None:
+            h = h + jnp.einsum("btjd,jd->btd", prev_BxTxJxD, self.shift[...])
         q = jnp.einsum("btd,dhk->bthk", h, self.wq[...])
         k = jnp.einsum("btd,dgk->btgk", h, self.wk[...])
         v = jnp.einsum("btd,dgk->btgk", h, self.wv[...])
@@ -254,10 +259,22 @@ def _check_tokens(spec: TransformerSpec, tokens_BxT, **others) -> None:
             raise ValueError(f"{name} must have the tokens' shape {tokens_BxT.shape}, got {arr.shape}")
 
 
-def previous_token(h_BxTxD: jax.Array, kv_mask_BxT: jax.Array) -> jax.Array:
-    """h of the previous position, 0 where that is padding or before the start (token shift input)."""
+def previous_tokens(h_BxTxD: jax.Array, kv_mask_BxT: jax.Array, k: int) -> jax.Array:
+    """[B, T, k, D]: h of positions t-1 .. t-k, 0 where that is padding or before the start.
+
+    Prompts are left-padded, so "j slots back" is "j real tokens back" for every real token."""
     real = h_BxTxD * kv_mask_BxT.astype(h_BxTxD.dtype)[:, :, None]
-    return jnp.pad(real, ((0, 0), (1, 0), (0, 0)))[:, :-1]
+    padded = jnp.pad(real, ((0, 0), (k, 0), (0, 0)))
+    t = h_BxTxD.shape[1]
+    return jnp.stack([padded[:, k - j:k - j + t] for j in range(1, k + 1)], axis=2)
+
+
+def _last_k(h_BxLxD: jax.Array, kv_mask_BxL: jax.Array, k: int) -> jax.Array:
+    """[B, k, D]: h at positions L-1 .. L-k (newest first), 0 on padding or before the start."""
+    real = h_BxLxD * kv_mask_BxL.astype(h_BxLxD.dtype)[:, :, None]
+    padded = jnp.pad(real, ((0, 0), (k, 0), (0, 0)))
+    length = h_BxLxD.shape[1]
+    return jnp.stack([padded[:, k + length - j] for j in range(1, k + 1)], axis=1)
 
 
 def _trunk(spec, model, tokens_BxT, positions_BxT, kv_mask_BxT):
@@ -268,7 +285,7 @@ def _trunk(spec, model, tokens_BxT, positions_BxT, kv_mask_BxT):
     kvs = []
     for block in model.blocks:
         h = block.attn_norm(x)
-        prev = previous_token(h, kv_mask_BxT) if spec.token_shift else None
+        prev = previous_tokens(h, kv_mask_BxT, spec.token_shift) if spec.token_shift else None
         q, k, v = block.qkv(h, cos, sin, prev)
         x = block.finish(x, attend(q, k, v, mask_BxTxT))
         kvs.append((k, v, h))
@@ -316,7 +333,7 @@ def init_cache(spec: TransformerSpec, batch: int, max_len: int) -> Cache:
         shape = (batch, spec.n_kv_heads, max_len, spec.head_dim)
         return tuple(jnp.zeros(shape, jnp.float32) for _ in range(spec.n_layers))
 
-    last = tuple(jnp.zeros((batch, spec.d_model), jnp.float32) for _ in range(spec.n_layers)) if spec.token_shift else ()
+    last = tuple(jnp.zeros((batch, spec.token_shift, spec.d_model), jnp.float32) for _ in range(spec.n_layers))
     return Cache(zeros(), zeros(), jnp.zeros((batch, max_len), bool), last)
 
 
@@ -336,8 +353,8 @@ def prefill(spec: TransformerSpec, params, tokens_BxL, kv_mask_BxL, cache: Cache
     keys = tuple(write(slots, k) for slots, (k, _, _) in zip(cache.keys_BxGxSxK, kvs, strict=True))
     values = tuple(write(slots, v) for slots, (_, v, _) in zip(cache.values_BxGxSxK, kvs, strict=True))
     valid = jax.lax.dynamic_update_slice(cache.valid_BxS, kv_mask_BxL, (0, 0))
-    # prompts are left-padded, so the last slot holds each row's last real token
-    last = tuple(h[:, -1] for _, _, h in kvs) if spec.token_shift else ()
+    # the normed inputs at t = L-1 .. L-k, newest first: what the first decoded token mixes in
+    last = tuple(_last_k(h, kv_mask_BxL, spec.token_shift) for _, _, h in kvs) if spec.token_shift else ()
     return model.head(x[:, -1:]).logits_BxTxV[:, 0], Cache(keys, values, valid, last)
 
 
@@ -364,8 +381,8 @@ def decode_step(spec: TransformerSpec, params, cache: Cache, token_B, position_B
         h = block.attn_norm(x)
         prev = None
         if spec.token_shift:
-            prev = cache.last_norm_BxD[i][:, None]
-            last.append(h[:, 0])
+            prev = cache.last_norm_BxKxD[i][:, None]
+            last.append(jnp.concatenate([h, cache.last_norm_BxKxD[i][:, :-1]], axis=1))
         q, k, v = block.qkv(h, cos, sin, prev)
         at = (zero, zero, write_index, zero)
         keys.append(jax.lax.dynamic_update_slice(slots_k, k.transpose(0, 2, 1, 3), at))
