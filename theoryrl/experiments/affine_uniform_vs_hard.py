@@ -43,24 +43,24 @@ ARMS = ("uniform", "hard", "short")
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    chain_len: int = 4  # L: two chains of L variables; the hardest distance is L - 1
-    pretrain_max_distance: int = 2  # NTP sees worked solutions of distances 1..this only
-    short_max_distance: int = 2  # arm "short": RL on distances 1..this
+    chain_len: int = 6  # L: two chains of L variables; the hardest distance is L - 1
+    pretrain_max_distance: int = 3  # NTP sees worked solutions of distances 1..this only
+    short_max_distance: int = 3  # arm "short": RL on distances 1..this
     arms: tuple[str, ...] = ARMS
     seeds: tuple[int, ...] = (42,)
     d_model: int = 128
     n_layers: int = 2
     n_heads: int = 4
-    token_shift: int = 1  # previous tokens mixed into each attention input (models/transformer.py), 0 = off
-    pretrain_steps: int = 4000
-    pretrain_batch: int = 64
+    token_shift: int = 4  # previous tokens mixed into each attention input (models/transformer.py), 0 = off
+    pretrain_steps: int = 2500
+    pretrain_batch: int = 32
     pretrain_lr: float = 3e-3
-    rl_steps: int = 100
+    rl_steps: int = 120
     prompts_per_step: int = 16
     group_size: int = 8
-    rl_lr: float = 1e-3
+    rl_lr: float = 5e-4
     temperature: float = 1.0
-    pretrain_chunk: int = 500  # NTP steps between greedy evaluations
+    pretrain_chunk: int = 250  # NTP steps between greedy evaluations
     steps_per_chunk: int = 20  # RL steps between greedy evaluations
     eval_per_distance: int = 64
     hard_level: float = 0.5  # "solves the hardest distance": uniform arm's seed-mean greedy accuracy >= this
