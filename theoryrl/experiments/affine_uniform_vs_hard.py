@@ -11,6 +11,21 @@ Ran-Milo et al.'s LLM experiment (spec chain_traversal.md §8.1, analog §8.3) a
 Answers are small integers (not mod p), as in the paper's v1; a uniform guess among the value
 tokens succeeds with probability ~1/#values, so the process-verified accuracy is reported too.
 
+The decoder has a token shift (`token_shift`, models/transformer.py): each attention input also
+mixes in the k previous tokens. Each CoT step copies `± c = x_w` from the equation `x_u ± c = x_w .`
+found by its first variable x_u, an in-context lookup. Without the shift a 2-layer decoder on the
+quick budget never learned it: after 4,000 NTP steps the greedy policy wrote one edge step at every
+distance (distance-1 accuracy 0.45), and probes at batch 32-128 for 1,500-2,000 steps left the
+retrieved sign, constant and label near chance. With k = 1 the sign and constant are learned by
+step 1,250 but the label, four tokens after x_u, is not; k = 4 puts x_u within one hop of it.
+
+Why L = 6 with NTP on distances 1..3 in the quick tier: the claim needs a base that fails on the
+hardest distance. A base trained on distances 1..K is expected to stop or break past K (its CoT
+positions beyond K steps were never trained), so Hard-only RL on distance L-1 would start from
+reward ~0, while Uniform RL also sees distance K+1, one step past what the base knows. With
+L - 1 = K + 1 (e.g. L = 4, K = 2) both arms face the same one-step gap and the comparison says
+little.
+
 All (seed, arm) RL runs are one vmapped program (the arm is the traced distance distribution).
 Knobs: see Config. Row keys: seed, arm, hard_acc, hard_process_acc, hard_len, acc_by_distance.
 Metrics: pretrained and per-arm seed-mean greedy accuracy on the hardest distance.
