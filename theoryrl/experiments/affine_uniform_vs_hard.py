@@ -26,6 +26,11 @@ reward ~0, while Uniform RL also sees distance K+1, one step past what the base 
 L - 1 = K + 1 (e.g. L = 4, K = 2) both arms face the same one-step gap and the comparison says
 little.
 
+Status (quick tier, measured on 2 CPU cores): the claim does NOT reproduce yet. The NTP base solves
+distance 1 exactly but writes one step at every distance: for the label x_w it copies the target of
+`Find x_t` (right only on the last step), and none of the GRPO arms gets past that. A proposed fix
+is an edge format in which every copied token directly follows a unique token (`x_u = x_w ∓ c .`).
+
 All (seed, arm) RL runs are one vmapped program (the arm is the traced distance distribution).
 Knobs: see Config. Row keys: seed, arm, hard_acc, hard_process_acc, hard_len, acc_by_distance.
 Metrics: pretrained and per-arm seed-mean greedy accuracy on the hardest distance.
