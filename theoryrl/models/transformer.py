@@ -259,21 +259,23 @@ def _check_tokens(spec: TransformerSpec, tokens_BxT, **others) -> None:
             raise ValueError(f"{name} must have the tokens' shape {tokens_BxT.shape}, got {arr.shape}")
 
 
+def _zero_padded(h_BxTxD: jax.Array, kv_mask_BxT: jax.Array, k: int) -> jax.Array:
+    """[B, k + T, D]: h with padding zeroed and k zero rows in front (position t is row k + t)."""
+    real = h_BxTxD * kv_mask_BxT.astype(h_BxTxD.dtype)[:, :, None]
+    return jnp.pad(real, ((0, 0), (k, 0), (0, 0)))
+
+
 def previous_tokens(h_BxTxD: jax.Array, kv_mask_BxT: jax.Array, k: int) -> jax.Array:
     """[B, T, k, D]: h of positions t-1 .. t-k, 0 where that is padding or before the start.
 
     Prompts are left-padded, so "j slots back" is "j real tokens back" for every real token."""
-    real = h_BxTxD * kv_mask_BxT.astype(h_BxTxD.dtype)[:, :, None]
-    padded = jnp.pad(real, ((0, 0), (k, 0), (0, 0)))
-    t = h_BxTxD.shape[1]
+    padded, t = _zero_padded(h_BxTxD, kv_mask_BxT, k), h_BxTxD.shape[1]
     return jnp.stack([padded[:, k - j:k - j + t] for j in range(1, k + 1)], axis=2)
 
 
 def _last_k(h_BxLxD: jax.Array, kv_mask_BxL: jax.Array, k: int) -> jax.Array:
-    """[B, k, D]: h at positions L-1 .. L-k (newest first), 0 on padding or before the start."""
-    real = h_BxLxD * kv_mask_BxL.astype(h_BxLxD.dtype)[:, :, None]
-    padded = jnp.pad(real, ((0, 0), (k, 0), (0, 0)))
-    length = h_BxLxD.shape[1]
+    """[B, k, D]: h at positions L-1 .. L-k (newest first): what position L mixes in."""
+    padded, length = _zero_padded(h_BxLxD, kv_mask_BxL, k), h_BxLxD.shape[1]
     return jnp.stack([padded[:, k + length - j] for j in range(1, k + 1)], axis=1)
 
 
@@ -333,7 +335,8 @@ def init_cache(spec: TransformerSpec, batch: int, max_len: int) -> Cache:
         shape = (batch, spec.n_kv_heads, max_len, spec.head_dim)
         return tuple(jnp.zeros(shape, jnp.float32) for _ in range(spec.n_layers))
 
-    last = tuple(jnp.zeros((batch, spec.token_shift, spec.d_model), jnp.float32) for _ in range(spec.n_layers))
+    last = tuple(jnp.zeros((batch, spec.token_shift, spec.d_model), jnp.float32)
+                 for _ in range(spec.n_layers)) if spec.token_shift else ()  # as prefill/decode_step return
     return Cache(zeros(), zeros(), jnp.zeros((batch, max_len), bool), last)
 
 
