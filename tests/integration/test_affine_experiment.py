@@ -18,13 +18,18 @@ def test_affine_tiny_run_summary_invariants_and_plot(tmp_path):
     summary = json.loads((folder / "summary.json").read_text())
     assert [(r["seed"], r["arm"]) for r in summary["rows"]] == [
         (s, a) for s in (42, 43) for a in ("uniform", "hard", "short")]
-    assert set(summary["verdict"]) == {"uniform_solves_hardest", "hard_only_stays_low",
-                                       "uniform_much_better_than_hard", "short_below_uniform"}
+    claims = ("uniform_solves_hardest", "hard_only_stays_low", "uniform_much_better_than_hard")
+    assert set(summary["verdict"]) == {*claims, *(c + "_verified" for c in claims), "short_below_uniform"}
     arrays = load_npz(folder / "arrays.npz")
     assert arrays["rl_eval_acc"].shape == (6, 2, 3)  # [runs, chunks, distances 1..L-1]
     assert arrays["pretrain_eval_acc"].shape == (2, 2, 3)
     # a process-verified solution is also a right answer, so its rate can never be higher
     assert np.all(arrays["rl_eval_process_acc"] <= arrays["rl_eval_acc"])
+    assert np.all(arrays["pretrain_eval_process_acc"] <= arrays["pretrain_eval_acc"])
+    # each verdict is its threshold applied to the reported metric it names
+    m, v = summary["metrics"], summary["verdict"]
+    assert v["hard_only_stays_low_verified"] == (m["hard_hard_process_acc"] <= 0.1)
+    assert v["uniform_solves_hardest"] == (m["uniform_hard_acc"] >= 0.5)
     for row in summary["rows"]:
         assert row["hard_acc"] == row["acc_by_distance"][-1]
     # the RL stage starts from the NTP checkpoint of its seed: both seeds' runs share one pretrained base
