@@ -8,7 +8,7 @@ from theoryrl.core.experiment import execute
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import affine_uniform_vs_hard as exp
 
-TINY = ["chain_len=4", "pretrain_max_distance=1", "short_max_distance=2", "seeds=42,43", "d_model=32",
+TINY = ["chain_len=4", "pretrain_max_distance=1", "reading_steps=10", "short_max_distance=2", "seeds=42,43", "d_model=32",
         "pretrain_steps=20", "pretrain_chunk=10", "pretrain_batch=16", "rl_steps=4", "steps_per_chunk=2",
         "prompts_per_step=4", "group_size=4", "eval_per_distance=8"]
 

@@ -325,3 +325,25 @@ def test_vocab_ids_decode_and_the_equation_token_layout():
         == [eq.EQ, eq.PLUS, eq.MINUS, eq.DOT, eq.SEMI, eq.FIND, eq.THINK, eq.END_THINK, eq.ANSWER, eq.END_ANSWER]
     assert voc.id("x0") == eq.LABEL0 and voc.id("x15") == eq.LABEL0 + 15
     assert voc.id("-20") == spec.value0 and int(eq.value_token(spec, 31)) == voc.id("31") == voc.size - 1
+
+
+def test_a_shorter_spec_with_vocab_chain_len_shares_every_token_id():
+    long = eq.EquationSpec(chain_len=6)
+    short = eq.EquationSpec(chain_len=3, num_labels=long.labels, vocab_chain_len=6)
+    assert eq.vocab(short).tokens == eq.vocab(long).tokens and short.value0 == long.value0
+    assert (short.value_min, short.value_max) == (1 - 3 * 5, 10 + 3 * 5)
+    probs = _problems(short, n=8)
+    full = eq.prompt_len(short) + eq.max_response_len(short)
+    tokens, mask = map(np.asarray, eq.solution_tokens(short, probs))
+    padded, padded_mask = map(np.asarray, eq.solution_tokens(short, probs, 127))
+    assert tokens.shape == (8, full) and padded.shape == padded_mask.shape == (8, 127)
+    assert np.array_equal(padded[:, :full], tokens) and np.all(padded[:, full:] == PAD_ID)
+    assert np.array_equal(padded_mask[:, :full], mask) and np.all(padded_mask[:, full:] == 0)
+    # the short problem reads the same under the long vocabulary, and its answer is its value token there
+    lp = eq.prompt_len(short)
+    answers = [int(eq.render(long, row[lp:]).split("<answer> ")[1].split()[0]) for row in tokens]
+    assert answers == probs.answer_N.tolist()
+    with pytest.raises(ConfigError, match="seq_len"):
+        eq.solution_tokens(short, probs, full - 1)
+    with pytest.raises(ConfigError, match="vocab_chain_len"):
+        eq.EquationSpec(chain_len=4, vocab_chain_len=3)

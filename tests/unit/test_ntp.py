@@ -116,9 +116,9 @@ def test_traced_lr_scale_zero_leaves_params_unchanged():
     np.testing.assert_allclose(loss[0], loss[1])
 
 
-def _keyed_batch(key):
-    """The four fixed sequences, with target masks read off the key's bits (a cheap function of it)."""
-    bits = jax.random.key_data(key)[-1]
+def _keyed_batch(key, step):
+    """The four fixed sequences, with target masks read off the key's bits and the step (cheap functions of both)."""
+    bits = jax.random.key_data(key)[-1] ^ step.astype(jnp.uint32)
     mask_T = ((bits >> jnp.arange(8, dtype=jnp.uint32)) & 1).astype(jnp.float32)
     return TOKENS, jnp.broadcast_to(mask_T[None, :], TOKENS.shape)
 
@@ -130,7 +130,7 @@ chunk_fn = jax.jit(lambda p, s, k, t0: ntp.ntp_chunk(SPEC, TX, _keyed_batch, p, 
 def test_ntp_chunk_step_t_uses_fold_in_key_t():
     key = jax.random.key(3)
     _, _, metrics = chunk_fn(PARAMS, TX.init(PARAMS), key, 7)
-    masks = [_keyed_batch(jax.random.fold_in(key, t))[1] for t in range(7, 107)]
+    masks = [_keyed_batch(jax.random.fold_in(key, t), jnp.int32(t))[1] for t in range(7, 107)]
     np.testing.assert_array_equal(metrics["num_targets"], [float(jnp.sum(m[:, 1:])) for m in masks])
     np.testing.assert_allclose(metrics["loss"][0], loss_fn(SPEC, PARAMS, TOKENS, masks[0])[0], rtol=1e-5)
 

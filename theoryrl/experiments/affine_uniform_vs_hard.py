@@ -77,7 +77,9 @@ class Config:
     n_layers: int = 2
     n_heads: int = 4
     token_shift: int = 4  # previous tokens mixed into each attention input (models/transformer.py), 0 = off
-    pretrain_steps: int = 2500
+    pretrain_steps: int = 1500  # NTP steps in all, the reading stage included
+    reading_steps: int = 750  # the first NTP steps train on systems of reading_chain_len (0 = no reading stage)
+    reading_chain_len: int = 3  # chain length of the reading stage (distances 1..this - 1)
     pretrain_batch: int = 32
     pretrain_lr: float = 3e-3
     rl_steps: int = 120
@@ -105,6 +107,10 @@ class Config:
                 "divisible by n_heads with an even head size")
         require(self.n_layers >= 1, "n_layers", self.n_layers, ">= 1")
         require(self.token_shift >= 0, "token_shift", self.token_shift, ">= 0 (0 = off)")
+        require(0 <= self.reading_steps < self.pretrain_steps, "reading_steps", self.reading_steps,
+                f"0..{self.pretrain_steps - 1} (the reading stage is part of pretrain_steps)")
+        require(2 <= self.reading_chain_len < self.chain_len, "reading_chain_len", self.reading_chain_len,
+                f"2..{self.chain_len - 1}")
         for knob, chunk in (("pretrain_steps", "pretrain_chunk"), ("rl_steps", "steps_per_chunk")):
             value, size = getattr(self, knob), getattr(self, chunk)
             require(size >= 1 and value >= size and value % size == 0, knob, value,
@@ -119,11 +125,17 @@ class Config:
     def task(self) -> eq.EquationSpec:
         return eq.EquationSpec(chain_len=self.chain_len)
 
+    def reading_task(self) -> eq.EquationSpec:
+        """Short systems with the token ids of `task()` (same label pool and value range)."""
+        return eq.EquationSpec(chain_len=self.reading_chain_len, num_labels=self.task().labels,
+                               vocab_chain_len=self.chain_len)
+
 
 TIERS = {
     "quick": Config(),
     "paper": Config(chain_len=15, pretrain_max_distance=3, short_max_distance=5, seeds=(42, 43, 44),
-                    d_model=256, n_layers=4, n_heads=8, pretrain_steps=20_000, pretrain_batch=256,
+                    d_model=256, n_layers=4, n_heads=8, pretrain_steps=20_000, reading_steps=4_000,
+                    reading_chain_len=4, pretrain_batch=256,
                     pretrain_lr=1e-3, rl_steps=600, prompts_per_step=64, rl_lr=3e-4, pretrain_chunk=1000,
                     steps_per_chunk=50, eval_per_distance=256),
 }
@@ -185,11 +197,19 @@ def _rl_task(cfg: Config) -> lm_rl.RLTask:
 
 
 def _pretrain(cfg: Config, ctx) -> list[dict]:
-    task, rl_task = cfg.task(), _rl_task(cfg)
+    task, reading, rl_task = cfg.task(), cfg.reading_task(), _rl_task(cfg)
     probs = np.asarray(eq.distance_probs(task, f"short:{cfg.pretrain_max_distance}"), np.float32)
+    reading_probs = jnp.asarray(eq.distance_probs(reading, "uniform"), jnp.float32)
+    seq_len = eq.prompt_len(task) + eq.max_response_len(task)
 
-    def batch_fn(key, hp):
-        return eq.solution_tokens(task, eq.sample_problems(key, task, hp["dist_probs"], cfg.pretrain_batch))
+    def batch_fn(key, hp, step):
+        def read(k):  # short systems, padded to the long shapes
+            return eq.solution_tokens(reading, eq.sample_problems(k, reading, reading_probs, cfg.pretrain_batch), seq_len)
+
+        def solve(k):
+            return eq.solution_tokens(task, eq.sample_problems(k, task, hp["dist_probs"], cfg.pretrain_batch))
+
+        return jax.lax.cond(step < cfg.reading_steps, read, solve, key)
 
     optim = ntp.OptimSpec(lr=cfg.pretrain_lr, warmup_steps=min(200, cfg.pretrain_steps // 10),
                           total_steps=cfg.pretrain_steps)

@@ -230,7 +230,7 @@ def pretrain_program(setup: LMSetup, d: int, *, leap: int = 1, steps: int, steps
     def chunk_fn(state, hp, data):
         tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
         key = prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.DATA)
-        batch_fn = lambda k: demo_batch(k, d, hp["p_cot"], setup.batch, leap, setup.include_inputs)  # noqa: E731
+        batch_fn = lambda k, _step: demo_batch(k, d, hp["p_cot"], setup.batch, leap, setup.include_inputs)  # noqa: E731
         params, opt, m = ntp.ntp_chunk(model, tx, batch_fn, state["params"], state["opt"], key, state["step"],
                                        steps_per_chunk)
         step = state["step"] + steps_per_chunk

@@ -37,7 +37,7 @@ def _mean_over_steps(metrics: dict) -> dict:
 
 def pretrain_program(model_spec, optim: ntp.OptimSpec, batch_fn: Callable, *, num_chunks: int,
                      steps_per_chunk: int, data_fn: Callable, eval_fn: Callable) -> Program:
-    """NTP on online batches: `batch_fn(key, hp) -> (tokens_BxS, loss_mask_BxS)`;
+    """NTP on online batches: `batch_fn(key, hp, step) -> (tokens_BxS, loss_mask_BxS)`;
     `data_fn(hp) -> eval data`, `eval_fn(params, hp, data) -> dict` at every chunk end."""
 
     def init_fn(hp):
@@ -48,7 +48,7 @@ def pretrain_program(model_spec, optim: ntp.OptimSpec, batch_fn: Callable, *, nu
     def chunk_fn(state, hp, data):
         tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
         key = prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.DATA)
-        params, opt, metrics = ntp.ntp_chunk(model_spec, tx, lambda k: batch_fn(k, hp), state["params"],
+        params, opt, metrics = ntp.ntp_chunk(model_spec, tx, lambda k, t: batch_fn(k, hp, t), state["params"],
                                              state["opt"], key, state["step"], steps_per_chunk)
         metrics = _mean_over_steps(metrics)
         metrics.update(eval_fn(params, hp, data))

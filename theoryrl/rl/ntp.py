@@ -111,9 +111,10 @@ def ntp_step(model_spec: tfm.TransformerSpec, tx: optax.GradientTransformation, 
 
 def ntp_chunk(model_spec: tfm.TransformerSpec, tx: optax.GradientTransformation, batch_fn: Callable, params,
               opt_state, key, start_step, num_steps: int):
-    """`num_steps` NTP steps in one lax.scan; step t trains on batch_fn(fold_in(key, t)).
+    """`num_steps` NTP steps in one lax.scan; step t trains on batch_fn(fold_in(key, t), t).
 
-    The data of step t depends only on (key, t), not on chunking or resume. Metrics are stacked
+    The data of step t depends only on (key, t), not on chunking or resume; the traced step lets
+    the data change over training (a curriculum). Metrics are stacked
     over steps ([num_steps] each).
     """
     if not isinstance(num_steps, int) or num_steps < 1:
@@ -121,7 +122,7 @@ def ntp_chunk(model_spec: tfm.TransformerSpec, tx: optax.GradientTransformation,
 
     def body(carry, t):
         params, opt_state = carry
-        tokens_BxT, loss_mask_BxT = batch_fn(jax.random.fold_in(key, t))
+        tokens_BxT, loss_mask_BxT = batch_fn(jax.random.fold_in(key, t), t)
         params, opt_state, metrics = ntp_step(model_spec, tx, params, opt_state, tokens_BxT, loss_mask_BxT)
         return (params, opt_state), metrics
 

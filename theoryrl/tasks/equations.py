@@ -68,6 +68,10 @@ class EquationSpec:
     num_labels: int = 0  # size of the label pool; 0 -> 2 * chain_len
     max_const: int = 3
     max_v0: int = 10
+    # chain length whose value range the vocabulary covers; 0 -> chain_len. Specs that share
+    # num_labels, max_const, max_v0 and vocab_chain_len share every token id whatever their
+    # chain_len, so short systems can pre-train a model for long ones (a reading curriculum)
+    vocab_chain_len: int = 0
 
     def __post_init__(self):
         self.validate()
@@ -83,6 +87,8 @@ class EquationSpec:
                 "num_labels", self.num_labels, f"0 (-> 2*chain_len) or an integer in {2 * self.chain_len}..256")
         require(whole(self.max_const) and self.max_const >= 1, "max_const", self.max_const, "an integer >= 1")
         require(whole(self.max_v0) and self.max_v0 >= 1, "max_v0", self.max_v0, "an integer >= 1")
+        require(whole(self.vocab_chain_len) and (self.vocab_chain_len == 0 or self.vocab_chain_len >= self.chain_len),
+                "vocab_chain_len", self.vocab_chain_len, f"0 (-> chain_len) or an integer >= chain_len = {self.chain_len}")
 
     @property
     def labels(self) -> int:
@@ -90,11 +96,11 @@ class EquationSpec:
 
     @property
     def value_min(self) -> int:
-        return 1 - self.max_const * (self.chain_len - 1)
+        return 1 - self.max_const * ((self.vocab_chain_len or self.chain_len) - 1)
 
     @property
     def value_max(self) -> int:
-        return self.max_v0 + self.max_const * (self.chain_len - 1)
+        return self.max_v0 + self.max_const * ((self.vocab_chain_len or self.chain_len) - 1)
 
     @property
     def value0(self) -> int:
@@ -267,19 +273,23 @@ def _solution_one(spec: EquationSpec, d, source, v0, labels_Lm1, deltas_Lm1, val
     return tokens.astype(jnp.int32), (t < end + 5).astype(jnp.int32)
 
 
-@partial(jax.jit, static_argnames=("spec",))
-def solution_tokens(spec: EquationSpec, problems: Problems) -> tuple[jax.Array, jax.Array]:
-    """(tokens_NxS, loss_mask_NxS): prompt then worked solution, PAD-padded to S = Lp + max_response_len.
+@partial(jax.jit, static_argnames=("spec", "seq_len"))
+def solution_tokens(spec: EquationSpec, problems: Problems, seq_len: int = 0) -> tuple[jax.Array, jax.Array]:
+    """(tokens_NxS, loss_mask_NxS): prompt then worked solution, PAD-padded to S = Lp + max_response_len,
+    or to `seq_len` when that is larger (to batch a shorter spec with a longer one's shapes).
 
     loss_mask is 1 on the solution tokens (EOS included), 0 on the prompt and the padding.
     """
     num = _check_problems(spec, problems)
+    full = prompt_len(spec) + max_response_len(spec)
+    require(seq_len == 0 or seq_len >= full, "seq_len", seq_len, f"0 or >= {full} (prompt + longest solution)")
     sol, mask = jax.vmap(partial(_solution_one, spec))(
         problems.distance_N, problems.source_N, problems.source_value_N, problems.path_labels_NxLm1,
         problems.path_deltas_NxLm1, problems.path_values_NxLm1, problems.answer_N)
     tokens = jnp.concatenate([problems.prompt_NxLp, sol], axis=1)
     loss_mask = jnp.concatenate([jnp.zeros((num, prompt_len(spec)), jnp.int32), mask], axis=1)
-    return tokens, loss_mask
+    pad = ((0, 0), (0, max(seq_len - full, 0)))
+    return jnp.pad(tokens, pad, constant_values=PAD_ID), jnp.pad(loss_mask, pad)
 
 
 def _format_one(spec: EquationSpec, resp_T: jax.Array, mask_T: jax.Array):
