@@ -26,15 +26,30 @@ reward ~0, while Uniform RL also sees distance K+1, one step past what the base 
 L - 1 = K + 1 (e.g. L = 4, K = 2) both arms face the same one-step gap and the comparison says
 little.
 
-Status (quick tier, measured on 2 CPU cores): the claim does NOT reproduce yet. The NTP base solves
-distance 1 exactly but writes one step at every distance: for the label x_w it copies the target of
-`Find x_t` (right only on the last step), and none of the GRPO arms gets past that. Probes of the
-NTP stage (750-1,000 steps, L = 6) found the same plateau with every change tried: the edge written
-`x_u = x_w ∓ c .` (x_w two tokens after x_u), token shift k = 1, 2 or 4, rope_theta 1e6 (lr 1e-2
-trained worse). Teacher-forced, the k = 4 base of 750 steps predicted the target at every x_w
-position of distances 1-3 (256 problems each); with NTP on distances 2..3 only, where the target is
-always wrong on the first step, that step's x_w was still never right after 500 steps. What is
-missing is a content lookup over the ~60-token prompt, which this model does not form on a CPU budget.
+Why a reading stage: the CoT's label copy is a content lookup over the whole prompt (find the
+equation of x_u among 2L-1 shuffled ones). Trained on L = 6 systems from the start, the model never
+formed it on the quick budget: for every x_w it copied the target of `Find x_t` (right only on the
+last step), so the base solved distance 1 and wrote one step at every distance, and no GRPO arm
+got past that (measured at 250f1e7; 0.17 / 0.11 / 0.16 outcome accuracy at distance 5 for uniform /
+hard / short, 0 process-verified). Probes changing the edge format (`x_u = x_w ∓ c .`), the token
+shift (k = 1, 2, 4) or rope_theta (1e6) left the same plateau; with NTP on distances 2..3 only, where
+the target is always wrong on the first step, that step's x_w was still never right after 500
+steps. On L = 3 systems (a 31-token prompt) the lookup forms within 750 steps, and it carries over:
+750 reading steps, then 750 steps on L = 6, gave process-verified accuracy 0.94 / 0.58 / 0.45 on
+distances 1 / 2 / 3 and 0 on 4 and 5 (probe). This is the analog of the paper's pretrained LLM,
+which can read equations before it sees the task. The reading systems share the token ids of the
+long ones (EquationSpec.vocab_chain_len) and are padded to the long sequence length.
+
+Status (quick tier with the reading stage, measured at 511b1b7 on 2 CPU cores, one seed): the
+claim still does NOT reproduce, for a new reason. The base now has the minimal proficiency the claim
+needs: process-verified 0.94 / 0.80 / 0.61 on distances 1 / 2 / 3 and 0 on 4 and 5. It writes at
+most three steps, answering after the third at distances 4 and 5 (about 32 tokens there). 120 GRPO
+steps do not extend it. At distance 5 every arm stays at 0 process-verified accuracy (outcome:
+uniform 0.20, hard 0.12, short 0.20, the guess level). The uniform arm keeps distances 1..3
+(0.83 / 0.70 / 0.58 verified), and the hard arm loses them (0.61 / 0.12 / 0.14). The policy's token
+entropy is about 0.02 and 70-78% of the GRPO groups have zero advantage, so a fourth step is
+almost never sampled. The untried next levers are a higher sampling temperature, more RL steps,
+and an NTP stage whose longest distance is L - 2.
 
 All (seed, arm) RL runs are one vmapped program (the arm is the traced distance distribution).
 Knobs: see Config. Row keys: seed, arm, hard_acc, hard_process_acc, hard_len, acc_by_distance.
