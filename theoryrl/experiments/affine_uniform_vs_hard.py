@@ -48,8 +48,9 @@ steps do not extend it. At distance 5 every arm stays at 0 process-verified accu
 uniform 0.20, hard 0.12, short 0.20, the guess level). The uniform arm keeps distances 1..3
 (0.83 / 0.70 / 0.58 verified), and the hard arm loses them (0.61 / 0.12 / 0.14). The policy's token
 entropy is about 0.02 and 70-78% of the GRPO groups have zero advantage, so a fourth step is
-almost never sampled. The untried next levers are a higher sampling temperature, more RL steps,
-and an NTP stage whose longest distance is L - 2.
+almost never sampled. With temperature 1.5 (entropy about 0.06) it is the same: distance-5 process
+accuracy 0 for every arm. The untried next levers are an entropy or length-aware exploration bonus,
+more RL steps, and an NTP stage whose longest distance is L - 2.
 
 All (seed, arm) RL runs are one vmapped program (the arm is the traced distance distribution).
 Knobs: see Config. Row keys: seed, arm, hard_acc, hard_process_acc, hard_len, acc_by_distance.
