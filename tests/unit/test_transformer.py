@@ -5,6 +5,8 @@ of the pairs (i, i + K/2), attention only over allowed keys), so it shares no co
 """
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,6 +20,8 @@ SPEC = tfm.TransformerSpec(vocab_size=13, d_model=16, n_layers=2, n_heads=4, n_k
                            value_head=True)
 SHIFT_SPEC = tfm.TransformerSpec(vocab_size=13, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2, max_len=16,
                                  value_head=True, token_shift=3)
+NOPE_SPEC = tfm.TransformerSpec(vocab_size=13, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2, max_len=16,
+                                value_head=True, token_shift=2, rope=False)
 
 
 # jitted: eager op-by-op dispatch would dominate these tests' run time
@@ -57,8 +61,9 @@ def _np_attention(spec, layer, h, positions, kv_mask):
         q = h @ layer["wq"][:, head, :]
         k = h @ layer["wk"][:, group, :]
         v = h @ layer["wv"][:, group, :]
-        q = np.stack([_rotate(q[t], positions[t], spec.rope_theta) for t in range(t_len)])
-        k = np.stack([_rotate(k[t], positions[t], spec.rope_theta) for t in range(t_len)])
+        if spec.rope:
+            q = np.stack([_rotate(q[t], positions[t], spec.rope_theta) for t in range(t_len)])
+            k = np.stack([_rotate(k[t], positions[t], spec.rope_theta) for t in range(t_len)])
         for t in range(t_len):
             allowed = [s for s in range(t + 1) if kv_mask[s]]
             if not allowed:
@@ -122,7 +127,7 @@ def test_validate_names_the_knob(knob, kwargs):
         spec.validate()
 
 
-@pytest.mark.parametrize("spec", [SPEC, SHIFT_SPEC], ids=["plain", "token_shift"])
+@pytest.mark.parametrize("spec", [SPEC, SHIFT_SPEC, NOPE_SPEC], ids=["plain", "token_shift", "nope"])
 def test_forward_matches_numpy_reference_with_left_padding(spec):
     params = _random_params(spec, 0)
     tokens = np.array([[0, 0, 3, 5, 7, 1, 12, 2], [4, 9, 9, 2, 11, 0, 6, 8]], np.int32)
@@ -151,6 +156,18 @@ def test_left_padding_and_a_position_shift_do_not_change_real_outputs(spec):
     np.testing.assert_allclose(shifted, plain, rtol=1e-4, atol=1e-4)
 
 
+def test_nope_ignores_positions_and_rope_uses_them():
+    """Without RoPE nothing reads the positions: any position array (even a shuffled one) gives the
+    same outputs, while with RoPE a non-uniform change of positions changes them."""
+    seq = jnp.array([[5, 1, 12, 2, 7, 3]], jnp.int32)
+    scrambled = jnp.array([[9, 2, 14, 0, 3, 3]], jnp.int32)
+    for spec, moves in ((NOPE_SPEC, False), (dataclasses.replace(NOPE_SPEC, rope=True), True)):
+        params = _random_params(spec, 6)
+        plain = forward(spec, params, seq).logits_BxTxV
+        other = forward(spec, params, seq, positions_BxT=scrambled).logits_BxTxV
+        assert (float(jnp.max(jnp.abs(plain - other))) > 1e-3) == moves
+
+
 def test_causal_future_tokens_do_not_change_past_logits():
     params = _random_params(SPEC, 2)
     a = jnp.array([[1, 2, 3, 4, 5, 6]], jnp.int32)
@@ -173,7 +190,7 @@ def test_token_logprobs_and_entropy_at_a_temperature():
     assert values.shape == (2, 5)
 
 
-@pytest.mark.parametrize("spec", [SPEC, SHIFT_SPEC], ids=["plain", "token_shift"])
+@pytest.mark.parametrize("spec", [SPEC, SHIFT_SPEC, NOPE_SPEC], ids=["plain", "token_shift", "nope"])
 def test_kv_cache_decode_equals_full_forward(spec):
     params = _random_params(spec, 4)
     length, total = 5, 11

@@ -93,6 +93,7 @@ class Config:
     n_layers: int = 2
     n_heads: int = 4
     token_shift: int = 4  # previous tokens mixed into each attention input (models/transformer.py), 0 = off
+    rope: bool = True  # False: no positional encoding (NoPE), so step counting has no position to read
     pretrain_steps: int = 1500  # NTP steps in all, the reading stage included
     reading_steps: int = 750  # the first NTP steps train on systems of reading_chain_len (0 = no reading stage)
     reading_chain_len: int = 3  # chain length of the reading stage (distances 1..this - 1)
@@ -160,7 +161,7 @@ TIERS = {
 def _model(cfg: Config) -> TransformerSpec:
     task = cfg.task()
     return TransformerSpec(vocab_size=eq.vocab(task).size, d_model=cfg.d_model, n_layers=cfg.n_layers,
-                           n_heads=cfg.n_heads, n_kv_heads=cfg.n_heads, token_shift=cfg.token_shift,
+                           n_heads=cfg.n_heads, n_kv_heads=cfg.n_heads, token_shift=cfg.token_shift, rope=cfg.rope,
                            max_len=eq.prompt_len(task) + eq.max_response_len(task))
 
 

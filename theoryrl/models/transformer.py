@@ -58,6 +58,7 @@ class TransformerSpec:
     d_ff: int = 0  # 0 -> SwiGLU default: multiple of 32 near 8/3 * d_model
     max_len: int = 128  # max total sequence length (prompt + response), also the largest cache
     rope_theta: float = 10000.0
+    rope: bool = True  # False: no positional encoding at all (NoPE; order comes from causality and the token shift)
     norm_eps: float = 1e-6
     init_std: float = 0.02
     value_head: bool = False  # scalar value per position (PPO critic) on the final hidden state
@@ -136,15 +137,22 @@ class RMSNorm(nnx.Module):
         return x_BxTxD * jax.lax.rsqrt(ms_BxTx1 + self.eps) * self.scale[...][None, None, :]
 
 
-def rope(x_BxTxHxK: jax.Array, cos_BxTxK2: jax.Array, sin_BxTxK2: jax.Array) -> jax.Array:
-    """Rotate the pairs (x[i], x[i + K/2]) by angle position * theta^(-2i/K) (Llama's half split)."""
+def rope(x_BxTxHxK: jax.Array, cos_BxTxK2: jax.Array | None, sin_BxTxK2: jax.Array | None) -> jax.Array:
+    """Rotate the pairs (x[i], x[i + K/2]) by angle position * theta^(-2i/K) (Llama's half split).
+
+    Angles of None (a spec with `rope=False`) leave x as it is."""
+    if cos_BxTxK2 is None:
+        return x_BxTxHxK
     half = x_BxTxHxK.shape[-1] // 2
     x1, x2 = x_BxTxHxK[..., :half], x_BxTxHxK[..., half:]
     cos, sin = cos_BxTxK2[:, :, None, :], sin_BxTxK2[:, :, None, :]
     return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
 
 
-def rope_angles(spec: TransformerSpec, positions_BxT: jax.Array) -> tuple[jax.Array, jax.Array]:
+def rope_angles(spec: TransformerSpec, positions_BxT: jax.Array):
+    """(cos, sin) [B, T, K/2] of the RoPE angles, or (None, None) when the spec has no RoPE."""
+    if not spec.rope:
+        return None, None
     k = spec.head_dim
     inv_freq_K2 = spec.rope_theta ** (-jnp.arange(0, k, 2, dtype=jnp.float32) / k)
     angles_BxTxK2 = positions_BxT.astype(jnp.float32)[:, :, None] * inv_freq_K2[None, None, :]
