@@ -30,6 +30,10 @@ def test_affine_tiny_run_summary_invariants_and_plot(tmp_path):
     m, v = summary["metrics"], summary["verdict"]
     assert v["hard_only_stays_low_verified"] == (m["hard_hard_process_acc"] <= 0.1)
     assert v["uniform_solves_hardest"] == (m["uniform_hard_acc"] >= 0.5)
+    # the per-arm zero-advantage fraction is the mean of that arm's logged curve
+    hard_runs = arrays["run_arm"] == "hard"
+    assert np.isclose(m["hard_zero_adv_groups"], arrays["rl_zero_adv_groups"][hard_runs].mean())
+    assert 0.0 <= m["uniform_zero_adv_groups"] <= 1.0
     for row in summary["rows"]:
         assert row["hard_acc"] == row["acc_by_distance"][-1]
     # the RL stage starts from the NTP checkpoint of its seed: both seeds' runs share one pretrained base

@@ -41,20 +41,38 @@ which can read equations before it sees the task. The reading systems share the 
 long ones (EquationSpec.vocab_chain_len) and are padded to the long sequence length.
 
 Status (quick tier with the reading stage, measured at 511b1b7 on 2 CPU cores, one seed): the
-claim still does NOT reproduce, for a new reason. The base now has the minimal proficiency the claim
-needs: process-verified 0.94 / 0.80 / 0.61 on distances 1 / 2 / 3 and 0 on 4 and 5. It writes at
-most three steps, answering after the third at distances 4 and 5 (about 32 tokens there). 120 GRPO
-steps do not extend it. At distance 5 every arm stays at 0 process-verified accuracy (outcome:
-uniform 0.20, hard 0.12, short 0.20, the guess level). The uniform arm keeps distances 1..3
-(0.83 / 0.70 / 0.58 verified), and the hard arm loses them (0.61 / 0.12 / 0.14). The policy's token
-entropy is about 0.02 and 70-78% of the GRPO groups have zero advantage, so a fourth step is
-almost never sampled. With temperature 1.5 (entropy about 0.06) it is the same: distance-5 process
-accuracy 0 for every arm. The untried next levers are an entropy or length-aware exploration bonus,
-more RL steps, and an NTP stage whose longest distance is L - 2.
+claim does NOT reproduce. The base has the minimal proficiency the claim needs (process-verified
+0.94 / 0.80 / 0.61 on distances 1 / 2 / 3, 0 on 4 and 5: it answers after three steps), but 120
+GRPO steps do not extend it: at distance 5 every arm stays at 0 process-verified accuracy (outcome:
+uniform 0.20, hard 0.12, short 0.20, the guess level); 70-78% of the GRPO groups have zero advantage,
+also at temperature 1.5.
+
+Why RL adds no step (probes at b5d3fec with `rope=False`, NoPE, so the base can length-generalise;
+L = 6, one seed): the base's errors past its training distances are deterministic per problem, not
+per-step slips, so GRPO's groups carry no variance there.
+- NTP on distances 1..3, 2,000 steps: the NoPE base generalises on its own, process-verified
+  1 / 1 / 1 / 0.98 / 0.70 on distances 1..5 (0.95 / 0.88 on distances 4 / 5 over 256 other
+  problems), so the premise (base ~0 on the hardest) fails.
+- Same, 4,000 steps: 1 / 1 / 1 / 0.28 / 0.09. Teacher-forced, the correct solution has probability
+  > 0.05 for 29% of distance-4 problems and < 1e-4 at the first wrong token for most of the rest (the
+  step-4 x_u copies the previous step's x_u; or its value is wrong); 97-98% of GRPO groups had zero
+  advantage, and 120 steps at lr 1e-4 left distance 4 at 0.23.
+- NTP on distances 1..2 (2,000 steps): 1 / 1 / 0.47 / 0.12 / 0, the premise's shape, but again
+  bimodal per problem (on distance 3 the least likely token of the correct solution has median
+  probability 2e-4 at temperature 1, 3.5e-3 at 1.5); after 120 GRPO
+  steps at lr 2e-4 the uniform arm is 1 / 1 / 0.31 / 0 / 0, the hard arm 0.89 / 0.55 / 0.06 / 0 / 0.
+- Under-trained bases (1,500 steps; or L = 8 at 2,000 steps: 0.92 / 0.88 / 0.16 / 0.03 / 0 ...)
+  leave the lookup itself unlearned, and 120 GRPO steps at lr 2e-4 do not move the frontier; at lr
+  5e-4 the uniform arm collapses (distance 1: 0.89 -> 0.08) on rewards earned by guessed answers.
+The theory's policy slips at random at every step (p_fwd < 1), and an LLM's base plausibly does too
+(our inference, not measured); a small decoder after NTP is nearly deterministic per problem. The
+metric `<arm>_zero_adv_groups` (fraction of GRPO groups with zero advantage) reports this in every
+run. Untried: a base made stochastic per step by design, and RL budgets well beyond the quick tier.
 
 All (seed, arm) RL runs are one vmapped program (the arm is the traced distance distribution).
 Knobs: see Config. Row keys: seed, arm, hard_acc, hard_process_acc, hard_len, acc_by_distance.
-Metrics: pretrained and per-arm seed-mean greedy accuracy on the hardest distance.
+Metrics: pretrained and per-arm seed-mean greedy accuracy on the hardest distance (outcome and
+process-verified), and per arm the mean fraction of GRPO groups with zero advantage.
 """
 from __future__ import annotations
 
@@ -281,12 +299,17 @@ def run(cfg: Config, ctx) -> Outcome:
                          "acc_by_distance": [float(x) for x in curves[r, -1]]})
     arm_mean = {a: float(np.mean([row["hard_acc"] for row in rows if row["arm"] == a])) for a in cfg.arms}
     arm_proc = {a: float(np.mean([row["hard_process_acc"] for row in rows if row["arm"] == a])) for a in cfg.arms}
+    # GRPO learns only from groups whose G rewards differ; a policy that is right or wrong on a prompt
+    # with probability ~1 leaves all its groups at zero advantage, whatever the reward rate
+    zero_adv = np.asarray(rl["history/zero_adv_groups"])  # [runs, chunks]
+    arm_zero = {a: float(zero_adv[np.array(arms_of_run) == a].mean()) for a in cfg.arms}
     metrics = {"pretrained_hard_acc": float(base_acc[:, hard].mean()),
                "pretrained_hard_process_acc": float(np.mean([p["history/eval_process_acc"][-1][hard]
                                                              for p in pretrained])),
                **{f"pretrained_acc_d{d + 1}": float(base_acc[:, d].mean()) for d in range(cfg.chain_len - 1)},
                **{f"{a}_hard_acc": v for a, v in arm_mean.items()},
-               **{f"{a}_hard_process_acc": v for a, v in arm_proc.items()}}
+               **{f"{a}_hard_process_acc": v for a, v in arm_proc.items()},
+               **{f"{a}_zero_adv_groups": v for a, v in arm_zero.items()}}
     return Outcome(metrics=metrics, rows=rows, paper=_PAPER, verdict=_verdict(cfg, arm_mean, arm_proc),
                    arrays=_arrays(cfg, rl, pretrained, arms_of_run))
 
@@ -316,6 +339,7 @@ def _verdict(cfg: Config, acc: dict, process_acc: dict) -> dict:
 def _arrays(cfg: Config, rl: dict, pretrained: list[dict], arms_of_run: list[str]) -> dict:
     return {"rl_eval_acc": rl["history/eval_acc"], "rl_eval_process_acc": rl["history/eval_process_acc"],
             "rl_eval_len": rl["history/eval_len"], "rl_reward": rl["history/reward"],
+            "rl_zero_adv_groups": rl["history/zero_adv_groups"], "rl_entropy": rl["history/entropy"],
             "run_arm": np.array(arms_of_run), "run_seed": np.repeat(np.array(cfg.seeds), len(cfg.arms)),
             "pretrain_eval_acc": np.stack([p["history/eval_acc"] for p in pretrained]),
             "pretrain_eval_process_acc": np.stack([p["history/eval_process_acc"] for p in pretrained]),
