@@ -7,6 +7,9 @@ import numpy as np
 from theoryrl.core.experiment import execute
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import affine_uniform_vs_hard as exp
+from theoryrl.models import transformer as tfm
+from theoryrl.rl import lm_runs
+from theoryrl.tasks import equations as eq
 
 TINY = ["chain_len=4", "pretrain_max_distance=1", "reading_steps=10", "short_max_distance=2", "seeds=42,43", "d_model=32",
         "pretrain_steps=20", "pretrain_chunk=10", "pretrain_batch=16", "rl_steps=4", "steps_per_chunk=2",
@@ -34,6 +37,22 @@ def test_affine_tiny_run_summary_invariants_and_plot(tmp_path):
     hard_runs = arrays["run_arm"] == "hard"
     assert np.isclose(m["hard_zero_adv_groups"], arrays["rl_zero_adv_groups"][hard_runs].mean())
     assert 0.0 <= m["uniform_zero_adv_groups"] <= 1.0
+    # the base's solution probability: recomputed token by token from the logits of the saved base
+    saved = json.loads((folder / "config.json").read_text())["config"]
+    cfg = exp.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+    bucket = load_npz(folder / "buckets" / "pretrain.npz")
+    params = lm_runs.params_from_arrays(exp._model(cfg), {k: v[1] for k, v in bucket.items()})
+    problems = exp._eval_data(cfg, {"seed": np.int32(43)})
+    tokens, loss_mask = eq.solution_tokens(cfg.task(), problems)
+    row = cfg.eval_per_distance + 3  # distance 2, fourth problem
+    logits = np.asarray(tfm.forward(exp._model(cfg), params, tokens[row:row + 1]).logits_BxTxV[0], np.float64)
+    p_next = np.exp(logits - logits.max(-1, keepdims=True))
+    p_next /= p_next.sum(-1, keepdims=True)
+    targets = np.flatnonzero(np.asarray(loss_mask[row]))
+    expected = np.prod([p_next[t - 1, int(tokens[row, t])] for t in targets])
+    np.testing.assert_allclose(arrays["pretrain_solution_prob"][1, 1, 3], expected, rtol=1e-4)
+    mixed = 1 - arrays["pretrain_solution_prob"] ** 4 - (1 - arrays["pretrain_solution_prob"]) ** 4
+    assert np.isclose(m["pretrained_mixed_group_prob_d2"], mixed[:, 1].mean())
     for row in summary["rows"]:
         assert row["hard_acc"] == row["acc_by_distance"][-1]
     # the RL stage starts from the NTP checkpoint of its seed: both seeds' runs share one pretrained base

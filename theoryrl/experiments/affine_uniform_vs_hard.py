@@ -72,7 +72,10 @@ run. Untried: a base made stochastic per step by design, and RL budgets well bey
 All (seed, arm) RL runs are one vmapped program (the arm is the traced distance distribution).
 Knobs: see Config. Row keys: seed, arm, hard_acc, hard_process_acc, hard_len, acc_by_distance.
 Metrics: pretrained and per-arm seed-mean greedy accuracy on the hardest distance (outcome and
-process-verified), and per arm the mean fraction of GRPO groups with zero advantage.
+process-verified); per arm the mean fraction of GRPO groups with zero advantage; per distance d the
+base's mean probability of the whole worked solution (`pretrained_solution_prob_d<d>`, at the RL
+temperature) and the chance that a GRPO group on such a problem is mixed, i.e. has signal
+(`pretrained_mixed_group_prob_d<d>` = mean of 1 - p^G - (1 - p)^G).
 """
 from __future__ import annotations
 
@@ -88,6 +91,7 @@ from theoryrl.core import prng
 from theoryrl.core.config import require
 from theoryrl.core.experiment import Outcome
 from theoryrl.core.results import load_npz
+from theoryrl.models import transformer as tfm
 from theoryrl.models.transformer import TransformerSpec
 from theoryrl.rl import lm_rl, lm_runs, ntp, sampling
 from theoryrl.rl.advantages import AdvantageSpec
@@ -281,8 +285,27 @@ def _post_train(cfg: Config, ctx, pretrained: list[dict]) -> dict:
                           hps=hps, num_chunks=program.num_chunks, steps_per_chunk=program.steps_per_chunk)
 
 
+def _solution_probs(cfg: Config, params, seed: int) -> np.ndarray:
+    """[distances, eval_per_distance]: probability of the whole worked solution of each eval problem
+    under the model sampling at `temperature` (teacher-forced, one forward pass).
+
+    GRPO learns on a prompt only when its G samples disagree. With solution probability p a group
+    is mixed with probability 1 - p^G - (1 - p)^G, so problems with p near 0 or 1 (a policy that is
+    deterministic on them) give no gradient, however many of them a distance has."""
+    task, model = cfg.task(), _model(cfg)
+    problems = _eval_data(cfg, {"seed": np.int32(seed)})
+    tokens, loss_mask = eq.solution_tokens(task, problems)
+    logp, _, _ = jax.jit(tfm.token_logprobs, static_argnums=0)(model, params, tokens, temperature=cfg.temperature)
+    seq_logp = jnp.sum(logp * loss_mask[:, 1:], axis=1)
+    return np.exp(np.asarray(seq_logp, np.float64)).reshape(cfg.chain_len - 1, cfg.eval_per_distance)
+
+
 def run(cfg: Config, ctx) -> Outcome:
     pretrained = _pretrain(cfg, ctx)
+    model = _model(cfg)
+    solution_p = np.stack([_solution_probs(cfg, lm_runs.params_from_arrays(model, pre), seed)
+                           for pre, seed in zip(pretrained, cfg.seeds, strict=True)])  # [seeds, D, E]
+    mixed = 1.0 - solution_p ** cfg.group_size - (1.0 - solution_p) ** cfg.group_size
     rl = _post_train(cfg, ctx, pretrained)
     hard = cfg.chain_len - 2  # index of distance L-1
     base_acc = np.stack([p["history/eval_acc"][-1] for p in pretrained])  # [seeds, distances]
@@ -309,9 +332,11 @@ def run(cfg: Config, ctx) -> Outcome:
                **{f"pretrained_acc_d{d + 1}": float(base_acc[:, d].mean()) for d in range(cfg.chain_len - 1)},
                **{f"{a}_hard_acc": v for a, v in arm_mean.items()},
                **{f"{a}_hard_process_acc": v for a, v in arm_proc.items()},
-               **{f"{a}_zero_adv_groups": v for a, v in arm_zero.items()}}
+               **{f"{a}_zero_adv_groups": v for a, v in arm_zero.items()},
+               **{f"pretrained_solution_prob_d{d + 1}": float(solution_p[:, d].mean()) for d in range(cfg.chain_len - 1)},
+               **{f"pretrained_mixed_group_prob_d{d + 1}": float(mixed[:, d].mean()) for d in range(cfg.chain_len - 1)}}
     return Outcome(metrics=metrics, rows=rows, paper=_PAPER, verdict=_verdict(cfg, arm_mean, arm_proc),
-                   arrays=_arrays(cfg, rl, pretrained, arms_of_run))
+                   arrays={**_arrays(cfg, rl, pretrained, arms_of_run), "pretrain_solution_prob": solution_p})
 
 
 _PAPER = {"uniform_hard_acc (L=15, Qwen-3B)": 0.957, "hard_only_hard_acc": 0.0, "5-uniform -> 15-hard": "low"}
