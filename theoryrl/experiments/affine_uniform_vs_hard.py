@@ -40,12 +40,16 @@ distances 1 / 2 / 3 and 0 on 4 and 5 (probe). This is the analog of the paper's 
 which can read equations before it sees the task. The reading systems share the token ids of the
 long ones (EquationSpec.vocab_chain_len) and are padded to the long sequence length.
 
-Status (quick tier with the reading stage, measured at 511b1b7 on 2 CPU cores, one seed): the
+Status (quick tier, measured at 3d1df8e on 2 CPU cores, one seed; identical rows at 4a54226): the
 claim does NOT reproduce. The base has the minimal proficiency the claim needs (process-verified
-0.94 / 0.80 / 0.61 on distances 1 / 2 / 3, 0 on 4 and 5: it answers after three steps), but 120
-GRPO steps do not extend it: at distance 5 every arm stays at 0 process-verified accuracy (outcome:
-uniform 0.20, hard 0.12, short 0.20, the guess level); 70-78% of the GRPO groups have zero advantage,
-also at temperature 1.5.
+0.94 / 0.67 / 0.44 on distances 1 / 2 / 3, 0 on 4 and 5: it answers after three steps; 511b1b7 on
+another machine measured 0.94 / 0.80 / 0.61), but 120 GRPO steps do not extend it: at distance 5
+every arm stays at 0 process-verified accuracy (outcome: uniform 0.11, hard 0.12, short 0.14, the
+guess level), and the hard arm loses distances 1..3 (0.22 / 0.17 / 0.14). The base's probability of
+the correct worked solution is spread on distances 1..3 (a GRPO group there is mixed with
+probability 0.54 / 0.71 / 0.66) and at most 2e-6 on every distance-4 and -5 problem (median 1e-12):
+a correct solution there is practically never sampled, so there is nothing to reinforce; 61-78%
+of all groups had zero advantage (also at temperature 1.5, measured at 511b1b7).
 
 Why RL adds no step (probes at b5d3fec with `rope=False`, NoPE, so the base can length-generalise;
 L = 6, one seed): the base's errors past its training distances are deterministic per problem, not
@@ -385,16 +389,21 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
         curve = arrays["rl_eval_acc"][sel][:, :, hard]
         ax.plot(steps, curve.mean(0), color=f"C{j}", label=arm)
         ax.fill_between(steps, curve.min(0), curve.max(0), color=f"C{j}", alpha=0.2)
+        ax.plot(steps, arrays["rl_eval_process_acc"][sel][:, :, hard].mean(0), ":", color=f"C{j}")
     ax.set_xlabel("GRPO step")
+    ax.plot([], [], "k:", label="process-verified")
     ax.set_ylabel(f"greedy accuracy, distance {cfg['chain_len'] - 1}")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)
     ax2 = axes[0, 1]
     dists = np.arange(1, cfg["chain_len"])
     ax2.plot(dists, arrays["pretrain_eval_acc"][:, -1].mean(0), "k--", marker="o", label="pre-trained (NTP)")
+    ax2.plot(dists, arrays["pretrain_eval_process_acc"][:, -1].mean(0), "k:", marker="x", label="process-verified (dotted)")
     for j, arm in enumerate(cfg["arms"]):
         sel = arrays["run_arm"] == arm
         ax2.plot(dists, arrays["rl_eval_acc"][sel][:, -1].mean(0), marker="o", color=f"C{j}", label=f"after RL: {arm}")
+        ax2.plot(dists, arrays["rl_eval_process_acc"][sel][:, -1].mean(0), ":", marker="x", color=f"C{j}")
+    ax2.set_xticks(dists)
     ax2.set_xlabel("distance to the target")
     ax2.set_ylabel("greedy accuracy")
     ax2.set_ylim(-0.02, 1.02)
