@@ -193,3 +193,28 @@ def test_token_shift_decoder_samples_with_logprobs_equal_to_a_full_forward():
     rollout, recomputed = sample_and_recompute(params)
     assert float(jnp.sum(rollout.mask_PxGxT)) > 3 * G  # several tokens per row were sampled
     np.testing.assert_allclose(rollout.logp_PxGxT * rollout.mask_PxGxT, recomputed, atol=2e-5)
+
+
+@pytest.mark.parametrize("block", [3, 8])  # 3 does not divide T = 8: blocks of 3, 3, 2
+def test_cache_blocks_sample_the_same_tokens_with_logprobs_of_a_full_forward(block):
+    key = jax.random.key(7)
+    blocked = _sample(PARAMS, PROMPTS, PROMPT_MASK, key, 1.0, 1.0, num_samples=G,
+                      sampler=dataclasses.replace(SAMPLER, cache_block=block))
+    whole = _sample(PARAMS, PROMPTS, PROMPT_MASK, key, 1.0, 1.0, num_samples=G, sampler=SAMPLER)
+    np.testing.assert_array_equal(blocked.tokens_PxGxT, whole.tokens_PxGxT)  # same keys, same distributions
+    np.testing.assert_array_equal(blocked.mask_PxGxT, whole.mask_PxGxT)
+    masked_logp, _ = _recompute(PARAMS, PROMPTS, PROMPT_MASK, blocked, 1.0)
+    np.testing.assert_allclose(smp.response_part(masked_logp, PROMPTS.shape[1], PROMPTS.shape[0]),
+                               blocked.logp_PxGxT, atol=2e-5)
+
+
+def test_grow_cache_keeps_the_filled_slots_and_adds_empty_ones():
+    _, cache = tfm.prefill(SPEC, PARAMS, PROMPTS, PROMPT_MASK, tfm.init_cache(SPEC, 3, 5))
+    grown = tfm.grow_cache(cache, 9)
+    np.testing.assert_array_equal(grown.valid_BxS[:, :5], PROMPT_MASK)
+    assert not bool(jnp.any(grown.valid_BxS[:, 5:]))
+    for old, new in zip(cache.keys_BxGxSxK + cache.values_BxGxSxK, grown.keys_BxGxSxK + grown.values_BxGxSxK):
+        assert new.shape == (3, SPEC.n_kv_heads, 9, SPEC.head_dim)
+        np.testing.assert_array_equal(new[:, :, :5], old)
+    with pytest.raises(ValueError, match="cannot grow"):
+        tfm.grow_cache(cache, 4)

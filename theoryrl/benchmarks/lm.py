@@ -10,12 +10,16 @@ sequences, prompt length 32, response length 64 (sequence 96).
 - sample: `rl.sampling.sample` on 32 prompts x G = 8 samples (256 sequences), temperature 1,
   top-p 1, one prefill of the 32 prompts then 64 scanned decode steps over a static 96-slot cache.
   tokens/s = 256 * 64 generated tokens per call (all computed, also those masked after EOS).
+- sample-b16 (`--cache-block 16`, 0 to skip): the same sampler decoding in blocks of 16 tokens with
+  the cache grown by a block before each (`SamplerSpec.cache_block`), so early steps read fewer
+  empty cache slots; same tokens, log-probs equal to ~1e-6.
 - train: one `rl.ntp.ntp_step` (forward, backward, AdamW with clipping) on [256, 96] tokens, loss on
   the 64 response targets; tokens/s = 256 * 96 per step.
 
 Model FLOPs count the matmuls as implemented: 2 * params per token forward (the tied output
 projection is in params; the embedding lookup is free), plus attention 4 * n_layers * d_model * K
-per token for QK^T and AV over K keys (K = the 96 cache slots in decode, the sequence length in
+per token for QK^T and AV over K keys (K = the cache slots a decode step reads: all 96, or with
+cache blocks the prompt plus the end of the step's block; the sequence length in
 prefill and training, since masked scores are computed too); training is 3x the forward.
 MFU = model FLOP/s / the measured float32 GEMM peak (`benchmarks/hardware.py`). Each number is the
 median of `--reps` timed calls (default 2, to stay near 2 minutes on a 2-core CPU) after an
@@ -67,9 +71,14 @@ def forward_flops_per_token(spec: tfm.TransformerSpec, keys: int) -> float:
     return 2.0 * spec.num_params() + 4.0 * spec.n_layers * spec.d_model * keys
 
 
-def sample_flops(spec: tfm.TransformerSpec, prompts: int, group: int, prompt_len: int, new_tokens: int) -> float:
+def sample_flops(spec: tfm.TransformerSpec, prompts: int, group: int, prompt_len: int, new_tokens: int,
+                 cache_block: int = 0) -> float:
+    """Prefill plus every decode step over the cache slots it reads (the final length, or with
+    `cache_block` = b the prompt plus the end of the step's block)."""
     prefill = prompts * prompt_len * forward_flops_per_token(spec, prompt_len)
-    decode = prompts * group * new_tokens * forward_flops_per_token(spec, prompt_len + new_tokens)
+    block = cache_block or new_tokens
+    keys = [prompt_len + min((j // block + 1) * block, new_tokens) for j in range(new_tokens)]
+    decode = prompts * group * sum(forward_flops_per_token(spec, k) for k in keys)
     return prefill + decode
 
 
@@ -88,8 +97,9 @@ def _median_seconds(call, reps: int) -> tuple[float, list[float], float]:
     return statistics.median(times), times, statistics.median(cpu)
 
 
-def bench_sample(spec, params, prompts: int, group: int, prompt_len: int, new_tokens: int, reps: int) -> dict:
-    sampler = sampling.SamplerSpec(max_new_tokens=new_tokens, eos_id=1, pad_id=0)
+def bench_sample(spec, params, prompts: int, group: int, prompt_len: int, new_tokens: int, reps: int,
+                 cache_block: int = 0) -> dict:
+    sampler = sampling.SamplerSpec(max_new_tokens=new_tokens, eos_id=1, pad_id=0, cache_block=cache_block)
     prompts_PxL = jax.random.randint(jax.random.key(1), (prompts, prompt_len), 2, spec.vocab_size)
     fn = jax.jit(lambda p, x, k: sampling.sample(spec, p, x, None, k, group, sampler))
     start = time.perf_counter()
@@ -98,8 +108,9 @@ def bench_sample(spec, params, prompts: int, group: int, prompt_len: int, new_to
     keys = iter(jax.random.split(jax.random.key(3), reps))
     seconds, times, cpu_s = _median_seconds(lambda: compiled(params, prompts_PxL, next(keys)), reps)
     tokens = prompts * group * new_tokens
-    flops = sample_flops(spec, prompts, group, prompt_len, new_tokens)
-    return {"phase": "sample", "batch": prompts * group, "prompts": prompts, "group": group,
+    flops = sample_flops(spec, prompts, group, prompt_len, new_tokens, cache_block)
+    phase = f"sample-b{cache_block}" if cache_block else "sample"
+    return {"phase": phase, "batch": prompts * group, "prompts": prompts, "group": group, "cache_block": cache_block,
             "prompt_len": prompt_len, "new_tokens": new_tokens, "tokens_per_call": tokens, "compile_s": compile_s,
             "s_per_call": seconds, "times": times, "cpu_s_per_call": cpu_s, "tokens_per_s": tokens / seconds,
             "flops_per_call": flops, "flops_per_token": flops / tokens, "gflops_per_s": flops / seconds / 1e9}
@@ -137,15 +148,15 @@ def bench_model(name: str, args, peak: dict) -> list[dict]:
               "n_heads": spec.n_heads, "vocab": spec.vocab_size, "backend": jax.default_backend(),
               "peak_gflops": peak["matmul_gflops"], "loadavg_1min": os.getloadavg()[0]}
     rows = [bench_sample(spec, params, args.batch // args.group, args.group, args.prompt_len, args.new_tokens,
-                         args.reps),
-            bench_train(spec, params, args.batch, args.prompt_len, args.new_tokens, args.reps)]
+                         args.reps, block) for block in sorted({0, args.cache_block})]
+    rows += [bench_train(spec, params, args.batch, args.prompt_len, args.new_tokens, args.reps)]
     for row in rows:
         row.update(common, mfu=row["gflops_per_s"] / peak["matmul_gflops"])
     return rows
 
 
 def _fmt(row: dict) -> str:
-    return (f"{row['model']:>4} {row['params']:>9,d} {row['phase']:>6} {row['batch']:5d} "
+    return (f"{row['model']:>4} {row['params']:>9,d} {row['phase']:>10} {row['batch']:5d} "
             f"{row['prompt_len']:3d}+{row['new_tokens']:<3d} {row['s_per_call']:8.3f} {row['tokens_per_s']:10.4g} "
             f"{row['flops_per_token'] / 1e6:8.2f} {row['gflops_per_s']:8.2f} {100 * row['mfu']:6.1f}% "
             f"{row['compile_s']:7.1f}")
@@ -161,10 +172,15 @@ def parse_args(argv):
     ap.add_argument("--prompt-len", type=int, default=32)
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--reps", type=int, help="timed calls after compile (default 2; 1 with --quick)")
+    ap.add_argument("--cache-block", type=int, default=16,
+                    help="also time the sampler growing its cache in blocks of this many tokens (0: only the "
+                         "one-block sampler; default 16)")
     args = ap.parse_args(argv)
     args.batch = args.batch or (32 if args.quick else 256)
     args.reps = args.reps or (1 if args.quick else 2)
     args.models = args.models or (["1M"] if args.quick else ["1M", "5M"])
+    if args.cache_block < 0:
+        ap.error(f"--cache-block must be >= 0, got {args.cache_block}")
     for name in ("batch", "group", "prompt_len", "new_tokens", "reps"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -180,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# backend {jax.default_backend()}: measured peak {peak['matmul_gflops']:.1f} GFLOP/s (f32 GEMM); "
               f"median of {args.reps} calls; sample = {args.batch // args.group} prompts x G={args.group}, "
               f"train = one NTP+AdamW step; seq = prompt + response", flush=True)
-        print(f"{'mdl':>4} {'params':>9} {'phase':>6} {'batch':>5} {'seq':>7} {'s/call':>8} {'tokens/s':>10} "
+        print(f"{'mdl':>4} {'params':>9} {'phase':>10} {'batch':>5} {'seq':>7} {'s/call':>8} {'tokens/s':>10} "
               f"{'MFLOP/tk':>8} {'GFLOP/s':>8} {'MFU':>7} {'cmpl_s':>7}", flush=True)
     rows = []
     for name in args.models:

@@ -348,6 +348,19 @@ def init_cache(spec: TransformerSpec, batch: int, max_len: int) -> Cache:
     return Cache(zeros(), zeros(), jnp.zeros((batch, max_len), bool), last)
 
 
+def grow_cache(cache: Cache, slots: int) -> Cache:
+    """The same cache with `slots` slots; the new ones are empty (invalid, zero).
+
+    Decode attention reads every slot of the cache, valid or not, so a sampler that grows its cache
+    block by block reads fewer slots per step than one that holds the final length from the start."""
+    extra = slots - cache.valid_BxS.shape[1]
+    if extra < 0:
+        raise ValueError(f"cannot grow a cache of {cache.valid_BxS.shape[1]} slots to {slots}")
+    grow = lambda x: jnp.pad(x, ((0, 0), (0, 0), (0, extra), (0, 0)))  # noqa: E731  [B, G, S, K] on S
+    return Cache(tuple(grow(k) for k in cache.keys_BxGxSxK), tuple(grow(v) for v in cache.values_BxGxSxK),
+                 jnp.pad(cache.valid_BxS, ((0, 0), (0, extra))), cache.last_norm_BxKxD)
+
+
 def prefill(spec: TransformerSpec, params, tokens_BxL, kv_mask_BxL, cache: Cache):
     """Run the (left-padded) prompt, fill cache slots [0, L); logits after the last prompt token."""
     _check_tokens(spec, tokens_BxL, kv_mask_BxL=kv_mask_BxL)

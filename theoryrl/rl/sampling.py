@@ -7,7 +7,9 @@ Prompts are left-padded to a common length L (`prompt_mask_PxL` marks real token
 count real tokens only, so response token j of a prompt with n real tokens sits at position n + j
 and in cache slot L + j. The prompt batch is prefilled once ([P, L], not [P*G, L]) and its cache is
 then tiled G times (row p*G + g is sample g of prompt p, so reshapes to [P, G] never mix prompts).
-A `lax.scan` over `max_new_tokens` steps samples a token, then feeds it through `decode_step`;
+A `lax.scan` over `max_new_tokens` steps (or one scan per block of `cache_block` steps, the cache
+grown by a block before each, so that attention reads fewer empty slots) samples a token, then
+feeds it through `decode_step`;
 shapes are static, and after EOS a row keeps computing but emits `pad_id` with mask 0. (The scan's
 last decode step is not needed; keeping it keeps the body uniform, at a cost of 1/T.)
 
@@ -37,9 +39,13 @@ class SamplerSpec:
     eos_id: int
     pad_id: int
     greedy: bool = False
+    # 0: one scan over a cache of the final length. b > 0: the response is decoded in blocks of b
+    # tokens, the cache grown by b slots before each, so early steps attend over fewer (empty) slots
+    cache_block: int = 0
 
     def validate(self) -> None:
         require(self.max_new_tokens >= 1, "max_new_tokens", self.max_new_tokens, ">= 1")
+        require(self.cache_block >= 0, "cache_block", self.cache_block, ">= 0 (0 = one block)")
         require(self.eos_id >= 0, "eos_id", self.eos_id, ">= 0")
         require(self.pad_id >= 0, "pad_id", self.pad_id, ">= 0")
 
@@ -132,7 +138,8 @@ def sample(model_spec: tfm.TransformerSpec, params, prompts_PxL, prompt_mask_PxL
     (p, length), g, t = prompts_PxL.shape, num_samples, sampler.max_new_tokens
     if length + t > model_spec.max_len:
         raise ValueError(f"prompt length {length} + max_new_tokens {t} exceeds max_len={model_spec.max_len}")
-    cache = tfm.init_cache(model_spec, p, length + t)
+    block = sampler.cache_block or t
+    cache = tfm.init_cache(model_spec, p, length + min(block, t))
     logits_PxV, cache = tfm.prefill(model_spec, params, prompts_PxL, mask_PxL, cache)
     cache, logits_NxV = _tile_cache(cache, g), jnp.repeat(logits_PxV, g, axis=0)
     start_N = jnp.repeat(jnp.sum(mask_PxL, axis=1, dtype=jnp.int32), g)  # position of response token 0
@@ -147,8 +154,15 @@ def sample(model_spec: tfm.TransformerSpec, params, prompts_PxL, prompt_mask_PxL
         logits_NxV, _, cache = tfm.decode_step(model_spec, params, cache, token_N, start_N + j, length + j)
         return (cache, logits_NxV, done_N), (token_N, logp_N, live_N)
 
-    init = (cache, logits_NxV, jnp.zeros((p * g,), bool))
-    (_, _, done_N), (tokens_TxN, logp_TxN, live_TxN) = jax.lax.scan(step, init, jnp.arange(t, dtype=jnp.int32))
+    carry, outs = (cache, logits_NxV, jnp.zeros((p * g,), bool)), []
+    for first in range(0, t, block):  # static: one scan per block
+        last = min(first + block, t)
+        if first:
+            carry = (tfm.grow_cache(carry[0], length + last), *carry[1:])
+        carry, out = jax.lax.scan(step, carry, jnp.arange(first, last, dtype=jnp.int32))
+        outs.append(out)
+    done_N = carry[2]
+    tokens_TxN, logp_TxN, live_TxN = (jnp.concatenate(parts) for parts in zip(*outs, strict=True))
     mask_PxGxT = live_TxN.T.reshape(p, g, t).astype(jnp.float32)
     return Rollout(tokens_PxGxT=tokens_TxN.T.reshape(p, g, t), logp_PxGxT=logp_TxN.T.reshape(p, g, t),
                    mask_PxGxT=mask_PxGxT, length_PxG=jnp.sum(mask_PxGxT, axis=2).astype(jnp.int32),
