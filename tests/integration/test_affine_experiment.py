@@ -60,3 +60,11 @@ def test_affine_tiny_run_summary_invariants_and_plot(tmp_path):
     assert [p.name for p in exp.plot(folder, tmp_path / "fig")] == ["affine-uniform-vs-hard.png"]
     # a finished folder is not redone
     assert execute(exp, "quick", TINY, out=tmp_path / "a", quiet=True) == folder
+
+
+def test_bad_reward_is_named_before_any_compute():
+    import pytest
+
+    from theoryrl.core.config import ConfigError
+    with pytest.raises(ConfigError, match="'reward'"):
+        exp.Config(reward="exact").validate()

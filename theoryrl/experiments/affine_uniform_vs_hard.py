@@ -130,6 +130,7 @@ class Config:
     group_size: int = 8
     rl_lr: float = 5e-4
     temperature: float = 1.0
+    reward: str = "answer"  # RL reward: "answer" (outcome, the paper's), "process" (verified steps), "format+answer"
     pretrain_chunk: int = 250  # NTP steps between greedy evaluations
     steps_per_chunk: int = 20  # RL steps between greedy evaluations
     eval_per_distance: int = 64
@@ -161,6 +162,7 @@ class Config:
         for knob in ("pretrain_batch", "prompts_per_step", "eval_per_distance"):
             require(getattr(self, knob) >= 1, knob, getattr(self, knob), ">= 1")
         require(self.group_size >= 2, "group_size", self.group_size, ">= 2")
+        require(self.reward in eq.REWARDS, "reward", self.reward, " | ".join(eq.REWARDS))
         for knob in ("pretrain_lr", "rl_lr", "temperature"):
             require(getattr(self, knob) > 0, knob, getattr(self, knob), "> 0")
         self.task().validate()
@@ -218,8 +220,8 @@ def _eval_fn(cfg: Config, task: lm_rl.RLTask):
     def evaluate(params, hp, problems):
         scores = lm_rl.greedy_scores(model, sampler, task, params, problems.prompt_NxLp, None, problems)
         by_dist = lambda v: jnp.mean(v.reshape(num_dist, cfg.eval_per_distance), axis=1)  # noqa: E731
-        return {"eval_acc": by_dist(scores["reward"]), "eval_process_acc": by_dist(scores["process_correct"]),
-                "eval_len": by_dist(scores["length"])}
+        return {"eval_acc": by_dist(scores["answer_correct"].astype(jnp.float32)),
+                "eval_process_acc": by_dist(scores["process_correct"]), "eval_len": by_dist(scores["length"])}
 
     return evaluate
 
@@ -232,8 +234,9 @@ def _rl_task(cfg: Config) -> lm_rl.RLTask:
         return problems.prompt_NxLp, None, problems
 
     def score(problems, response_NxT, mask_NxT):
-        out = eq.verify(task, problems, response_NxT, mask_NxT)
+        out = eq.verify(task, problems, response_NxT, mask_NxT, reward=cfg.reward)
         return {"reward": out["reward_N"], "process_correct": out["process_correct_N"],
+                "answer_correct": out["answer_correct_N"],
                 "format_ok": out["format_ok_N"]}
 
     return lm_rl.RLTask(sample_prompts=sample_prompts, score=score)
