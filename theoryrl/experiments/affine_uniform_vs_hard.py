@@ -68,6 +68,14 @@ per-step slips, so GRPO's groups carry no variance there.
 - Under-trained bases (1,500 steps; or L = 8 at 2,000 steps: 0.92 / 0.88 / 0.16 / 0.03 / 0 ...)
   leave the lookup itself unlearned, and 120 GRPO steps at lr 2e-4 do not move the frontier; at lr
   5e-4 the uniform arm collapses (distance 1: 0.89 -> 0.08) on rewards earned by guessed answers.
+- Signal is the bottleneck, not only the outcome reward's guessability: from the distances-1..2
+  base with `reward=process` (no credit for guessed answers) at lr 1e-4, 120 steps, 93-95% of the
+  uniform arm's groups had zero advantage; it moved distance 4 from 0.12 to 0.25 and distance 5
+  from 0 to 0.05, and the hard arm stayed at 0 on distance 5 (one seed, 64 problems per distance):
+  the claim's direction, far from its size. With the outcome reward and 3x the prompts (48 per
+  step, lr 1e-4, 120 steps; 88-92% zero-advantage groups) the same base ends process-verified
+  1 / 1 / 0.64 / 0.22 / 0.06 on uniform, 1 / 1 / 0.45 / 0.02 / 0 on hard (outcome 0.17 on distance 5:
+  guesses) and 1 / 1 / 0.55 / 0.11 / 0 on short: the uniform arm pushes the frontier out slowly.
 The theory's policy slips at random at every step (p_fwd < 1), and an LLM's base plausibly does too
 (our inference, not measured); a small decoder after NTP is nearly deterministic per problem. The
 metric `<arm>_zero_adv_groups` (fraction of GRPO groups with zero advantage) reports this in every
