@@ -3,7 +3,9 @@ the summary contract, the invariants between its metrics, resume, and the figure
 import json
 
 import numpy as np
+import pytest
 
+from theoryrl.core.config import ConfigError
 from theoryrl.core.experiment import execute
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import affine_uniform_vs_hard as exp
@@ -41,15 +43,16 @@ def test_affine_tiny_run_summary_invariants_and_plot(tmp_path):
     saved = json.loads((folder / "config.json").read_text())["config"]
     cfg = exp.Config(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
     bucket = load_npz(folder / "buckets" / "pretrain.npz")
-    params = lm_runs.params_from_arrays(exp._model(cfg), {k: v[1] for k, v in bucket.items()})
+    model = exp._model(cfg)
+    params = lm_runs.params_from_arrays(model, {k: v[1] for k, v in bucket.items()})
     problems = exp._eval_data(cfg, {"seed": np.int32(43)})
     tokens, loss_mask = eq.solution_tokens(cfg.task(), problems)
-    row = cfg.eval_per_distance + 3  # distance 2, fourth problem
-    logits = np.asarray(tfm.forward(exp._model(cfg), params, tokens[row:row + 1]).logits_BxTxV[0], np.float64)
+    i = cfg.eval_per_distance + 3  # distance 2, fourth problem
+    logits = np.asarray(tfm.forward(model, params, tokens[i:i + 1]).logits_BxTxV[0], np.float64)
     p_next = np.exp(logits - logits.max(-1, keepdims=True))
     p_next /= p_next.sum(-1, keepdims=True)
-    targets = np.flatnonzero(np.asarray(loss_mask[row]))
-    expected = np.prod([p_next[t - 1, int(tokens[row, t])] for t in targets])
+    targets = np.flatnonzero(np.asarray(loss_mask[i]))
+    expected = np.prod([p_next[t - 1, int(tokens[i, t])] for t in targets])
     np.testing.assert_allclose(arrays["pretrain_solution_prob"][1, 1, 3], expected, rtol=1e-4)
     mixed = 1 - arrays["pretrain_solution_prob"] ** 4 - (1 - arrays["pretrain_solution_prob"]) ** 4
     assert np.isclose(m["pretrained_mixed_group_prob_d2"], mixed[:, 1].mean())
@@ -63,8 +66,5 @@ def test_affine_tiny_run_summary_invariants_and_plot(tmp_path):
 
 
 def test_bad_reward_is_named_before_any_compute():
-    import pytest
-
-    from theoryrl.core.config import ConfigError
     with pytest.raises(ConfigError, match="'reward'"):
         exp.Config(reward="exact").validate()
