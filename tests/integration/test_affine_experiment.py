@@ -65,6 +65,33 @@ def test_affine_tiny_run_summary_invariants_and_plot(tmp_path):
     assert execute(exp, "quick", TINY, out=tmp_path / "a", quiet=True) == folder
 
 
+def test_affine_slipped_demonstrations_and_sampled_evaluation(tmp_path):
+    knobs = [k for k in TINY if not k.startswith("seeds=")] + ["seeds=42", "arms=uniform,hard", "slip=0.5",
+                                                               "eval_samples=2"]
+    folder = execute(exp, "quick", knobs, out=tmp_path / "s", quiet=True)
+    summary = json.loads((folder / "summary.json").read_text())
+    m, v = summary["metrics"], summary["verdict"]
+    claims = ("uniform_solves_hardest", "hard_only_stays_low", "uniform_much_better_than_hard")
+    assert set(v) == {c + suffix for c in claims for suffix in ("", "_verified", "_sampled")}
+    arrays = load_npz(folder / "arrays.npz")
+    assert arrays["rl_eval_sample_acc"].shape == (2, 2, 3) and arrays["pretrain_eval_sample_acc"].shape == (1, 2, 3)
+    # 2 samples of 8 problems per distance: the sampled rates are multiples of 1/16
+    np.testing.assert_allclose(arrays["rl_eval_sample_acc"] * 16, np.round(arrays["rl_eval_sample_acc"] * 16), atol=1e-5)
+    assert np.all(arrays["rl_eval_sample_process_acc"] <= arrays["rl_eval_sample_acc"])
+    assert v["uniform_solves_hardest_sampled"] == (m["uniform_hard_sample_acc"] >= 0.5)
+    assert v["hard_only_stays_low_sampled"] == (m["hard_hard_sample_acc"] <= 0.1)
+    assert m["pretrained_sample_acc_d3"] == arrays["pretrain_eval_sample_acc"][0, -1, 2]
+    # slipped demonstrations drift by up to L-1 = 3: the vocabulary holds 3 more values on each side
+    cfg = exp.Config(chain_len=4, pretrain_max_distance=1, short_max_distance=2, slip=0.5)
+    assert cfg.task().num_values == exp.Config(chain_len=4, pretrain_max_distance=1, short_max_distance=2).task().num_values + 6
+    assert cfg.reading_task().value0 == cfg.task().value0 and cfg.reading_task().num_values == cfg.task().num_values
+    assert [p.name for p in exp.plot(folder, tmp_path / "fig")] == ["affine-uniform-vs-hard.png"]
+
+
 def test_bad_reward_is_named_before_any_compute():
     with pytest.raises(ConfigError, match="'reward'"):
         exp.Config(reward="exact").validate()
+    with pytest.raises(ConfigError, match="'slip'"):
+        exp.Config(slip=1.0).validate()
+    with pytest.raises(ConfigError, match="'eval_samples'"):
+        exp.Config(eval_samples=-1).validate()

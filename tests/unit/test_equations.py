@@ -347,3 +347,54 @@ def test_a_shorter_spec_with_vocab_chain_len_shares_every_token_id():
         eq.solution_tokens(short, probs, full - 1)
     with pytest.raises(ConfigError, match="vocab_chain_len"):
         eq.EquationSpec(chain_len=4, vocab_chain_len=3)
+
+
+def _written_steps(spec, response):
+    """[(prev written value, signed constant, written value)] of a rendered worked solution, and its answer."""
+    words = eq.render(spec, response).split()
+    assert words[0] == "<think>" and words[-5:-3] == ["</think>", "<answer>"]
+    steps = " ".join(words[1:-5]).split(" ;")[:-1]
+    prev, out = int(steps[0].split()[2]), []
+    for st in steps[1:]:
+        _, sign, c, _, _, _, v = st.split()
+        out.append((prev, int(c) * (1 if sign == "+" else -1), int(v)))
+        prev = int(v)
+    return out, int(words[-3])
+
+
+def test_slipped_solutions_drift_one_way_and_any_slip_fails_the_answer():
+    spec = eq.EquationSpec(chain_len=6, value_margin=5)
+    probs = _problems(spec, n=400, seed=3)
+    lp = eq.prompt_len(spec)
+    exact, _ = eq.solution_tokens(spec, probs)
+    same, _ = eq.solution_tokens(spec, probs, slip_key=jax.random.key(0), slip_prob=0.0)
+    np.testing.assert_array_equal(same, exact)  # no slips: the exact worked solution
+    tokens, mask = map(np.asarray, eq.solution_tokens(spec, probs, slip_key=jax.random.key(1), slip_prob=0.3))
+    slips = 0
+    for b in range(400):
+        steps, answer = _written_steps(spec, tokens[b, lp:])
+        assert len(steps) == probs.distance_N[b] and answer == steps[-1][2]
+        errs = [v - (prev + delta) for prev, delta, v in steps]  # each step's own slip
+        assert set(errs) <= {0, 1} or set(errs) <= {0, -1}  # one direction per problem
+        assert [delta for _, delta, _ in steps] == probs.path_deltas_NxLm1[b, :len(steps)].tolist()
+        assert (answer == probs.answer_N[b]) == (not any(errs))  # a slip is never undone
+        slips += sum(e != 0 for e in errs)
+    # each of the sum(d) = ~1200 edge steps slips with probability 0.3: 4.5 binomial sds of room
+    n_steps = int(probs.distance_N.sum())
+    assert abs(slips - 0.3 * n_steps) < 4.5 * np.sqrt(0.21 * n_steps)
+    out = eq.verify(spec, probs, jnp.asarray(tokens[:, lp:]), jnp.asarray(mask[:, lp:]))
+    assert np.all(out["format_ok_N"])
+    np.testing.assert_array_equal(out["answer_correct_N"], out["process_correct_N"])
+    # every step slips: the drift is the step count, so the answer is off by exactly d
+    every, _ = eq.solution_tokens(spec, probs, slip_key=jax.random.key(2), slip_prob=1.0)
+    given = eq.verify(spec, probs, every[:, lp:], (every[:, lp:] != PAD_ID).astype(jnp.int32))["answer_N"]
+    np.testing.assert_array_equal(np.abs(np.asarray(given) - probs.answer_N), probs.distance_N)
+
+
+def test_slips_need_value_margin_for_their_drift():
+    spec = eq.EquationSpec(chain_len=6, value_margin=4)
+    assert eq.EquationSpec(chain_len=6).num_values + 10 == eq.EquationSpec(chain_len=6, value_margin=5).num_values
+    with pytest.raises(ConfigError, match="value_margin"):
+        eq.solution_tokens(spec, _problems(spec, n=4), slip_key=jax.random.key(0), slip_prob=0.5)
+    with pytest.raises(ConfigError, match="value_margin"):
+        eq.EquationSpec(chain_len=6, value_margin=-1)

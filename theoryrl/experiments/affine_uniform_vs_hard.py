@@ -138,6 +138,11 @@ class Config:
     group_size: int = 8
     rl_lr: float = 5e-4
     temperature: float = 1.0
+    # NTP demonstrations slip: each edge step's arithmetic is off by one with this probability
+    # (equations.slip_drift), so the base is a solver whose every step is right with probability
+    # 1 - slip, the theory's p_fwd < 1; 0 = exact worked solutions
+    slip: float = 0.0
+    eval_samples: int = 0  # samples per eval problem at the RL temperature (sampled accuracy), 0 = greedy only
     reward: str = "answer"  # RL reward: "answer" (outcome, the paper's), "process" (verified steps), "format+answer"
     pretrain_chunk: int = 250  # NTP steps between greedy evaluations
     steps_per_chunk: int = 20  # RL steps between greedy evaluations
@@ -171,17 +176,24 @@ class Config:
             require(getattr(self, knob) >= 1, knob, getattr(self, knob), ">= 1")
         require(self.group_size >= 2, "group_size", self.group_size, ">= 2")
         require(self.reward in eq.REWARDS, "reward", self.reward, " | ".join(eq.REWARDS))
+        require(0.0 <= self.slip < 1.0, "slip", self.slip, "in [0, 1)")
+        require(self.eval_samples >= 0, "eval_samples", self.eval_samples, ">= 0 (0 = greedy evaluation only)")
         for knob in ("pretrain_lr", "rl_lr", "temperature"):
             require(getattr(self, knob) > 0, knob, getattr(self, knob), "> 0")
         self.task().validate()
 
     def task(self) -> eq.EquationSpec:
-        return eq.EquationSpec(chain_len=self.chain_len)
+        return eq.EquationSpec(chain_len=self.chain_len, value_margin=self._margin())
+
+    def _margin(self) -> int:
+        """Value tokens beyond the exact range for the drift of slipped demonstrations (none without slips,
+        so the vocabulary of exact runs is unchanged)."""
+        return self.chain_len - 1 if self.slip > 0 else 0
 
     def reading_task(self) -> eq.EquationSpec:
         """Short systems with the token ids of `task()` (same label pool and value range)."""
         return eq.EquationSpec(chain_len=self.reading_chain_len, num_labels=self.task().labels,
-                               vocab_chain_len=self.chain_len)
+                               vocab_chain_len=self.chain_len, value_margin=self._margin())
 
 
 TIERS = {
@@ -227,9 +239,19 @@ def _eval_fn(cfg: Config, task: lm_rl.RLTask):
 
     def evaluate(params, hp, problems):
         scores = lm_rl.greedy_scores(model, sampler, task, params, problems.prompt_NxLp, None, problems)
-        by_dist = lambda v: jnp.mean(v.reshape(num_dist, cfg.eval_per_distance), axis=1)  # noqa: E731
-        return {"eval_acc": by_dist(scores["answer_correct"].astype(jnp.float32)),
-                "eval_process_acc": by_dist(scores["process_correct"]), "eval_len": by_dist(scores["length"])}
+        by_dist = lambda v: jnp.mean(v.reshape(num_dist, -1), axis=1)  # noqa: E731
+        out = {"eval_acc": by_dist(scores["answer_correct"].astype(jnp.float32)),
+               "eval_process_acc": by_dist(scores["process_correct"]), "eval_len": by_dist(scores["length"])}
+        if cfg.eval_samples:
+            # the policy's success probability, the quantity the theory tracks (greedy decoding of a
+            # policy whose every step is right with probability > 1/2 never slips); the same key at
+            # every evaluation, so curves compare policies on common random numbers
+            key = jax.random.fold_in(prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.EVAL), 1)
+            sampled = lm_rl.sampled_scores(model, sampler, task, params, problems.prompt_NxLp, None, problems, key,
+                                           cfg.eval_samples, temperature=cfg.temperature)
+            out["eval_sample_acc"] = by_dist(sampled["answer_correct"].astype(jnp.float32))
+            out["eval_sample_process_acc"] = by_dist(sampled["process_correct"].astype(jnp.float32))
+        return out
 
     return evaluate
 
@@ -261,7 +283,11 @@ def _pretrain(cfg: Config, ctx) -> list[dict]:
             return eq.solution_tokens(reading, eq.sample_problems(k, reading, reading_probs, cfg.pretrain_batch), seq_len)
 
         def solve(k):
-            return eq.solution_tokens(task, eq.sample_problems(k, task, hp["dist_probs"], cfg.pretrain_batch))
+            if not cfg.slip:
+                return eq.solution_tokens(task, eq.sample_problems(k, task, hp["dist_probs"], cfg.pretrain_batch))
+            k_problems, k_slip = jax.random.split(k)
+            problems = eq.sample_problems(k_problems, task, hp["dist_probs"], cfg.pretrain_batch)
+            return eq.solution_tokens(task, problems, slip_key=k_slip, slip_prob=cfg.slip)
 
         return jax.lax.cond(step < cfg.reading_steps, read, solve, key)
 
@@ -335,8 +361,13 @@ def run(cfg: Config, ctx) -> Outcome:
                          "hard_len": float(rl["history/eval_len"][r, -1, hard]),
                          "base_hard_acc": float(base_acc[i, hard]),
                          "acc_by_distance": [float(x) for x in curves[r, -1]]})
-    arm_mean = {a: float(np.mean([row["hard_acc"] for row in rows if row["arm"] == a])) for a in cfg.arms}
-    arm_proc = {a: float(np.mean([row["hard_process_acc"] for row in rows if row["arm"] == a])) for a in cfg.arms}
+    if cfg.eval_samples:
+        for r, row in enumerate(rows):
+            row["hard_sample_acc"] = float(rl["history/eval_sample_acc"][r, -1, hard])
+            row["sample_acc_by_distance"] = [float(x) for x in rl["history/eval_sample_acc"][r, -1]]
+    arm_mean = _arm_means(cfg, rows, "hard_acc")
+    arm_proc = _arm_means(cfg, rows, "hard_process_acc")
+    arm_sampled = _arm_means(cfg, rows, "hard_sample_acc") if cfg.eval_samples else None
     # GRPO learns only from groups whose G rewards differ; a policy that is right or wrong on a prompt
     # with probability ~1 leaves all its groups at zero advantage, whatever the reward rate
     zero_adv = np.asarray(rl["history/zero_adv_groups"])  # [runs, chunks]
@@ -350,20 +381,32 @@ def run(cfg: Config, ctx) -> Outcome:
                **{f"{a}_zero_adv_groups": v for a, v in arm_zero.items()},
                **{f"pretrained_solution_prob_d{d + 1}": float(solution_p[:, d].mean()) for d in range(cfg.chain_len - 1)},
                **{f"pretrained_mixed_group_prob_d{d + 1}": float(mixed[:, d].mean()) for d in range(cfg.chain_len - 1)}}
-    return Outcome(metrics=metrics, rows=rows, paper=_PAPER, verdict=_verdict(cfg, arm_mean, arm_proc),
+    if cfg.eval_samples:
+        base_sampled = np.stack([p["history/eval_sample_acc"][-1] for p in pretrained])  # [seeds, distances]
+        metrics.update({f"pretrained_sample_acc_d{d + 1}": float(base_sampled[:, d].mean())
+                        for d in range(cfg.chain_len - 1)})
+        metrics.update({f"{a}_hard_sample_acc": v for a, v in arm_sampled.items()})
+    return Outcome(metrics=metrics, rows=rows, paper=_PAPER, verdict=_verdict(cfg, arm_mean, arm_proc, arm_sampled),
                    arrays={**_arrays(cfg, rl, pretrained, arms_of_run), "pretrain_solution_prob": solution_p})
+
+
+def _arm_means(cfg: Config, rows: list[dict], key: str) -> dict:
+    return {a: float(np.mean([row[key] for row in rows if row["arm"] == a])) for a in cfg.arms}
 
 
 _PAPER = {"uniform_hard_acc (L=15, Qwen-3B)": 0.957, "hard_only_hard_acc": 0.0, "5-uniform -> 15-hard": "low"}
 
 
-def _verdict(cfg: Config, acc: dict, process_acc: dict) -> dict:
-    """The paper's claims on the hardest distance, judged twice: on the outcome accuracy (the paper's
-    measure) and, suffixed `_verified`, on the process-verified accuracy. The answer space is a few
+def _verdict(cfg: Config, acc: dict, process_acc: dict, sampled_acc: dict | None = None) -> dict:
+    """The paper's claims on the hardest distance, judged on the greedy outcome accuracy (the paper's
+    measure), again, suffixed `_verified`, on the greedy process-verified accuracy, and, suffixed
+    `_sampled` when eval_samples > 0, on the outcome accuracy of samples at the RL temperature (the
+    policy's success probability, what the theory's gradient flow moves). The answer space is a few
     dozen integers, so a policy that writes well-formed steps with guessed values scores about 0.1 on
     outcome alone (measured at 250f1e7), near `fail_level`; a verified solution cannot be a guess."""
     verdict = {}
-    for suffix, by_arm in (("", acc), ("_verified", process_acc)):
+    judged = [("", acc), ("_verified", process_acc)] + ([("_sampled", sampled_acc)] if sampled_acc else [])
+    for suffix, by_arm in judged:
         if "uniform" in cfg.arms:
             verdict["uniform_solves_hardest" + suffix] = by_arm["uniform"] >= cfg.hard_level
         if "hard" in cfg.arms:
@@ -383,7 +426,11 @@ def _arrays(cfg: Config, rl: dict, pretrained: list[dict], arms_of_run: list[str
             "run_arm": np.array(arms_of_run), "run_seed": np.repeat(np.array(cfg.seeds), len(cfg.arms)),
             "pretrain_eval_acc": np.stack([p["history/eval_acc"] for p in pretrained]),
             "pretrain_eval_process_acc": np.stack([p["history/eval_process_acc"] for p in pretrained]),
-            "pretrain_loss": np.stack([p["history/loss"] for p in pretrained])}
+            "pretrain_loss": np.stack([p["history/loss"] for p in pretrained]),
+            **({"rl_eval_sample_acc": rl["history/eval_sample_acc"],
+                "rl_eval_sample_process_acc": rl["history/eval_sample_process_acc"],
+                "pretrain_eval_sample_acc": np.stack([p["history/eval_sample_acc"] for p in pretrained])}
+               if cfg.eval_samples else {})}
 
 
 def plot(run_dir: Path, out_dir: Path) -> list[Path]:
@@ -401,8 +448,12 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
         ax.plot(steps, curve.mean(0), color=f"C{j}", label=arm)
         ax.fill_between(steps, curve.min(0), curve.max(0), color=f"C{j}", alpha=0.2)
         ax.plot(steps, arrays["rl_eval_process_acc"][sel][:, :, hard].mean(0), ":", color=f"C{j}")
+        if "rl_eval_sample_acc" in arrays:
+            ax.plot(steps, arrays["rl_eval_sample_acc"][sel][:, :, hard].mean(0), "--", color=f"C{j}")
     ax.set_xlabel("GRPO step")
     ax.plot([], [], "k:", label="process-verified")
+    if "rl_eval_sample_acc" in arrays:
+        ax.plot([], [], "k--", label=f"sampled (T = {cfg['temperature']:g})")
     ax.set_ylabel(f"greedy accuracy, distance {cfg['chain_len'] - 1}")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)
@@ -410,10 +461,15 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
     dists = np.arange(1, cfg["chain_len"])
     ax2.plot(dists, arrays["pretrain_eval_acc"][:, -1].mean(0), "k--", marker="o", label="pre-trained (NTP)")
     ax2.plot(dists, arrays["pretrain_eval_process_acc"][:, -1].mean(0), "k:", marker="x", label="process-verified (dotted)")
+    if "pretrain_eval_sample_acc" in arrays:
+        ax2.plot(dists, arrays["pretrain_eval_sample_acc"][:, -1].mean(0), "k--", marker="s", alpha=0.5,
+                 label="sampled (dashed)")
     for j, arm in enumerate(cfg["arms"]):
         sel = arrays["run_arm"] == arm
         ax2.plot(dists, arrays["rl_eval_acc"][sel][:, -1].mean(0), marker="o", color=f"C{j}", label=f"after RL: {arm}")
         ax2.plot(dists, arrays["rl_eval_process_acc"][sel][:, -1].mean(0), ":", marker="x", color=f"C{j}")
+        if "rl_eval_sample_acc" in arrays:
+            ax2.plot(dists, arrays["rl_eval_sample_acc"][sel][:, -1].mean(0), "--", marker="s", color=f"C{j}")
     ax2.set_xticks(dists)
     ax2.set_xlabel("distance to the target")
     ax2.set_ylabel("greedy accuracy")

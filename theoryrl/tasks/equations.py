@@ -72,6 +72,9 @@ class EquationSpec:
     # num_labels, max_const, max_v0 and vocab_chain_len share every token id whatever their
     # chain_len, so short systems can pre-train a model for long ones (a reading curriculum)
     vocab_chain_len: int = 0
+    # extra value tokens on both sides of the range: room for the values of worked solutions
+    # with slips (`solution_tokens(slip_prob=...)`), which drift by up to ±1 per slipped step
+    value_margin: int = 0
 
     def __post_init__(self):
         self.validate()
@@ -89,6 +92,8 @@ class EquationSpec:
         require(whole(self.max_v0) and self.max_v0 >= 1, "max_v0", self.max_v0, "an integer >= 1")
         require(whole(self.vocab_chain_len) and (self.vocab_chain_len == 0 or self.vocab_chain_len >= self.chain_len),
                 "vocab_chain_len", self.vocab_chain_len, f"0 (-> chain_len) or an integer >= chain_len = {self.chain_len}")
+        require(whole(self.value_margin) and self.value_margin >= 0, "value_margin", self.value_margin,
+                "an integer >= 0")
 
     @property
     def labels(self) -> int:
@@ -96,11 +101,11 @@ class EquationSpec:
 
     @property
     def value_min(self) -> int:
-        return 1 - self.max_const * ((self.vocab_chain_len or self.chain_len) - 1)
+        return 1 - self.max_const * ((self.vocab_chain_len or self.chain_len) - 1) - self.value_margin
 
     @property
     def value_max(self) -> int:
-        return self.max_v0 + self.max_const * ((self.vocab_chain_len or self.chain_len) - 1)
+        return self.max_v0 + self.max_const * ((self.vocab_chain_len or self.chain_len) - 1) + self.value_margin
 
     @property
     def value0(self) -> int:
@@ -273,19 +278,45 @@ def _solution_one(spec: EquationSpec, d, source, v0, labels_Lm1, deltas_Lm1, val
     return tokens.astype(jnp.int32), (t < end + 5).astype(jnp.int32)
 
 
+def slip_drift(key: jax.Array, spec: EquationSpec, distance_N: jax.Array, slip_prob) -> jax.Array:
+    """[N, L-1] int32: how far each written value of a worked solution with slips is off.
+
+    Each of the d edge steps slips independently with probability `slip_prob` (may be traced): its
+    written value is off by ±1 from the previous written value ± c, with one sign per problem (drawn
+    uniformly), so slips never cancel. Later steps do their arithmetic on the written values, so the
+    drift is the running count of slips and any slip makes the answer wrong: the outcome reward of
+    a demonstration is exactly its process correctness."""
+    num, steps = distance_N.shape[0], spec.chain_len - 1
+    k_on, k_sign = jax.random.split(key)
+    on_NxLm1 = jax.random.bernoulli(k_on, slip_prob, (num, steps)) & (jnp.arange(steps)[None, :] < distance_N[:, None])
+    sign_N = jnp.where(jax.random.bernoulli(k_sign, 0.5, (num,)), 1, -1)
+    return (jnp.cumsum(on_NxLm1, axis=1) * sign_N[:, None]).astype(jnp.int32)
+
+
 @partial(jax.jit, static_argnames=("spec", "seq_len"))
-def solution_tokens(spec: EquationSpec, problems: Problems, seq_len: int = 0) -> tuple[jax.Array, jax.Array]:
+def solution_tokens(spec: EquationSpec, problems: Problems, seq_len: int = 0, slip_key: jax.Array | None = None,
+                    slip_prob=0.0) -> tuple[jax.Array, jax.Array]:
     """(tokens_NxS, loss_mask_NxS): prompt then worked solution, PAD-padded to S = Lp + max_response_len,
     or to `seq_len` when that is larger (to batch a shorter spec with a longer one's shapes).
 
     loss_mask is 1 on the solution tokens (EOS included), 0 on the prompt and the padding.
+    With `slip_key`, each edge step's arithmetic slips with probability `slip_prob` (`slip_drift`):
+    demonstrations of a solver whose every step is right with probability 1 - slip_prob, the
+    theory's per-step forward probability. The spec's `value_margin` must hold the drift (>= L-1).
     """
     num = _check_problems(spec, problems)
     full = prompt_len(spec) + max_response_len(spec)
     require(seq_len == 0 or seq_len >= full, "seq_len", seq_len, f"0 or >= {full} (prompt + longest solution)")
+    values, answer = problems.path_values_NxLm1, problems.answer_N
+    if slip_key is not None:
+        require(spec.value_margin >= spec.chain_len - 1, "value_margin", spec.value_margin,
+                f">= chain_len - 1 = {spec.chain_len - 1} (room for the drift of slipped steps)")
+        drift = slip_drift(slip_key, spec, problems.distance_N, slip_prob)
+        values = values + drift
+        answer = answer + jnp.take_along_axis(drift, problems.distance_N[:, None] - 1, axis=1)[:, 0]
     sol, mask = jax.vmap(partial(_solution_one, spec))(
         problems.distance_N, problems.source_N, problems.source_value_N, problems.path_labels_NxLm1,
-        problems.path_deltas_NxLm1, problems.path_values_NxLm1, problems.answer_N)
+        problems.path_deltas_NxLm1, values, answer)
     tokens = jnp.concatenate([problems.prompt_NxLp, sol], axis=1)
     loss_mask = jnp.concatenate([jnp.zeros((num, prompt_len(spec)), jnp.int32), mask], axis=1)
     pad = ((0, 0), (0, max(seq_len - full, 0)))
