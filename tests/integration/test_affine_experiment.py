@@ -13,7 +13,7 @@ from theoryrl.models import transformer as tfm
 from theoryrl.rl import lm_runs
 from theoryrl.tasks import equations as eq
 
-TINY = ["chain_len=4", "pretrain_max_distance=1", "reading_steps=10", "short_max_distance=2", "seeds=42,43", "d_model=32",
+TINY = ["chain_len=4", "slip=0", "eval_samples=0", "token_shift=4", "pretrain_max_distance=1", "reading_steps=10", "short_max_distance=2", "seeds=42,43", "d_model=32",
         "pretrain_steps=20", "pretrain_chunk=10", "pretrain_batch=16", "rl_steps=4", "steps_per_chunk=2",
         "prompts_per_step=4", "group_size=4", "eval_per_distance=8"]
 
@@ -72,7 +72,7 @@ def test_affine_slipped_demonstrations_and_sampled_evaluation(tmp_path):
     summary = json.loads((folder / "summary.json").read_text())
     m, v = summary["metrics"], summary["verdict"]
     claims = ("uniform_solves_hardest", "hard_only_stays_low", "uniform_much_better_than_hard")
-    assert set(v) == {c + suffix for c in claims for suffix in ("", "_verified", "_sampled")}
+    assert set(v) == {c + suffix for c in claims for suffix in ("", "_verified", "_sampled", "_sampled_verified")}
     arrays = load_npz(folder / "arrays.npz")
     assert arrays["rl_eval_sample_acc"].shape == (2, 2, 3) and arrays["pretrain_eval_sample_acc"].shape == (1, 2, 3)
     # 2 samples of 8 problems per distance: the sampled rates are multiples of 1/16
@@ -80,10 +80,12 @@ def test_affine_slipped_demonstrations_and_sampled_evaluation(tmp_path):
     assert np.all(arrays["rl_eval_sample_process_acc"] <= arrays["rl_eval_sample_acc"])
     assert v["uniform_solves_hardest_sampled"] == (m["uniform_hard_sample_acc"] >= 0.5)
     assert v["hard_only_stays_low_sampled"] == (m["hard_hard_sample_acc"] <= 0.1)
+    assert v["uniform_solves_hardest_sampled_verified"] == (m["uniform_hard_sample_process_acc"] >= 0.5)
     assert m["pretrained_sample_acc_d3"] == arrays["pretrain_eval_sample_acc"][0, -1, 2]
     # slipped demonstrations drift by up to L-1 = 3: the vocabulary holds 3 more values on each side
     cfg = exp.Config(chain_len=4, pretrain_max_distance=1, short_max_distance=2, slip=0.5)
-    assert cfg.task().num_values == exp.Config(chain_len=4, pretrain_max_distance=1, short_max_distance=2).task().num_values + 6
+    exact = exp.Config(chain_len=4, pretrain_max_distance=1, short_max_distance=2, slip=0.0)
+    assert cfg.task().num_values == exact.task().num_values + 6
     assert cfg.reading_task().value0 == cfg.task().value0 and cfg.reading_task().num_values == cfg.task().num_values
     assert [p.name for p in exp.plot(folder, tmp_path / "fig")] == ["affine-uniform-vs-hard.png"]
 

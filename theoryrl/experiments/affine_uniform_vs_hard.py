@@ -79,7 +79,39 @@ per-step slips, so GRPO's groups carry no variance there.
 The theory's policy slips at random at every step (p_fwd < 1), and an LLM's base plausibly does too
 (our inference, not measured); a small decoder after NTP is nearly deterministic per problem. The
 metric `<arm>_zero_adv_groups` (fraction of GRPO groups with zero advantage) reports this in every
-run. Untried: a base made stochastic per step by design, and RL budgets well beyond the quick tier.
+run.
+
+A base stochastic per step by design (`slip`, probes at 5bc7470's code with `rope=False`, L = 6,
+`eval_samples=4`, one seed): NTP demonstrations whose every edge step slips by one with probability
+`slip` (one direction per problem, so a slip always fails the answer), the analog of the theory's
+p_fwd < 1. Greedy decoding of such a base never slips where it has learned the step (the right
+value is the mode), so these runs are judged on sampled accuracy at the RL temperature (`_sampled`
+verdicts), the policy's success probability that the theory's gradient flow moves.
+- slip 0.5, 2,000 NTP steps: the base is under-trained at the later steps (greedy process-verified
+  0.92 / 0.88 / 0.39 / 0.12 / 0.03; lookups right, values off by 1-3 from the third step on).
+  Uniform GRPO sharpens distances 1-2 (sampled 0.55 -> 0.80, 0.35 -> 0.69) and leaves distance 5
+  at 0.15 -> 0.19 sampled (0.02 process-verified); hard 0.11; short 0.10. 25-37% of the uniform
+  arm's groups had zero advantage, against 61-78% with exact demonstrations.
+- slip 0.4, 3,500 NTP steps: base greedy process-verified 1 / 1 / 0.75 / 0.30 / 0.12, sampled
+  process-verified 0.67 / 0.40 / 0.13 / 0.03 / 0.02 (a slip-only solver would give 0.6^d:
+  0.60 / 0.36 / 0.22 / 0.13 / 0.08, so steps 3+ fail for other reasons). After 120 GRPO steps,
+  sampled process-verified: uniform 0.90 / 0.84 / 0.40 / 0.18 / 0.06, hard 0.25 / 0.16 / 0.06 /
+  0 / 0.01, short 0.97 / 0.93 / 0.54 / 0.24 / 0.08. Uniform > Hard at every distance and Hard-only
+  stays at 0 on the hardest, but the uniform arm's gain is at the steps the base already does well
+  (per-step success of steps 1-2 rises to ~0.9) and does not carry to steps 3-5 (~0.45 each), so
+  distance 5 stays far below `hard_level`, and the short arm (never trained past distance 3) does
+  as well as uniform there: the transfer across steps that the theory's shared parameters give
+  for free is missing in this decoder.
+- slip 0.5 with `token_shift=8`, 3,000 NTP steps: the shift window now holds a step's first label
+  (x_u), so each step's arithmetic reads v_u in one hop, and the base is a slip-only solver:
+  sampled process-verified 0.56 / 0.29 / 0.11 / 0.06 / 0.02 against 0.5^d = 0.50 / 0.25 / 0.13 /
+  0.06 / 0.03 (greedy process-verified 1 / 0.98 / 0.83 / 0.67 / 0.45). After 120 GRPO steps,
+  sampled process-verified on distance 5: uniform 0.02 -> 0.14, hard 0.02 (stays), short 0.21;
+  by distance, uniform 0.79 / 0.59 / 0.25 / 0.15 / 0.14. The theory's direction (Uniform > Hard,
+  Hard-only stuck at its base rate), at a size far below the paper's, with short >= uniform. The
+  outcome reward also pays for answers right by coincidence (sampled outcome 0.29 vs 0.14
+  process-verified at distance 5 on uniform), and greedy accuracy falls under RL (uniform's
+  distance 1: 1.0 -> 0.83): GRPO sharpens the policy onto some wrong values too.
 
 All (seed, arm) RL runs are one vmapped program (the arm is the traced distance distribution).
 Knobs: see Config. Row keys: seed, arm, hard_acc, hard_process_acc, hard_len, acc_by_distance.
@@ -126,14 +158,14 @@ class Config:
     d_model: int = 128
     n_layers: int = 2
     n_heads: int = 4
-    token_shift: int = 4  # previous tokens mixed into each attention input (models/transformer.py), 0 = off
-    rope: bool = True  # False: no positional encoding (NoPE), so step counting has no position to read
-    pretrain_steps: int = 1500  # NTP steps in all, the reading stage included
+    token_shift: int = 8  # previous tokens mixed into each attention input (models/transformer.py), 0 = off
+    rope: bool = False  # False: no positional encoding (NoPE), so step counting has no position to read
+    pretrain_steps: int = 3000  # NTP steps in all, the reading stage included
     reading_steps: int = 750  # the first NTP steps train on systems of reading_chain_len (0 = no reading stage)
     reading_chain_len: int = 3  # chain length of the reading stage (distances 1..this - 1)
     pretrain_batch: int = 32
     pretrain_lr: float = 3e-3
-    rl_steps: int = 120
+    rl_steps: int = 300
     prompts_per_step: int = 16
     group_size: int = 8
     rl_lr: float = 5e-4
@@ -141,8 +173,8 @@ class Config:
     # NTP demonstrations slip: each edge step's arithmetic is off by one with this probability
     # (equations.slip_drift), so the base is a solver whose every step is right with probability
     # 1 - slip, the theory's p_fwd < 1; 0 = exact worked solutions
-    slip: float = 0.0
-    eval_samples: int = 0  # samples per eval problem at the RL temperature (sampled accuracy), 0 = greedy only
+    slip: float = 0.5
+    eval_samples: int = 4  # samples per eval problem at the RL temperature (sampled accuracy), 0 = greedy only
     reward: str = "answer"  # RL reward: "answer" (outcome, the paper's), "process" (verified steps), "format+answer"
     pretrain_chunk: int = 250  # NTP steps between greedy evaluations
     steps_per_chunk: int = 20  # RL steps between greedy evaluations
@@ -364,10 +396,12 @@ def run(cfg: Config, ctx) -> Outcome:
     if cfg.eval_samples:
         for r, row in enumerate(rows):
             row["hard_sample_acc"] = float(rl["history/eval_sample_acc"][r, -1, hard])
+            row["hard_sample_process_acc"] = float(rl["history/eval_sample_process_acc"][r, -1, hard])
             row["sample_acc_by_distance"] = [float(x) for x in rl["history/eval_sample_acc"][r, -1]]
     arm_mean = _arm_means(cfg, rows, "hard_acc")
     arm_proc = _arm_means(cfg, rows, "hard_process_acc")
-    arm_sampled = _arm_means(cfg, rows, "hard_sample_acc") if cfg.eval_samples else None
+    arm_sampled = ({"": _arm_means(cfg, rows, "hard_sample_acc"),
+                    "_verified": _arm_means(cfg, rows, "hard_sample_process_acc")} if cfg.eval_samples else None)
     # GRPO learns only from groups whose G rewards differ; a policy that is right or wrong on a prompt
     # with probability ~1 leaves all its groups at zero advantage, whatever the reward rate
     zero_adv = np.asarray(rl["history/zero_adv_groups"])  # [runs, chunks]
@@ -385,7 +419,8 @@ def run(cfg: Config, ctx) -> Outcome:
         base_sampled = np.stack([p["history/eval_sample_acc"][-1] for p in pretrained])  # [seeds, distances]
         metrics.update({f"pretrained_sample_acc_d{d + 1}": float(base_sampled[:, d].mean())
                         for d in range(cfg.chain_len - 1)})
-        metrics.update({f"{a}_hard_sample_acc": v for a, v in arm_sampled.items()})
+        metrics.update({f"{a}_hard_sample_acc": v for a, v in arm_sampled[""].items()})
+        metrics.update({f"{a}_hard_sample_process_acc": v for a, v in arm_sampled["_verified"].items()})
     return Outcome(metrics=metrics, rows=rows, paper=_PAPER, verdict=_verdict(cfg, arm_mean, arm_proc, arm_sampled),
                    arrays={**_arrays(cfg, rl, pretrained, arms_of_run), "pretrain_solution_prob": solution_p})
 
@@ -397,15 +432,17 @@ def _arm_means(cfg: Config, rows: list[dict], key: str) -> dict:
 _PAPER = {"uniform_hard_acc (L=15, Qwen-3B)": 0.957, "hard_only_hard_acc": 0.0, "5-uniform -> 15-hard": "low"}
 
 
-def _verdict(cfg: Config, acc: dict, process_acc: dict, sampled_acc: dict | None = None) -> dict:
+def _verdict(cfg: Config, acc: dict, process_acc: dict, sampled: dict | None = None) -> dict:
     """The paper's claims on the hardest distance, judged on the greedy outcome accuracy (the paper's
     measure), again, suffixed `_verified`, on the greedy process-verified accuracy, and, suffixed
-    `_sampled` when eval_samples > 0, on the outcome accuracy of samples at the RL temperature (the
-    policy's success probability, what the theory's gradient flow moves). The answer space is a few
+    `_sampled` / `_sampled_verified` when eval_samples > 0, on the outcome / process-verified
+    accuracy of samples at the RL temperature (the policy's success probability, what the theory's
+    gradient flow moves). The answer space is a few
     dozen integers, so a policy that writes well-formed steps with guessed values scores about 0.1 on
     outcome alone (measured at 250f1e7), near `fail_level`; a verified solution cannot be a guess."""
     verdict = {}
-    judged = [("", acc), ("_verified", process_acc)] + ([("_sampled", sampled_acc)] if sampled_acc else [])
+    judged = [("", acc), ("_verified", process_acc)]
+    judged += [("_sampled" + kind, by_arm) for kind, by_arm in (sampled or {}).items()]
     for suffix, by_arm in judged:
         if "uniform" in cfg.arms:
             verdict["uniform_solves_hardest" + suffix] = by_arm["uniform"] >= cfg.hard_level
