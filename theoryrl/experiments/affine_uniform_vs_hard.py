@@ -40,7 +40,23 @@ distances 1 / 2 / 3 and 0 on 4 and 5 (probe). This is the analog of the paper's 
 which can read equations before it sees the task. The reading systems share the token ids of the
 long ones (EquationSpec.vocab_chain_len) and are padded to the long sequence length.
 
-Status (quick tier, measured at 3d1df8e on 2 CPU cores, one seed; identical rows at 4a54226): the
+Status (quick tier, measured at 09fbad7 on 2 CPU cores, one seed, 38 min while sharing the cores
+with CI): the claim's DIRECTION reproduces on the policy's success probability, its size does not.
+The base (slip 0.5, NoPE, token shift 8) is a slip-only solver: sampled process-verified
+0.56 / 0.29 / 0.11 / 0.06 / 0.02 on distances 1..5 (0.5^d), greedy 1 / 0.98 / 0.83 / 0.67 / 0.45.
+After 300 GRPO steps, sampled process-verified accuracy on distance 5: uniform 0.42 (0.95 / 0.82 /
+0.56 / 0.48 / 0.42 by distance), hard 0.09 (at its base rate, 0.01-0.03, for the first 200 steps),
+short 0.37. Verdicts: `hard_only_stays_low_sampled_verified` passes; `uniform_solves_hardest_*`
+fails on the sampled measures (0.42 and 0.46 outcome, below 0.5) and passes on greedy (0.59 outcome,
+0.56 verified) only because the greedy base already stood at 0.45; `hard_only_stays_low` fails on
+greedy (the base's 0.45 falls to 0.12 under hard-only RL, not from ~0) and on sampled outcome
+(0.28: wrong-arithmetic answers that match by coincidence). The short arm (RL on distances 1..3)
+ends close to uniform (0.37 vs 0.42 sampled verified), so "5-Uniform -> 15-Hard low" is not
+reproduced at L = 6. The paper tier (L = 15) inherits this design and has not been run.
+
+The earlier quick tier (exact demonstrations, RoPE, token shift 4, 1,500 NTP and 120 GRPO steps;
+run it with `--set slip=0 --set rope=true --set token_shift=4 --set pretrain_steps=1500 --set
+rl_steps=120 --set eval_samples=0`), measured at 3d1df8e on 2 CPU cores, one seed: the
 claim does NOT reproduce. The base has the minimal proficiency the claim needs (process-verified
 0.94 / 0.67 / 0.44 on distances 1 / 2 / 3, 0 on 4 and 5: it answers after three steps; 511b1b7 on
 another machine measured 0.94 / 0.80 / 0.61), but 120 GRPO steps do not extend it: at distance 5
@@ -112,6 +128,12 @@ verdicts), the policy's success probability that the theory's gradient flow move
   outcome reward also pays for answers right by coincidence (sampled outcome 0.29 vs 0.14
   process-verified at distance 5 on uniform), and greedy accuracy falls under RL (uniform's
   distance 1: 1.0 -> 0.83): GRPO sharpens the policy onto some wrong values too.
+- The same base, 300 GRPO steps (arms uniform and hard only): sampled process-verified accuracy on
+  distance 5 rises steadily on uniform (0.02 -> 0.14 at step 120 -> 0.29 at 180 -> 0.42 at 300,
+  0.95 / 0.82 / 0.56 / 0.48 / 0.42 by distance) while hard stays at its base rate for 200 steps
+  (0.01-0.03) and then starts to climb (0.09 at 300); greedy: uniform 1 / 0.94 / 0.70 / 0.58 / 0.56
+  process-verified, hard 0.78 / 0.39 / 0.23 / 0.12 / 0.12 (below its base at every distance).
+  These became the quick tier's settings.
 
 All (seed, arm) RL runs are one vmapped program (the arm is the traced distance distribution).
 Knobs: see Config. Row keys: seed, arm, hard_acc, hard_process_acc, hard_len, acc_by_distance.
