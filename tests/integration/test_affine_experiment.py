@@ -75,6 +75,7 @@ def test_affine_slipped_demonstrations_and_sampled_evaluation(tmp_path):
     assert set(v) == {c + suffix for c in claims for suffix in ("", "_verified", "_sampled", "_sampled_verified")}
     arrays = load_npz(folder / "arrays.npz")
     assert arrays["rl_eval_sample_acc"].shape == (2, 2, 3) and arrays["pretrain_eval_sample_acc"].shape == (1, 2, 3)
+    assert arrays["pretrain_eval_sample_process_acc"].shape == (1, 2, 3)
     # 2 samples of 8 problems per distance: the sampled rates are multiples of 1/16
     np.testing.assert_allclose(arrays["rl_eval_sample_acc"] * 16, np.round(arrays["rl_eval_sample_acc"] * 16), atol=1e-5)
     assert np.all(arrays["rl_eval_sample_process_acc"] <= arrays["rl_eval_sample_acc"])

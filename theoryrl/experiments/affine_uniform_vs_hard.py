@@ -488,7 +488,8 @@ def _arrays(cfg: Config, rl: dict, pretrained: list[dict], arms_of_run: list[str
             "pretrain_loss": np.stack([p["history/loss"] for p in pretrained]),
             **({"rl_eval_sample_acc": rl["history/eval_sample_acc"],
                 "rl_eval_sample_process_acc": rl["history/eval_sample_process_acc"],
-                "pretrain_eval_sample_acc": np.stack([p["history/eval_sample_acc"] for p in pretrained])}
+                "pretrain_eval_sample_acc": np.stack([p["history/eval_sample_acc"] for p in pretrained]),
+                "pretrain_eval_sample_process_acc": np.stack([p["history/eval_sample_process_acc"] for p in pretrained])}
                if cfg.eval_samples else {})}
 
 
@@ -508,30 +509,30 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
         ax.fill_between(steps, curve.min(0), curve.max(0), color=f"C{j}", alpha=0.2)
         ax.plot(steps, arrays["rl_eval_process_acc"][sel][:, :, hard].mean(0), ":", color=f"C{j}")
         if "rl_eval_sample_acc" in arrays:
-            ax.plot(steps, arrays["rl_eval_sample_acc"][sel][:, :, hard].mean(0), "--", color=f"C{j}")
+            ax.plot(steps, arrays["rl_eval_sample_process_acc"][sel][:, :, hard].mean(0), "--", color=f"C{j}")
     ax.set_xlabel("GRPO step")
     ax.plot([], [], "k:", label="process-verified")
     if "rl_eval_sample_acc" in arrays:
-        ax.plot([], [], "k--", label=f"sampled (T = {cfg['temperature']:g})")
-    ax.set_ylabel(f"greedy accuracy, distance {cfg['chain_len'] - 1}")
+        ax.plot([], [], "k--", label=f"sampled (T = {cfg['temperature']:g}), process-verified")
+    ax.set_ylabel(f"accuracy, distance {cfg['chain_len'] - 1} (solid: greedy)")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=8)
     ax2 = axes[0, 1]
     dists = np.arange(1, cfg["chain_len"])
     ax2.plot(dists, arrays["pretrain_eval_acc"][:, -1].mean(0), "k--", marker="o", label="pre-trained (NTP)")
     ax2.plot(dists, arrays["pretrain_eval_process_acc"][:, -1].mean(0), "k:", marker="x", label="process-verified (dotted)")
-    if "pretrain_eval_sample_acc" in arrays:
-        ax2.plot(dists, arrays["pretrain_eval_sample_acc"][:, -1].mean(0), "k--", marker="s", alpha=0.5,
-                 label="sampled (dashed)")
+    if "pretrain_eval_sample_process_acc" in arrays:  # absent from runs saved before bfc22d1
+        ax2.plot(dists, arrays["pretrain_eval_sample_process_acc"][:, -1].mean(0), "k--", marker="s", alpha=0.5,
+                 label="sampled, process-verified (dashed)")
     for j, arm in enumerate(cfg["arms"]):
         sel = arrays["run_arm"] == arm
         ax2.plot(dists, arrays["rl_eval_acc"][sel][:, -1].mean(0), marker="o", color=f"C{j}", label=f"after RL: {arm}")
         ax2.plot(dists, arrays["rl_eval_process_acc"][sel][:, -1].mean(0), ":", marker="x", color=f"C{j}")
         if "rl_eval_sample_acc" in arrays:
-            ax2.plot(dists, arrays["rl_eval_sample_acc"][sel][:, -1].mean(0), "--", marker="s", color=f"C{j}")
+            ax2.plot(dists, arrays["rl_eval_sample_process_acc"][sel][:, -1].mean(0), "--", marker="s", color=f"C{j}")
     ax2.set_xticks(dists)
     ax2.set_xlabel("distance to the target")
-    ax2.set_ylabel("greedy accuracy")
+    ax2.set_ylabel("accuracy (solid: greedy outcome)")
     ax2.set_ylim(-0.02, 1.02)
     ax2.legend(fontsize=8)
     fig.suptitle(f"affine-uniform-vs-hard (L = {cfg['chain_len']}, NTP on distances 1..{cfg['pretrain_max_distance']})")
