@@ -136,12 +136,16 @@ verdicts), the policy's success probability that the theory's gradient flow move
   These became the quick tier's settings.
 
 All (seed, arm) RL runs are one vmapped program (the arm is the traced distance distribution).
-Knobs: see Config. Row keys: seed, arm, hard_acc, hard_process_acc, hard_len, acc_by_distance.
+Knobs: see Config. Row keys: seed, arm, hard_acc, hard_process_acc, hard_len, acc_by_distance, and with
+eval_samples > 0 hard_sample_acc, hard_sample_process_acc, sample_acc_by_distance.
 Metrics: pretrained and per-arm seed-mean greedy accuracy on the hardest distance (outcome and
 process-verified); per arm the mean fraction of GRPO groups with zero advantage; per distance d the
 base's mean probability of the whole worked solution (`pretrained_solution_prob_d<d>`, at the RL
 temperature) and the chance that a GRPO group on such a problem is mixed, i.e. has signal
-(`pretrained_mixed_group_prob_d<d>` = mean of 1 - p^G - (1 - p)^G).
+(`pretrained_mixed_group_prob_d<d>` = mean of 1 - p^G - (1 - p)^G). With eval_samples > 0 also the
+base's sampled accuracy per distance (`pretrained_sample_acc_d<d>`) and per arm the sampled outcome
+and process-verified accuracy on the hardest distance (`<arm>_hard_sample_acc`,
+`<arm>_hard_sample_process_acc`).
 """
 from __future__ import annotations
 
@@ -337,7 +341,7 @@ def _pretrain(cfg: Config, ctx) -> list[dict]:
             return eq.solution_tokens(reading, eq.sample_problems(k, reading, reading_probs, cfg.pretrain_batch), seq_len)
 
         def solve(k):
-            if not cfg.slip:
+            if not cfg.slip:  # exact demonstrations keep the key use, so their data is that of runs before `slip`
                 return eq.solution_tokens(task, eq.sample_problems(k, task, hp["dist_probs"], cfg.pretrain_batch))
             k_problems, k_slip = jax.random.split(k)
             problems = eq.sample_problems(k_problems, task, hp["dist_probs"], cfg.pretrain_batch)
@@ -414,12 +418,11 @@ def run(cfg: Config, ctx) -> Outcome:
                          "hard_process_acc": float(rl["history/eval_process_acc"][r, -1, hard]),
                          "hard_len": float(rl["history/eval_len"][r, -1, hard]),
                          "base_hard_acc": float(base_acc[i, hard]),
-                         "acc_by_distance": [float(x) for x in curves[r, -1]]})
-    if cfg.eval_samples:
-        for r, row in enumerate(rows):
-            row["hard_sample_acc"] = float(rl["history/eval_sample_acc"][r, -1, hard])
-            row["hard_sample_process_acc"] = float(rl["history/eval_sample_process_acc"][r, -1, hard])
-            row["sample_acc_by_distance"] = [float(x) for x in rl["history/eval_sample_acc"][r, -1]]
+                         "acc_by_distance": [float(x) for x in curves[r, -1]],
+                         **({"hard_sample_acc": float(rl["history/eval_sample_acc"][r, -1, hard]),
+                             "hard_sample_process_acc": float(rl["history/eval_sample_process_acc"][r, -1, hard]),
+                             "sample_acc_by_distance": [float(x) for x in rl["history/eval_sample_acc"][r, -1]]}
+                            if cfg.eval_samples else {})})
     arm_mean = _arm_means(cfg, rows, "hard_acc")
     arm_proc = _arm_means(cfg, rows, "hard_process_acc")
     arm_sampled = ({"": _arm_means(cfg, rows, "hard_sample_acc"),
