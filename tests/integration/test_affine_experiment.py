@@ -83,6 +83,7 @@ def test_affine_slipped_demonstrations_and_sampled_evaluation(tmp_path):
     assert v["hard_only_stays_low_sampled"] == (m["hard_hard_sample_acc"] <= 0.1)
     assert v["uniform_solves_hardest_sampled_verified"] == (m["uniform_hard_sample_process_acc"] >= 0.5)
     assert m["pretrained_sample_acc_d3"] == arrays["pretrain_eval_sample_acc"][0, -1, 2]
+    assert m["pretrained_sample_process_acc_d3"] == arrays["pretrain_eval_sample_process_acc"][0, -1, 2]
     # slipped demonstrations drift by up to L-1 = 3: the vocabulary holds 3 more values on each side
     cfg = exp.Config(chain_len=4, pretrain_max_distance=1, short_max_distance=2, slip=0.5)
     exact = exp.Config(chain_len=4, pretrain_max_distance=1, short_max_distance=2, slip=0.0)

@@ -191,7 +191,7 @@ class Config:
     reading_chain_len: int = 3  # chain length of the reading stage (distances 1..this - 1)
     pretrain_batch: int = 32
     pretrain_lr: float = 3e-3
-    rl_steps: int = 300
+    rl_steps: int = 600
     prompts_per_step: int = 16
     group_size: int = 8
     rl_lr: float = 5e-4
@@ -203,7 +203,7 @@ class Config:
     eval_samples: int = 4  # samples per eval problem at the RL temperature (sampled accuracy), 0 = greedy only
     reward: str = "answer"  # RL reward: "answer" (outcome, the paper's), "process" (verified steps), "format+answer"
     pretrain_chunk: int = 250  # NTP steps between greedy evaluations
-    steps_per_chunk: int = 20  # RL steps between greedy evaluations
+    steps_per_chunk: int = 50  # RL steps between evaluations
     eval_per_distance: int = 64
     hard_level: float = 0.5  # "solves the hardest distance": uniform arm's seed-mean greedy accuracy >= this
     fail_level: float = 0.1  # "Hard-only stays ~0": hard arm's seed-mean greedy accuracy <= this
@@ -442,7 +442,10 @@ def run(cfg: Config, ctx) -> Outcome:
                **{f"pretrained_mixed_group_prob_d{d + 1}": float(mixed[:, d].mean()) for d in range(cfg.chain_len - 1)}}
     if cfg.eval_samples:
         base_sampled = np.stack([p["history/eval_sample_acc"][-1] for p in pretrained])  # [seeds, distances]
+        base_sampled_proc = np.stack([p["history/eval_sample_process_acc"][-1] for p in pretrained])
         metrics.update({f"pretrained_sample_acc_d{d + 1}": float(base_sampled[:, d].mean())
+                        for d in range(cfg.chain_len - 1)})
+        metrics.update({f"pretrained_sample_process_acc_d{d + 1}": float(base_sampled_proc[:, d].mean())
                         for d in range(cfg.chain_len - 1)})
         metrics.update({f"{a}_hard_sample_acc": v for a, v in arm_sampled[""].items()})
         metrics.update({f"{a}_hard_sample_process_acc": v for a, v in arm_sampled["_verified"].items()})
