@@ -40,11 +40,44 @@ distances 1 / 2 / 3 and 0 on 4 and 5 (probe). This is the analog of the paper's 
 which can read equations before it sees the task. The reading systems share the token ids of the
 long ones (EquationSpec.vocab_chain_len) and are padded to the long sequence length.
 
-Status (quick tier, measured at 1e6b3d2 on 2 CPU cores, one seed, 41 min: 10.5 min NTP, 30 min GRPO):
-on the policy's success probability at the hardest distance (sampled at the RL temperature and
-process-verified, so no answer right by coincidence counts) the claim reproduces at the verdicts'
-levels. The base (slip 0.5, NoPE, token shift 8) is a slip-only solver: sampled process-verified
-0.56 / 0.29 / 0.11 / 0.06 / 0.02 on distances 1..5 (0.5^d), greedy 1 / 0.98 / 0.84 / 0.67 / 0.48 outcome.
+Status: the claim does NOT reproduce robustly at L = 6. One seed on 2 CPU cores (below) passes the
+`_sampled_verified` verdicts, but over 8 seeds Hard-only RL does not stay at ~0: where the base is
+sound it mostly catches up with Uniform within 600 steps. What holds in every sound base (19 of 19
+runs over the seed study and both probes below) is that Uniform is ahead of Hard on the hardest
+distance at step 200, by 0.04-0.57: Uniform learns it faster.
+
+Seed study (measured at ba6244b on one H200 GPU, `--set seeds=42,43,44,45,46,47,48,49 --set
+rl_steps=1200`, about 4 min for all 24 runs; the GPU's numerics differ from the CPU's, so its seed 42 is
+not the CPU run). Sampled process-verified accuracy on distance 5, uniform / hard / short, at step
+200 and at step 600 (the quick tier's end; constant lr and per-step keys make the 1,200-step run's
+first 600 steps those of a 600-step run):
+- seed 42: 0.14 / 0.01 / 0.15 at 200, 0.25 / 0 / 0.24 at 600 (0.46 / 0 / 0.33 at 1,200);
+- seeds 44, 45, 47, 48: 0.55 / 0.17 / 0.64, 0.37 / 0.06 / 0.44, 0.66 / 0.41 / 0.57, 0.34 / 0.04 /
+  0.23 at 200; 0.82 / 0.75 / 0.77, 0.77 / 0.25 / 0.74, 0.71 / 0.73 / 0.68, 0.62 / 0.66 / 0.28 at 600;
+- seeds 43, 46, 49: 0 everywhere (broken bases, below).
+Two things break the claim:
+1. Three of 8 bases never learn the L = 6 lookup in 3,000 NTP steps (greedy process-verified 0 / 0 /
+   0.09 on distance 3, a training distance; NTP loss 0.14-0.22 against 0.08-0.09, still falling):
+   no arm gets past distance 2. With 5,000 NTP steps one of 8 stays broken (probes below).
+2. Where the base is a slip-only solver its distance-5 success, 0.02-0.04 at the RL temperature, gives
+   Hard-only GRPO signal: 16 prompts x 8 samples x 600 steps draw ~1,000 correct solutions, and
+   sharpening one step's coin sharpens every step (the parameters are shared), so Hard catches up
+   (3 of the 5 sound seeds by step 600, a fourth by 1,200; seed 42's base stood at 0.008).
+   The theory's Hard-only failure needs the base's success on the hardest distance to be negligible
+   against the sample budget (p^(L-1) x samples << 1); at L = 6 it is not. Probe, same 8 seeds,
+   `slip=0.65` (per-step success 0.35, base distance-5 success ~0.01) and 5,000 NTP steps: at step
+   200 uniform 0.31-0.64 and hard 0-0.23 in all 7 sound seeds (means 0.49 / 0.09), at step 600
+   uniform 0.54-0.92, hard 0.64-0.85 in 6 of them and 0 in one (seed 48). Probe `slip=0.5` with
+   5,000 NTP steps: at 600, uniform 0.11-0.91, hard 0-0.91; hard within 0.01 of uniform or above it in
+   3 of 7 sound seeds, near 0 in 2 (0 and 0.06).
+The regime of the claim needs a longer hardest distance, L ~ 12-15: the paper tier, not run (by
+`bench lm`'s training rate on an H200, ~54 TFLOP/s at 5M parameters, its 3-seed NTP alone is ~25 min).
+
+The one-seed quick tier (measured at 1e6b3d2 on 2 CPU cores, seed 42, 41 min: 10.5 min NTP, 30 min
+GRPO): on the policy's success probability at the hardest distance (sampled at the RL temperature
+and process-verified, so no answer right by coincidence counts) it passes the verdicts' levels.
+The base (slip 0.5, NoPE, token shift 8) is a slip-only solver: sampled process-verified 0.56 / 0.29
+/ 0.11 / 0.06 / 0.02 on distances 1..5 (0.5^d), greedy 1 / 0.98 / 0.84 / 0.67 / 0.48 outcome.
 After 600 GRPO steps, sampled process-verified on distance 5: uniform 0.57 (0.02 -> 0.27 at step 200
 -> 0.51 at 350 -> 0.57; 0.97 / 0.88 / 0.71 / 0.65 / 0.57 by distance), hard 0.09 (0.01-0.07 through
 step 500, 0.10 at 550: at `fail_level`, and creeping up), short 0.39. The `_sampled_verified`
