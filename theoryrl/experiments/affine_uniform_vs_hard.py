@@ -40,10 +40,13 @@ distances 1 / 2 / 3 and 0 on 4 and 5 (probe). This is the analog of the paper's 
 which can read equations before it sees the task. The reading systems share the token ids of the
 long ones (EquationSpec.vocab_chain_len) and are padded to the long sequence length.
 
-Status: the claim does NOT reproduce robustly at L = 6. One seed on 2 CPU cores (below) passes the
-`_sampled_verified` verdicts, but over 8 seeds Hard-only RL does not stay at ~0: where the base is
-sound it mostly catches up with Uniform within 600 steps. What holds in every sound base (19 of 19
-runs over the seed study and both probes below) is that Uniform is ahead of Hard on the hardest
+Status: the claim does NOT reproduce robustly at L = 6. One seed on 2 CPU cores (42, below) passes the
+`_sampled_verified` verdicts. A second (`--set seeds=43`, measured at ba6244b, 41 min) fails the
+Uniform ones: on distance 5, sampled process-verified, the base stands at 0.008, uniform reaches only
+0.20 (0.09 at step 100, 0.16 at 300), hard collapses to 0 (0.02 even on distance 1), short 0.15; the
+Hard-only verdicts pass. Over 8 seeds Hard-only RL does not stay at ~0 either: where the base is
+sound it mostly catches up with Uniform within 600 steps. What holds in every sound base (21 of 21
+runs over the two CPU seeds, the seed study and both probes below) is that Uniform is ahead of Hard on the hardest
 distance at step 200, by 0.04-0.57: Uniform learns it faster.
 
 Seed study (measured at ba6244b on one H200 GPU, `--set seeds=42,43,44,45,46,47,48,49 --set
