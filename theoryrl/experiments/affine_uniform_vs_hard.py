@@ -46,8 +46,8 @@ Uniform ones: on distance 5, sampled process-verified, the base stands at 0.008,
 0.20 (0.09 at step 100, 0.16 at 300), hard collapses to 0 (0.02 even on distance 1), short 0.15; the
 Hard-only verdicts pass. Over 8 seeds Hard-only RL does not stay at ~0 either: where the base is
 sound it mostly catches up with Uniform within 600 steps. What holds in every sound base (21 of 21
-runs over the two CPU seeds, the seed study and both probes below) is that Uniform is ahead of Hard on the hardest
-distance at step 200, by 0.04-0.57: Uniform learns it faster.
+runs over the two CPU seeds, the seed study and both probes below) is that Uniform is ahead of Hard
+on the hardest distance at step 200, by 0.04-0.57: Uniform learns it faster.
 
 Seed study (measured at ba6244b on one H200 GPU, `--set seeds=42,43,44,45,46,47,48,49 --set
 rl_steps=1200`, about 4 min for all 24 runs; the GPU's numerics differ from the CPU's, so its seed 42 is
