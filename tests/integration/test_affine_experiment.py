@@ -58,6 +58,10 @@ def test_affine_tiny_run_summary_invariants_and_plot(tmp_path):
     assert np.isclose(m["pretrained_mixed_group_prob_d2"], mixed[:, 1].mean())
     for row in summary["rows"]:
         assert row["hard_acc"] == row["acc_by_distance"][-1]
+        assert row["hard_process_acc"] == row["process_acc_by_distance"][-1]
+        seed_index = (42, 43).index(row["seed"])
+        np.testing.assert_array_equal(row["base_process_acc_by_distance"],
+                                      arrays["pretrain_eval_process_acc"][seed_index, -1])
     # the RL stage starts from the NTP checkpoint of its seed: both seeds' runs share one pretrained base
     assert summary["metrics"]["pretrained_hard_acc"] == np.mean([r["base_hard_acc"] for r in summary["rows"]])
     assert [p.name for p in exp.plot(folder, tmp_path / "fig")] == ["affine-uniform-vs-hard.png"]
@@ -84,6 +88,11 @@ def test_affine_slipped_demonstrations_and_sampled_evaluation(tmp_path):
     assert v["uniform_solves_hardest_sampled_verified"] == (m["uniform_hard_sample_process_acc"] >= 0.5)
     assert m["pretrained_sample_acc_d3"] == arrays["pretrain_eval_sample_acc"][0, -1, 2]
     assert m["pretrained_sample_process_acc_d3"] == arrays["pretrain_eval_sample_process_acc"][0, -1, 2]
+    for r, row in enumerate(summary["rows"]):
+        assert row["hard_sample_process_acc"] == row["sample_process_acc_by_distance"][-1]
+        np.testing.assert_array_equal(row["sample_process_acc_by_distance"], arrays["rl_eval_sample_process_acc"][r, -1])
+        np.testing.assert_array_equal(row["base_sample_process_acc_by_distance"],
+                                      arrays["pretrain_eval_sample_process_acc"][0, -1])
     # slipped demonstrations drift by up to L-1 = 3: the vocabulary holds 3 more values on each side
     cfg = exp.Config(chain_len=4, pretrain_max_distance=1, short_max_distance=2, slip=0.5)
     exact = exp.Config(chain_len=4, pretrain_max_distance=1, short_max_distance=2, slip=0.0)

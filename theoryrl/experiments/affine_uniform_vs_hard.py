@@ -177,8 +177,11 @@ verdicts), the policy's success probability that the theory's gradient flow move
   These became the quick tier's settings.
 
 All (seed, arm) RL runs are one vmapped program (the arm is the traced distance distribution).
-Knobs: see Config. Row keys: seed, arm, hard_acc, hard_process_acc, hard_len, acc_by_distance, and with
-eval_samples > 0 hard_sample_acc, hard_sample_process_acc, sample_acc_by_distance.
+Knobs: see Config. Row keys (one row per seed and arm; `*_by_distance` lists run over distances 1..L-1):
+seed, arm, hard_acc, hard_process_acc, hard_len, base_hard_acc, acc_by_distance, process_acc_by_distance,
+base_process_acc_by_distance (the seed's base, greedy), and with eval_samples > 0 hard_sample_acc,
+hard_sample_process_acc, sample_acc_by_distance, sample_process_acc_by_distance,
+base_sample_process_acc_by_distance.
 Metrics: pretrained and per-arm seed-mean greedy accuracy on the hardest distance (outcome and
 process-verified); per arm the mean fraction of GRPO groups with zero advantage; per distance d the
 base's mean probability of the whole worked solution (`pretrained_solution_prob_d<d>`, at the RL
@@ -459,10 +462,16 @@ def run(cfg: Config, ctx) -> Outcome:
                          "hard_process_acc": float(rl["history/eval_process_acc"][r, -1, hard]),
                          "hard_len": float(rl["history/eval_len"][r, -1, hard]),
                          "base_hard_acc": float(base_acc[i, hard]),
-                         "acc_by_distance": [float(x) for x in curves[r, -1]],
+                         "acc_by_distance": _floats(curves[r, -1]),
+                         "process_acc_by_distance": _floats(rl["history/eval_process_acc"][r, -1]),
+                         # the seed's base, so a multi-seed run shows which bases learned the short chains
+                         "base_process_acc_by_distance": _floats(pretrained[i]["history/eval_process_acc"][-1]),
                          **({"hard_sample_acc": float(rl["history/eval_sample_acc"][r, -1, hard]),
                              "hard_sample_process_acc": float(rl["history/eval_sample_process_acc"][r, -1, hard]),
-                             "sample_acc_by_distance": [float(x) for x in rl["history/eval_sample_acc"][r, -1]]}
+                             "sample_acc_by_distance": _floats(rl["history/eval_sample_acc"][r, -1]),
+                             "sample_process_acc_by_distance": _floats(rl["history/eval_sample_process_acc"][r, -1]),
+                             "base_sample_process_acc_by_distance":
+                                 _floats(pretrained[i]["history/eval_sample_process_acc"][-1])}
                             if cfg.eval_samples else {})})
     arm_mean = _arm_means(cfg, rows, "hard_acc")
     arm_proc = _arm_means(cfg, rows, "hard_process_acc")
@@ -492,6 +501,10 @@ def run(cfg: Config, ctx) -> Outcome:
         metrics.update({f"{a}_hard_sample_process_acc": v for a, v in arm_sampled["_verified"].items()})
     return Outcome(metrics=metrics, rows=rows, paper=_PAPER, verdict=_verdict(cfg, arm_mean, arm_proc, arm_sampled),
                    arrays={**_arrays(cfg, rl, pretrained, arms_of_run), "pretrain_solution_prob": solution_p})
+
+
+def _floats(values) -> list[float]:
+    return [float(x) for x in values]
 
 
 def _arm_means(cfg: Config, rows: list[dict], key: str) -> dict:
