@@ -77,8 +77,9 @@ The regime of the claim needs a longer hardest distance, L ~ 12-15: the paper ti
 `bench lm`'s training rate on an H200, ~54 TFLOP/s at 5M parameters, its 3-seed NTP alone is ~25 min).
 
 The one-seed quick tier (measured at 1e6b3d2 on 2 CPU cores, seed 42, 41 min: 10.5 min NTP, 30 min
-GRPO; rerun at 899c27b, 40 min, with the same numbers and the figure redrawn byte for byte): on the policy's success probability at the hardest distance (sampled at the RL temperature
-and process-verified, so no answer right by coincidence counts) it passes the verdicts' levels.
+GRPO; rerun at 899c27b, 40 min, with the same numbers and the figure redrawn byte for byte): on the
+policy's success probability at the hardest distance (sampled at the RL temperature and
+process-verified, so no answer right by coincidence counts) it passes the verdicts' levels.
 The base (slip 0.5, NoPE, token shift 8) is a slip-only solver: sampled process-verified 0.56 / 0.29
 / 0.11 / 0.06 / 0.02 on distances 1..5 (0.5^d), greedy 1 / 0.98 / 0.84 / 0.67 / 0.48 outcome.
 After 600 GRPO steps, sampled process-verified on distance 5: uniform 0.57 (0.02 -> 0.27 at step 200
