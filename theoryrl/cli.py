@@ -5,7 +5,7 @@
   sweep ID --grid k=v1,v2 [--grid ...] [--seeds N] [--tier ...] [--set ...] [--out DIR]
   plot ID [--run-dir DIR] [--figures DIR]     figures from saved results only (no training)
   report [--results DIR] [--figures DIR]      every figure whose results exist; lists missing ones
-  bench NAME [args]                     throughput benchmarks (NAME: chain)
+  bench NAME [args]                     throughput benchmarks (NAME: chain | lm)
 """
 from __future__ import annotations
 

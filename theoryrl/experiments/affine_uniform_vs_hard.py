@@ -573,7 +573,7 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
         base_of_run = arrays[rl_key.replace("rl_", "pretrain_", 1)][seed_index_of_run, -1, hard][sel]
         return np.concatenate([base_of_run[:, None], arrays[rl_key][sel][:, :, hard]], axis=1)
 
-    fig, axes = plotting.subplots(1, 2, width=4.6)
+    fig, axes = plotting.subplots(1, 2, width=4.6, height=4.2)
     ax = axes[0, 0]
     for j, arm in enumerate(cfg["arms"]):
         sel = arrays["run_arm"] == arm
@@ -589,7 +589,7 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
         ax.plot([], [], "k--", label=f"sampled (T = {cfg['temperature']:g}), process-verified")
     ax.set_ylabel(f"accuracy, distance {cfg['chain_len'] - 1} (solid: greedy)")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=8)
+    _legend_below(ax)
     ax2 = axes[0, 1]
     dists = np.arange(1, cfg["chain_len"])
     ax2.plot(dists, arrays["pretrain_eval_acc"][:, -1].mean(0), "k--", marker="o", label="pre-trained (NTP)")
@@ -607,6 +607,11 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
     ax2.set_xlabel("distance to the target")
     ax2.set_ylabel("accuracy (solid: greedy outcome)")
     ax2.set_ylim(-0.02, 1.02)
-    ax2.legend(fontsize=8)
+    _legend_below(ax2)
     fig.suptitle(f"affine-uniform-vs-hard (L = {cfg['chain_len']}, NTP on distances 1..{cfg['pretrain_max_distance']})")
     return [plotting.savefig(fig, Path(out_dir) / f"{ID}.png")]
+
+
+def _legend_below(ax) -> None:
+    """Under the axes: every arm's curves cross the whole panel, so no corner inside is free."""
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
