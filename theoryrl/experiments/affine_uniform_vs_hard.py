@@ -40,7 +40,19 @@ distances 1 / 2 / 3 and 0 on 4 and 5 (probe). This is the analog of the paper's 
 which can read equations before it sees the task. The reading systems share the token ids of the
 long ones (EquationSpec.vocab_chain_len) and are padded to the long sequence length.
 
-Status: the claim does NOT reproduce robustly at L = 6. One seed on 2 CPU cores (42, below) passes the
+Status at the quick tier's defaults (slip 0.8, 5,000 NTP steps; measured at 007c653 on 2 CPU cores,
+seed 42, run b5be94363538, ~47 min): Uniform >> Hard on the hardest distance, Hard-only does NOT stay ~0.
+The base is a slip-only solver at per-step success 0.2: sampled process-verified 0.19 / 0.06 / 0.02 / 0 /
+0 on distances 1..5, greedy 0 everywhere (the slipped value is the mode). After 600 GRPO steps, on
+distance 5: uniform greedy 0.91 (verified 0.91, sampled verified 0.87); hard greedy 0.42 (verified
+0.20, sampled verified 0.15, rising steadily from step 200); short 0.83 / 0.83 / 0.78. Verdicts:
+every `uniform_solves_hardest*` and `uniform_much_better_than_hard*` passes (gaps 0.49 greedy outcome,
+0.71 verified, 0.72 sampled verified), `short_below_uniform` passes, every `hard_only_stays_low*` fails.
+Hard's outcome reward is also earned by answers right by coincidence (slips of both signs cancel:
+sampled outcome 0.20 vs verified 0 at distance 5 from step 50). One seed only; other seeds at these
+defaults are not measured. The short arm does far better than the paper's "low".
+
+Earlier status (slip 0.5, 3,000 NTP steps): the claim does NOT reproduce robustly at L = 6. One seed on 2 CPU cores (42, below) passes the
 `_sampled_verified` verdicts. A second (`--set seeds=43`, measured at ba6244b, 41 min) fails the
 Uniform ones: on distance 5, sampled process-verified, the base stands at 0.008, uniform reaches only
 0.20 (0.09 at step 100, 0.16 at 300), hard collapses to 0 (0.02 even on distance 1), short 0.15; the
