@@ -71,8 +71,9 @@ def test_affine_tiny_run_summary_invariants_and_plot(tmp_path):
 
 def test_affine_slipped_demonstrations_and_sampled_evaluation(tmp_path):
     knobs = [k for k in TINY if not k.startswith("seeds=")] + ["seeds=42", "arms=uniform,hard", "slip=0.5",
-                                                               "eval_samples=2"]
+                                                               "slip_sign=global", "eval_samples=2"]
     folder = execute(exp, "quick", knobs, out=tmp_path / "s", quiet=True)
+    assert json.loads((folder / "config.json").read_text())["config"]["slip_sign"] == "global"
     summary = json.loads((folder / "summary.json").read_text())
     m, v = summary["metrics"], summary["verdict"]
     claims = ("uniform_solves_hardest", "hard_only_stays_low", "uniform_much_better_than_hard")
@@ -106,5 +107,7 @@ def test_bad_reward_is_named_before_any_compute():
         exp.Config(reward="exact").validate()
     with pytest.raises(ConfigError, match="'slip'"):
         exp.Config(slip=1.0).validate()
+    with pytest.raises(ConfigError, match="'slip_sign'"):
+        exp.Config(slip_sign="down").validate()
     with pytest.raises(ConfigError, match="'eval_samples'"):
         exp.Config(eval_samples=-1).validate()

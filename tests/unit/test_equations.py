@@ -391,6 +391,28 @@ def test_slipped_solutions_drift_one_way_and_any_slip_fails_the_answer():
     np.testing.assert_array_equal(np.abs(np.asarray(given) - probs.answer_N), probs.distance_N)
 
 
+def test_global_slip_sign_makes_every_slip_plus_one_at_the_same_positions():
+    spec = eq.EquationSpec(chain_len=6, value_margin=5)
+    probs = _problems(spec, n=200, seed=4)
+    lp = eq.prompt_len(spec)
+    key = jax.random.key(5)
+    either = np.asarray(eq.solution_tokens(spec, probs, slip_key=key, slip_prob=0.4)[0])
+    plus = np.asarray(eq.solution_tokens(spec, probs, slip_key=key, slip_prob=0.4, slip_sign="global")[0])
+    saw_minus = False
+    for b in range(200):
+        steps_either, _ = _written_steps(spec, either[b, lp:])
+        steps_plus, answer = _written_steps(spec, plus[b, lp:])
+        errs_either = [v - (prev + delta) for prev, delta, v in steps_either]
+        errs_plus = [v - (prev + delta) for prev, delta, v in steps_plus]
+        assert set(errs_plus) <= {0, 1}
+        assert [abs(e) for e in errs_either] == errs_plus  # same key: the same steps slip
+        assert answer - probs.answer_N[b] == sum(errs_plus)  # the drift is the slip count, upwards
+        saw_minus |= -1 in errs_either
+    assert saw_minus  # the per-problem sign does go down for some problems (else the check above is vacuous)
+    with pytest.raises(ConfigError, match="slip_sign"):
+        eq.solution_tokens(spec, probs, slip_key=key, slip_prob=0.4, slip_sign="down")
+
+
 def test_slips_need_value_margin_for_their_drift():
     spec = eq.EquationSpec(chain_len=6, value_margin=4)
     assert eq.EquationSpec(chain_len=6).num_values + 10 == eq.EquationSpec(chain_len=6, value_margin=5).num_values

@@ -261,6 +261,11 @@ class Config:
     # and Hard caught up in most seeds; at 0.8 ~25 (0.2^5 x N), while a distance-1 GRPO group is still
     # mixed with probability 1 - 0.8^8 - 0.2^8 = 0.83, so Uniform keeps its signal
     slip: float = 0.8
+    # direction of the slips (equations.slip_drift): "per_problem" (random per demonstration; a model that
+    # imitates them slips either way, so opposite slips cancel and outcome reward credits some wrong
+    # chains) or "global" (every slip +1, so a sampled chain's slips add up and the outcome reward
+    # stays near process correctness)
+    slip_sign: str = "per_problem"
     eval_samples: int = 4  # samples per eval problem at the RL temperature (sampled accuracy), 0 = greedy only
     reward: str = "answer"  # RL reward: "answer" (outcome, the paper's), "process" (verified steps), "format+answer"
     pretrain_chunk: int = 250  # NTP steps between greedy evaluations
@@ -296,6 +301,7 @@ class Config:
         require(self.group_size >= 2, "group_size", self.group_size, ">= 2")
         require(self.reward in eq.REWARDS, "reward", self.reward, " | ".join(eq.REWARDS))
         require(0.0 <= self.slip < 1.0, "slip", self.slip, "in [0, 1)")
+        require(self.slip_sign in eq.SLIP_SIGNS, "slip_sign", self.slip_sign, " | ".join(eq.SLIP_SIGNS))
         require(self.eval_samples >= 0, "eval_samples", self.eval_samples, ">= 0 (0 = greedy evaluation only)")
         for knob in ("pretrain_lr", "rl_lr", "temperature"):
             require(getattr(self, knob) > 0, knob, getattr(self, knob), "> 0")
@@ -406,7 +412,7 @@ def _pretrain(cfg: Config, ctx) -> list[dict]:
                 return eq.solution_tokens(task, eq.sample_problems(k, task, hp["dist_probs"], cfg.pretrain_batch))
             k_problems, k_slip = jax.random.split(k)
             problems = eq.sample_problems(k_problems, task, hp["dist_probs"], cfg.pretrain_batch)
-            return eq.solution_tokens(task, problems, slip_key=k_slip, slip_prob=cfg.slip)
+            return eq.solution_tokens(task, problems, slip_key=k_slip, slip_prob=cfg.slip, slip_sign=cfg.slip_sign)
 
         return jax.lax.cond(step < cfg.reading_steps, read, solve, key)
 

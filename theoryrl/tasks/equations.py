@@ -52,6 +52,7 @@ SYMBOLS = ("=", "+", "-", ".", ";", "Find", "<think>", "</think>", "<answer>", "
 EQ, PLUS, MINUS, DOT, SEMI, FIND, THINK, END_THINK, ANSWER, END_ANSWER = range(3, 3 + len(SYMBOLS))
 LABEL0 = 3 + len(SYMBOLS)  # id of label x0
 REWARDS = ("answer", "process", "format+answer")
+SLIP_SIGNS = ("per_problem", "global")  # direction of a slipped demonstration's errors (`slip_drift`)
 _SOURCE_END = 5  # `<think> x_s = v0 ;`: the first edge step starts here
 # expected token class per response position: an exact token id, or one of these (negative) codes
 _LBL, _VAL, _SIGN = -1, -2, -3
@@ -278,31 +279,42 @@ def _solution_one(spec: EquationSpec, d, source, v0, labels_Lm1, deltas_Lm1, val
     return tokens.astype(jnp.int32), (t < end + 5).astype(jnp.int32)
 
 
-def slip_drift(key: jax.Array, spec: EquationSpec, distance_N: jax.Array, slip_prob) -> jax.Array:
+def slip_drift(key: jax.Array, spec: EquationSpec, distance_N: jax.Array, slip_prob,
+               slip_sign: str = "per_problem") -> jax.Array:
     """[N, L-1] int32: how far each written value of a worked solution with slips is off.
 
     Each of the d edge steps slips independently with probability `slip_prob` (may be traced): its
-    written value is off by ±1 from the previous written value ± c, with one sign per problem (drawn
-    uniformly), so slips never cancel. Later steps do their arithmetic on the written values, so the
-    drift is the running count of slips and any slip makes the answer wrong: the outcome reward of
-    a demonstration is exactly its process correctness."""
+    written value is off by ±1 from the previous written value ± c, with one sign per problem, so
+    slips never cancel within a demonstration. Later steps do their arithmetic on the written values,
+    so the drift is the running count of slips and any slip makes the answer wrong: the outcome
+    reward of a demonstration is exactly its process correctness.
+
+    `slip_sign` (static) picks that sign: "per_problem" draws it uniformly, "global" makes every slip
+    +1. The difference shows in the model trained on them, not in the demonstrations: the sign of a
+    "per_problem" demonstration cannot be read off the prompt, so a model that imitates them slips
+    either way at each step, its opposite slips cancel, and outcome reward credits some wrong chains;
+    under "global" its slips add up, so outcome reward stays close to process correctness. Both
+    draw the same slip positions from the same key."""
+    require(slip_sign in SLIP_SIGNS, "slip_sign", slip_sign, " | ".join(SLIP_SIGNS))
     num, steps = distance_N.shape[0], spec.chain_len - 1
     k_on, k_sign = jax.random.split(key)
     on_NxLm1 = jax.random.bernoulli(k_on, slip_prob, (num, steps)) & (jnp.arange(steps)[None, :] < distance_N[:, None])
-    sign_N = jnp.where(jax.random.bernoulli(k_sign, 0.5, (num,)), 1, -1)
+    sign_N = (jnp.where(jax.random.bernoulli(k_sign, 0.5, (num,)), 1, -1) if slip_sign == "per_problem"
+              else jnp.ones((num,), jnp.int32))
     return (jnp.cumsum(on_NxLm1, axis=1) * sign_N[:, None]).astype(jnp.int32)
 
 
-@partial(jax.jit, static_argnames=("spec", "seq_len"))
+@partial(jax.jit, static_argnames=("spec", "seq_len", "slip_sign"))
 def solution_tokens(spec: EquationSpec, problems: Problems, seq_len: int = 0, slip_key: jax.Array | None = None,
-                    slip_prob=0.0) -> tuple[jax.Array, jax.Array]:
+                    slip_prob=0.0, slip_sign: str = "per_problem") -> tuple[jax.Array, jax.Array]:
     """(tokens_NxS, loss_mask_NxS): prompt then worked solution, PAD-padded to S = Lp + max_response_len,
     or to `seq_len` when that is larger (to batch a shorter spec with a longer one's shapes).
 
     loss_mask is 1 on the solution tokens (EOS included), 0 on the prompt and the padding.
     With `slip_key`, each edge step's arithmetic slips with probability `slip_prob` (`slip_drift`):
     demonstrations of a solver whose every step is right with probability 1 - slip_prob, the
-    theory's per-step forward probability. The spec's `value_margin` must hold the drift (>= L-1).
+    theory's per-step forward probability, each slip in the direction `slip_sign` says. The spec's
+    `value_margin` must hold the drift (>= L-1).
     """
     num = _check_problems(spec, problems)
     full = prompt_len(spec) + max_response_len(spec)
@@ -311,7 +323,7 @@ def solution_tokens(spec: EquationSpec, problems: Problems, seq_len: int = 0, sl
     if slip_key is not None:
         require(spec.value_margin >= spec.chain_len - 1, "value_margin", spec.value_margin,
                 f">= chain_len - 1 = {spec.chain_len - 1} (room for the drift of slipped steps)")
-        drift = slip_drift(slip_key, spec, problems.distance_N, slip_prob)
+        drift = slip_drift(slip_key, spec, problems.distance_N, slip_prob, slip_sign)
         values = values + drift
         answer = answer + jnp.take_along_axis(drift, problems.distance_N[:, None] - 1, axis=1)[:, 0]
     sol, mask = jax.vmap(partial(_solution_one, spec))(
