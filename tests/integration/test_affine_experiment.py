@@ -62,6 +62,10 @@ def test_affine_tiny_run_summary_invariants_and_plot(tmp_path):
         seed_index = (42, 43).index(row["seed"])
         np.testing.assert_array_equal(row["base_process_acc_by_distance"],
                                       arrays["pretrain_eval_process_acc"][seed_index, -1])
+        base_len = arrays["pretrain_eval_len"][seed_index, -1]
+        np.testing.assert_array_equal(row["base_len_by_distance"], base_len)
+        # pre-trained on distance 1 only, whose worked solution is 18 tokens (10 + 8 per step)
+        assert row["base_writes_trained_lengths"] == bool(abs(base_len[0] - 18) < 4)
     # the RL stage starts from the NTP checkpoint of its seed: both seeds' runs share one pretrained base
     assert summary["metrics"]["pretrained_hard_acc"] == np.mean([r["base_hard_acc"] for r in summary["rows"]])
     assert [p.name for p in exp.plot(folder, tmp_path / "fig")] == ["affine-uniform-vs-hard.png"]

@@ -138,7 +138,7 @@ def test_worked_solution_reads_as_the_walk_and_passes_every_check():
             node = w
         want = f"<think> {' '.join(steps)} </think> <answer> {value[target]} </answer> <eos>"
         assert eq.render(spec, tokens[b, lp:]) == want
-        assert mask[b].sum() == 8 * probs.distance_N[b] + 10 and np.all(tokens[b, lp:][mask[b, lp:] == 0] == PAD_ID)
+        assert mask[b].sum() == 8 * probs.distance_N[b] + 10 == eq.solution_len(probs.distance_N[b]) and np.all(tokens[b, lp:][mask[b, lp:] == 0] == PAD_ID)
     out = eq.verify(spec, probs, jnp.asarray(tokens[:, lp:]), jnp.asarray(mask[:, lp:]))
     assert np.all(out["format_ok_N"]) and np.all(out["answer_correct_N"]) and np.all(out["process_correct_N"])
     assert out["reward_N"].tolist() == [1.0] * 64 and out["answer_N"].tolist() == probs.answer_N.tolist()

@@ -49,8 +49,20 @@ distance 5: uniform greedy 0.91 (verified 0.91, sampled verified 0.87); hard gre
 every `uniform_solves_hardest*` and `uniform_much_better_than_hard*` passes (gaps 0.49 greedy outcome,
 0.71 verified, 0.72 sampled verified), `short_below_uniform` passes, every `hard_only_stays_low*` fails.
 Hard's outcome reward is also earned by answers right by coincidence (slips of both signs cancel:
-sampled outcome 0.20 vs verified 0 at distance 5 from step 50). One seed only; other seeds at these
-defaults are not measured. The short arm does far better than the paper's "low".
+sampled outcome 0.20 vs verified 0 at distance 5 from step 50). The short arm does far better than
+the paper's "low". Two more seeds at these defaults (`--set seeds=43,44`, measured at 34ef654 on 2 CPU
+cores, run 725ead9adcec), on distance 5, greedy outcome / greedy verified / sampled verified:
+- seed 44 (sound base: greedy lengths 18 / 26 / 34 / 42 / 50, the worked solutions'; sampled verified
+  0.22 / 0.04 / 0.02 / 0 / 0.004): uniform 0.77 / 0.73 / 0.72, hard 0.41 / 0.11 / 0.04, short 0.64 /
+  0.64 / 0.64. Uniform >> Hard on every measure (gap 0.36 outcome, 0.62 verified, 0.68 sampled
+  verified); Hard stays low on the verified measures.
+- seed 43 (broken base: it stops after two steps at every distance >= 2, greedy length 26 where the
+  distance-3 solution has 34, so `base_writes_trained_lengths` is False; sampled verified 0.23 / 0.04 /
+  0 / 0 / 0): no arm gets past distance 2 (uniform 0.09 / 0 / 0, hard 0.03 / 0 / 0, short 0.16 / 0 / 0;
+  uniform and short solve distances 1-2 at 0.92-1).
+The 2-seed means therefore fail the Uniform verdicts (uniform 0.43 outcome); seed 43 is the base that
+also stayed broken at 5,000 NTP steps in the slip-0.65 probe below. `slip_sign=global` (every slip +1,
+so slips cannot cancel) is a knob for probing the Hard arm's coincidental answers; not measured yet.
 
 Earlier status (slip 0.5, 3,000 NTP steps): the claim does NOT reproduce robustly at L = 6. One seed on 2 CPU cores (42, below) passes the
 `_sampled_verified` verdicts. A second (`--set seeds=43`, measured at ba6244b, 41 min) fails the
@@ -192,7 +204,10 @@ verdicts), the policy's success probability that the theory's gradient flow move
 All (seed, arm) RL runs are one vmapped program (the arm is the traced distance distribution).
 Knobs: see Config. Row keys (one row per seed and arm; `*_by_distance` lists run over distances 1..L-1):
 seed, arm, hard_acc, hard_process_acc, hard_len, base_hard_acc, acc_by_distance, process_acc_by_distance,
-base_process_acc_by_distance (the seed's base, greedy), and with eval_samples > 0 hard_sample_acc,
+base_process_acc_by_distance (the seed's base, greedy), base_len_by_distance (its mean greedy response
+length; the worked solution at distance d has eq.solution_len(d) = 10 + 8d tokens),
+base_writes_trained_lengths (that length within 4 tokens of the solution's on every pre-trained
+distance: False flags a base that stops early, so no arm can learn past it), and with eval_samples > 0 hard_sample_acc,
 hard_sample_process_acc, sample_acc_by_distance, sample_process_acc_by_distance,
 base_sample_process_acc_by_distance.
 Metrics: pretrained and per-arm seed-mean greedy accuracy on the hardest distance (outcome and
@@ -489,6 +504,11 @@ def run(cfg: Config, ctx) -> Outcome:
                          "process_acc_by_distance": _floats(rl["history/eval_process_acc"][r, -1]),
                          # the seed's base, so a multi-seed run shows which bases learned the short chains
                          "base_process_acc_by_distance": _floats(pretrained[i]["history/eval_process_acc"][-1]),
+                         # a slip-only base is greedy-wrong everywhere (the slipped value is the mode), so
+                         # its process accuracy cannot tell a sound base from one that never learned the
+                         # lookup; its greedy length can: a sound base writes d steps on distance d
+                         "base_len_by_distance": _floats(pretrained[i]["history/eval_len"][-1]),
+                         "base_writes_trained_lengths": _writes_trained_lengths(cfg, pretrained[i]["history/eval_len"][-1]),
                          **({"hard_sample_acc": float(rl["history/eval_sample_acc"][r, -1, hard]),
                              "hard_sample_process_acc": float(rl["history/eval_sample_process_acc"][r, -1, hard]),
                              "sample_acc_by_distance": _floats(rl["history/eval_sample_acc"][r, -1]),
@@ -524,6 +544,13 @@ def run(cfg: Config, ctx) -> Outcome:
         metrics.update({f"{a}_hard_sample_process_acc": v for a, v in arm_sampled["_verified"].items()})
     return Outcome(metrics=metrics, rows=rows, paper=_PAPER, verdict=_verdict(cfg, arm_mean, arm_proc, arm_sampled),
                    arrays={**_arrays(cfg, rl, pretrained, arms_of_run), "pretrain_solution_prob": solution_p})
+
+
+def _writes_trained_lengths(cfg: Config, base_len_by_distance) -> bool:
+    """The base's minimal proficiency, as far as its greedy output shows it: on every distance it was
+    pre-trained on, its mean greedy length is within half a step (4 tokens) of the worked solution's."""
+    trained = np.arange(1, cfg.pretrain_max_distance + 1)
+    return bool(np.all(np.abs(np.asarray(base_len_by_distance)[trained - 1] - eq.solution_len(trained)) < 4))
 
 
 def _floats(values) -> list[float]:
@@ -568,6 +595,7 @@ def _arrays(cfg: Config, rl: dict, pretrained: list[dict], arms_of_run: list[str
             "run_arm": np.array(arms_of_run), "run_seed": np.repeat(np.array(cfg.seeds), len(cfg.arms)),
             "pretrain_eval_acc": np.stack([p["history/eval_acc"] for p in pretrained]),
             "pretrain_eval_process_acc": np.stack([p["history/eval_process_acc"] for p in pretrained]),
+            "pretrain_eval_len": np.stack([p["history/eval_len"] for p in pretrained]),
             "pretrain_loss": np.stack([p["history/loss"] for p in pretrained]),
             **({"rl_eval_sample_acc": rl["history/eval_sample_acc"],
                 "rl_eval_sample_process_acc": rl["history/eval_sample_process_acc"],

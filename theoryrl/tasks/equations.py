@@ -131,7 +131,14 @@ def prompt_len(spec: EquationSpec) -> int:
 
 
 def max_response_len(spec: EquationSpec) -> int:
-    return _SOURCE_END + 8 * (spec.chain_len - 1) + 5
+    return solution_len(spec.chain_len - 1)
+
+
+def solution_len(distance):
+    """Tokens in the worked solution at `distance` (EOS included): `<think> x_s = v0 ;`, one 8-token
+    step per edge, then `</think> <answer> v </answer> EOS`. A greedy response of another length at a
+    distance the model was trained on means it stopped early or ran on."""
+    return _SOURCE_END + 8 * distance + 5
 
 
 
@@ -273,7 +280,7 @@ def _solution_one(spec: EquationSpec, d, source, v0, labels_Lm1, deltas_Lm1, val
     body = jnp.concatenate([jnp.array([THINK], jnp.int32), steps])  # positions 0 .. 4 + 8(L-1)
     tail = jnp.stack([END_THINK, ANSWER, value_token(spec, answer), END_ANSWER, EOS_ID])
     t = jnp.arange(max_response_len(spec))
-    end = _SOURCE_END + 8 * d  # first tail position
+    end = solution_len(d) - 5  # first tail position
     tokens = jnp.where(t < end, body[jnp.minimum(t, body.shape[0] - 1)],
                        jnp.where(t < end + 5, tail[jnp.clip(t - end, 0, 4)], PAD_ID))
     return tokens.astype(jnp.int32), (t < end + 5).astype(jnp.int32)
