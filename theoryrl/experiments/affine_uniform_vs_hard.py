@@ -490,6 +490,7 @@ def run(cfg: Config, ctx) -> Outcome:
     rl = _post_train(cfg, ctx, pretrained)
     hard = cfg.chain_len - 2  # index of distance L-1
     base_acc = np.stack([p["history/eval_acc"][-1] for p in pretrained])  # [seeds, distances]
+    base_len = np.stack([p["history/eval_len"][-1] for p in pretrained])  # [seeds, distances]
     curves = rl["history/eval_acc"]  # [runs, chunks, distances]
     rows, arms_of_run = [], []
     for i, seed in enumerate(cfg.seeds):
@@ -507,8 +508,8 @@ def run(cfg: Config, ctx) -> Outcome:
                          # a slip-only base is greedy-wrong everywhere (the slipped value is the mode), so
                          # its process accuracy cannot tell a sound base from one that never learned the
                          # lookup; its greedy length can: a sound base writes d steps on distance d
-                         "base_len_by_distance": _floats(pretrained[i]["history/eval_len"][-1]),
-                         "base_writes_trained_lengths": _writes_trained_lengths(cfg, pretrained[i]["history/eval_len"][-1]),
+                         "base_len_by_distance": _floats(base_len[i]),
+                         "base_writes_trained_lengths": _writes_trained_lengths(cfg, base_len[i]),
                          **({"hard_sample_acc": float(rl["history/eval_sample_acc"][r, -1, hard]),
                              "hard_sample_process_acc": float(rl["history/eval_sample_process_acc"][r, -1, hard]),
                              "sample_acc_by_distance": _floats(rl["history/eval_sample_acc"][r, -1]),

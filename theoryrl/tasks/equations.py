@@ -280,7 +280,7 @@ def _solution_one(spec: EquationSpec, d, source, v0, labels_Lm1, deltas_Lm1, val
     body = jnp.concatenate([jnp.array([THINK], jnp.int32), steps])  # positions 0 .. 4 + 8(L-1)
     tail = jnp.stack([END_THINK, ANSWER, value_token(spec, answer), END_ANSWER, EOS_ID])
     t = jnp.arange(max_response_len(spec))
-    end = solution_len(d) - 5  # first tail position
+    end = _SOURCE_END + 8 * d  # first tail position
     tokens = jnp.where(t < end, body[jnp.minimum(t, body.shape[0] - 1)],
                        jnp.where(t < end + 5, tail[jnp.clip(t - end, 0, 4)], PAD_ID))
     return tokens.astype(jnp.int32), (t < end + 5).astype(jnp.int32)
