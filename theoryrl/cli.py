@@ -5,6 +5,7 @@
   sweep ID --grid k=v1,v2 [--grid ...] [--seeds N] [--tier ...] [--set ...] [--out DIR]
   plot ID [--run-dir DIR] [--figures DIR]     figures from saved results only (no training)
   report [--results DIR] [--figures DIR]      every figure whose results exist; lists missing ones
+  bases [--results DIR]                 the stored trained bases: id, stage, experiment, gate, size, time
   bench NAME [args]                     throughput benchmarks (NAME: chain | lm)
 """
 from __future__ import annotations
@@ -50,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="figures of every experiment with saved results")
     report.add_argument("--results", type=Path, default=RESULTS)
     report.add_argument("--figures", type=Path, default=FIGURES)
+    bases = sub.add_parser("bases", help="list the stored trained bases (pre-/mid-training runs)")
+    bases.add_argument("--results", type=Path, default=RESULTS)
     bench = sub.add_parser("bench", help="throughput benchmarks")
     bench.add_argument("name")
     bench.add_argument("args", nargs=argparse.REMAINDER)
@@ -101,11 +104,29 @@ def _plot(experiment_id: str, run_dir: Path | None, figures: Path) -> list[Path]
     return out
 
 
+def _bases(results: Path) -> int:
+    from theoryrl.core.experiment import base_store
+
+    store = base_store(results)
+    records = store.list()
+    if not records:
+        print(f"no stored bases under {store.root}")
+        return 0
+    print(f"{'base id':12s}  {'experiment':24s} {'stage':10s} {'gate':6s} {'size':>9s} {'wall':>8s}  created  run")
+    for r in records:
+        gate = {None: "-", True: "pass", False: "FAIL"}[r["gate"]]
+        print(f"{r['base_id']:12s}  {r['experiment']:24s} {r['stage']:10s} {gate:6s} {r['bytes'] / 1e6:8.2f}M "
+              f"{r['wall_s']:7.0f}s  {r['created']}  {r['row']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "list":
             return _list()
+        if args.command == "bases":
+            return _bases(args.results)
         if args.command == "bench":
             module = importlib.import_module(f"theoryrl.benchmarks.{args.name}")
             return module.main(args.args)
@@ -136,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
                 record = runner.config_record(mod, args.tier, cfg)
                 print(json.dumps(record, indent=2, sort_keys=True))
                 print(f"run folder: {args.out or runner.default_run_dir(mod, args.tier, cfg)}")
-                if hasattr(mod, "plan"):
-                    print(f"compiled programs (shape buckets): {len({p.bucket for p in mod.plan(cfg)})}")
+                stages = runner.stages_of(mod, cfg)
+                first = stages[0].plans(runner.Runs())
+                print(f"stages: {', '.join(s.name for s in stages)}; first stage: {len(first)} runs in "
+                      f"{len({p.bucket for p in first})} compiled program(s)")
                 return 0
             sharding.initialize_distributed()
             path = runner.execute(mod, args.tier, args.set, args.out, args.quiet, ckpt_every_chunks=args.ckpt_every,

@@ -1,6 +1,7 @@
 """Checkpoints: the only module that imports orbax.
 
-The stable v0 `CheckpointManager` API with `StandardSave` / `StandardRestore` against an
+Orbax saves a pytree by key path; a restore into a changed structure is a StructureMismatch that
+names the keys. The stable v0 `CheckpointManager` API with `StandardSave` / `StandardRestore` against an
 abstract target built from the current state (so shardings of the current mesh are used).
 Saves are awaited before `close()` so that a final checkpoint is never lost at exit.
 """
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import jax
 import orbax.checkpoint as ocp
+
+from theoryrl.core.treepath import StructureMismatch
 
 # orbax logs every save at INFO; our own progress line already says what happens
 logging.getLogger("absl").setLevel(logging.WARNING)
@@ -32,9 +35,17 @@ class Checkpointer:
         self._mngr.save(step, args=ocp.args.StandardSave(tree), force=True)
 
     def restore(self, step: int, like):
-        """Restore `step` into the structure, dtypes, shapes and shardings of `like`."""
+        """Restore `step` into the structure, dtypes, shapes and shardings of `like`. Leaves are
+        matched by key path; a changed structure raises StructureMismatch naming the keys."""
         abstract = jax.tree.map(_abstract, like)
-        return self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+        try:
+            return self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+        except ValueError as err:
+            if "structures do not match" not in str(err):
+                raise
+            lines = [ln.rstrip(":") for ln in str(err).splitlines() if ln and not ln.startswith((" ", "User", "If"))]
+            raise StructureMismatch(f"checkpoint {self.directory} step {step} does not match the program's state "
+                                    f"(keys that differ: {', '.join(lines)})") from None
 
     def wait(self) -> None:
         self._mngr.wait_until_finished()

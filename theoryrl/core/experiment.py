@@ -1,20 +1,22 @@
-"""Running an experiment module: config -> run folder -> buckets of vmapped runs -> summary.
+"""The harness: config -> run folder -> stages of vmapped runs (bases from the store) -> summary.
 
 An experiment module defines ID, TITLE, PAPER, `Config` (frozen dataclass), TIERS
-({"quick": Config, "paper": Config}), `plan(cfg) -> list[RunPlan]` (every training run: its row
-knobs, its static program and its traced hyperparameters), `analyze(cfg, results) -> Outcome`
-and `plot(run_dir, out_dir)`. Runs whose programs are equal (same static shapes) form one bucket
-and are trained together as one vmapped program, also across the points of a `sweep` grid.
-`execute` resolves the tier and `--set` overrides, validates everything before any compute,
-and then either skips a finished run folder, resumes an unfinished one, or starts a new one.
-
-Inside `run`, `ctx.train_runs(...)` trains one shape-homogeneous bucket of runs as a single
-vmapped program whose run axis is sharded over the devices; a finished bucket is saved to
-`buckets/<name>.npz` and never recomputed, an unfinished one resumes from its checkpoint.
+({"quick": Config, "paper": Config}), `stages(cfg) -> [Stage]` (core/stages.py; a module with a
+single `plan(cfg) -> [RunPlan]` is one stage), `analyze(cfg, runs: Runs) -> Outcome` and
+`plot(run_dir, out_dir)`. `execute` resolves the tier and `--set` overrides, validates everything
+before any compute, then skips a finished run folder, resumes an unfinished one, or starts one.
+A run and a sweep go through the same path: every grid point's stage k is planned from that
+point's earlier runs, the plans of all points are trained together (equal programs form one
+vmapped bucket whose run axis is sharded over the devices; a finished bucket is kept in
+`buckets/<name>.npz`, an unfinished one resumes from its checkpoint), and each point is analysed
+from its own runs. Plans of a base-storing stage are looked up in the base store first; equal
+base keys are trained once, published with their gate, and reused by every later run.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -24,71 +26,116 @@ import numpy as np
 
 from theoryrl.core import config as cfglib
 from theoryrl.core import sharding
+from theoryrl.core.bases import BaseStore, base_id
 from theoryrl.core.ckpt import Checkpointer
 from theoryrl.core.loop import ChunkPlan, Progress, drive
-from theoryrl.core.results import RunDir, make_summary
+from theoryrl.core.results import RunDir, environment, make_summary
+from theoryrl.core.stages import Outcome, Program, Run, RunPlan, Runs, Stage
+
+__all__ = ["Outcome", "Program", "Run", "RunPlan", "Runs", "Stage", "RunContext", "execute", "execute_sweep",
+           "stages_of", "resolve_config"]
 
 
-@dataclasses.dataclass
-class Outcome:
-    """What `run` returns: summary pieces and the arrays for plots."""
-
-    metrics: dict[str, float]
-    rows: list[dict]
-    paper: dict[str, Any]
-    verdict: dict[str, bool]
-    arrays: dict[str, np.ndarray]
+def stages_of(module, cfg) -> list[Stage]:
+    """The module's stages; a `plan(cfg)` module is the single stage "train"."""
+    if hasattr(module, "stages"):
+        return list(module.stages(cfg))
+    return [Stage("train", lambda runs: module.plan(cfg))]
 
 
-@dataclasses.dataclass
-class Program:
-    """The pure functions of one training run (for one run; the driver vmaps them)."""
-
-    data_fn: Callable  # hp -> data
-    init_fn: Callable  # hp -> state
-    chunk_fn: Callable  # (state, hp, data) -> (state, metrics)
-    num_chunks: int
-    steps_per_chunk: int
-    summarize: Callable[[dict], dict] | None = None
-    all_stopped: Callable[[dict], Any] | None = None
-    final_fn: Callable | None = None
-
-
-@dataclasses.dataclass
-class RunPlan:
-    """One training run: `row` knobs for tables, `bucket` (hashable) equal for equal programs."""
-
-    row: dict
-    bucket: Any
-    label: str
-    hp: dict
-    build: Callable[[], Program]
+def run_stages(ctx: "RunContext", module, cfgs: list) -> list[Runs]:
+    """Every stage of every config, stage by stage; returns each config's table of finished runs."""
+    per_cfg = [stages_of(module, c) for c in cfgs]
+    names = [s.name for s in per_cfg[0]]
+    for stages in per_cfg[1:]:
+        if [s.name for s in stages] != names:
+            raise cfglib.ConfigError(f"'{module.ID}': grid points declare different stages "
+                                     f"({names} vs {[s.name for s in stages]}); sweep them one by one")
+    tables = [Runs() for _ in cfgs]
+    for k, name in enumerate(names):
+        owned = [(i, plan) for i, stages in enumerate(per_cfg) for plan in stages[k].plans(tables[i])]
+        runs = run_stage(ctx, per_cfg[0][k], [plan for _, plan in owned])
+        for (i, _), run in zip(owned, runs, strict=True):
+            tables[i] = tables[i] + [run]
+    return tables
 
 
-def train_plans(ctx: "RunContext", plans: list[RunPlan]) -> list[dict[str, np.ndarray]]:
-    """Train every plan, one vmapped program per bucket; returns each plan's arrays, in order."""
+def run_stage(ctx: "RunContext", stage: Stage, plans: list[RunPlan]) -> list[Run]:
+    """Finished runs of `plans`, in order: stored bases are reused, equal base keys trained once,
+    the rest trained one vmapped program per bucket."""
+    out: list[Run | None] = [None] * len(plans)
+    ids = [_base_id(stage, p) for p in plans]
+    todo: dict[Any, int] = {}  # base id (or plan index) -> the plan that trains it
+    for i, (plan, bid) in enumerate(zip(plans, ids)):
+        stored = ctx.store.load(bid) if bid else None
+        if stored is not None:
+            out[i] = Run(stage.name, {**plan.row}, stored.arrays, bid, stored.gate, reused=True)
+            ctx.log(f"[{ctx.experiment}:{stage.name}] reusing stored base {bid} ({plan.label}, {plan.row}; trained "
+                    f"in {stored.meta['wall_s']:.0f}s on {stored.meta['created']}; gate "
+                    f"{_gate_word(stored.gate)})")
+        else:
+            todo.setdefault(bid or i, i)
+    trained = _train(ctx, stage, [plans[i] for i in todo.values()])
+    by_key = dict(zip(todo, trained))
+    for i, (plan, bid) in enumerate(zip(plans, ids)):
+        if out[i] is None:
+            arrays, wall_s = by_key[bid or i]
+            out[i] = _finish(ctx, stage, plan, bid, arrays, wall_s)
+    return out
+
+
+def _base_id(stage: Stage, plan: RunPlan) -> str | None:
+    if not stage.store_bases:
+        return None
+    if plan.base_key is None:
+        raise ValueError(f"stage '{stage.name}' stores bases, but plan {plan.label} {plan.row} has no base_key")
+    return base_id(plan.base_key)
+
+
+def _gate_word(gate) -> str:
+    return "none" if gate is None else ("passed" if gate.passed else "FAILED")
+
+
+def _finish(ctx: "RunContext", stage: Stage, plan: RunPlan, bid: str | None, arrays: dict, wall_s: float) -> Run:
+    """A trained plan as a Run with its lineage; a base's gate is judged and the base published."""
+    parent = plan.parent
+    run = Run(stage.name, {**plan.row}, arrays, bid or (parent.base_id if parent else None),
+              parent.gate if parent else None)
+    if bid is None:
+        return run
+    gate = stage.gate(run) if stage.gate else None
+    run = dataclasses.replace(run, gate=gate)
+    if jax.process_index() == 0:
+        ctx.store.save(bid, key=plan.base_key, stage=stage.name, experiment=ctx.experiment, row=plan.row,
+                       arrays=arrays, gate=gate, wall_s=wall_s, env=environment())
+    ctx.log(f"[{ctx.experiment}:{stage.name}] stored base {bid} ({plan.label}, {plan.row}; gate {_gate_word(gate)})")
+    return run
+
+
+def _train(ctx: "RunContext", stage: Stage, plans: list[RunPlan]) -> list[tuple[dict, float]]:
+    """(arrays, wall seconds of its bucket) of every plan, one vmapped program per bucket."""
     groups: dict[Any, list[int]] = {}
     for i, p in enumerate(plans):
-        groups.setdefault(p.bucket, []).append(i)
-    results: list[dict | None] = [None] * len(plans)
-    for g, (bucket, idx) in enumerate(groups.items()):
-        program = plans[idx[0]].build()
+        groups.setdefault(("compute", i) if p.compute else ("train", p.bucket), []).append(i)
+    results: list[tuple[dict, float] | None] = [None] * len(plans)
+    for g, (_, idx) in enumerate(groups.items()):
+        first = plans[idx[0]]
+        name = f"{stage.name}-{g:02d}-{first.label}"
+        t0 = time.time()
+        if first.compute is not None:
+            arrays = ctx.computed(name, first.compute)
+            results[idx[0]] = (arrays, time.time() - t0)
+            continue
+        program = first.build()
         arrays = ctx.train_runs(
-            f"{g:02d}-{plans[idx[0]].label}", data_fn=program.data_fn, init_fn=program.init_fn,
-            chunk_fn=program.chunk_fn, hps=[plans[i].hp for i in idx], num_chunks=program.num_chunks,
+            name, data_fn=program.data_fn, init_fn=program.init_fn, chunk_fn=program.chunk_fn,
+            hps=[plans[i].hp for i in idx], num_chunks=program.num_chunks,
             steps_per_chunk=program.steps_per_chunk, summarize=program.summarize,
             all_stopped=program.all_stopped, final_fn=program.final_fn)
+        wall_s = time.time() - t0
         for j, i in enumerate(idx):
-            results[i] = {k: v[j] for k, v in arrays.items()}
+            results[i] = ({k: v[j] for k, v in arrays.items()}, wall_s)
     return results
-
-
-def run_module(module, cfg, ctx: "RunContext") -> "Outcome":
-    """Modules whose work is not a set of chunked training runs (e.g. ODE integrations) define
-    `run(cfg, ctx) -> Outcome` instead of plan/analyze."""
-    if hasattr(module, "run"):
-        return module.run(cfg, ctx)
-    return module.analyze(cfg, train_plans(ctx, module.plan(cfg)))
 
 
 @dataclasses.dataclass
@@ -100,12 +147,24 @@ class RunContext:
     ckpt_every_chunks: int = 10
     ckpt_every_s: float = 300.0
     data_axis: int = 1  # devices per run: each run's batch is split over a "data" mesh axis of this size
+    store: BaseStore | None = None  # the base store (results root/bases)
 
     def log(self, text: str) -> None:
         if not self.quiet:
             import sys
 
             print(text, file=sys.stderr, flush=True)
+
+    def computed(self, bucket: str, compute: Callable[[], dict]) -> dict[str, np.ndarray]:
+        """A run that is not a training loop: `compute()` once, kept in buckets/<bucket>.npz."""
+        cached = self.run_dir.load_bucket(bucket)
+        if cached is not None:
+            self.log(f"[{self.experiment}:{bucket}] already finished; loaded")
+            return cached
+        arrays = {k: np.asarray(v) for k, v in compute().items()}
+        if jax.process_index() == 0:
+            self.run_dir.save_bucket(bucket, arrays)
+        return arrays
 
     def train_runs(self, bucket: str, *, data_fn: Callable, init_fn: Callable, chunk_fn: Callable,
                    hps: list[dict], num_chunks: int, steps_per_chunk: int,
@@ -202,24 +261,32 @@ def default_run_dir(module, tier: str, cfg, root: Path = Path("results")) -> Pat
     return root / module.ID / cfglib.run_id(config_record(module, tier, cfg))
 
 
+def base_store(results_root: Path) -> BaseStore:
+    """The base store: $THEORYRL_BASES when set (tests give each test its own), else <results root>/bases."""
+    return BaseStore(Path(os.environ.get("THEORYRL_BASES") or Path(results_root) / "bases"))
+
+
 def execute(module, tier: str, sets: list[str], out: Path | None = None, quiet: bool = False,
             results_root: Path = Path("results"), ckpt_every_chunks: int = 10, data_axis: int = 1) -> Path:
     """Run (or resume, or skip) one experiment; returns its run folder."""
     cfg = resolve_config(module, tier, sets)
     check_data_axis(data_axis)
     path = Path(out) if out else default_run_dir(module, tier, cfg, results_root)
-    ctx = _open_run(module, tier, config_record(module, tier, cfg), path, quiet, ckpt_every_chunks, data_axis)
+    ctx = _open_run(module, tier, config_record(module, tier, cfg), path, quiet, ckpt_every_chunks, data_axis,
+                    results_root)
     if ctx is not None:
-        _finish_run(ctx, module, run_module(module, cfg, ctx))
+        (runs,) = run_stages(ctx, module, [cfg])
+        _finish_run(ctx, module, module.analyze(cfg, runs))
     return path
 
 
 def _open_run(module, tier: str, record: dict, path: Path, quiet: bool, ckpt_every_chunks: int,
-              data_axis: int) -> "RunContext | None":
+              data_axis: int, results_root: Path) -> "RunContext | None":
     """Create or reopen the run folder; None when it is already finished (nothing to do)."""
     run_dir = RunDir(path)
     status = run_dir.prepare(record)
-    ctx = RunContext(module.ID, tier, run_dir, quiet=quiet, ckpt_every_chunks=ckpt_every_chunks, data_axis=data_axis)
+    ctx = RunContext(module.ID, tier, run_dir, quiet=quiet, ckpt_every_chunks=ckpt_every_chunks, data_axis=data_axis,
+                     store=base_store(results_root))
     if status == "done":
         ctx.log(f"[{module.ID}] {path} is finished (DONE); nothing to do")
         return None
@@ -236,20 +303,17 @@ def _finish_run(ctx: "RunContext", module, outcome: Outcome) -> None:
     run_dir.write_arrays(outcome.arrays)
     run_dir.write_runs_csv(outcome.rows)
     run_dir.write_summary(make_summary(module.ID, ctx.tier, outcome.metrics, outcome.rows, outcome.paper,
-                                       outcome.verdict))
+                                       outcome.verdict, outcome.not_judged))
     run_dir.mark_done()
 
 
 def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: int | None, sets: list[str],
                   out: Path | None = None, quiet: bool = False, results_root: Path = Path("results"),
                   ckpt_every_chunks: int = 10, data_axis: int = 1) -> Path:
-    """Run a grid of configs (x seeds); runs of equal shapes across grid points share one program."""
-    import itertools
-
+    """Run a grid of configs (x seeds) through the stages together: equal programs of a stage share
+    one vmapped program across grid points, and equal bases are trained once."""
     base = resolve_config(module, tier, sets)
     check_data_axis(data_axis)
-    if not hasattr(module, "plan"):
-        raise cfglib.ConfigError(f"'{module.ID}' has no plan(); sweep it by running one config per grid point")
     if seeds is not None:
         cfglib.require(seeds >= 1, "--seeds", seeds, ">= 1")
         cfglib.require(any(f.name == "seeds" for f in dataclasses.fields(base)), "--seeds", seeds,
@@ -260,25 +324,23 @@ def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: i
     record = {"experiment": module.ID, "tier": tier, "sweep": {"grid": [[k, v] for k, v in grid], "seeds": seeds},
               "config": cfglib.to_dict(base)}
     path = Path(out) if out else results_root / module.ID / f"sweep-{cfglib.run_id(record)}"
-    ctx = _open_run(module, tier, record, path, quiet, ckpt_every_chunks, data_axis)
+    ctx = _open_run(module, tier, record, path, quiet, ckpt_every_chunks, data_axis, results_root)
     if ctx is None:
         return path
-    per_point = [module.plan(c) for c in configs]
-    flat = [p for plans in per_point for p in plans]
-    ctx.log(f"[{module.ID}] sweep: {len(points)} grid points, {len(flat)} runs, "
-            f"{len({p.bucket for p in flat})} compiled program(s)")
-    results = train_plans(ctx, flat)
-    rows, metrics, verdict, arrays, start = [], {}, {}, {}, 0
-    for i, (point, cfg, plans) in enumerate(zip(points, configs, per_point)):
-        outcome = module.analyze(cfg, results[start:start + len(plans)])
-        start += len(plans)
+    ctx.log(f"[{module.ID}] sweep: {len(points)} grid points, stages "
+            f"{', '.join(s.name for s in stages_of(module, configs[0]))}")
+    tables = run_stages(ctx, module, configs)
+    rows, metrics, verdict, not_judged, arrays, paper = [], {}, {}, {}, {}, {}
+    for i, (point, cfg, runs) in enumerate(zip(points, configs, tables)):
+        outcome = module.analyze(cfg, runs)
         tag = ",".join(f"{k}={v}" for k, v in point.items())
         rows += [{**point, **row} for row in outcome.rows]
         metrics.update({f"{tag}|{k}": v for k, v in outcome.metrics.items()})
         verdict.update({f"{tag}|{k}": v for k, v in outcome.verdict.items()})
+        not_judged.update({f"{tag}|{k}": v for k, v in outcome.not_judged.items()})
         arrays.update({f"point{i}/{k}": v for k, v in outcome.arrays.items()})
         paper = outcome.paper
-    _finish_run(ctx, module, Outcome(metrics, rows, paper, verdict, arrays))
+    _finish_run(ctx, module, Outcome(metrics, rows, paper, verdict, arrays, not_judged))
     return path
 
 

@@ -206,9 +206,12 @@ def _csv_cell(v):
     return v
 
 
-def make_summary(experiment: str, tier: str, metrics: dict, rows: list[dict], paper: dict, verdict: dict) -> dict:
-    """The summary.json contract of DESIGN.md."""
-    return {
+def make_summary(experiment: str, tier: str, metrics: dict, rows: list[dict], paper: dict, verdict: dict,
+                 not_judged: dict | None = None) -> dict:
+    """The summary.json contract of DESIGN.md; `not_judged` (claim -> the precondition that failed)
+    only when some claim could not be judged."""
+    extra = {"not_judged": dict(not_judged)} if not_judged else {}
+    return {**extra,
         "experiment": experiment,
         "tier": tier,
         "metrics": {k: (clean_number(v) if v is not None else None) for k, v in metrics.items()},

@@ -26,13 +26,14 @@ chain-learned preconditions (final teacher-forced chain-token accuracy >= chain_
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Outcome
+from theoryrl.core.stages import Outcome, RunPlan, Runs, Stage
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import parity_lm_common as plm
 from theoryrl.tasks import parity
@@ -84,25 +85,31 @@ TIERS = {
 }
 
 
-def run(cfg: Config, ctx) -> Outcome:
-    results = {}
+def _plans(cfg: Config) -> list[RunPlan]:
+    """One NTP run per (chain, p_cot, seed); each chain is one vmapped program."""
+    plans = []
     for chain in cfg.chains:
-        program = plm.pretrain_program(cfg.lm, cfg.d, leap=parity.CHAINS[chain], steps=cfg.steps,
-                                       steps_per_chunk=cfg.steps // cfg.chunks)
-        hps = [{"seed": np.int32(s), "p_cot": np.float32(p), "lr_scale": np.float32(1.0)}
-               for p in cfg.p_cots for s in cfg.seeds]
-        results[chain] = plm.run_program(ctx, f"ntp-{chain}", program, hps)
-    return analyze(cfg, results)
+        build = functools.partial(plm.pretrain_program, cfg.lm, cfg.d, leap=parity.CHAINS[chain], steps=cfg.steps,
+                                  steps_per_chunk=cfg.steps // cfg.chunks)
+        plans += [RunPlan(row={"chain": chain, "p_cot": p, "seed": int(s)}, bucket=chain, label=f"ntp-{chain}",
+                          hp={"seed": np.int32(s), "p_cot": np.float32(p), "lr_scale": np.float32(1.0)}, build=build)
+                  for p in cfg.p_cots for s in cfg.seeds]
+    return plans
 
 
-def analyze(cfg: Config, results: dict) -> Outcome:
-    P, S = len(cfg.p_cots), len(cfg.seeds)
+def stages(cfg: Config) -> list[Stage]:
+    return [Stage("ntp", lambda runs: _plans(cfg))]
+
+
+def analyze(cfg: Config, runs: Runs) -> Outcome:
     ps = np.array(cfg.p_cots)
     below = ps < th.GREEDY_THRESHOLD
     rows, metrics, verdict, arrays = [], {}, {}, {}
     final = {}
-    for chain, res in results.items():
-        hist = {k: res[f"history/{k}"].reshape(P, S, -1) for k in KEYS}
+    for chain in cfg.chains:
+        # [P, S, chunks] per metric, selected by knobs
+        hist = {k: np.stack([np.stack([runs.one(chain=chain, p_cot=p, seed=int(s)).history(k) for s in cfg.seeds])
+                             for p in cfg.p_cots]) for k in KEYS}
         final[chain] = {k: v[..., -1] for k, v in hist.items()}  # [P, S]
         arrays.update({f"{chain}/hist_{k}": v for k, v in hist.items()})
         for j, p in enumerate(cfg.p_cots):
@@ -118,11 +125,11 @@ def analyze(cfg: Config, results: dict) -> Outcome:
             verdict["leap2_generalises_below_1/3"] = bool(np.all(acc >= cfg.acc_long_min))
         else:
             verdict["full_stays_short_below_1/3"] = bool(np.all(acc <= cfg.acc_short_max))
-    if {"full", "leap2"} <= set(results):
+    if {"full", "leap2"} <= set(cfg.chains):
         gap = final["leap2"]["acc"].mean(1) - final["full"]["acc"].mean(1)
         metrics["min_acc_gap_leap2_minus_full_below_1/3"] = float(gap[below].min())
         verdict["leap2_beats_full_below_1/3"] = bool(np.all(gap[below] > 0))
-    arrays.update({"p_cots": ps, "chains": np.array(list(results)),
+    arrays.update({"p_cots": ps, "chains": np.array(list(cfg.chains)),
                    "samples_at_chunk": cfg.steps // cfg.chunks * cfg.lm.batch * np.arange(1, cfg.chunks + 1)})
     paper = {"fig15": "with the leap-2 partial chain, NTP generalises (greedy accuracy ~1) below p_cot = 1/3",
              "full_chain": "with the full chain, greedy stays at (x_1, EOS) (~50%) for p_cot < 1/3 (Theorem 1)",

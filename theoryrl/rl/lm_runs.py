@@ -11,24 +11,23 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from theoryrl.core import prng
+from theoryrl.core import prng, treepath
 from theoryrl.core.experiment import Program
 from theoryrl.models import transformer as tfm
 from theoryrl.rl import lm_rl, ntp, sampling
 
 
-def params_to_arrays(params) -> dict:
-    """A params pytree as named host-savable leaves ("final/params/003" in a bucket's npz)."""
-    return {f"params/{i:03d}": leaf for i, leaf in enumerate(jax.tree.leaves(params))}
+def params_to_arrays(params, name: str = "params") -> dict:
+    """A params pytree as host-savable leaves named by key path ("params/blocks/0/wq/value")."""
+    return treepath.flatten(params, f"{name}/")
 
 
 def params_from_arrays(model_spec, arrays: dict, prefix: str = "final/params/"):
-    """Inverse of `params_to_arrays` (for one run: leaves without the run axis)."""
+    """Inverse of `params_to_arrays` (for one run: leaves without the run axis), matched by key path:
+    a missing or extra key is a StructureMismatch naming it."""
     like = jax.eval_shape(lambda: tfm.init_params(model_spec, jax.random.key(0)))
-    leaves = [arrays[f"{prefix}{i:03d}"] for i in range(len(jax.tree.leaves(like)))]
-    return jax.tree.unflatten(jax.tree.structure(like), [jnp.asarray(x) for x in leaves])
+    return jax.tree.map(jnp.asarray, treepath.unflatten(like, arrays, prefix, what="saved parameters"))
 
 
 def _mean_over_steps(metrics: dict) -> dict:
@@ -81,7 +80,3 @@ def rl_program(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpec, op
     return Program(data_fn=data_fn, init_fn=init_fn, chunk_fn=chunk_fn, num_chunks=num_chunks,
                    steps_per_chunk=steps_per_chunk, final_fn=lambda state: params_to_arrays(state["params"]))
 
-
-def stack_params(per_run: list) -> dict:
-    """Host-side: stack several runs' params along a new leading axis (for hp of a bucket)."""
-    return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *per_run)
