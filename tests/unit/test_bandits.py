@@ -7,7 +7,7 @@ import numpy as np
 
 from theoryrl.core import prng
 from theoryrl.eval import diversity as dv
-from theoryrl.theory import bandit_pg as pg
+from theoryrl.rl import bandit_pg as pg
 from theoryrl.theory import bandits as bd
 
 P = np.array([0.5, 0.3, 0.2])
@@ -112,8 +112,8 @@ def test_pg_round_counts_samples_and_base_policy_never_moves():
     spec = pg.QuestionsSpec(questions=6, arms=8, outcomes=4, group=4, correct=1)
     data = pg.make_questions(jax.random.key(1), spec)
     assert np.asarray(data["correct_QxM"]).sum(axis=1).tolist() == [1] * 6
-    hp = {k: jnp.float32(0.0) for k in pg.HP_KEYS} | {"seed": jnp.int32(5), "c": jnp.float32(0.2),
-                                                     "ucb_con": jnp.float32(1.0), "b0": jnp.float32(0.5)}
+    hp = {k: jnp.float32(0.0) for k in ("lr", "share", "tie", "transfer", "beta", "ucb", "ucb_mean", "batch", "gate")}
+    hp |= {"seed": jnp.int32(5), "c": jnp.float32(0.2), "ucb_con": jnp.float32(1.0), "b0": jnp.float32(0.5)}
     state = jax.jit(lambda st: pg.run_rounds(spec, st, hp, data, 3))(pg.init_state(spec, data))  # lr = 0: base
     np.testing.assert_array_equal(np.asarray(state["counts_QxM"]).sum(axis=1), [12] * 6)
     np.testing.assert_array_equal(state["params"]["phi"], data["phi0"])

@@ -1,7 +1,7 @@
 """bandit-diversity: "RL as sampling" at bandit scale, and what each exploration bonus changes.
 
 Q questions, each an outcome bandit with K arms -> M outcomes and `correct` correct outcomes
-(theoryrl.theory.bandit_pg). Every method draws G samples per question per round, so after t rounds
+(theoryrl.rl.bandit_pg). Every method draws G samples per question per round, so after t rounds
 each question has had k = G t samples (spec §2.1). Methods (one vmapped program, all traced):
 
     base      sampling from the initial policy (lr = 0)
@@ -32,7 +32,7 @@ from theoryrl.core import prng
 from theoryrl.core.config import require
 from theoryrl.core.experiment import Outcome, Program, RunPlan
 from theoryrl.core.results import load_npz
-from theoryrl.theory import bandit_pg as pg
+from theoryrl.rl import bandit_pg as pg
 
 ID = "bandit-diversity"
 TITLE = "RL as sampling on many outcome bandits: solved questions and distinct answers, per exploration bonus"

@@ -35,8 +35,6 @@ from theoryrl.eval import diversity
 from theoryrl.rl import exploration
 from theoryrl.theory.bandits import arm_outcomes
 
-HP_KEYS = ("seed", "lr", "share", "tie", "transfer", "beta", "c", "ucb", "ucb_mean", "ucb_con", "b0", "batch", "gate")
-
 
 @dataclasses.dataclass(frozen=True)
 class QuestionsSpec:
