@@ -155,6 +155,30 @@ def test_rollout_outcomes_match_reference_verifier():
     assert 0 < num_correct < batch  # both outcomes occur: the check is informative
 
 
+
+def test_batch_layout_changes_speed_not_math():
+    """Chunks of ~64 instances (chunk j holds b = j mod k) vs one chunk with the decode loop unrolled:
+    the same rollouts and, up to float summation order, the same REINFORCE gradient."""
+    m, batch = 4, 200
+    task = ChainSpec(m, 2 * m)
+    key_perm, key_pos, key_params, key_policy = jax.random.split(jax.random.key(7), 4)
+    perm = jnp.argsort(jax.random.uniform(key_perm, (batch, task.n)), axis=1).astype(jnp.int32)
+    inst = derive(task, ChainBatch(perm=perm, source_pos=jax.random.randint(key_pos, (batch,), 0, m - 1)))
+    params = _random_params(key_params, task.n)
+    spec = ModelSpec(n=task.n, attention="softmax", tmp=1.0)
+    results = []
+    for layout in (rl_chain.BatchLayout(chunk=64), rl_chain.COST_ANALYSIS):
+        assert rl_chain._chunking(batch, layout.chunk)[0] == (4 if layout.chunk == 64 else 1)
+        out = rl_chain.rollout(params, spec, inst, m + 1, key_policy, layout)
+        adv = out["correct"].astype(jnp.float32) - jnp.mean(out["correct"].astype(jnp.float32))
+        grads = jax.grad(rl_chain.reinforce_loss)(params, spec, inst, out["actions"], out["emitted"], adv, layout)
+        results.append((jax.device_get(out), jax.device_get(grads)))
+    (out_a, grads_a), (out_b, grads_b) = results
+    for name in out_a:
+        np.testing.assert_array_equal(out_a[name], out_b[name])
+    for name in grads_a:
+        np.testing.assert_allclose(grads_a[name], grads_b[name], rtol=1e-5, atol=1e-6)
+
 def test_greedy_head_pointer_traverses_exactly():
     """A puts weight 10 on the query's out-edges, V sends an edge's vote to its head only, so the
     greedy policy follows successors: length = distance, correct and traversal for every source."""
@@ -264,7 +288,7 @@ def test_exact_reinforce_gradient_equals_grad_of_expected_reward(tiny):
 
 def test_monte_carlo_reinforce_matches_exact_gradient(tiny):
     spec, params, inst, actions, emitted, rewards, probs_fn = tiny
-    batch = 20_000  # > CHUNK: exercises the chunked rollout and loss
+    batch = 20_000  # > BatchLayout().chunk: exercises the chunked rollout and loss
     grad_j, inst_s, logp_grads = _exact(tiny)
     inst_b = jax.tree.map(lambda x: jnp.repeat(x, batch, axis=0), inst)
     out = rl_chain.rollout(params, spec, inst_b, HORIZON, jax.random.key(5))

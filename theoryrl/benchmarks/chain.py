@@ -18,6 +18,7 @@ about 5.5 s/step at m = 4 and 68 s/step at m = 8 on the 2-core CPU these numbers
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -62,8 +63,8 @@ def _scan_steps(spec: TrainSpec, num_steps: int):
 
 def step_cost(spec: TrainSpec, state, hp) -> dict:
     """XLA's flops and bytes of one step (loops unrolled, see module docstring)."""
-    with rl_chain.cost_analysis_layout():
-        compiled = jax.jit(lambda s, h, t: _one_step(spec, s, h, t)).lower(state, hp, jnp.int32(0)).compile()
+    spec = dataclasses.replace(spec, layout=rl_chain.COST_ANALYSIS)
+    compiled = jax.jit(lambda s, h, t: _one_step(spec, s, h, t)).lower(state, hp, jnp.int32(0)).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return {"flops": float(cost.get("flops", 0.0)), "bytes": float(cost.get("bytes accessed", 0.0))}

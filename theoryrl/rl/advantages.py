@@ -25,7 +25,6 @@ from theoryrl.core.config import require
 
 ESTIMATORS = ("grpo", "dr_grpo", "rloo", "reinforce", "reinforce_pp", "reinforce_pp_baseline", "remax",
               "gae", "dapo")
-_TOKEN_LEVEL = ("reinforce_pp", "gae")  # estimators that need per-token rewards
 
 
 def group_mean_baseline(rewards_B: jax.Array, num_groups: int = 1) -> jax.Array:

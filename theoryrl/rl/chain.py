@@ -7,17 +7,18 @@ current vertex and the counts of vertex tokens in the context; logits use the mo
 dense contractions). The REINFORCE gradient re-scores the sampled tokens in one teacher-forced pass.
 Functions marked "one example" are batched with vmap.
 
-Performance (XLA:CPU). Large batches are processed in chunks of about `CHUNK` instances (a
-`lax.map` / `lax.scan` over chunks), so that every intermediate stays small and cache-resident:
+Performance (XLA:CPU). Large batches are processed in chunks of about `BatchLayout.chunk` instances
+(a `lax.map` / `lax.scan` over chunks), so that every intermediate stays small and cache-resident:
 on CPU, buffers over ~32 MB are fresh mmaps whose page faults cost more than the arithmetic.
 Chunk j holds the instances b with b mod k == j (k chunks), so a batch axis sharded in contiguous
 blocks stays sharded inside each chunk. `reinforce_loss` has a custom VJP that accumulates the
 parameter gradient chunk by chunk in its forward pass (exact: the loss is a sum over instances), so
-no batch-sized residuals are kept for the backward pass.
+no batch-sized residuals are kept for the backward pass. The layout is a frozen `BatchLayout`
+argument (default: the measured best), never module state; it changes speed, never the math.
 """
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import functools
 import math
 
@@ -28,22 +29,18 @@ import numpy as np
 from theoryrl.models.chain_attention import ModelSpec, count_logits, edge_tables, small_contract, values
 from theoryrl.tasks.chain import ChainInstance
 
-CHUNK = 2000  # target instances per chunk (see module docstring); measured best of 1000-10000 at m=8
-_DECODE_UNROLL = 1  # lax.scan unroll of the decode loop
+
+@dataclasses.dataclass(frozen=True)
+class BatchLayout:
+    """How a batch is laid out for the compiler (static, hashable; the math is the same in every layout)."""
+
+    chunk: int = 2000  # target instances per chunk (see module docstring); best of 1000-10000 at m = 8
+    decode_unroll: int | bool = 1  # lax.scan unroll of the decode loop
 
 
-@contextlib.contextmanager
-def cost_analysis_layout():
-    """While tracing inside this context, no chunk loop and a fully unrolled decode loop: XLA's
-    cost analysis counts a while-loop body once, so this layout lets `compiled.cost_analysis()`
-    report the flops and bytes of the whole step (same math; chunking changes cache reuse only)."""
-    global CHUNK, _DECODE_UNROLL
-    saved = CHUNK, _DECODE_UNROLL
-    CHUNK, _DECODE_UNROLL = 2**62, True
-    try:
-        yield
-    finally:
-        CHUNK, _DECODE_UNROLL = saved
+# No chunk loop and a fully unrolled decode loop: XLA's cost analysis counts a while-loop body once,
+# so in this layout `compiled.cost_analysis()` reports the flops and bytes of the whole step.
+COST_ANALYSIS = BatchLayout(chunk=2**62, decode_unroll=True)
 
 
 def _sample_index(logits_N: jax.Array, u: jax.Array, upper_NxN: jax.Array) -> jax.Array:
@@ -54,7 +51,8 @@ def _sample_index(logits_N: jax.Array, u: jax.Array, upper_NxN: jax.Array) -> ja
     return jnp.minimum(idx, logits_N.shape[-1] - 1).astype(jnp.int32)
 
 
-def rollout_one(params, mspec: ModelSpec, inst_one: ChainInstance, horizon: int, uniforms_H: jax.Array | None):
+def rollout_one(params, mspec: ModelSpec, inst_one: ChainInstance, horizon: int, uniforms_H: jax.Array | None,
+                unroll: int | bool = 1):
     """One example: decode up to `horizon` vertices; greedy when `uniforms_H` is None."""
     n = mspec.n
     keys_ExN, vals_ExN = edge_tables(params, mspec, inst_one.edge_tokens)
@@ -79,7 +77,7 @@ def rollout_one(params, mspec: ModelSpec, inst_one: ChainInstance, horizon: int,
 
     source_N = jax.nn.one_hot(inst_one.source, n, dtype=jnp.float32)
     init = (source_N, source_N, jnp.array(False), jnp.array(-1, jnp.int32), jnp.array(True))
-    (_, _, reached, first_sink, on_path), (actions_H, emitted_H) = jax.lax.scan(step, init, noise_H, unroll=_DECODE_UNROLL)
+    (_, _, reached, first_sink, on_path), (actions_H, emitted_H) = jax.lax.scan(step, init, noise_H, unroll=unroll)
     return {
         "actions": actions_H,
         "emitted": emitted_H,
@@ -90,9 +88,9 @@ def rollout_one(params, mspec: ModelSpec, inst_one: ChainInstance, horizon: int,
     }
 
 
-def _chunking(batch: int) -> tuple[int, int]:
-    """(number of chunks k, padded batch size): k divides the padded size, chunks <= ~CHUNK."""
-    k0 = math.ceil(batch / CHUNK)
+def _chunking(batch: int, chunk: int) -> tuple[int, int]:
+    """(number of chunks k, padded batch size): k divides the padded size, chunks <= ~`chunk`."""
+    k0 = math.ceil(batch / chunk)
     if k0 <= 1:
         return 1, batch
     for k in range(k0, 2 * k0 + 1):
@@ -117,22 +115,24 @@ def _merge(tree, batch: int):
     return jax.tree.map(one, tree)
 
 
-def _chunked_map(fn, xs, batch: int):
+def _chunked_map(fn, xs, batch: int, chunk: int):
     """fn maps a batch-leading pytree to one; applied chunk by chunk when the batch is large."""
-    k, padded = _chunking(batch)
+    k, padded = _chunking(batch, chunk)
     if k == 1:
         return fn(xs)
     return _merge(jax.lax.map(fn, _split(xs, k, padded)), batch)
 
 
-def rollout(params, mspec: ModelSpec, inst: ChainInstance, horizon: int, key: jax.Array | None = None):
+def rollout(params, mspec: ModelSpec, inst: ChainInstance, horizon: int, key: jax.Array | None = None,
+            layout: BatchLayout = BatchLayout()):
     """Batched rollouts; sampled at temperature 1 with `key`, greedy without."""
-    batch = inst.source.shape[0]
+    batch, unroll = inst.source.shape[0], layout.decode_unroll
     if key is None:
-        return _chunked_map(jax.vmap(lambda i: rollout_one(params, mspec, i, horizon, None)), inst, batch)
+        greedy = jax.vmap(lambda i: rollout_one(params, mspec, i, horizon, None, unroll))
+        return _chunked_map(greedy, inst, batch, layout.chunk)
     uniforms_BxH = jax.random.uniform(key, (batch, horizon))
-    one = jax.vmap(lambda i, u: rollout_one(params, mspec, i, horizon, u))
-    return _chunked_map(lambda xs: one(*xs), (inst, uniforms_BxH), batch)
+    one = jax.vmap(lambda i, u: rollout_one(params, mspec, i, horizon, u, unroll))
+    return _chunked_map(lambda xs: one(*xs), (inst, uniforms_BxH), batch, layout.chunk)
 
 
 def sequence_logp_one(params, mspec: ModelSpec, inst_one: ChainInstance, actions_H, emitted_H):
@@ -225,21 +225,22 @@ def _chunk_value_and_grad(params, mspec: ModelSpec, xs):
     return jnp.sum(weights_C * logp_C), grads, logp_C
 
 
-def reinforce_loss(params, mspec: ModelSpec, inst: ChainInstance, actions_BxH, emitted_BxH, advantages_B):
+def reinforce_loss(params, mspec: ModelSpec, inst: ChainInstance, actions_BxH, emitted_BxH, advantages_B,
+                   layout: BatchLayout = BatchLayout()):
     """-(1/B) sum_b advantage_b * log pi(rollout_b): its gradient is the REINFORCE estimator."""
-    return _reinforce_loss(mspec, params, inst, actions_BxH, emitted_BxH, advantages_B)
+    return _reinforce_loss(mspec, layout, params, inst, actions_BxH, emitted_BxH, advantages_B)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _reinforce_loss(mspec, params, inst, actions_BxH, emitted_BxH, advantages_B):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _reinforce_loss(mspec, layout, params, inst, actions_BxH, emitted_BxH, advantages_B):
     logp_B = _chunked_map(lambda xs: _batch_logp(params, mspec, xs), (inst, actions_BxH, emitted_BxH),
-                          advantages_B.shape[0])
+                          advantages_B.shape[0], layout.chunk)
     return -jnp.mean(advantages_B * logp_B)
 
 
-def _reinforce_loss_fwd(mspec, params, inst, actions_BxH, emitted_BxH, advantages_B):
+def _reinforce_loss_fwd(mspec, layout, params, inst, actions_BxH, emitted_BxH, advantages_B):
     batch = advantages_B.shape[0]
-    k, padded = _chunking(batch)
+    k, padded = _chunking(batch, layout.chunk)
     grad_fn = functools.partial(_chunk_value_and_grad, params, mspec)
     if k == 1:
         total, grads, logp_B = grad_fn((inst, actions_BxH, emitted_BxH, advantages_B))
@@ -257,7 +258,7 @@ def _reinforce_loss_fwd(mspec, params, inst, actions_BxH, emitted_BxH, advantage
     return -total / batch, (grads, logp_B)
 
 
-def _reinforce_loss_bwd(mspec, residuals, g):
+def _reinforce_loss_bwd(mspec, layout, residuals, g):
     grads, logp_B = residuals
     scale = -g / logp_B.shape[0]
     return jax.tree.map(lambda x: scale * x, grads), None, None, None, scale * logp_B

@@ -27,7 +27,7 @@ from theoryrl.core import sharding
 from theoryrl.core.prng import Stream, root_key, step_key, stream_key
 from theoryrl.models.chain_attention import ModelSpec, init_params
 from theoryrl.rl.advantages import baselined_advantages
-from theoryrl.rl.chain import accuracy_metrics, reinforce_loss, rollout
+from theoryrl.rl.chain import BatchLayout, accuracy_metrics, reinforce_loss, rollout
 from theoryrl.tasks.chain import ChainSpec, derive, sample, take
 
 
@@ -54,6 +54,7 @@ class TrainSpec:
     baseline_groups: int = 1
     early_stop: bool = True
     early_stop_level: float = 1.0
+    layout: BatchLayout = BatchLayout()  # chunking of rollouts and loss (speed only, same math)
 
 
 def make_hparams(seed: int, lr: float, dist_probs, eval_dist_probs: dict) -> dict:
@@ -99,10 +100,10 @@ def train_step(spec: TrainSpec, state: dict, hp: dict, batch, policy_key) -> tup
     """One REINFORCE + Adam step on `batch` (masked when the run has early-stopped)."""
     batch = sharding.constrain_batch(batch)  # examples on the mesh's "data" axis, if it has one
     inst = derive(spec.task, batch)
-    out = rollout(state["params"], spec.model, inst, spec.horizon, policy_key)
+    out = rollout(state["params"], spec.model, inst, spec.horizon, policy_key, spec.layout)
     advantages = baselined_advantages(out["correct"].astype(jnp.float32), spec.baseline_groups)
     loss, grads = jax.value_and_grad(reinforce_loss)(
-        state["params"], spec.model, inst, out["actions"], out["emitted"], advantages)
+        state["params"], spec.model, inst, out["actions"], out["emitted"], advantages, spec.layout)
     updates, opt = optax.adam(hp["lr"]).update(grads, state["opt"], state["params"])
     params = optax.apply_updates(state["params"], updates)
     keep = state["stopped"]
@@ -118,7 +119,7 @@ def evaluate(spec: TrainSpec, params, data: dict) -> dict:
     """Greedy accuracy, traversal accuracy (both denominators) and lengths on every eval set."""
     metrics = {}
     for ev in spec.evals:
-        out = rollout(params, spec.model, derive(ev.task, data["eval"][ev.name]), ev.horizon, None)
+        out = rollout(params, spec.model, derive(ev.task, data["eval"][ev.name]), ev.horizon, None, spec.layout)
         metrics.update({f"{ev.name}/{k}": v for k, v in accuracy_metrics(out).items()})
     return metrics
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-BONUS_KINDS = ("none", "ucb", "ucb_mean", "ucb_con", "batch")
-
 
 def _check_group(name: str, x: jax.Array) -> None:
     if x.ndim != 2:
