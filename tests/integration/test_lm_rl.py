@@ -60,7 +60,7 @@ def _train(spec: lm_rl.RLSpec, steps: int = 40):
     tx = ntp.make_optimizer(ntp.OptimSpec(lr=lr, warmup_steps=0, total_steps=steps, schedule="constant"))
     params = init_params(model, jax.random.key(0))
     hp = {"seed": jnp.int32(0), "temperature": jnp.float32(1.0), "top_p": jnp.float32(1.0)}
-    state = {"params": params, "opt": tx.init(params), "step": jnp.int32(0)}
+    state = lm_rl.TrainState(params, tx.init(params), jnp.int32(0))
 
     @jax.jit
     def run(state):
@@ -69,8 +69,8 @@ def _train(spec: lm_rl.RLSpec, steps: int = 40):
 
     state, metrics = run(state)
     prompts, _, problems = _sample_prompts(jax.random.key(1), hp, 64)
-    greedy = lm_rl.greedy_scores(model, SAMPLER, TASK, state["params"], prompts, None, problems)
-    return float(jnp.mean(greedy["reward"])), jax.device_get(metrics), state["params"]
+    greedy = lm_rl.greedy_scores(model, SAMPLER, TASK, state.params, prompts, None, problems)
+    return float(jnp.mean(greedy["reward"])), jax.device_get(metrics), state.params
 
 
 @pytest.mark.parametrize("name", list(CASES))

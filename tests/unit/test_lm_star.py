@@ -95,7 +95,7 @@ def test_star_rounds_learn_the_one_token_task():
     sampler = sampling.SamplerSpec(max_new_tokens=2, eos_id=EOS, pad_id=PAD)
     spec = lm_star.StarSpec(prompts_per_round=64, epochs=2, batch_size=16)
     hp = {"seed": jnp.int32(0), "temperature": jnp.float32(1.0), "top_p": jnp.float32(1.0)}
-    state = {"params": PARAMS, "opt": TX.init(PARAMS), "step": jnp.int32(0)}
+    state = lm_rl.TrainState(PARAMS, TX.init(PARAMS), jnp.int32(0))
 
     @jax.jit
     def run(state):
@@ -105,8 +105,8 @@ def test_star_rounds_learn_the_one_token_task():
     state, metrics = run(state)
     metrics = jax.device_get(metrics)
     np.testing.assert_array_equal(metrics["kept"], metrics["reward"])  # kept = the pairs with reward 1
-    assert int(state["step"]) == 12
+    assert int(state.step) == 12
     assert metrics["reward"][0] < 0.4
     prompts, _, problems = _sample_prompts(jax.random.key(7), hp, 64)
-    greedy = lm_rl.greedy_scores(MODEL, sampler, task, state["params"], prompts, None, problems)
+    greedy = lm_rl.greedy_scores(MODEL, sampler, task, state.params, prompts, None, problems)
     assert float(jnp.mean(greedy["reward"])) >= 0.9, metrics["reward"]

@@ -69,10 +69,12 @@ def run_stage(ctx: "RunContext", stage: Stage, plans: list[RunPlan]) -> list[Run
     for i, (plan, bid) in enumerate(zip(plans, ids)):
         stored = ctx.store.load(bid) if bid else None
         if stored is not None:
-            out[i] = Run(stage.name, {**plan.row}, stored.arrays, bid, stored.gate, reused=True)
+            run = Run(stage.name, {**plan.row}, stored.arrays, bid, stored.gate, reused=True)
+            # judged again: the stored verdict is the one of the gate in force when it was trained
+            out[i] = dataclasses.replace(run, gate=stage.gate(run)) if stage.gate else run
             ctx.log(f"[{ctx.experiment}:{stage.name}] reusing stored base {bid} ({plan.label}, {plan.row}; trained "
                     f"in {stored.meta['wall_s']:.0f}s on {stored.meta['created']}; gate "
-                    f"{_gate_word(stored.gate)})")
+                    f"{_gate_word(out[i].gate)})")
         else:
             todo.setdefault(bid or i, i)
     trained = _train(ctx, stage, [plans[i] for i in todo.values()])

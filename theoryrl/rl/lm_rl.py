@@ -1,6 +1,6 @@
 """Outcome-reward RL for the small decoder: one step of any algorithm of the zoo.
 
-One RL step (spec `rl_algorithms.md` §2-§5, §7):
+One RL step (spec `rl_algorithms.md` §2-§5, §7) is `collect` -> `advantage_batch` -> `update`:
 1. draw prompts online (`RLTask.sample_prompts`), G responses per prompt by tiling (KV-cache sampler);
 2. score them with the task's verifier, natively shaped [prompts, G];
 3. one forward pass over prompt + response gives the behaviour ("old") log-probs (with a single
@@ -8,16 +8,17 @@ One RL step (spec `rl_algorithms.md` §2-§5, §7):
    values (PPO) and, with a second pass, the frozen reference's log-probs (KL);
 4. advantages from `rl.advantages.compute_advantages` (GRPO ... GAE), with the hooks later papers
    need (bonus on masked tokens, DAPO keep mask, KL in the reward);
-5. `ppo_epochs` x `num_minibatches` AdamW updates on `rl.losses.policy_loss` (+ the PPO value loss).
+5. `ppo_epochs` x `num_minibatches` AdamW updates on `rl.losses.policy_loss` (+ the PPO value loss),
+   two nested `lax.scan`s, so the update is traced once whatever the counts.
 With one update per rollout batch the surrogate's gradient is the policy gradient (ratio 1).
 
-Everything is a pure function of (state, hp): the run's seed, `lr_scale`, `temperature`, `top_p`
+Everything is a pure function of (TrainState, hp): the run's seed, `lr_scale`, `temperature`, `top_p`
 and the task's own traced knobs live in `hp`, so a sweep vmaps over them.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -133,15 +134,39 @@ def _flatten_groups(x, num_prompts: int, group: int):
     return x.reshape((num_prompts, group) + x.shape[1:])
 
 
-def rl_step(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, tx: optax.GradientTransformation,
-            task: RLTask, state: dict, hp: dict, ref_params) -> tuple[dict, dict]:
-    """One RL step of one run; `state` = {"params", "opt", "step"}; `ref_params` is frozen (KL)."""
-    key, t = prng.root_key(hp["seed"]), state["step"]
-    params, temperature = state["params"], hp["temperature"]
-    num_drawn, group = spec.prompts_per_step * spec.oversample, spec.group_size
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class TrainState:
+    """A decoder run's training state (NTP or RL): parameters, optimiser state, steps taken."""
+
+    params: Any
+    opt: Any
+    step: jax.Array
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Rollouts:
+    """One step's scored samples: P prompts (after DAPO's selection) x G responses."""
+
+    prompts_PxL: jax.Array
+    prompt_mask_PxL: jax.Array | None
+    problems: Any
+    rollout: sampling.Rollout
+    scores: dict  # task scores, each [P, G]
+    rewards_PxG: jax.Array  # the reward that is optimised (with DAPO's length shaping)
+    keep_P: jax.Array  # DAPO: groups with signal (all True without oversampling)
+    mask_PxGxT: jax.Array  # response tokens that count (0 on dropped groups)
+
+
+def collect(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, task: RLTask, params, hp: dict,
+            t) -> Rollouts:
+    """Draw prompts, sample G responses each at the run's temperature / top-p, score them."""
+    key = prng.root_key(hp["seed"])
+    num_drawn = spec.prompts_per_step * spec.oversample
     prompts, prompt_mask, problems = task.sample_prompts(prng.step_key(key, prng.Stream.DATA, t), hp, num_drawn)
     rollout = sampling.sample(model_spec, params, prompts, prompt_mask, prng.step_key(key, prng.Stream.POLICY, t),
-                              group, sampler, temperature=temperature, top_p=hp["top_p"])
+                              spec.group_size, sampler, temperature=hp["temperature"], top_p=hp["top_p"])
     scores = score_groups(task, problems, rollout)
     rewards = scores["reward"]
     if spec.overlong_cache:
@@ -153,16 +178,24 @@ def rl_step(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, tx: optax.G
         order = jnp.argsort(~keep_P, stable=True)
         prompts, prompt_mask, problems, rollout, scores, rewards, keep_P = _select_groups(
             (prompts, prompt_mask, problems, rollout, scores, rewards, keep_P), order, spec.prompts_per_step)
-    num_prompts, prompt_len = prompts.shape
     mask = rollout.mask_PxGxT * keep_P[:, None, None].astype(jnp.float32)
+    return Rollouts(prompts, prompt_mask, problems, rollout, scores, rewards, keep_P, mask)
 
-    seqs = sampling.full_sequences(prompts, prompt_mask, rollout)
-    batch = {"mask": mask}
-    on_policy = single_on_policy_update(spec)
-    if not on_policy:
+
+def advantage_batch(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, task: RLTask, params, ref_params,
+                    hp: dict, t, ro: Rollouts) -> tuple[dict, tuple | None]:
+    """The update's inputs: advantages, and the behaviour / reference / value passes that need them.
+    Sequence arrays are grouped [P, G, ...] so that mini-batches split whole groups. Also returns the
+    behaviour pass's (log-probs, entropies), or None when the single on-policy update supplies them."""
+    key, temperature = prng.root_key(hp["seed"]), hp["temperature"]
+    (num_prompts, prompt_len), group = ro.prompts_PxL.shape, spec.group_size
+    seqs = sampling.full_sequences(ro.prompts_PxL, ro.prompt_mask_PxL, ro.rollout)
+    batch, behaviour = {"mask": ro.mask_PxGxT}, None
+    if not single_on_policy_update(spec):
         logp_old, entropy_old, values_old = jax.tree.map(jax.lax.stop_gradient, sequence_forward(
             model_spec, params, seqs, temperature, prompt_len, num_prompts, group))
         batch["logp_old"] = logp_old
+        behaviour = (logp_old, entropy_old)
     if spec.loss.kl != "none":
         logp_ref, _, _ = sequence_forward(model_spec, ref_params, seqs, temperature, prompt_len, num_prompts, group)
         batch["logp_ref"] = jax.lax.stop_gradient(logp_ref)
@@ -170,45 +203,76 @@ def rl_step(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, tx: optax.G
     if spec.loss.kl == "reward":
         adv_kw = {"kl_PxGxT": logp_old - batch["logp_ref"], "kl_coef": spec.loss.kl_coef}
     if spec.advantage.estimator == "remax":
-        greedy = sampling.sample(model_spec, params, prompts, prompt_mask, prng.step_key(key, prng.Stream.POLICY, t),
-                                 1, dataclasses.replace(sampler, greedy=True))
-        adv_kw["greedy_rewards_P"] = score_groups(task, problems, greedy)["reward"][:, 0]
+        greedy = sampling.sample(model_spec, params, ro.prompts_PxL, ro.prompt_mask_PxL,
+                                 prng.step_key(key, prng.Stream.POLICY, t), 1, dataclasses.replace(sampler, greedy=True))
+        adv_kw["greedy_rewards_P"] = score_groups(task, ro.problems, greedy)["reward"][:, 0]
     if needs_value_head(spec):
         adv_kw["values_PxGxT"] = values_old
         batch["values_old"] = values_old
     if task.shape is not None:
-        adv_kw.update(task.shape(scores, rollout))
-    adv, extras = adv_lib.compute_advantages(spec.advantage, rewards, mask, keep_P=keep_P, **adv_kw)
+        adv_kw.update(task.shape(ro.scores, ro.rollout))
+    adv, extras = adv_lib.compute_advantages(spec.advantage, ro.rewards_PxG, ro.mask_PxGxT, keep_P=ro.keep_P, **adv_kw)
     batch["adv"] = adv
     if "returns" in extras:
         batch["returns"] = extras["returns"]
     batch["seqs"] = jax.tree.map(lambda x: _flatten_groups(x, num_prompts, group), seqs)
+    return batch, behaviour
 
+
+def update(model_spec, spec: RLSpec, tx: optax.GradientTransformation, params, opt_state, batch: dict,
+           temperature, prompt_len: int):
+    """`ppo_epochs` x `num_minibatches` AdamW updates, as two nested lax.scans (one traced update
+    body whatever the counts). Returns (params, opt_state, loss, stats, logp, entropy) of the last
+    update; logp / entropy are [P/num_minibatches, G, T] of its mini-batch."""
     loss_fn = jax.value_and_grad(_minibatch_loss, has_aux=True)
+    num_prompts, group = batch["mask"].shape[:2]
     per_mb = num_prompts // spec.num_minibatches
-    opt_state, loss, stats = state["opt"], jnp.float32(0), {}
-    for _ in range(spec.ppo_epochs):
-        for m in range(spec.num_minibatches):
-            mb = jax.tree.map(lambda x: x[m * per_mb:(m + 1) * per_mb], batch)
-            mb["seqs"] = jax.tree.map(lambda x: x.reshape((per_mb * group,) + x.shape[2:]), mb["seqs"])
-            (loss, (stats, logp_mb, entropy_mb)), grads = loss_fn(
-                params, mb, model_spec=model_spec, spec=spec, temperature=temperature, prompt_len=prompt_len)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-    if on_policy:  # the single update's pass saw the behaviour parameters
-        logp_old, entropy_old = logp_mb, entropy_mb
 
-    group_acc = jnp.mean(scores["reward"], axis=1)
+    def one_update(carry, mb):
+        params, opt_state = carry
+        mb = {**mb, "seqs": jax.tree.map(lambda x: x.reshape((per_mb * group,) + x.shape[2:]), mb["seqs"])}
+        (loss, (stats, logp_mb, entropy_mb)), grads = loss_fn(
+            params, mb, model_spec=model_spec, spec=spec, temperature=temperature, prompt_len=prompt_len)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), (loss, stats, logp_mb, entropy_mb)
+
+    if spec.num_minibatches * spec.ppo_epochs == 1:  # the common on-policy case: no loop at all
+        (params, opt_state), (loss, stats, logp_mb, entropy_mb) = one_update((params, opt_state), batch)
+        return params, opt_state, loss, stats, logp_mb, entropy_mb
+    # [M, P/M, ...]: mini-batch m is prompts m*P/M .. (m+1)*P/M - 1, in the same order every epoch
+    minibatches = jax.tree.map(lambda x: x.reshape((spec.num_minibatches, per_mb) + x.shape[1:]), batch)
+
+    def epoch(carry, _):
+        carry, outs = jax.lax.scan(one_update, carry, minibatches)
+        return carry, jax.tree.map(lambda x: x[-1], outs)
+
+    (params, opt_state), outs = jax.lax.scan(epoch, (params, opt_state), None, length=spec.ppo_epochs)
+    loss, stats, logp_mb, entropy_mb = jax.tree.map(lambda x: x[-1], outs)
+    return params, opt_state, loss, stats, logp_mb, entropy_mb
+
+
+def rl_step(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, tx: optax.GradientTransformation,
+            task: RLTask, state: TrainState, hp: dict, ref_params) -> tuple[TrainState, dict]:
+    """One RL step of one run: collect -> advantages -> update. `ref_params` is frozen (KL)."""
+    t, params = state.step, state.params
+    ro = collect(model_spec, sampler, spec, task, params, hp, t)
+    batch, behaviour = advantage_batch(model_spec, sampler, spec, task, params, ref_params, hp, t, ro)
+    params, opt_state, loss, stats, logp_mb, entropy_mb = update(model_spec, spec, tx, params, state.opt, batch,
+                                                                 hp["temperature"], ro.prompts_PxL.shape[1])
+    # with a single on-policy update its own pass saw the behaviour parameters
+    logp_old, entropy_old = behaviour if behaviour is not None else (logp_mb, entropy_mb)
+    mask = ro.mask_PxGxT
+    group_acc = jnp.mean(ro.scores["reward"], axis=1)
     metrics = {"loss": loss, **{k: jnp.asarray(v, jnp.float32) for k, v in stats.items()},
-               "reward": jnp.mean(rewards),
+               "reward": jnp.mean(ro.rewards_PxG),
                "zero_adv_groups": jnp.mean(((group_acc == 0) | (group_acc == 1)).astype(jnp.float32)),
-               "response_len": jnp.mean(rollout.length_PxG.astype(jnp.float32)),
+               "response_len": jnp.mean(ro.rollout.length_PxG.astype(jnp.float32)),
                "entropy": jnp.sum(entropy_old * mask) / jnp.maximum(jnp.sum(mask), 1.0),
                # the sampler's KV-cache log-probs vs the recomputed full-pass ones (0 up to float error
                # when top_p = 1; with top_p < 1 the sampler's are renormalised over the nucleus)
-               "sampler_logp_gap": jnp.max(jnp.abs(rollout.logp_PxGxT - logp_old) * mask),
-               **{f"train_{k}": jnp.mean(v) for k, v in scores.items() if k != "reward"}}
-    return {"params": params, "opt": opt_state, "step": t + 1}, metrics
+               "sampler_logp_gap": jnp.max(jnp.abs(ro.rollout.logp_PxGxT - logp_old) * mask),
+               **{f"train_{k}": jnp.mean(v) for k, v in ro.scores.items() if k != "reward"}}
+    return TrainState(params, opt_state, t + 1), metrics
 
 
 def greedy_scores(model_spec, sampler: sampling.SamplerSpec, task: RLTask, params, prompts, prompt_mask,

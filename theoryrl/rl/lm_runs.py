@@ -42,19 +42,19 @@ def pretrain_program(model_spec, optim: ntp.OptimSpec, batch_fn: Callable, *, nu
     def init_fn(hp):
         params = tfm.init_params(model_spec, prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.INIT))
         tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
-        return {"params": params, "opt": tx.init(params), "step": jnp.int32(0)}
+        return lm_rl.TrainState(params, tx.init(params), jnp.int32(0))
 
     def chunk_fn(state, hp, data):
         tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
         key = prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.DATA)
-        params, opt, metrics = ntp.ntp_chunk(model_spec, tx, lambda k, t: batch_fn(k, hp, t), state["params"],
-                                             state["opt"], key, state["step"], steps_per_chunk)
+        params, opt, metrics = ntp.ntp_chunk(model_spec, tx, lambda k, t: batch_fn(k, hp, t), state.params,
+                                             state.opt, key, state.step, steps_per_chunk)
         metrics = _mean_over_steps(metrics)
         metrics.update(eval_fn(params, hp, data))
-        return {"params": params, "opt": opt, "step": state["step"] + steps_per_chunk}, metrics
+        return lm_rl.TrainState(params, opt, state.step + steps_per_chunk), metrics
 
     return Program(data_fn=data_fn, init_fn=init_fn, chunk_fn=chunk_fn, num_chunks=num_chunks,
-                   steps_per_chunk=steps_per_chunk, final_fn=lambda state: params_to_arrays(state["params"]))
+                   steps_per_chunk=steps_per_chunk, final_fn=lambda state: params_to_arrays(state.params))
 
 
 def rl_program(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpec, optim: ntp.OptimSpec,
@@ -64,7 +64,7 @@ def rl_program(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpec, op
 
     def init_fn(hp):
         tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
-        return {"params": hp["init_params"], "opt": tx.init(hp["init_params"]), "step": jnp.int32(0)}
+        return lm_rl.TrainState(hp["init_params"], tx.init(hp["init_params"]), jnp.int32(0))
 
     def chunk_fn(state, hp, data):
         tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
@@ -74,9 +74,9 @@ def rl_program(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpec, op
 
         state, metrics = jax.lax.scan(step, state, None, length=steps_per_chunk)
         metrics = _mean_over_steps(metrics)
-        metrics.update(eval_fn(state["params"], hp, data))
+        metrics.update(eval_fn(state.params, hp, data))
         return state, metrics
 
     return Program(data_fn=data_fn, init_fn=init_fn, chunk_fn=chunk_fn, num_chunks=num_chunks,
-                   steps_per_chunk=steps_per_chunk, final_fn=lambda state: params_to_arrays(state["params"]))
+                   steps_per_chunk=steps_per_chunk, final_fn=lambda state: params_to_arrays(state.params))
 

@@ -109,9 +109,9 @@ def fit(model_spec: tfm.TransformerSpec, tx: optax.GradientTransformation, state
 
 
 def star_step(model_spec, sampler: sampling.SamplerSpec, spec: StarSpec, tx: optax.GradientTransformation,
-              task: lm_rl.RLTask, state: dict, hp: dict) -> tuple[dict, dict]:
-    """One STaR round of one run; state = {"params", "opt", "step"} (step counts rounds)."""
-    t = state["step"]
+              task: lm_rl.RLTask, state: lm_rl.TrainState, hp: dict) -> tuple[lm_rl.TrainState, dict]:
+    """One STaR round of one run (state.step counts rounds)."""
+    t = state.step
 
     def prompt_fn(key):
         return task.sample_prompts(key, hp, spec.prompts_per_round)
@@ -130,14 +130,14 @@ def star_step(model_spec, sampler: sampling.SamplerSpec, spec: StarSpec, tx: opt
         return {**new, "fit": m}  # star_round hands back whatever fit_fn returns: the fit's metrics ride along
 
     key = prng.step_key(prng.root_key(hp["seed"]), prng.Stream.POLICY, t)
-    inner = {"params": state["params"], "opt": state["opt"]}
+    inner = {"params": state.params, "opt": state.opt}
     new, ro = star.star_round(inner, key, prompt_fn=prompt_fn, sample_fn=sample_fn, reward_fn=reward_fn,
                               fit_fn=fit_fn)
     scores = task.score(ro.prompts[2], ro.outputs, ro.length)
     metrics = {**new["fit"], "reward": jnp.mean(ro.reward),
                "kept": jnp.mean(ro.keep), "response_len": jnp.mean(jnp.sum(ro.length, axis=1)),
                **{f"train_{k}": jnp.mean(v.astype(jnp.float32)) for k, v in scores.items() if k != "reward"}}
-    return {"params": new["params"], "opt": new["opt"], "step": t + 1}, metrics
+    return lm_rl.TrainState(new["params"], new["opt"], t + 1), metrics
 
 
 def star_program(model_spec, sampler: sampling.SamplerSpec, spec: StarSpec, optim: ntp.OptimSpec,
@@ -149,16 +149,16 @@ def star_program(model_spec, sampler: sampling.SamplerSpec, spec: StarSpec, opti
 
     def init_fn(hp):
         tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
-        return {"params": hp["init_params"], "opt": tx.init(hp["init_params"]), "step": jnp.int32(0)}
+        return lm_rl.TrainState(hp["init_params"], tx.init(hp["init_params"]), jnp.int32(0))
 
     def chunk_fn(state, hp, data):
         tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
         state, metrics = jax.lax.scan(lambda st, _: star_step(model_spec, sampler, spec, tx, task, st, hp), state,
                                       None, length=rounds_per_chunk)
         metrics = {k: jnp.mean(v, axis=0) for k, v in metrics.items()}
-        metrics.update(eval_fn(state["params"], hp, data))
+        metrics.update(eval_fn(state.params, hp, data))
         return state, metrics
 
     return Program(data_fn=data_fn, init_fn=init_fn, chunk_fn=chunk_fn, num_chunks=num_chunks,
                    steps_per_chunk=rounds_per_chunk,
-                   final_fn=lambda state: lm_runs.params_to_arrays(state["params"]))
+                   final_fn=lambda state: lm_runs.params_to_arrays(state.params))
