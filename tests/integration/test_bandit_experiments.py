@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from theoryrl.core.experiment import execute
+from theoryrl.core.experiment import Run, Runs, execute, resolve_config
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import bandit_diversity, bandit_regret
 
@@ -35,3 +35,20 @@ def test_bandit_diversity_tiny_run_summary_and_plot(tmp_path):
     assert np.ptp(arrays["pass1_mean"][base]) < 1e-6  # lr = 0: the base policy never moves
     assert np.all(np.diff(arrays["solved_frac_mean"], axis=-1) >= 0)  # "solved at least once" is cumulative
     assert [p.name for p in bandit_diversity.plot(folder, tmp_path / "fig")] == ["bandit-diversity.png"]
+
+
+def test_bandit_regret_analyze_selects_runs_by_knobs_not_by_order():
+    """Synthetic finished runs: a row's regret is the seed mean of its own runs, whatever the table order."""
+    cfg = resolve_config(bandit_regret, "quick", ["arms=20,40", "outcomes=2,5", "horizon=300", "steps_per_chunk=100",
+                                                  "algorithms=arm_ucb,outcome_ucb", "seeds=42,43,44"])
+    rng = np.random.default_rng(0)
+    runs = [Run("train", p.row, {"history/regret": np.cumsum(rng.uniform(1, 2, 3)).astype(np.float32),
+                                 "history/outcomes_found": rng.integers(1, 3, 3),
+                                 "history/arms_tried": rng.integers(1, 9, 3)})
+            for p in bandit_regret.plan(cfg)]
+    forward, backward = bandit_regret.analyze(cfg, Runs(runs)), bandit_regret.analyze(cfg, Runs(runs[::-1]))
+    assert forward.rows == backward.rows and forward.metrics == backward.metrics
+    knobs = ("outcome_ucb", 40, 2)
+    row = next(r for r in forward.rows if (r["algorithm"], r["K"], r["m"]) == knobs)
+    own = [r.arrays["history/regret"][-1] for r in runs if (r.row["algorithm"], r.row["K"], r.row["m"]) == knobs]
+    assert len(own) == 3 and np.isclose(row["regret"], np.mean(np.asarray(own, np.float64)))

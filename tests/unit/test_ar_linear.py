@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from theoryrl.models import ar_linear as ar
+from theoryrl.rl import ar_linear_train as alt
 from theoryrl.tasks import parity
 
 
@@ -217,3 +218,16 @@ def test_shape_errors_are_clear():
                     jnp.ones(1), ar.SGDHyper.make(1.0), groups=("heads",))
     with pytest.raises(ValueError, match="d >= 2"):
         ar.init_params(1)
+
+
+def test_evaluate_gives_the_exact_probabilities_of_the_uniform_model():
+    """Zero weights: every head is a fair coin, so P(y_1 = x_1) = P(EOS | y_1) = 1/2, the correct short
+    answer has probability 1/4 and the correct chain (y_1, no EOS, y_2..y_d) 2^-(d+1), on any prompts."""
+    d = 4
+    x_MxD = parity.sample_prompts(jax.random.key(0), d, 64)
+    met = jax.jit(alt.evaluate)(ar.init_params(d), jax.random.key(1), x_MxD)
+    assert set(met) == set(alt.EVAL_METRICS)
+    np.testing.assert_allclose([met["p_first_x1"], met["p_eos_x1"], met["pi_short_correct"], met["pi_long_correct"]],
+                               [0.5, 0.5, 0.25, 0.5 ** (d + 1)], rtol=1e-6)
+    for k in ("sampled_long", "sampled_long_correct", "sampled_short_correct"):
+        assert 0.0 <= float(met[k]) <= 1.0

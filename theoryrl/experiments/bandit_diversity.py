@@ -1,23 +1,23 @@
 """bandit-diversity: "RL as sampling" at bandit scale, and what each exploration bonus changes.
 
+Song, Kempe, Munos 2509.06941, Figure 2 and Table 2: at an equal budget of samples, RL solves more
+training questions early but sampling from the base model eventually solves more, and RL's loss of
+diversity on solved questions transfers to unsolved ones; outcome-based exploration bonuses (UCB
+variants, batch) counter it. This reproduces those claims on many outcome bandits, where every
+quantity is exact, as the cheap counterpart of the language-model runs.
+
 Q questions, each an outcome bandit with K arms -> M outcomes and `correct` correct outcomes
-(theoryrl.rl.bandit_pg). Every method draws G samples per question per round, so after t rounds
-each question has had k = G t samples (spec §2.1). Methods (one vmapped program, all traced):
+(theoryrl.rl.bandit_pg). Every method draws G samples per question per round (budget k = G t) and
+all are one vmapped program with traced knobs: base (lr = 0: sampling from the initial policy),
+grpo (no bonus), ucb (naive historical UCB), ucb_mean, ucb_con(b0) and batch, each bonus weighted by
+c, gated unless gate = false, added after normalisation. Cross-question coupling (`tie`: a shared
+inverse temperature; `transfer`: a shared "skill" on correct answers) stands in for an LLM's
+parameter sharing [I].
 
-    base      sampling from the initial policy (lr = 0)
-    grpo      group-normalised advantage, no bonus
-    ucb       + c * min(1, sqrt(1/N))          (naive historical UCB)
-    ucb_mean  + c * UCB-Mean                   ucb_con  + c * UCB-Con(b0)      batch  + c * batch penalty
-
-all gated (§3.3) unless gate = false, bonus added after normalisation, counts updated with the
-batch first (N >= 1). Cross-question coupling (`tie`: a shared inverse temperature; `transfer`: a
-shared "skill" on correct answers) is this model's stand-in for parameter sharing in an LLM [I].
-
-Row metrics (seed mean and standard error, at the final budget): solved_frac (questions solved at
-least once, across checkpoints), distinct_all / distinct_unsolved (cumulative distinct outcomes),
-distinct_common_unsolved (on questions solved by neither this method nor base), batch_distinct_
-{solved,unsolved,all} (distinct answers in a batch of 8 from the final policy; Table 2 reading in
-bandit_pg.policy_metrics), pass1, diff_at_k, entropy, tau, skill.
+Rows per method (seed mean and standard error at the final budget): solved_frac, distinct_all,
+distinct_unsolved, distinct_common_unsolved (on questions neither this method nor base solved),
+batch_distinct_{solved,unsolved,all} (distinct answers in a batch of 8 from the final policy, the
+Table 2 reading in bandit_pg.policy_metrics), pass1, diff_at_k, entropy, tau, skill.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ import numpy as np
 
 from theoryrl.core import prng
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Outcome, Program, RunPlan
+from theoryrl.core.experiment import Outcome, Program, RunPlan, Runs
 from theoryrl.core.results import load_npz
 from theoryrl.rl import bandit_pg as pg
 
@@ -140,12 +140,13 @@ def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), se
 
 
-def analyze(cfg: Config, results: list[dict]) -> Outcome:
+def analyze(cfg: Config, runs: Runs) -> Outcome:
     M, S = len(cfg.methods), len(cfg.seeds)
-    hist = {k: np.stack([np.asarray(r[f"history/{k}"], np.float64) for r in results]).reshape(M, S, -1)
+    runs_MS = [runs.one(method=m, seed=s) for m in cfg.methods for s in cfg.seeds]
+    hist = {k: np.stack([np.asarray(r.history(k), np.float64) for r in runs_MS]).reshape(M, S, -1)
             for k in TABLE_KEYS}
-    solved_Q = np.stack([r["final/solved_Q"] for r in results]).reshape(M, S, -1)
-    distinct_Q = np.stack([r["final/distinct_Q"] for r in results]).reshape(M, S, -1).astype(np.float64)
+    solved_Q = np.stack([r.final("solved_Q") for r in runs_MS]).reshape(M, S, -1)
+    distinct_Q = np.stack([r.final("distinct_Q") for r in runs_MS]).reshape(M, S, -1).astype(np.float64)
     if "base" in cfg.methods:
         b = cfg.methods.index("base")
         common = ~solved_Q & ~solved_Q[b][None]

@@ -1,22 +1,22 @@
 """bandit-regret: regret of arm-level vs outcome-level bandit algorithms, scaling with K and m.
 
-Outcome-based bandit (theoryrl.theory.bandits): K arms map to m outcomes (balanced random map),
-Bernoulli rewards with outcome means ~ U(0, 1). Algorithms: arm-level UCB1, outcome-level UCB
-with shared logits (generalisation, Theorem 4.2: O(sqrt(m T log T))), outcome-level UCB without
-sharing (an arm's outcome is known only after a pull, Theorem 4.1: should still scale with K), and
-Thompson sampling at both levels. Every (K, algorithm) is one compiled program vmapped over
-(m, seed): m is traced (outcome arrays are padded to max m). Common random numbers: a seed gives the
-same instance to every algorithm.
+Song, Kempe, Munos 2509.06941, Theorems 4.1-4.2 (informal): when K arms (reasoning traces) lead to
+few m outcomes (answers), exploring at the outcome level costs O(sqrt(m T log T)) regret instead of
+sqrt(K T), but only with generalisation (an update on one arm moves every arm with that outcome);
+without it, knowing the outcomes does not help. That is the paper's case for outcome-based
+exploration, checked here where regret is exact (bandit-diversity is the RL-as-sampling half).
 
-Fits, per algorithm, on the seed-mean pseudo-regret at every chunk end T (T >= fit_from * horizon):
-- free power law   log R = c0 + a log K + b log m + c log T      (exponents a, b, c and R^2)
-- sqrt(K T)        log R = log alpha + log sqrt(K T)             (alpha, R^2 of log R)
-- sqrt(m T log T)  log R = log beta + log sqrt(m T log T)        (beta, R^2 of log R)
-Verdicts use the exponents ("scales with X": exponent >= 0.25, half the theory's 1/2; "not with
-X": |exponent| <= 0.1) and require the free fit's R^2 >= min_r2.
+Instances (theoryrl.theory.bandits): K arms map to m outcomes (balanced random map), Bernoulli
+rewards with outcome means ~ U(0, 1). Algorithms: arm-level UCB1, outcome-level UCB with shared
+logits (Theorem 4.2), outcome-level UCB without sharing (an arm's outcome is known only after a
+pull; Theorem 4.1), and Thompson sampling at both levels. Every (algorithm, K) is one compiled
+program vmapped over (m, seed), m traced; a seed gives the same instance to every algorithm.
 
-Knobs: arms, outcomes, horizon, steps_per_chunk, algorithms, structure, seeds, fit_from, min_r2.
-Row metrics: regret (mean at T = horizon), regret_se, outcomes_found, arms_tried.
+Fits per algorithm on the seed-mean pseudo-regret at every chunk end T >= fit_from * horizon: the
+free power law log R = c0 + a log K + b log m + c log T (exponents, R^2), and R = alpha sqrt(K T),
+R = beta sqrt(m T log T) (R^2 of log R). Verdicts: "scales with X" is exponent >= 0.25 (half the
+theory's 1/2), "not with X" is |exponent| <= 0.1, both only with the free fit's R^2 >= min_r2.
+Rows per (algorithm, K, m): regret (mean at T = horizon), regret_se, outcomes_found, arms_tried.
 """
 from __future__ import annotations
 
@@ -25,12 +25,11 @@ import json
 from functools import partial
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 
 from theoryrl.core import prng
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Outcome, Program, RunPlan
+from theoryrl.core.experiment import Outcome, Program, Run, RunPlan, Runs
 from theoryrl.core.results import load_npz
 from theoryrl.theory import bandits
 
@@ -132,16 +131,21 @@ def fit_scaling(K: np.ndarray, m: np.ndarray, T: np.ndarray, R: np.ndarray) -> d
             "alpha_sqrtKT": alpha, "r2_sqrtKT": r2_kt, "beta_sqrtmTlogT": beta, "r2_sqrtmTlogT": r2_mt}
 
 
-def regret_table(cfg: Config, results: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+def seed_runs(cfg: Config, runs: Runs, algorithm: str, k: int, m: int) -> list[Run]:
+    """The runs of one (algorithm, K, m), in the order of cfg.seeds."""
+    return [runs.one(algorithm=algorithm, K=k, m=m, seed=s) for s in cfg.seeds]
+
+
+def regret_table(cfg: Config, runs: Runs) -> tuple[np.ndarray, np.ndarray]:
     """Seed mean and standard error of the regret: [algorithms, K, m, chunks]."""
     A, NK, NM, S = len(cfg.algorithms), len(cfg.arms), len(cfg.outcomes), len(cfg.seeds)
-    reg = np.stack([np.asarray(r["history/regret"], np.float64) for r in results]).reshape(A, NK, NM, S, -1)
+    every = [r for a in cfg.algorithms for k in cfg.arms for m in cfg.outcomes for r in seed_runs(cfg, runs, a, k, m)]
+    reg = np.stack([np.asarray(r.history("regret"), np.float64) for r in every]).reshape(A, NK, NM, S, -1)
     return reg.mean(axis=3), reg.std(axis=3, ddof=1) / np.sqrt(S) if S > 1 else np.zeros_like(reg.mean(axis=3))
 
 
-def analyze(cfg: Config, results: list[dict]) -> Outcome:
-    plans = plan(cfg)
-    mean, se = regret_table(cfg, results)
+def analyze(cfg: Config, runs: Runs) -> Outcome:
+    mean, se = regret_table(cfg, runs)
     T = cfg.steps_per_chunk * np.arange(1, mean.shape[-1] + 1, dtype=np.float64)
     use = T >= cfg.fit_from * cfg.horizon
     Kg, Mg, Tg = np.meshgrid(np.array(cfg.arms, float), np.array(cfg.outcomes, float), T[use], indexing="ij")
@@ -153,13 +157,14 @@ def analyze(cfg: Config, results: list[dict]) -> Outcome:
             fits[algo] = fit_scaling(Kg[ok], Mg[ok], Tg[ok], R[ok])
             metrics.update({f"{algo}/{k}": v for k, v in fits[algo].items()})
     rows = []
-    for i in range(0, len(plans), len(cfg.seeds)):
-        row = {k: v for k, v in plans[i].row.items() if k != "seed"}
-        a, ki, mi = cfg.algorithms.index(row["algorithm"]), cfg.arms.index(row["K"]), cfg.outcomes.index(row["m"])
-        finals = [results[j] for j in range(i, i + len(cfg.seeds))]
-        rows.append({**row, "T": cfg.horizon, "regret": float(mean[a, ki, mi, -1]), "regret_se": float(se[a, ki, mi, -1]),
-                     "outcomes_found": float(np.mean([r["history/outcomes_found"][-1] for r in finals])),
-                     "arms_tried": float(np.mean([r["history/arms_tried"][-1] for r in finals]))})
+    for a, algo in enumerate(cfg.algorithms):
+        for ki, k in enumerate(cfg.arms):
+            for mi, m in enumerate(cfg.outcomes):
+                finals = seed_runs(cfg, runs, algo, k, m)
+                rows.append({"algorithm": algo, "K": k, "m": m, "T": cfg.horizon, "regret": float(mean[a, ki, mi, -1]),
+                             "regret_se": float(se[a, ki, mi, -1]),
+                             "outcomes_found": float(np.mean([r.history("outcomes_found")[-1] for r in finals])),
+                             "arms_tried": float(np.mean([r.history("arms_tried")[-1] for r in finals]))})
     verdict = verdicts(cfg, fits, mean)
     arrays = {"regret_mean": mean, "regret_se": se, "T": T, "arms": np.array(cfg.arms), "outcomes": np.array(cfg.outcomes),
               "algorithms": np.array(cfg.algorithms)}

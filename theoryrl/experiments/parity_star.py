@@ -1,35 +1,25 @@
 """parity-star: STaR rounds double the odds of the long chain (spec §4 Theorem 2, §5 #1-#2).
 
-Three arms, for every p0 in `p0s` (and seed):
-- calibrated: STaR (r_cot) on the exactly calibrated sampler of theory/parity.py (long correct
-  chain w.p. q, else a short answer correct w.p. 1/2), `calib_prompts` fresh prompts per round;
-  its "fit" is exact: the next q is the kept long fraction. r_e2e is not run here: on this sampler
-  it keeps exactly the same pairs as r_cot (its long chains are always correct).
-- star: the AR-linear learner pretrained by NTP on D(p0) (as in parity-threshold), then `rounds`
-  STaR rounds (`rl.star.star_round`): `learned_prompts` fresh prompts, samples at `temperature`,
-  keep r = 1, then `epochs` epochs of SGD (eta_t = 1/(lam t), fresh horizons, batch
-  `learned_batch`) on the kept pairs from the current parameters; rewards r_cot and r_e2e.
-- pg: the same pretrained learner post-trained with REINFORCE (batch-mean baseline) and GRPO
-  (group mean/std), r_cot, `pg_prompts` x `pg_group` samples per step, plain SGD with lr `pg_lr`.
-
-Per-round N: the calibrated arm uses the spec's N = 8192. For the learned arm N = 8192 is far too
-small: each round's fresh-horizon SGD fit on ~4.5k kept pairs is dominated by its first ~1/lam
-iterates, and the long fraction collapses instead of growing (measured, d = 10, p0 = 0.1: 0.10 ->
-0.05 -> 0.02). Theorem 2 applies Theorem 1 in every round, i.e. every head must see enough kept
-samples of its kind; `learned_prompts` = 2^18 (quick) / 2^20 (paper) gives the long heads >= ~2.6e3
-/ 1e4 kept chains in round 0 at p0 = 0.01. The learned arm runs at d = 25 in the paper tier, not the
-spec's 50: with lam = 1e-3 a sampled chain is fully correct only w.p. c = sigmoid(w*)^(d-1) (0.88 at
-d = 25, 0.77 at d = 50; theory.long_correct_factor), so the odds grow by about 2c per round instead
-of 2 (measured at d = 25, p0 = 0.01, one seed: switch round 7, formula 6).
-
-Long fraction at round n: calibrated: q_n; learned: pi_long_correct (exact probability of the
-correct chain, mean over `eval_prompts` inputs) of the model after n rounds. Closed form: p_n =
-2^n p0 / (2^n p0 + 1 - p0); calibrated tolerance: `se_tol` delta-method standard errors
-(theory.star_long_fraction_se). Switch round: the first n whose greedy decoding outputs the chain
-on at least half of the eval prompts (n = 0..rounds; None if never); formula: the smallest n with
-2^n > (1 - p0)/(2 p0). Verdicts: calibrated switch == formula for every seed (exact), learned r_cot
-switch within `switch_tol`, the r_e2e arm reported the same way (comparison), final greedy accuracy;
-pg: greedy accuracy reaches `acc_target` and the long fraction grows, per estimator.
+Tsilivis et al. 2510.11495, Theorem 2: self-training on the model's own r_cot-correct samples maps
+the long fraction p_n to 2 p_n / (1 + p_n), so p_n = 2^n p0 / (2^n p0 + 1 - p0), and greedy decoding
+switches to the chain at the first n with 2^n > (1 - p0) / (2 p0). This checks the recursion and
+the switch round, and that policy gradient reaches the same end. Three arms, per p0 and seed:
+- calibrated: STaR on the exactly calibrated sampler of theory/parity.py; the "fit" is exact (the
+  next q is the kept long fraction). r_e2e is not run here: it keeps the same pairs as r_cot.
+- star: the AR-linear learner pretrained by NTP on D(p0) (rl/ar_linear_train.py), then `rounds`
+  STaR rounds (rl/star.py) of `learned_prompts` fresh prompts, keep r = 1, `epochs` fresh-horizon
+  SGD epochs on the kept pairs; rewards r_cot and r_e2e (comparison: keeps wrong chains too).
+  `learned_prompts` is far above the spec's N = 8192 because every head must see enough kept
+  samples of its kind in every round for Theorem 1 to apply; the paper tier runs at d = 25, where a
+  sampled chain is fully correct w.p. c = sigmoid(w*)^(d-1) (theory.long_correct_factor), so the
+  odds grow by about 2c per round.
+- pg: the same pretrained learner post-trained with REINFORCE and GRPO (r_cot, plain SGD).
+Long fraction at round n: q_n (calibrated) or pi_long_correct (learned); switch round: the first n
+whose greedy decoding outputs the chain on at least half the eval prompts. Verdicts: calibrated long
+fraction within `se_tol` delta-method standard errors of the closed form and switch round == formula
+for every seed; learned switch within `switch_tol` of the formula and final greedy accuracy >=
+`acc_target`; pg reaches `acc_target` and grows the long fraction. Measurements:
+docs/results/parity-star.md.
 """
 from __future__ import annotations
 
@@ -44,11 +34,11 @@ import numpy as np
 
 from theoryrl.core import prng
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Outcome, Program, RunPlan
+from theoryrl.core.experiment import Outcome, Program, Run, RunPlan, Runs
 from theoryrl.core.results import load_npz
-from theoryrl.experiments.parity_threshold import evaluate, hyper_of, train_ar_linear
 from theoryrl.models import ar_linear as ar
 from theoryrl.rl import star
+from theoryrl.rl.ar_linear_train import evaluate, hyper_of, train_ntp
 from theoryrl.tasks import parity
 from theoryrl.theory import parity as th
 
@@ -168,8 +158,8 @@ def _calibrated_program(cfg: Config, d: int) -> Program:
 def _pretrained_init(cfg: Config, d: int):
     def init_fn(hp):
         key = prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.INIT)
-        state = train_ar_linear(ar.init_sgd(ar.init_params(d)), key, d, hp["p0"], cfg.head_samples, cfg.chain_samples,
-                                hyper_of(hp))
+        state = train_ntp(ar.init_sgd(ar.init_params(d)), key, d, hp["p0"], cfg.head_samples, cfg.chain_samples,
+                          hyper_of(hp))
         return {"params": ar.model(state), "round": jnp.int32(0)}
 
     return init_fn
@@ -241,32 +231,37 @@ def _hp(cfg: Config, seed: int, p0: float, **flags) -> dict:
     return {**base, **{k: np.bool_(v) for k, v in flags.items()}}
 
 
+def arm_variants(cfg: Config) -> list[tuple[str, str]]:
+    """(arm, variant) of every run of one (p0, seed): STaR's reward, or pg's estimator."""
+    out = [("calibrated", "cot")] if "calibrated" in cfg.arms else []
+    if "star" in cfg.arms:
+        out += [("star", reward) for reward in cfg.rewards]
+    if "pg" in cfg.arms:
+        out += [("pg", est) for est in cfg.estimators]
+    return out
+
+
+def _plan(cfg: Config, arm: str, variant: str, p0: float, seed: int) -> RunPlan:
+    d, row = cfg.learned_d, {"arm": arm, "variant": variant, "p0": p0, "seed": seed}
+    if arm == "calibrated":
+        return RunPlan(row, ("calibrated", d), "calibrated", _hp(cfg, seed, p0), partial(_calibrated_program, cfg, d))
+    if arm == "star":
+        return RunPlan(row, ("star", d), f"star-d{d}", _hp(cfg, seed, p0, e2e=variant == "e2e"),
+                       partial(_star_program, cfg, d))
+    return RunPlan(row, ("pg", d), f"pg-d{d}", _hp(cfg, seed, p0, grpo=variant == "grpo"), partial(_pg_program, cfg, d))
+
+
 def plan(cfg: Config) -> list[RunPlan]:
-    plans, d = [], cfg.learned_d
-    for p0 in cfg.p0s:
-        for s in cfg.seeds:
-            if "calibrated" in cfg.arms:
-                plans.append(RunPlan({"arm": "calibrated", "variant": "cot", "p0": p0, "seed": s}, ("calibrated", d),
-                                     "calibrated", _hp(cfg, s, p0), partial(_calibrated_program, cfg, d)))
-            if "star" in cfg.arms:
-                for reward in cfg.rewards:
-                    plans.append(RunPlan({"arm": "star", "variant": reward, "p0": p0, "seed": s}, ("star", d),
-                                         f"star-d{d}", _hp(cfg, s, p0, e2e=reward == "e2e"),
-                                         partial(_star_program, cfg, d)))
-            if "pg" in cfg.arms:
-                for est in cfg.estimators:
-                    plans.append(RunPlan({"arm": "pg", "variant": est, "p0": p0, "seed": s}, ("pg", d), f"pg-d{d}",
-                                         _hp(cfg, s, p0, grpo=est == "grpo"), partial(_pg_program, cfg, d)))
-    return plans
+    return [_plan(cfg, arm, variant, p0, s) for p0 in cfg.p0s for s in cfg.seeds for arm, variant in arm_variants(cfg)]
 
 
 # ----------------------------------------------------------------------------------------------
 # analysis
 
 
-def curves(arm: str, res: dict) -> dict[str, np.ndarray]:
+def curves(arm: str, run: Run) -> dict[str, np.ndarray]:
     """Per-run curves over n = 0..rounds (STaR) or chunk boundaries (pg): long fraction, acc, greedy_long."""
-    h = {k[len("history/"):]: np.asarray(v, np.float64) for k, v in res.items() if k.startswith("history/")}
+    h = {k[len("history/"):]: np.asarray(v, np.float64) for k, v in run.arrays.items() if k.startswith("history/")}
     if arm == "calibrated":
         q = np.append(h["long_fraction"], h["next_long_fraction"][-1])
         greedy_long = np.append(h["greedy_long"], float(th.greedy_goes_long(q[-1])))
@@ -299,7 +294,7 @@ def _row(cfg: Config, row: dict, c: dict) -> dict:
             "final_long": float(c["long"][-1]), "final_acc": float(final_acc)}
 
 
-def _judge(cfg: Config, arm: str, variant: str, p0: float, stack: dict, members: list, metrics: dict, verdict: dict):
+def _judge(cfg: Config, arm: str, variant: str, p0: float, stack: dict, members: Runs, metrics: dict, verdict: dict):
     """Metrics and verdicts of one (arm, variant, p0) over its seeds."""
     tag = f"{arm},{variant},p0={p0}"
     if arm == "pg":
@@ -320,25 +315,28 @@ def _judge(cfg: Config, arm: str, variant: str, p0: float, stack: dict, members:
             np.all(dev[:, 1:] <= cfg.se_tol * se[None, 1:]))
         verdict[f"calibrated_switch_round_equals_formula[p0={p0}]"] = all(s == formula for s in switches)
         return
-    metrics[f"kept_long_wrong_mean[{tag}]"] = float(np.mean([r["history/kept_long_wrong"] for r in members]))
+    metrics[f"kept_long_wrong_mean[{tag}]"] = float(np.mean([r.history("kept_long_wrong") for r in members]))
     verdict[f"learned_{variant}_switch_within_{cfg.switch_tol}[p0={p0}]"] = all(
         s is not None and abs(s - formula) <= cfg.switch_tol for s in switches)
     verdict[f"learned_{variant}_final_acc[p0={p0}]"] = bool(np.all(stack["acc"][:, -1] >= cfg.acc_target))
 
 
-def analyze(cfg: Config, results: list[dict]) -> Outcome:
+def analyze(cfg: Config, runs: Runs) -> Outcome:
     rows, metrics, verdict, arrays = [], {}, {}, {}
-    groups: dict[tuple, list] = {}
-    for p, res in zip(plan(cfg), results):
-        c = curves(p.row["arm"], res)
-        groups.setdefault((p.row["arm"], p.row["variant"], p.row["p0"]), []).append((c, res))
-        rows.append(_row(cfg, p.row, c))
-    for (arm, variant, p0), members in groups.items():
-        stack = {k: np.stack([c[k] for c, _ in members]) for k in members[0][0]}
-        arrays.update({f"{arm},{variant},{cfg.p0s.index(p0)}/{k}": v for k, v in stack.items()})
-        metrics[f"formula_rounds[p0={p0}]"] = th.star_rounds(p0)
-        metrics[f"ceil_log2_rounds[p0={p0}]"] = th.star_rounds_log2(p0)
-        _judge(cfg, arm, variant, p0, stack, [r for _, r in members], metrics, verdict)
+    for p0 in cfg.p0s:
+        for s in cfg.seeds:
+            for arm, variant in arm_variants(cfg):
+                run = runs.one(arm=arm, variant=variant, p0=p0, seed=s)
+                rows.append(_row(cfg, run.row, curves(arm, run)))
+    for p0 in cfg.p0s:
+        for arm, variant in arm_variants(cfg):
+            members = Runs([runs.one(arm=arm, variant=variant, p0=p0, seed=s) for s in cfg.seeds])
+            per_seed = [curves(arm, r) for r in members]
+            stack = {k: np.stack([c[k] for c in per_seed]) for k in per_seed[0]}
+            arrays.update({f"{arm},{variant},{cfg.p0s.index(p0)}/{k}": v for k, v in stack.items()})
+            metrics[f"formula_rounds[p0={p0}]"] = th.star_rounds(p0)
+            metrics[f"ceil_log2_rounds[p0={p0}]"] = th.star_rounds_log2(p0)
+            _judge(cfg, arm, variant, p0, stack, members, metrics, verdict)
     arrays.update({"p0s": np.array(cfg.p0s), "rounds": np.int32(cfg.rounds),
                    "pg_steps_per_chunk": np.int32(cfg.pg_steps_per_chunk)})
     paper = {"recursion": "STaR with r_cot: p_{n+1} = 2 p_n/(1 + p_n), p_n = 2^n p0/(2^n p0 + 1 - p0)",

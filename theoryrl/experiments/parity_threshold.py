@@ -1,45 +1,25 @@
 """parity-threshold: NTP-only greedy accuracy vs the long-demonstration fraction p_cot (spec §5 #1).
 
-Each run trains a model by next-token prediction on fresh samples of D(p_cot) and evaluates it on
-fixed eval inputs after every chunk. Model families are registered in FAMILIES (a family = one
-function cfg, d -> Program) with their own grid in GRIDS (input sizes, p_cot values, chunks): the
-AR-linear learner (spec §2.2) on `ds` x `p_cots`, and a small transformer (spec §2.1, §5 #3 (a)-(b))
-on `lm_ds` x `lm_p_cots`.
+Tsilivis et al. 2510.11495, Theorem 1 and Fig. 2: trained by next-token prediction alone on a mixture
+D(p_cot) of long (chain-of-thought) and short parity demonstrations, greedy decoding outputs the
+chain, and so generalises, iff p_cot > 1/3; below it outputs (x_1, EOS), right half the time. This
+measures where the transition falls and whether the model probabilities are calibrated to the
+theory (Lemma 1, Props 1-3), the premise of the STaR and RL experiments.
 
-AR-linear (knobs head_samples ... eval_prompts):
-- heads 1 and 2a see `head_samples` fresh mixture samples; the chain heads see `chain_samples`
-  fresh long samples (per-head horizons: the long heads count only long samples; a separate long
-  stream is the same in distribution as the long samples of a mixture stream, and gives every
-  p_cot the same chain horizon);
-- SGD eta_t = 1/(lam t) from w = 0, batch 1, averaging power `avg_power` (1 by default, i.e.
-  weights proportional to t; 0 is the spec's uniform average, which at lam = 1e-3 and 1e5 samples
-  is still dominated by the first ~1/lam huge iterates: measured at d = 10, greedy accuracy 0.66 at
-  p = 0.3 and P(EOS | y_1 = x_1) spread +-0.06 over inputs; at 1e6 samples it agrees).
-
-Transformer (knobs lm, lm_*; parity_lm_common.LMSetup and pretrain_program): the decoder trained
-by AdamW on `lm_steps` fresh batches of `lm.batch` demonstrations (`BOS x SEP y EOS`, loss on the
-output tokens), evaluated on `lm.eval_prompts` inputs; the same metrics as below, the model
-probabilities computed exactly by teacher forcing (parity_lm_common.evaluate). Calibration
-tolerance `lm_calib_tol` (Adam keeps some noise in the calibrated probabilities). At the quick
-size (d = 8, 1.9e5 samples) the transformer does not learn the chain at p_cot = 0.1 (measured:
-pi(long correct) ~ 0, P(y_1 = x_1) ~ 0.5), so its calibration verdicts are false there while the
-greedy threshold verdicts hold; small p_cot needs many more samples (see parity-rl).
-
-Metrics per run (final chunk; history for the learning curves): acc (greedy final answer correct,
-= r_e2e of the greedy output), greedy_long (greedy output is the chain), sampled_long,
-sampled_long_correct, sampled_short_correct (tau = 1 samples, r_cot), p_first_x1 (mean over x
-of P(y_1 = x_1)), p_eos_x1 (mean of P(EOS | y_1 = x_1)), pi_long_correct and pi_short_correct
-(exact model probabilities of the correct chain / answer, mean over x).
+Model families (FAMILIES, each with its own grid in GRIDS): the AR-linear learner (spec §2.2;
+rl/ar_linear_train.py: online SGD eta_t = 1/(lam t) with per-head horizons and iterate averaging
+of power `avg_power`) on `ds` x `p_cots`, and a small transformer (spec §2.1, §5 #3 (a)-(b);
+parity_lm_common: AdamW on `lm_steps` fresh batches) on `lm_ds` x `lm_p_cots`. Each run trains on
+fresh samples and is evaluated on fixed prompts after every chunk (metrics: EVAL_METRICS).
 
 Verdicts, per family and d: acc <= acc_short_max for every p <= 0.3, acc >= acc_long_min for every
 p >= 0.4, the transition interval (largest p of the low regime, smallest p of the high regime)
-contains 1/3; calibration: |p_first_x1 - (1+p)/2|, |p_eos_x1 - (1-p)/(1+p)|, |pi_long_correct - p|
-and |pi_short_correct - (1-p)/2| all <= calib_tol (an SGD-bias tolerance, not a sampling error).
-Metric p_half[family,d]: p where the seed-mean accuracy first crosses 0.75 (linear interpolation).
-
-Arrays: the AR-linear family as final_<metric> [1, D, P, S] and hist_<metric> [1, D, P, S, chunks]
-(with p_cots, ds, families, head_samples_at_chunk); the transformer family under "transformer/"
-(final_<metric> [D, P, S], hist_<metric> [D, P, S, chunks], p_cots, ds, samples_at_chunk).
+contains 1/3; calibration: |p_first_x1 - (1+p)/2|, |p_eos_x1 - (1-p)/(1+p)|, |pi_long_correct - p|,
+|pi_short_correct - (1-p)/2| <= calib_tol (an SGD-bias tolerance, not a sampling error;
+lm_calib_tol for the transformer, whose Adam keeps some noise). Metric p_half: where
+the seed-mean accuracy first crosses 0.75. Arrays: AR-linear final_<metric> [1, D, P, S] and
+hist_<metric> [1, D, P, S, chunks]; the transformer's under "transformer/" without the leading 1.
+Measurements: docs/results/parity-threshold.md.
 """
 from __future__ import annotations
 
@@ -47,16 +27,16 @@ import dataclasses
 from functools import partial
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from theoryrl.core import prng
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Outcome, Program, RunPlan
+from theoryrl.core.experiment import Outcome, Program, RunPlan, Runs
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import parity_lm_common as plm
 from theoryrl.models import ar_linear as ar
+from theoryrl.rl import ar_linear_train as alt
 from theoryrl.tasks import parity
 from theoryrl.theory import parity as th
 
@@ -64,8 +44,7 @@ ID = "parity-threshold"
 TITLE = "Parity with short/long CoT: NTP greedy accuracy and calibration vs p_cot (threshold 1/3)"
 PAPER = "Tsilivis et al. 2510.11495, Theorem 1 and Fig. 2 (greedy generalises iff p_cot > 1/3)"
 
-EVAL_METRICS = ("acc", "greedy_long", "sampled_long", "sampled_long_correct", "sampled_short_correct",
-                "p_first_x1", "p_eos_x1", "pi_long_correct", "pi_short_correct")
+EVAL_METRICS = alt.EVAL_METRICS
 LOW_P, HIGH_P = 0.3, 0.4
 
 
@@ -125,60 +104,12 @@ class Config:
 TIERS = {
     # heads 1/2a: 2e5 mixture samples; chain heads: 2e4 long samples (spec §7 #8 asks >= 1e5 each)
     # transformer: d = 8, L = 2, width 64, 1.5e3 steps x 128 = 1.9e5 samples, p around 1/3 and far from it
-    # (at 1e3 steps P(EOS | y_1 = x_1) at p = 0.3 was still noisy enough to flip greedy on 22% of the
-    # inputs for one of two seeds)
+    # (why 1.5e3 steps, not 1e3: docs/results/parity-threshold.md)
     "quick": Config(seeds=(42, 43), head_samples=200_000, chain_samples=20_000, chunks=5, eval_prompts=2048,
                     lm=plm.LMSetup(d_model=64, n_layers=2, batch=128, warmup_steps=100, eval_prompts=512),
                     lm_ds=(8,), lm_p_cots=(0.1, 0.3, 0.4, 0.6), lm_steps=1500, lm_chunks=5),
     "paper": Config(),
 }
-
-
-# ----------------------------------------------------------------------------------------------
-# shared with parity-star: pretraining and evaluation of the AR-linear learner
-
-
-def _demos(batch: parity.ParityBatch):
-    return batch.x, batch.outputs, batch.length
-
-
-def train_ar_linear(state: ar.SGDState, key, d: int, p_cot, head_steps: int, chain_steps: int,
-                    hyper: ar.SGDHyper) -> ar.SGDState:
-    """NTP on D(p_cot): heads 1/2a on `head_steps` mixture samples, chain heads on `chain_steps`
-    long samples (batch 1, fresh samples every step)."""
-    mix = lambda k: _demos(parity.sample(k, d, p_cot, 1))  # noqa: E731
-    long = lambda k: _demos(parity.sample(k, d, 1.0, 1))  # noqa: E731
-    state, _ = ar.train_online(state, jax.random.fold_in(key, 0), mix, head_steps, hyper, ("head",))
-    state, _ = ar.train_online(state, jax.random.fold_in(key, 1), long, chain_steps, hyper, ("chain",))
-    return state
-
-
-def evaluate(params: ar.ARParams, key, x_MxD) -> dict:
-    """Greedy, sampled (tau = 1) and exact metrics of the AR-linear model on prompts x (see EVAL_METRICS).
-    The greedy and sampled decodes are one vmapped call over tau in {0, 1} (one program, not two)."""
-    m, d = x_MxD.shape
-    keys_2xM = jax.vmap(lambda k: jax.random.split(k, m))(jax.random.split(key))
-    decode = jax.vmap(jax.vmap(ar.decode, (None, 0, 0, None)), (None, 0, None, 0))
-    out_2xMxK, len_2xM = decode(params, keys_2xM, x_MxD, jnp.array([0.0, 1.0]))
-    (g_out, s_out), (g_len, s_len) = out_2xMxK, len_2xM
-    r_cot = parity.rewards("cot", x_MxD, s_out, s_len)
-    targets = jax.vmap(jax.vmap(parity.targets, (0, None)), (None, 0))(x_MxD, jnp.array([True, False]))
-    log_prob = jax.vmap(jax.vmap(ar.log_prob, (None, 0, 0, 0)), (None, None, 0, 0))
-    pi_long, pi_short = jnp.mean(jnp.exp(log_prob(params, x_MxD, *targets)), axis=1)
-    x = x_MxD.astype(jnp.float32)
-    x1 = x[:, 0]
-    return {"acc": jnp.mean(parity.rewards("e2e", x_MxD, g_out, g_len)),
-            "greedy_long": jnp.mean(g_len == d),
-            "sampled_long": jnp.mean(s_len == d),
-            "sampled_long_correct": jnp.mean(r_cot * (s_len == d)),
-            "sampled_short_correct": jnp.mean(r_cot * (s_len == 1)),
-            "p_first_x1": jnp.mean(jax.nn.sigmoid(x1 * (x @ params.w_first))),
-            "p_eos_x1": jnp.mean(jax.nn.sigmoid(jax.vmap(ar.stop_score, (None, 0, 0))(params, x, x1))),
-            "pi_long_correct": pi_long, "pi_short_correct": pi_short}
-
-
-def hyper_of(hp: dict) -> ar.SGDHyper:
-    return ar.SGDHyper(hp["lam"], hp["lam_chain"], hp["avg_power"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -197,9 +128,9 @@ def _ar_linear_program(cfg: Config, d: int) -> Program:
 
     def chunk_fn(state, hp, data):
         root, c = prng.root_key(hp["seed"]), state["chunk"]
-        sgd = train_ar_linear(state["sgd"], prng.step_key(root, prng.Stream.DATA, c), d, hp["p"], head_steps,
-                              chain_steps, hyper_of(hp))
-        metrics = evaluate(ar.model(sgd), prng.step_key(root, prng.Stream.EVAL, c + 1), data["x_eval"])
+        sgd = alt.train_ntp(state["sgd"], prng.step_key(root, prng.Stream.DATA, c), d, hp["p"], head_steps,
+                            chain_steps, alt.hyper_of(hp))
+        metrics = alt.evaluate(ar.model(sgd), prng.step_key(root, prng.Stream.EVAL, c + 1), data["x_eval"])
         return {"sgd": sgd, "chunk": c + 1}, metrics
 
     return Program(data_fn=data_fn, init_fn=init_fn, chunk_fn=chunk_fn, num_chunks=cfg.chunks,
@@ -265,11 +196,12 @@ def crossing(ps: np.ndarray, acc: np.ndarray, level: float = 0.75) -> float | No
     return None
 
 
-def _family_outcome(cfg: Config, family: str, results: list[dict], rows: list, metrics: dict, verdict: dict) -> dict:
-    """Rows, metrics and verdicts of one family (its runs in plan order); returns its final/hist arrays."""
+def _family_outcome(cfg: Config, family: str, runs: Runs, rows: list, metrics: dict, verdict: dict) -> dict:
+    """Rows, metrics and verdicts of one family; returns its final/hist arrays."""
     ds, p_grid, _, _ = GRIDS[family](cfg)
     D, P, S = len(ds), len(p_grid), len(cfg.seeds)
-    hist = {k: np.stack([np.asarray(r[f"history/{k}"], np.float64) for r in results]).reshape(D, P, S, -1)
+    runs_DPS = [runs.one(family=family, d=d, p_cot=p, seed=s) for d in ds for p in p_grid for s in cfg.seeds]
+    hist = {k: np.stack([np.asarray(r.history(k), np.float64) for r in runs_DPS]).reshape(D, P, S, -1)
             for k in EVAL_METRICS}
     final = {k: v[..., -1] for k, v in hist.items()}  # [D, P, S]
     ps = np.array(p_grid)
@@ -300,14 +232,11 @@ def _family_outcome(cfg: Config, family: str, results: list[dict], rows: list, m
     return {**{f"final_{k}": v for k, v in final.items()}, **{f"hist_{k}": v for k, v in hist.items()}}
 
 
-def analyze(cfg: Config, results: list[dict]) -> Outcome:
+def analyze(cfg: Config, runs: Runs) -> Outcome:
     rows, metrics, verdict, arrays = [], {}, {}, {}
-    start = 0
     for family in cfg.families:
         ds, p_grid, _, samples = GRIDS[family](cfg)
-        n = len(ds) * len(p_grid) * len(cfg.seeds)
-        fam = _family_outcome(cfg, family, results[start:start + n], rows, metrics, verdict)
-        start += n
+        fam = _family_outcome(cfg, family, runs, rows, metrics, verdict)
         if family == "ar_linear":  # the original layout, with its families axis (of size 1)
             arrays.update({k: v[None] for k, v in fam.items()})
             arrays.update({"p_cots": np.array(p_grid), "ds": np.array(ds), "families": np.array([family]),
