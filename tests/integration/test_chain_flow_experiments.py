@@ -1,12 +1,13 @@
 """The three gradient-flow experiments end to end on tiny settings: results contract, verdict
-consistency with the rows, and figures rebuilt from the saved files only."""
+consistency with the rows, and figures rebuilt from the saved files only; and a chain sweep whose rows
+and metrics equal single runs of each grid point."""
 import json
 
 import numpy as np
 import pytest
 
 from theoryrl.core.config import ConfigError
-from theoryrl.core.experiment import execute, resolve_config
+from theoryrl.core.experiment import execute, execute_sweep, resolve_config
 from theoryrl.experiments import chain_flow_scaling, chain_flow_structure, chain_flow_vs_reinforce
 
 SCALING = ["ms=3,4", "horizons=m+1", "inits=consts", "hard_sets=m-1", "mass_m=4", "cs=0.5,0.05", "ks=1,2",
@@ -70,3 +71,17 @@ def test_vs_reinforce_end_to_end(tmp_path):
 def test_bad_knobs_fail_before_compute(module, bad):
     with pytest.raises(ConfigError):
         resolve_config(module, "quick", [bad])
+
+
+def test_sweep_rows_equal_single_runs(tmp_path):
+    """Every grid point's runs (flow, ascent, SGD and Adam REINFORCE) are found by their knobs."""
+    module, sets, knob, values = chain_flow_vs_reinforce, REINFORCE, "eps", ["0.1", "0.3"]
+    sweep = _summary(execute_sweep(module, "quick", [(knob, values)], None, sets, out=tmp_path / "sweep", quiet=True))
+    per_point = [[r["t_eps"] for r in sweep["rows"] if r[knob] == v] for v in values]
+    assert per_point[0] != per_point[1]  # the points differ, so a mix-up of their runs would show
+    for v in values:
+        single = _summary(execute(module, "quick", [*sets, f"{knob}={v}"], out=tmp_path / v, quiet=True))
+        rows = [{k: x for k, x in r.items() if k != knob} for r in sweep["rows"] if r[knob] == v]
+        assert rows == single["rows"] and len(rows) > 0
+        assert {k.split("|", 1)[1]: x for k, x in sweep["metrics"].items() if k.startswith(f"{knob}={v}|")} \
+            == single["metrics"]

@@ -1,13 +1,18 @@
-"""Shared recipe, bucket training and row extraction for the chain-traversal experiments."""
+"""Shared recipe, run plans and curve extraction for the chain-traversal experiments (Ran-Milo et al.).
+
+Each chain experiment is one stage "train" (`plan(cfg)`): every (knob, seed) is a RunPlan whose row
+carries the knobs analyze selects it by; runs of one static TrainSpec form one vmapped program.
+"""
 from __future__ import annotations
 
 import dataclasses
 from functools import partial
+from typing import Iterable
 
 import numpy as np
 
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Program, RunPlan
+from theoryrl.core.stages import Program, Run, RunPlan
 from theoryrl.models.chain_attention import ModelSpec
 from theoryrl.rl import chain_trainer as trainer
 from theoryrl.tasks.chain import ChainSpec, uniform_over, validate_dist_probs
@@ -116,9 +121,9 @@ def curves(arrays: dict, epochs: int) -> dict:
     return out
 
 
-def stack_curves(results: list[dict], idx: list[int], epochs: int) -> dict:
-    """Curves of several runs stacked on a leading run axis: {metric: [runs, epochs]}."""
-    per_run = [curves(results[i], epochs) for i in idx]
+def stack_curves(runs: Iterable[Run], epochs: int) -> dict:
+    """Curves of the given runs (in their order) stacked on a leading run axis: {metric: [runs, epochs]}."""
+    per_run = [curves(r.arrays, epochs) for r in runs]
     return {k: np.stack([c[k] for c in per_run]) for k in per_run[0]}
 
 

@@ -1,13 +1,19 @@
 """chain-emergence: Table 1 of Ran-Milo et al. (emergence of efficient reasoning).
 
-REINFORCE on the two-chain task, m in {4, 8, 12}, softmax and linear attention, seeds 42/43/44;
-greedy test accuracy and exact-traversal accuracy on 1,000 fresh instances with uniformly
-distributed distances (both denominators: over rollouts that reached a sink, and over all).
+Why: the paper's headline result is that outcome-reward REINFORCE alone teaches a single attention
+layer to *traverse* the chain (emit exactly the path), not just to guess the right sink. We train
+REINFORCE on the two-chain task, m in {4, 8, 12}, softmax and linear attention, seeds 42/43/44,
+and measure greedy test accuracy and exact-traversal accuracy on 1,000 fresh instances with
+uniformly distributed distances (both denominators: over rollouts that reached a sink, and over all).
 
-Knobs: m (tuple), attention (tuple), seeds (tuple), softmax.* and linear.* (ChainRecipe).
+One stage "train": a run per (attention, m, seed); runs of one (attention, m) share a vmapped
+program. analyze selects them by the row knobs attention, m, seed.
+
+Knobs: m (tuple), attention (tuple), seeds (tuple), softmax.* and linear.* (ChainRecipe),
+train_distances / train_probs (training start distribution).
 Row metrics: train_acc (last epoch, sampled), test_acc / test_acc_all, traversal /
 traversal_all, reached, len_correct, stop_epoch (-1: never early-stopped), epochs_run.
-Summary metrics: <attention>_m<m>_{test_acc, traversal} (mean over seeds).
+Summary metrics: <attention>_m<m>_{test_acc, test_acc_all, traversal, train_acc} (mean over seeds).
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Outcome
+from theoryrl.core.stages import Outcome, Runs
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import chain_common as cc
 from theoryrl.rl.chain_trainer import EvalSet
@@ -88,21 +94,21 @@ def plan(cfg: Config) -> list:
     return plans
 
 
-def analyze(cfg: Config, results: list[dict]) -> Outcome:
+def analyze(cfg: Config, runs: Runs) -> Outcome:
     rows, arrays, metrics, verdict = [], {}, {}, {}
-    plans = plan(cfg)
     for attention in cfg.attention:
         epochs = getattr(cfg, attention).epochs
         for m in cfg.m:
-            idx = [i for i, p in enumerate(plans) if p.row["attention"] == attention and p.row["m"] == m]
-            runs = cc.stack_curves(results, idx, epochs)
-            arrays.update({f"{attention}/m{m}/{k}": v for k, v in runs.items()})
-            final = {k: cc.last_trained(runs[f"test/{k}"]) for k in cc.ACC_KEYS}
-            train_acc = cc.last_trained(runs["train_acc"])
-            for j, i in enumerate(idx):
-                rows.append({**plans[i].row, "train_acc": float(train_acc[j]),
+            group = runs.where(attention=attention, m=m)  # the seeds of (attention, m), in plan order
+            curves = cc.stack_curves(group, epochs)
+            arrays.update({f"{attention}/m{m}/{k}": v for k, v in curves.items()})
+            final = {k: cc.last_trained(curves[f"test/{k}"]) for k in cc.ACC_KEYS}
+            train_acc = cc.last_trained(curves["train_acc"])
+            for j, run in enumerate(group):
+                rows.append({**run.row, "train_acc": float(train_acc[j]),
                              **{("test_" + k if k.startswith("acc") else k): float(final[k][j]) for k in cc.ACC_KEYS},
-                             "stop_epoch": int(runs["final/stop_epoch"][j]), "epochs_run": int(runs["final/epoch"][j])})
+                             "stop_epoch": int(curves["final/stop_epoch"][j]),
+                             "epochs_run": int(curves["final/epoch"][j])})
             test_mean, trav_mean = cc.mean_std(final["acc"])[0], cc.mean_std(final["traversal"])[0]
             metrics[f"{attention}_m{m}_test_acc"] = test_mean
             metrics[f"{attention}_m{m}_test_acc_all"] = cc.mean_std(final["acc_all"])[0]

@@ -1,4 +1,5 @@
-"""Shared pieces of the chain gradient-flow experiments: horizons, inits, one flow run -> a row, fits."""
+"""Shared pieces of the chain gradient-flow experiments (Ran-Milo et al.'s theorems, integrated
+exactly): horizons, inits, one flow job -> host arrays (a compute RunPlan's output) -> a row, fits."""
 from __future__ import annotations
 
 import contextlib
@@ -57,8 +58,9 @@ def init_info(consts_5, train_probs_D, *, fs: cf.FlowSpec, metric: str) -> dict:
 
 
 def run_flow(fs: cf.FlowSpec, consts0, train_probs, eval_probs, eps: float, metric: str, opts: fi.FlowOpts,
-             x64: bool = False) -> dict:
-    """One adaptive flow, on the host: readouts on the saved grid, t_eps, status, base rates at init."""
+             x64: bool = False) -> dict[str, np.ndarray]:
+    """One adaptive flow as host arrays: readouts on the saved grid, t_eps, status, base rates at init,
+    and `last`, the index of the last saved point (what a compute plan returns and flow_row reads)."""
     with precision(x64):
         dt = jnp.float64 if x64 else jnp.float32
         c = jnp.asarray(consts0, dt)
@@ -66,8 +68,8 @@ def run_flow(fs: cf.FlowSpec, consts0, train_probs, eval_probs, eps: float, metr
                                        fs=fs, metric=metric, opts=opts))
         rates = fi.to_host(init_info(c, jnp.asarray(train_probs, dt), fs=fs, metric=metric))
     out["grad_norm0"] = rates["grad_norm"]
-    out["c0"], out["b0"] = float(rates["c0"]), float(rates["b0"])
-    out["last"] = int(np.nanargmax(out["t"]))
+    out["c0"], out["b0"] = np.asarray(float(rates["c0"])), np.asarray(float(rates["b0"]))
+    out["last"] = np.asarray(int(np.nanargmax(out["t"])))
     return out
 
 
@@ -76,18 +78,18 @@ def end_state(out: dict) -> str:
     'guess-a-sink': at the farthest source the policy jumps away (p_jump) more than it steps forward."""
     if int(out["status"]) == fi.REACHED:
         return "reached"
-    k = out["last"]
+    k = int(out["last"])
     return "guess-a-sink" if out["p_jump"][k][0] > out["p_fwd"][k][0] else "slow (forward, eps not reached)"
 
 
 def flow_row(out: dict, **knobs) -> dict:
-    k = out["last"]
+    k = int(out["last"])
     t_eps = float(out["t_eps"])
     consts = out["consts"][k]
     return {**knobs, "t_eps": t_eps if np.isfinite(t_eps) else None, "status": fi.STATUS[int(out["status"])],
             "end_state": end_state(out), "t_end": float(out["t_end"]), "solver_steps": int(out["num_steps"]),
             **{f"final_{name}": float(v) for name, v in zip(cf.CLASSES, consts)},
-            "c0_init": out["c0"], "b0_init": out["b0"], "grad_norm_init": float(out["grad_norm0"]),
+            "c0_init": float(out["c0"]), "b0_init": float(out["b0"]), "grad_norm_init": float(out["grad_norm0"]),
             "final_hard_success": float(out["success"][k][-1]), "final_hard_reach": float(out["reach"][k][-1]),
             "final_len_correct_hardest": float(out["length"][k][-1]),
             "final_train_reward": float(out["train_reward"][k])}
@@ -107,15 +109,3 @@ def fit_line(x, y) -> dict:
 
 def flat_fit(prefix: str, fit: dict) -> dict:
     return {f"{prefix}_{k}": v for k, v in fit.items()}
-
-
-def pad_stack(curves: list[np.ndarray], length: int) -> np.ndarray:
-    """Stack 1-d or 2-d per-run curves of equal length along a new leading axis, NaN-padded on
-    the trailing axis when runs differ in chain length (e.g. per-distance arrays)."""
-    out = []
-    for c in curves:
-        c = np.asarray(c, np.float64)
-        if c.ndim == 2 and c.shape[1] < length:
-            c = np.concatenate([c, np.full((c.shape[0], length - c.shape[1]), np.nan)], axis=1)
-        out.append(c)
-    return np.stack(out)

@@ -1,9 +1,11 @@
 """chain-flow-scaling: time for the exact gradient flow to solve the hardest distance (spec §5, §6.1).
 
-The flow is the population gradient flow of the fixed-V model in symmetric coordinates
-(`theory/chain_flow.py`, metric "A" = the full-matrix flow dA/dt = grad_A J; "coords" = plain flow
-in the constants), integrated adaptively until the loss 1 - P(success | distance m-1) <= eps, with a
-time cap (not reached -> t_eps null, never a number). Parts:
+Ran-Milo et al., Theorems 2-3: with (k, c)-simple data the gradient flow solves the chain in
+polynomial time, T ~ 1/c; with hard examples only it needs 2^Omega(n). Why: the theorems are about
+the flow, so we integrate it exactly instead of sampling. The flow is the population gradient flow
+of the fixed-V model in symmetric coordinates (`theory/chain_flow.py`, metric "A" = the full-matrix
+flow dA/dt = grad_A J; "coords" = plain flow in the constants), integrated adaptively until the loss
+1 - P(success | distance m-1) <= eps, with a time cap (not reached -> t_eps null, never a number):
   (a) train on uniform distances 1..m-1, m in ms: fit log T vs log m and log T vs m, with R^2;
   (b) train on distance m-1 only and on distances >= m/2: T (or not reached, and how it ended:
       guess-a-sink vs still walking), log T vs m, and log(1/|grad|) at init vs m;
@@ -12,13 +14,15 @@ time cap (not reached -> t_eps null, never a number). Parts:
 Every part runs for each init (consts = (2, 0, 0), c0 = alpha fitted so min p_fwd = init_c0, i.e.
 the theorem's m-independent base rate; uniform = A = 0) and each horizon (m+1 and inf).
 
-Knobs: see Config. Row keys: part, m, train, c, k, init, horizon, t_eps (null: not reached),
-status, end_state, final_alpha..final_delta, c0_init, b0_init, grad_norm_init, final_hard_success,
+One stage "flows": one compute plan per integration, its row knobs (part, m, train, c, k, init,
+horizon) identifying it. Row keys: those knobs, t_eps (null: not reached), status, end_state,
+final_alpha..final_delta, c0_init, b0_init, grad_norm_init, final_hard_success,
 final_len_correct_hardest. Metrics: a/b/c/d fits (slope, intercept, r2, points) per init and horizon.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 from pathlib import Path
@@ -26,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Outcome
+from theoryrl.core.stages import Outcome, RunPlan, Runs, Stage
 from theoryrl.experiments import chain_flow_common as fc
 from theoryrl.tasks.chain import uniform_over
 from theoryrl.theory import chain_flow as cf
@@ -125,17 +129,28 @@ def jobs(cfg: Config) -> list[dict]:
     return out
 
 
-def run(cfg: Config, ctx) -> Outcome:
-    rows, traj = [], {}
-    for i, job in enumerate(jobs(cfg)):
-        fs = cf.FlowSpec(m=job["m"], attention=cfg.attention, tmp=cfg.tmp, horizon=fc.horizon_of(job["horizon"], job["m"]))
-        consts0 = fc.initial_consts(job["init"], fs, cfg.init_consts, cfg.init_c0)
-        out = fc.run_flow(fs, consts0, job["probs"], fc.hardest(job["m"]), cfg.eps, cfg.metric, cfg.opts, cfg.x64)
+def flow_job(cfg: Config, job: dict) -> dict[str, np.ndarray]:
+    """One integration of the experiment: `job`'s training distribution from its init and horizon."""
+    fs = cf.FlowSpec(m=job["m"], attention=cfg.attention, tmp=cfg.tmp, horizon=fc.horizon_of(job["horizon"], job["m"]))
+    consts0 = fc.initial_consts(job["init"], fs, cfg.init_consts, cfg.init_c0)
+    return fc.run_flow(fs, consts0, job["probs"], fc.hardest(job["m"]), cfg.eps, cfg.metric, cfg.opts, cfg.x64)
+
+
+def _plans(cfg: Config) -> list[RunPlan]:
+    plans = []
+    for job in jobs(cfg):
         knobs = {k: v for k, v in job.items() if k != "probs"}
-        rows.append(fc.flow_row(out, **knobs))
-        traj[i] = out
-        ctx.log(f"[{ID}] {i + 1}: part {job['part']} m={job['m']} train={job['train']} c={job['c']} k={job['k']} "
-                f"init={job['init']} H={job['horizon']}: t_eps={rows[-1]['t_eps']} ({rows[-1]['end_state']})")
+        label = f"{job['part']}-m{job['m']}-{job['init']}-H{job['horizon']}"  # a file name: no '/'
+        plans.append(RunPlan(row=knobs, bucket=None, label=label, compute=functools.partial(flow_job, cfg, job)))
+    return plans
+
+
+def stages(cfg: Config) -> list[Stage]:
+    return [Stage("flows", lambda runs: _plans(cfg))]
+
+
+def analyze(cfg: Config, runs: Runs) -> Outcome:
+    rows = [fc.flow_row(run.arrays, **run.row) for run in runs.where(stage="flows")]
     metrics, verdict = analyze_rows(cfg, rows)
     arrays = {"row_t_eps": np.array([np.nan if r["t_eps"] is None else r["t_eps"] for r in rows]),
               "row_m": np.array([r["m"] for r in rows]), "row_c": np.array([np.nan if r["c"] is None else r["c"] for r in rows]),

@@ -1,25 +1,28 @@
 """chain-flow-structure: where the exact gradient flow goes, and whether its end point is traversal.
 
-1. Symmetric flows (population, exact) on uniform distances at chain length m, for each attention
-   (linear; softmax with vertex keys masked), init (consts = (2, 0, 0); uniform = A = 0) and
-   horizon: constants vs time, p_fwd / p_bwd / p_self / p_jump per chain position, mean length of
-   correct rollouts vs distance (traversal: length = distance), run until loss <= eps_struct.
-2. Full-matrix flow dA/dt = grad_A J on a fixed set of `num_labellings` labelled graphs (exact over
+Ran-Milo et al., Props. 1-2 (traversal is the flow's solution), the monotonicity lemma and the
+extrapolation claim. Why: the theorems assume the symmetric ansatz and a monotone success; we check
+both, and the traversal end point, on the exact population flow.
+1. Symmetric flows on uniform distances at chain length m, for each attention (linear; softmax
+   with vertex keys masked), init (consts = (2, 0, 0); uniform = A = 0) and horizon: constants vs
+   time, p_fwd / p_bwd / p_self / p_jump per chain position, mean length of correct rollouts vs
+   distance (traversal: length = distance), run until loss <= eps_struct.
+2. Full-matrix flow dA/dt = grad_A J on `num_labellings` fixed labelled graphs (exact over
    rollouts), from the symmetric init plus N(0, noise^2): class means and within-class spread over
    time (spread ~ the initial noise: the symmetric ansatz holds), A heatmaps at start and end.
 3. Monotonicity lemma: dP_same/d(alpha, beta, gamma) at distances 1 and 2 along each trajectory.
 4. Length generalisation: the end point's constants on chains of length m_test (n = 2 m_test) and
-   in a graph with isolated vertices (n = iso_n), at horizons m_test + 1 and inf: success and mean
-   correct length at every distance.
+   in a graph with isolated vertices (n = iso_n), at horizons m_test + 1 and inf.
 
-Row keys: attention, init, horizon, m, train, t_eps (null: not reached), final constants, status,
-end_state, ... Verdicts: converges_to_traversal[...], monotonicity[...], symmetric_ansatz,
-length_generalises[...].
+One stage "flows": a compute plan per symmetric flow (row knobs flow="symmetric", attention, init,
+horizon; it also returns the monotonicity Jacobian and the generalisation readouts) and one for the
+full-matrix flow (flow="full_A"). Row keys: attention, init, horizon, m, train, t_eps (null: not
+reached), final constants, status, end_state, ... Verdicts: converges_to_traversal[...],
+monotonicity_near_terminal[...], length_generalises[...], symmetric_ansatz_holds_full_A.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 from functools import partial
 from pathlib import Path
 
@@ -28,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Outcome
+from theoryrl.core.stages import Outcome, RunPlan, Runs, Stage
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import chain_flow_common as fc
 from theoryrl.tasks.chain import ChainSpec, sample, uniform_over
@@ -111,56 +114,70 @@ def full_flow(a0, perms, train_probs, hard_probs, eps, *, fs: cf.FlowSpec, opts:
             "loss": jax.vmap(loss)(ys), "t_eps": out["t_eps"], "status": out["status"]}
 
 
-def symmetric_runs(cfg: Config, ctx, rows, metrics, verdict, arrays):
+def gen_settings(cfg: Config) -> list[tuple[int, int, str]]:
+    """(m_test, n, horizon) of the length-generalisation readouts: n = 2 m_test, and n = iso_n when larger."""
+    return [(mt, n, h) for mt in cfg.m_tests for n in (2 * mt,) + ((cfg.iso_n,) if 2 * mt < cfg.iso_n else ())
+            for h in ("m+1", "inf")]
+
+
+def symmetric_job(cfg: Config, att: str, init: str, h: str) -> dict[str, np.ndarray]:
+    """One symmetric flow, the monotonicity Jacobian along it and its end point on longer chains."""
     m, train = cfg.m, uniform_over(range(1, cfg.m), cfg.m)
-    for att in cfg.attentions:
-        for init in cfg.inits:
-            for h in cfg.horizons:
-                tag = f"{att},{init},H={h}"
-                fs = cf.FlowSpec(m=m, attention=att, tmp=TMP[att], horizon=fc.horizon_of(h, m))
-                consts0 = fc.initial_consts(init, fs, cfg.init_consts)
-                out = fc.run_flow(fs, consts0, train, fc.hardest(m), cfg.eps_struct, cfg.metric, cfg.opts)
-                row = fc.flow_row(out, attention=att, init=init, horizon=h, m=m, train="uniform")
-                k = out["last"]
-                traversal = bool(out["status"] == fi.REACHED and out["p_fwd"][k].min() > 0.5
-                                 and abs(out["length"][k][-1] - (m - 1)) < 0.25 * (m - 1))
-                verdict[f"converges_to_traversal[{tag}]"] = traversal
-                valid = np.isfinite(out["t"])
-                jac = np.asarray(monotonicity(jnp.asarray(out["consts"][valid], jnp.float32), fs))
-                signs = (jac[:, :, 0] > 0) & (jac[:, :, 1] < 0) & (jac[:, :, 2] < 0)
-                metrics[f"monotone_frac_d1[{tag}]"] = float(signs[:, 0].mean())
-                metrics[f"monotone_frac_d2[{tag}]"] = float(signs[:, 1].mean())
-                verdict[f"monotonicity_near_terminal[{tag}]"] = bool(signs[:, 0].all())
-                for i, name in enumerate(cf.CLASSES):
-                    metrics[f"final_{name}[{tag}]"] = float(out["consts"][k][i])
-                metrics[f"len_correct_hardest[{tag}]"] = float(out["length"][k][-1])
-                gen = length_generalisation(cfg, att, out["consts"][k], tag, metrics, verdict)
-                rows.append({**row, "traversal": traversal, "monotone_d1": bool(signs[:, 0].all()), **gen})
-                for key in ("t", "consts", "loss", "p_fwd", "p_bwd", "p_self", "p_jump", "length", "success"):
-                    arrays[f"sym/{tag}/{key}"] = out[key]
-                arrays[f"sym/{tag}/jac"] = jac
-                ctx.log(f"[{ID}] {tag}: t_eps={row['t_eps']} end={row['end_state']} consts={np.round(out['consts'][k][:3], 2)}")
-
-
-def length_generalisation(cfg: Config, att: str, consts, tag: str, metrics, verdict) -> dict:
-    """End-point constants on longer chains (n = 2 m_test) and with isolated vertices (n = iso_n)."""
-    out, ok = {}, True
-    for mt in cfg.m_tests:
-        for n in (2 * mt,) + ((cfg.iso_n,) if 2 * mt < cfg.iso_n else ()):
-            for h in ("m+1", "inf"):
-                fs = cf.FlowSpec(m=mt, n=n, attention=att, tmp=TMP[att], horizon=fc.horizon_of(h, mt))
-                res = jax.tree.map(np.asarray, generalisation(jnp.asarray(consts, jnp.float32), fs))
-                key = f"gen[m={mt},n={n},H={h}]"
-                out[f"{key}_success_farthest"] = float(res["success"][-1])
-                out[f"{key}_len_farthest"] = float(res["length"][-1])
-                out[f"{key}_min_p_fwd"] = float(res["p_fwd"].min())
-                if h == "m+1":
-                    ok &= bool(res["success"][-1] >= 0.5)
-    verdict[f"length_generalises[{tag}]"] = ok
+    fs = cf.FlowSpec(m=m, attention=att, tmp=TMP[att], horizon=fc.horizon_of(h, m))
+    consts0 = fc.initial_consts(init, fs, cfg.init_consts)
+    out = fc.run_flow(fs, consts0, train, fc.hardest(m), cfg.eps_struct, cfg.metric, cfg.opts)
+    valid = np.isfinite(out["t"])
+    out["jac"] = np.asarray(monotonicity(jnp.asarray(out["consts"][valid], jnp.float32), fs))
+    end = jnp.asarray(out["consts"][int(out["last"])], jnp.float32)
+    for mt, n, gh in gen_settings(cfg):
+        gfs = cf.FlowSpec(m=mt, n=n, attention=att, tmp=TMP[att], horizon=fc.horizon_of(gh, mt))
+        res = generalisation(end, gfs)
+        out.update({f"gen/m{mt}_n{n}_H{gh}/{k}": np.asarray(res[k]) for k in ("success", "length", "p_fwd")})
     return out
 
 
-def full_matrix_run(cfg: Config, ctx, rows, metrics, verdict, arrays):
+def symmetric_rows(cfg: Config, runs: Runs, rows, metrics, verdict, arrays):
+    m = cfg.m
+    for run in runs.where(flow="symmetric"):
+        att, init, h = run.row["attention"], run.row["init"], run.row["horizon"]
+        out, tag = run.arrays, f"{att},{init},H={h}"
+        row = fc.flow_row(out, attention=att, init=init, horizon=h, m=m, train="uniform")
+        k = int(out["last"])
+        traversal = bool(out["status"] == fi.REACHED and out["p_fwd"][k].min() > 0.5
+                         and abs(out["length"][k][-1] - (m - 1)) < 0.25 * (m - 1))
+        verdict[f"converges_to_traversal[{tag}]"] = traversal
+        jac = out["jac"]
+        signs = (jac[:, :, 0] > 0) & (jac[:, :, 1] < 0) & (jac[:, :, 2] < 0)
+        metrics[f"monotone_frac_d1[{tag}]"] = float(signs[:, 0].mean())
+        metrics[f"monotone_frac_d2[{tag}]"] = float(signs[:, 1].mean())
+        verdict[f"monotonicity_near_terminal[{tag}]"] = bool(signs[:, 0].all())
+        for i, name in enumerate(cf.CLASSES):
+            metrics[f"final_{name}[{tag}]"] = float(out["consts"][k][i])
+        metrics[f"len_correct_hardest[{tag}]"] = float(out["length"][k][-1])
+        gen = length_generalisation(cfg, out, tag, verdict)
+        rows.append({**row, "traversal": traversal, "monotone_d1": bool(signs[:, 0].all()), **gen})
+        for key in ("t", "consts", "loss", "p_fwd", "p_bwd", "p_self", "p_jump", "length", "success"):
+            arrays[f"sym/{tag}/{key}"] = out[key]
+        arrays[f"sym/{tag}/jac"] = jac
+
+
+def length_generalisation(cfg: Config, out: dict, tag: str, verdict) -> dict:
+    """Row fields of the end point on longer chains (n = 2 m_test) and with isolated vertices (n = iso_n)."""
+    fields, ok = {}, True
+    for mt, n, h in gen_settings(cfg):
+        res = {k: out[f"gen/m{mt}_n{n}_H{h}/{k}"] for k in ("success", "length", "p_fwd")}
+        key = f"gen[m={mt},n={n},H={h}]"
+        fields[f"{key}_success_farthest"] = float(res["success"][-1])
+        fields[f"{key}_len_farthest"] = float(res["length"][-1])
+        fields[f"{key}_min_p_fwd"] = float(res["p_fwd"].min())
+        if h == "m+1":
+            ok &= bool(res["success"][-1] >= 0.5)
+    verdict[f"length_generalises[{tag}]"] = ok
+    return fields
+
+
+def full_matrix_job(cfg: Config) -> dict[str, np.ndarray]:
+    """The full-matrix flow from the symmetric init plus noise, on `num_labellings` fixed labellings."""
     m, n = cfg.full_m, 2 * cfg.full_m
     fs = cf.FlowSpec(m=m, horizon=m + 1)
     key = jax.random.key(cfg.seed)
@@ -171,6 +188,12 @@ def full_matrix_run(cfg: Config, ctx, rows, metrics, verdict, arrays):
     out = jax.tree.map(np.asarray, full_flow(a0, perms, jnp.asarray(uniform_over(range(1, m), m), jnp.float32),
                                             jnp.asarray(fc.hardest(m), jnp.float32), jnp.float32(cfg.eps_struct),
                                             fs=fs, opts=opts))
+    return {**out, "A_start": np.asarray(a0)}
+
+
+def full_matrix_rows(cfg: Config, runs: Runs, rows, metrics, verdict, arrays):
+    out = runs.one(flow="full_A").arrays
+    m = cfg.full_m
     valid = np.isfinite(out["t"])
     last = int(np.nanargmax(out["t"]))
     rel = out["spread"][last][:3] / np.maximum(np.abs(out["means"][last][:3]), 1e-12)
@@ -185,14 +208,24 @@ def full_matrix_run(cfg: Config, ctx, rows, metrics, verdict, arrays):
                  **{f"final_{nm}": float(v) for nm, v in zip(cf.CLASSES, out["means"][last])},
                  **{f"final_spread_{nm}": float(v) for nm, v in zip(cf.CLASSES, out["spread"][last])}})
     arrays.update({"full/t": out["t"][valid], "full/means": out["means"][valid], "full/spread": out["spread"][valid],
-                   "full/loss": out["loss"][valid], "full/A_start": np.asarray(a0), "full/A_end": out["A_end"]})
-    ctx.log(f"[{ID}] full A (m={m}): t_eps={t_eps:.4g}, relative spread alpha/beta/gamma = {np.round(rel, 4)}")
+                   "full/loss": out["loss"][valid], "full/A_start": out["A_start"], "full/A_end": out["A_end"]})
 
 
-def run(cfg: Config, ctx) -> Outcome:
+def _plans(cfg: Config) -> list[RunPlan]:
+    plans = [RunPlan(row={"flow": "symmetric", "attention": att, "init": init, "horizon": h}, bucket=None,
+                     label=f"sym-{att}-{init}-H{h}", compute=partial(symmetric_job, cfg, att, init, h))
+             for att in cfg.attentions for init in cfg.inits for h in cfg.horizons]
+    return plans + [RunPlan(row={"flow": "full_A"}, bucket=None, label="full-A", compute=partial(full_matrix_job, cfg))]
+
+
+def stages(cfg: Config) -> list[Stage]:
+    return [Stage("flows", lambda runs: _plans(cfg))]
+
+
+def analyze(cfg: Config, runs: Runs) -> Outcome:
     rows, metrics, verdict, arrays = [], {}, {}, {}
-    symmetric_runs(cfg, ctx, rows, metrics, verdict, arrays)
-    full_matrix_run(cfg, ctx, rows, metrics, verdict, arrays)
+    symmetric_rows(cfg, runs, rows, metrics, verdict, arrays)
+    full_matrix_rows(cfg, runs, rows, metrics, verdict, arrays)
     paper = {"structure": "flow from a forward-biased init converges to traversal: alpha up, beta (and gamma) down "
                           "relative to alpha, p_fwd -> 1, correct length = distance",
              "uniform_init": "contrast: A = 0 has distance-independent reward, gradient toward guessing",

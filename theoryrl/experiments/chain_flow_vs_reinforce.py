@@ -1,21 +1,25 @@
 """chain-flow-vs-reinforce: the exact gradient flow next to finite-batch REINFORCE from the same init.
 
-Fixed-V linear model (tmp = 1), chain length m, uniform distances, horizon m+1, init A = the
-symmetric (alpha, beta, gamma) = init_consts. Four trajectories, all read in the same symmetric
-coordinates (class means of A and within-class spread):
+Ran-Milo et al. prove their theorems for the gradient flow but run REINFORCE with Adam (spec §10
+item 7). Why: to see whether the flow's predictions transfer, we put both on one chart. Fixed-V
+linear model (tmp = 1), chain length m, uniform distances, horizon m+1, init A = the symmetric
+(alpha, beta, gamma) = init_consts. Four trajectories, all read in the same symmetric coordinates
+(class means of A and within-class spread):
   flow      exact population flow dA/dt = grad_A J (adaptive, metric "A"), time t;
   ascent    exact discrete gradient ascent A += lr grad_A J (lax.scan), time = steps * lr;
   sgd       REINFORCE with a batch-mean baseline and plain SGD, A += lr * estimate, on fresh
             batches from the foundation sampler (its E[update] is lr grad_A J): time = steps * lr;
   adam      the foundation trainer's step (REINFORCE + Adam, lr adam_lr), plotted per step.
 The exact hard-distance reward of the REINFORCE iterates is measured on `eval_labellings` fixed
-labellings (exact over rollouts). Rows: method, seed, t_eps (null: not reached), final constants,
-final spread, final hard reward. Verdicts compare sgd/ascent with the flow.
+labellings (exact over rollouts).
+
+One stage "trajectories": a compute plan per trajectory, row knobs method (flow, ascent, sgd, adam)
+and seed (None for the deterministic flow and ascent). Rows: method, seed, t_eps (null: not
+reached), final constants, final spread, final hard reward. Verdicts compare sgd/ascent with the flow.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 from functools import partial
 from pathlib import Path
 
@@ -25,7 +29,7 @@ import numpy as np
 import optax
 
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Outcome
+from theoryrl.core.stages import Outcome, RunPlan, Runs, Stage
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import chain_flow_common as fc
 from theoryrl.rl import chain_trainer as trainer
@@ -130,27 +134,59 @@ def _t_eps(times, hard_reward, eps):
     return float(times[hit[0]]) if hit.size else None
 
 
-def run(cfg: Config, ctx) -> Outcome:
+def _start(cfg: Config):
+    """The shared start: flow spec, training and hardest-distance distributions, init constants and A."""
     fs, _ = _specs(cfg)
-    m, n = cfg.m, fs.num_vertices
-    train, hard = uniform_over(range(1, m), m), fc.hardest(m)
+    train, hard = uniform_over(range(1, cfg.m), cfg.m), fc.hardest(cfg.m)
     consts0 = fc.initial_consts("consts", fs, cfg.init_consts)
-    a0 = cf.symmetric_A(jnp.asarray(consts0, jnp.float32), n)
+    return fs, train, hard, consts0
+
+
+def flow_job(cfg: Config) -> dict[str, np.ndarray]:
+    fs, train, hard, consts0 = _start(cfg)
     opts = fi.FlowOpts(t_max=cfg.sgd_lr * cfg.sgd_steps * 4, t_first=cfg.sgd_lr, num_save=48)
-    flow = fc.run_flow(fs, consts0, train, hard, cfg.eps, "A", opts)
-    asc = jax.tree.map(np.asarray, fi.chain_ascent(jnp.asarray(consts0, jnp.float32), jnp.asarray(train, jnp.float32),
-                                                  jnp.asarray(hard, jnp.float32), jnp.float32(cfg.eps), cfg.sgd_lr, fs=fs,
-                                                  metric="A", steps=cfg.sgd_steps, record_every=cfg.record_every))
+    return fc.run_flow(fs, consts0, train, hard, cfg.eps, "A", opts)
+
+
+def ascent_job(cfg: Config) -> dict[str, np.ndarray]:
+    fs, train, hard, consts0 = _start(cfg)
+    return jax.tree.map(np.asarray, fi.chain_ascent(
+        jnp.asarray(consts0, jnp.float32), jnp.asarray(train, jnp.float32), jnp.asarray(hard, jnp.float32),
+        jnp.float32(cfg.eps), cfg.sgd_lr, fs=fs, metric="A", steps=cfg.sgd_steps, record_every=cfg.record_every))
+
+
+def reinforce_job(cfg: Config, method: str, seed: int) -> dict[str, np.ndarray]:
+    """SGD- or Adam-REINFORCE from the symmetric A, probed on fixed labellings (the same for every run)."""
+    fs, _, _, consts0 = _start(cfg)
+    a0 = cf.symmetric_A(jnp.asarray(consts0, jnp.float32), fs.num_vertices)
+    perms = sample(jax.random.key(7), fs.task, jnp.ones(cfg.m - 1) / (cfg.m - 1), cfg.eval_labellings).perm
+    return jax.tree.map(np.asarray, reinforce_run(a0, perms, jnp.int32(seed), cfg=cfg, method=method))
+
+
+def _plans(cfg: Config) -> list[RunPlan]:
+    plans = [RunPlan(row={"method": "flow", "seed": None}, bucket=None, label="flow", compute=partial(flow_job, cfg)),
+             RunPlan(row={"method": "ascent", "seed": None}, bucket=None, label="ascent",
+                     compute=partial(ascent_job, cfg))]
+    return plans + [RunPlan(row={"method": method, "seed": seed}, bucket=None, label=f"{method}-{seed}",
+                            compute=partial(reinforce_job, cfg, method, seed))
+                    for method in ("sgd", "adam") for seed in cfg.seeds]
+
+
+def stages(cfg: Config) -> list[Stage]:
+    return [Stage("trajectories", lambda runs: _plans(cfg))]
+
+
+def analyze(cfg: Config, runs: Runs) -> Outcome:
+    flow, asc = runs.one(method="flow").arrays, runs.one(method="ascent").arrays
     rows = [fc.flow_row(flow, method="flow", seed=None), {
         "method": "ascent", "seed": None, "t_eps": None if not np.isfinite(asc["t_eps"]) else float(asc["t_eps"]),
         **{f"final_{k}": float(v) for k, v in zip(cf.CLASSES, asc["consts"][-1])},
         "final_hard_success": float(asc["success"][-1][-1])}]
     arrays = {"flow/t": flow["t"], "flow/consts": flow["consts"], "flow/hard": flow["success"][:, -1],
               "ascent/t": asc["t"], "ascent/consts": asc["consts"], "ascent/hard": asc["success"][:, -1]}
-    perms = sample(jax.random.key(7), fs.task, jnp.ones(m - 1) / (m - 1), cfg.eval_labellings).perm
     for method in ("sgd", "adam"):
-        for seed in cfg.seeds:
-            res = jax.tree.map(np.asarray, reinforce_run(a0, perms, jnp.int32(seed), cfg=cfg, method=method))
+        for run in runs.where(method=method):
+            seed, res = run.row["seed"], run.arrays
             steps = np.arange(res["hard_reward"].shape[0]) * cfg.record_every
             times = steps * (cfg.sgd_lr if method == "sgd" else 1.0)
             t_eps = _t_eps(times, res["hard_reward"], cfg.eps)
@@ -160,22 +196,23 @@ def run(cfg: Config, ctx) -> Outcome:
                          "final_hard_success": float(res["hard_reward"][-1])})
             arrays.update({f"{method}/{seed}/t": times, f"{method}/{seed}/consts": res["means"],
                            f"{method}/{seed}/spread": res["spread"], f"{method}/{seed}/hard": res["hard_reward"]})
-            ctx.log(f"[{ID}] {method} seed {seed}: t_eps={t_eps}, final consts {np.round(res['means'][-1][:3], 2)}")
-    metrics, verdict = compare(cfg, rows, flow)
+    metrics, verdict = compare(rows)
     paper = {"flow": "theory: exact population gradient flow", "sgd": "E[SGD-REINFORCE update] = lr grad J: should "
              "track the flow at time steps*lr up to batch noise", "adam": "the experiments' optimiser: a different path"}
     return Outcome(metrics, rows, paper, verdict, arrays)
 
 
-def compare(cfg: Config, rows, flow) -> tuple[dict, dict]:
-    t_flow = rows[0]["t_eps"]
-    metrics = {"t_eps_flow": t_flow, "t_eps_ascent": rows[1]["t_eps"]}
+def compare(rows: list[dict]) -> tuple[dict, dict]:
+    """Flow time against the ascent, SGD and Adam times (rows found by their method)."""
+    (t_flow,) = [r["t_eps"] for r in rows if r["method"] == "flow"]
+    (t_ascent,) = [r["t_eps"] for r in rows if r["method"] == "ascent"]
+    metrics = {"t_eps_flow": t_flow, "t_eps_ascent": t_ascent}
     sgd = [r["t_eps"] for r in rows if r["method"] == "sgd"]
     adam = [r["t_eps"] for r in rows if r["method"] == "adam"]
     metrics["t_eps_sgd_mean"] = float(np.mean(sgd)) if all(t is not None for t in sgd) else None
     metrics["steps_to_eps_adam_mean"] = float(np.mean(adam)) if all(t is not None for t in adam) else None
     within = lambda t: t is not None and t_flow is not None and abs(t - t_flow) <= 0.25 * t_flow
-    verdict = {"ascent_matches_flow_time": within(rows[1]["t_eps"]),
+    verdict = {"ascent_matches_flow_time": within(t_ascent),
                "sgd_reinforce_matches_flow_time": bool(sgd and all(within(t) for t in sgd)),
                "sgd_reinforce_stays_symmetric": bool(all(
                    r["final_spread_alpha"] < 0.1 * abs(r["final_alpha"]) for r in rows if r["method"] == "sgd"))}

@@ -1,23 +1,28 @@
 """chain-ood: length generalisation (Ran-Milo et al., Table 2 in v1).
 
-Train on two chains of m_train = 4 inside a 24-vertex graph (the other 16 vertices isolated, each
-its own sink), then test greedily on two chains of m in {4, 8, 12} inside the same 24-vertex graph,
-with distances uniform over 1..m-1 and a longer horizon (20). The parameter shapes depend only on
-n = 24, so the trained model runs unchanged on every test size.
+Why: if REINFORCE learned a traversal rule rather than memorised short paths, it should run
+unchanged on longer chains. Train on two chains of m_train = 4 inside a 24-vertex graph (the other
+16 vertices isolated, each its own sink), then test greedily on two chains of m in {4, 8, 12}
+inside the same 24-vertex graph, with distances uniform over 1..m-1 and a longer horizon (20).
+The parameter shapes depend only on n = 24, so the trained model runs unchanged on every test size.
 
-Knobs: n, m_train, m_test (tuple), attention (tuple), seeds, softmax.*, linear.*, test_horizon.
-Row metrics per (attention, seed, m_test): test_acc / test_acc_all, traversal / traversal_all,
-reached, len_correct. Summary metrics: <attention>_test_m<m>_{acc, traversal}.
+One stage "train": a run per (attention, seed), every test size evaluated inside the run; analyze
+selects runs by the row knobs attention, seed.
+
+Knobs: n, m_train, m_test (tuple), attention (tuple), seeds, softmax.*, linear.*, train_horizon,
+test_horizon. Row metrics per (attention, seed, m_test): test_acc / test_acc_all, traversal /
+traversal_all, reached, len_correct. Summary metrics: <attention>_test_m<m>_{acc, acc_all, traversal}.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
 
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Outcome
+from theoryrl.core.stages import Outcome, Runs
 from theoryrl.experiments import chain_common as cc
 from theoryrl.rl.chain_trainer import EvalSet
 from theoryrl.tasks.chain import ChainSpec
@@ -73,17 +78,16 @@ def plan(cfg: Config) -> list:
     return plans
 
 
-def analyze(cfg: Config, results: list[dict]) -> Outcome:
+def analyze(cfg: Config, runs: Runs) -> Outcome:
     rows, arrays, metrics, verdict = [], {}, {}, {}
-    plans = plan(cfg)
     for attention in cfg.attention:
-        idx = [i for i, p in enumerate(plans) if p.row["attention"] == attention]
-        runs = cc.stack_curves(results, idx, getattr(cfg, attention).epochs)
-        arrays.update({f"{attention}/{k}": v for k, v in runs.items()})
+        group = runs.where(attention=attention)  # its seeds, in plan order
+        curves = cc.stack_curves(group, getattr(cfg, attention).epochs)
+        arrays.update({f"{attention}/{k}": v for k, v in curves.items()})
         for m in cfg.m_test:
-            final = {k: cc.last_trained(runs[f"test_m{m}/{k}"]) for k in cc.ACC_KEYS}
-            for j, i in enumerate(idx):
-                rows.append({**plans[i].row, "m_train": cfg.m_train, "m_test": m,
+            final = {k: cc.last_trained(curves[f"test_m{m}/{k}"]) for k in cc.ACC_KEYS}
+            for j, run in enumerate(group):
+                rows.append({**run.row, "m_train": cfg.m_train, "m_test": m,
                              **{("test_" + k if k.startswith("acc") else k): float(final[k][j]) for k in cc.ACC_KEYS}})
             metrics[f"{attention}_test_m{m}_acc"] = cc.mean_std(final["acc"])[0]
             metrics[f"{attention}_test_m{m}_acc_all"] = cc.mean_std(final["acc_all"])[0]
@@ -97,7 +101,7 @@ def analyze(cfg: Config, results: list[dict]) -> Outcome:
 def plot(run_dir: Path, out_dir: Path) -> list[Path]:
     from theoryrl.core import plotting
 
-    summary_rows = __import__("json").loads((Path(run_dir) / "summary.json").read_text())["rows"]
+    summary_rows = json.loads((Path(run_dir) / "summary.json").read_text())["rows"]
     fig, axes = plotting.subplots(1, 1, width=5.0)
     ax = axes[0, 0]
     attentions = sorted({r["attention"] for r in summary_rows})

@@ -1,15 +1,21 @@
 """chain-simple-mass: how much simple-example mass does the hardest distance need?
 
-At fixed m, training puts mass c uniformly on the simple distances 1..k and the rest (1 - c) on
-the hardest distance m-1 (`rest = "hardest"`, the hard task plus a fraction c of simple examples)
-or uniformly on k+1..m-1 (`rest = "uniform"`). The greedy accuracy on the hardest distance is
-measured after every epoch; the outcome is the number of REINFORCE steps to reach 90% (over all
-rollouts, timeouts counted as wrong), or null when the budget runs out. All (c, seed) runs share
-one shape, so the whole sweep is one vmapped program (c is a traced distribution).
+Ran-Milo et al., Theorems 2-3: with (k, c)-simple data REINFORCE solves the chain in time ~ 1/c;
+without simple examples it needs exponential time or settles on guessing. Why: the theorems'
+quantity is the mass c of easy examples, so we sweep c directly. At fixed m, training puts mass c
+uniformly on the simple distances 1..k and the rest (1 - c) on the hardest distance m-1
+(`rest = "hardest"`, the hard task plus a fraction c of simple examples) or uniformly on k+1..m-1
+(`rest = "uniform"`). The greedy accuracy on the hardest distance is measured after every epoch;
+the outcome is the number of REINFORCE steps to reach 90% (over all rollouts, timeouts counted as
+wrong), or null when the budget runs out.
 
-Knobs: m, simple_k, c (tuple), rest, attention, seeds, recipe.*. Row metrics: steps_to_90
+One stage "train": a run per (c, seed); all share one shape, so the whole sweep is one vmapped
+program (c is a traced distribution). analyze groups runs by their c knob.
+
+Knobs: m, simple_k, c (tuple), rest, attention, seeds, level, recipe.*. Row metrics: steps_to_90
 (null: not reached), final hard_acc / hard_acc_all / hard_traversal. Summary metrics:
-c=<c>_steps_to_90_median (censored runs count as +inf; null when the median is censored).
+c=<c>_steps_to_90_median (censored runs count as +inf; null when the median is censored),
+c=<c>_reached_frac, spearman_c_vs_steps.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Outcome
+from theoryrl.core.stages import Outcome, Runs
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import chain_common as cc
 from theoryrl.rl.chain_trainer import EvalSet
@@ -91,20 +97,20 @@ def spearman(x, y) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def analyze(cfg: Config, results: list[dict]) -> Outcome:
-    plans = plan(cfg)
-    runs = cc.stack_curves(results, list(range(len(plans))), cfg.recipe.epochs)
+def analyze(cfg: Config, runs: Runs) -> Outcome:
+    trained = runs.where(stage="train")  # every run, in plan order (c, seed)
+    curves = cc.stack_curves(trained, cfg.recipe.epochs)
     spe = cfg.recipe.num_steps_per_epoch
-    final = {k: cc.last_trained(runs[f"hard/{k}"]) for k in ("acc", "acc_all", "traversal")}
+    final = {k: cc.last_trained(curves[f"hard/{k}"]) for k in ("acc", "acc_all", "traversal")}
     rows, metrics = [], {}
     steps = []
-    for i, p in enumerate(plans):
-        s = steps_to(runs["hard/acc_all"][i], cfg.level, spe)
+    for i, run in enumerate(trained):
+        s = steps_to(curves["hard/acc_all"][i], cfg.level, spe)
         steps.append(np.inf if s is None else s)
-        rows.append({**p.row, "steps_to_90": s, "hard_acc": float(final["acc"][i]),
+        rows.append({**run.row, "steps_to_90": s, "hard_acc": float(final["acc"][i]),
                      "hard_acc_all": float(final["acc_all"][i]), "hard_traversal": float(final["traversal"][i])})
     steps = np.array(steps, dtype=np.float64)
-    run_c = np.array([p.row["c"] for p in plans])
+    run_c = np.array([r.row["c"] for r in trained])
     medians = []
     for c in cfg.c:
         med = float(np.median(steps[run_c == c]))
@@ -117,7 +123,7 @@ def analyze(cfg: Config, results: list[dict]) -> Outcome:
     order = np.argsort(cfg.c)
     med_sorted = np.array(medians)[order]
     verdict = {"steps_to_90_decrease_as_c_grows": bool(rho < 0 and med_sorted[-1] < med_sorted[0])}
-    arrays = {**runs, "run_c": run_c, "run_seed": np.array([p.row["seed"] for p in plans]), "steps_to_90": steps}
+    arrays = {**curves, "run_c": run_c, "run_seed": np.array([r.row["seed"] for r in trained]), "steps_to_90": steps}
     paper = {"claim": "more simple-example mass -> fewer steps to solve the hardest distance (theory: T ~ 1/c; "
                       "no simple mass: exponential time or a guessing optimum)"}
     return Outcome(metrics, rows, paper, verdict, arrays)

@@ -1,14 +1,20 @@
 """chain-simple-vs-hard: solving the hardest start requires training on simpler starts.
 
-m = 5 (n = 10). Training starts are the first k layout positions, k = 1..4 (the official script's
-legend): k = 1 is the hardest distance (4) only, and each larger k adds one easier distance, down
-to distance 1. Every model is tested greedily on the hardest start only (distance 4). All k share
-one shape, so k x seeds is a single vmapped program (the start distribution is a traced array).
+Ran-Milo et al.'s figure "test / traversal accuracy vs epoch" (exp_vanish_grad). Why: with outcome
+reward only, the hardest start alone gives almost no gradient toward traversal; easier starts in
+the training mix are what let the model learn it. m = 5 (n = 10). Training starts are the first k
+layout positions, k = 1..4 (the official script's legend): k = 1 is the hardest distance (4) only,
+and each larger k adds one easier distance, down to distance 1. Every model is tested greedily on
+the hardest start only (distance 4). All k share one shape, so k x seeds is a single vmapped
+program (the start distribution is a traced array).
+
+One stage "train": a run per (num_start_positions, seed); analyze groups runs by their
+num_start_positions knob.
 
 Knobs: m, num_start_positions (tuple of k), attention, seeds, recipe.*, stall_threshold.
-Curves: test/<metric> [runs, epochs] for runs ordered (k, seed). Row metrics: final test_acc /
-test_acc_all, traversal / traversal_all, epochs_to_90 (null if never). Summary metrics:
-k<k>_test_acc, k<k>_traversal (mean over seeds).
+Curves: test/<metric> [runs, epochs] for runs ordered (k, seed), with run_k / run_seed. Row
+metrics: final test_acc / test_acc_all, traversal / traversal_all, epochs_to_90 (null if never).
+Summary metrics: k<k>_test_acc, k<k>_test_acc_all, k<k>_traversal (mean over seeds).
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Outcome
+from theoryrl.core.stages import Outcome, Runs
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import chain_common as cc
 from theoryrl.rl.chain_trainer import EvalSet
@@ -78,16 +84,17 @@ def plan(cfg: Config) -> list:
             for k in cfg.num_start_positions for s in cfg.seeds]
 
 
-def analyze(cfg: Config, results: list[dict]) -> Outcome:
-    plans = plan(cfg)
-    runs = cc.stack_curves(results, list(range(len(plans))), cfg.recipe.epochs)
-    run_k = np.array([p.row["num_start_positions"] for p in plans])
-    final = {key: cc.last_trained(runs[f"test/{key}"]) for key in cc.ACC_KEYS}
+def analyze(cfg: Config, runs: Runs) -> Outcome:
+    trained = runs.where(stage="train")  # every run, in plan order (k, seed)
+    curves = cc.stack_curves(trained, cfg.recipe.epochs)
+    run_k = np.array([r.row["num_start_positions"] for r in trained])
+    final = {key: cc.last_trained(curves[f"test/{key}"]) for key in cc.ACC_KEYS}
+    to_90 = [epochs_to(curve, 0.9) for curve in curves["test/acc_all"]]
     rows, metrics, verdict = [], {}, {}
-    for i, p in enumerate(plans):
-        rows.append({**p.row, **{("test_" + key if key.startswith("acc") else key): float(final[key][i])
-                                 for key in cc.ACC_KEYS},
-                     "epochs_to_90": epochs_to(runs["test/acc_all"][i], 0.9)})
+    for i, run in enumerate(trained):
+        rows.append({**run.row, **{("test_" + key if key.startswith("acc") else key): float(final[key][i])
+                                   for key in cc.ACC_KEYS},
+                     "epochs_to_90": to_90[i]})
     ks = sorted(set(cfg.num_start_positions))
     for k in ks:
         sel = run_k == k
@@ -98,10 +105,10 @@ def analyze(cfg: Config, results: list[dict]) -> Outcome:
         verdict["hard_only_stalls"] = metrics["k1_test_acc"] < cfg.stall_threshold
     if len(ks) > 1:
         verdict["most_starts_solves_hardest"] = metrics[f"k{ks[-1]}_test_acc_all"] >= 0.98
-        speed = [np.mean([epochs_to(runs["test/acc_all"][i], 0.9) or np.inf for i in np.flatnonzero(run_k == k)])
-                 for k in ks]
+        to_90_or_inf = np.array([np.inf if e is None else e for e in to_90], dtype=np.float64)
+        speed = [np.mean(to_90_or_inf[run_k == k]) for k in ks]
         verdict["more_easy_starts_learn_no_slower"] = bool(all(a >= b for a, b in zip(speed, speed[1:])))
-    arrays = {**runs, "run_k": run_k, "run_seed": np.array([p.row["seed"] for p in plans])}
+    arrays = {**curves, "run_k": run_k, "run_seed": np.array([r.row["seed"] for r in trained])}
     paper = {"claim": "k = 1 (hard only) stalls; adding easier starts lets the model solve the hardest start (100%)",
              "stalled_level_sink_conditioned": "about 50% [I, unverified]"}
     return Outcome(metrics, rows, paper, verdict, arrays)
