@@ -163,7 +163,9 @@ class RunContext:
         if cached is not None:
             self.log(f"[{self.experiment}:{bucket}] already finished; loaded")
             return cached
+        t0 = time.time()
         arrays = {k: np.asarray(v) for k, v in compute().items()}
+        self.log(f"[{self.experiment}:{bucket}] computed in {time.time() - t0:.1f}s")
         if jax.process_index() == 0:
             self.run_dir.save_bucket(bucket, arrays)
         return arrays
