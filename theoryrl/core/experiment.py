@@ -78,11 +78,12 @@ def run_stage(ctx: "RunContext", stage: Stage, plans: list[RunPlan]) -> list[Run
         else:
             todo.setdefault(bid or i, i)
     trained = _train(ctx, stage, [plans[i] for i in todo.values()])
-    by_key = dict(zip(todo, trained))
+    finished = {key: _finish(ctx, stage, plans[i], ids[i], *result)
+                for (key, i), result in zip(todo.items(), trained)}
     for i, (plan, bid) in enumerate(zip(plans, ids)):
-        if out[i] is None:
-            arrays, wall_s = by_key[bid or i]
-            out[i] = _finish(ctx, stage, plan, bid, arrays, wall_s)
+        if out[i] is None:  # a plan sharing another's base key gets that run under its own row
+            run = finished[bid or i]
+            out[i] = run if run.row == plan.row else dataclasses.replace(run, row={**plan.row})
     return out
 
 

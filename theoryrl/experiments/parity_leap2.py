@@ -86,12 +86,14 @@ TIERS = {
 
 
 def _plans(cfg: Config) -> list[RunPlan]:
-    """One NTP run per (chain, p_cot, seed); each chain is one vmapped program."""
+    """One NTP run per (chain, p_cot, seed); each chain is one vmapped program (the bucket names every
+    static setting, so sweep points with another d or budget never share a program)."""
     plans = []
     for chain in cfg.chains:
         build = functools.partial(plm.pretrain_program, cfg.lm, cfg.d, leap=parity.CHAINS[chain], steps=cfg.steps,
                                   steps_per_chunk=cfg.steps // cfg.chunks)
-        plans += [RunPlan(row={"chain": chain, "p_cot": p, "seed": int(s)}, bucket=chain, label=f"ntp-{chain}",
+        bucket = (chain, cfg.d, cfg.steps, cfg.chunks, cfg.lm)
+        plans += [RunPlan(row={"chain": chain, "p_cot": p, "seed": int(s)}, bucket=bucket, label=f"ntp-{chain}",
                           hp={"seed": np.int32(s), "p_cot": np.float32(p), "lr_scale": np.float32(1.0)}, build=build)
                   for p in cfg.p_cots for s in cfg.seeds]
     return plans
