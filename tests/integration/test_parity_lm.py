@@ -1,6 +1,8 @@
 """The parity transformer experiments end to end at tiny sizes: run folder, summary contract, the
 checkpoint hand-over from NTP to RL, and figures."""
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -18,18 +20,30 @@ def _summary(folder):
     return summary
 
 
+RL_TINY = ["d=4", "seeds=42", *TINY_LM, "pretrain_steps_per_chunk=10", "rl_steps_per_chunk=2", "prompts_per_step=4",
+           "group_size=2", "star_rounds=2", "star_prompts=32", "star_batch=16"]
+GOOD_CLAIMS = ("grpo_good_generalises", "grpo_good_length_grows_from_1", "ntp_alone_stays_short")
+
+
+def _stored_bases():
+    root = Path(os.environ["THEORYRL_BASES"])  # the conftest gives every test its own store
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) if root.exists() else []
+
+
 def test_parity_rl_tiny_run_hands_the_ntp_checkpoints_to_rl(tmp_path):
-    sets = ["d=4", "seeds=42", *TINY_LM, "pretrain_steps=30", "pretrain_steps_per_chunk=10", "algorithms=grpo,star",
-            "starts=good,early",
-            "rl_steps=4", "rl_steps_per_chunk=2", "prompts_per_step=4", "group_size=2", "star_rounds=2",
-            "star_prompts=32", "star_batch=16"]
+    sets = [*RL_TINY, "pretrain_steps=30", "algorithms=grpo,star", "starts=good,early", "rl_steps=4"]
     folder = execute(parity_rl, "quick", sets, out=tmp_path / "rl", quiet=True)
     summary = _summary(folder)
     assert [(r["algorithm"], r["start"]) for r in summary["rows"]] == [
         (a, s) for a in ("grpo", "star") for s in ("good", "early")]
-    assert {"grpo_good_generalises", "star_early_fails_to_generalise", "good_checkpoint_reached",
-            "ntp_alone_stays_short"} <= set(summary["verdict"])
     arrays = load_npz(folder / "arrays.npz")
+    # every row carries its base's gate, judged on the base's final chain-token accuracy (default good_acc 0.99)
+    main_sound = bool(arrays["pretrain_main/chain_token_acc"][0, -1] >= 0.99)
+    assert {r["base_gate_passed"] for r in summary["rows"]} == {main_sound}
+    assert len({r["base_id"] for r in summary["rows"]}) == 1  # good and early: the one main base of seed 42
+    assert {"good_checkpoint_reached", "early_checkpoint_below_early_acc"} <= set(summary["verdict"])
+    judged = set(summary["verdict"]) if main_sound else set(summary.get("not_judged", {}))
+    assert {*GOOD_CLAIMS, "star_early_fails_to_generalise"} <= judged
     assert arrays["grpo/good/acc"].shape == (1, 3)  # [seeds, start + 2 chunks]
     assert arrays["star/good/acc"].shape == (1, 3)  # [seeds, start + 2 rounds]
     for alg in ("grpo", "star"):  # r_cot = 1 implies a correct final answer, example by example
@@ -44,6 +58,42 @@ def test_parity_rl_tiny_run_hands_the_ntp_checkpoints_to_rl(tmp_path):
         assert arrays[f"grpo/{start}/acc"][0, 0] == arrays["pretrain_main/acc"][0, chunk]
         assert arrays[f"star/{start}/chain_token_acc"][0, 0] == arrays["pretrain_main/chain_token_acc"][0, chunk]
     assert [p.name for p in parity_rl.plot(folder, tmp_path / "fig")] == ["parity-rl.png"]
+
+
+def test_parity_rl_second_run_with_other_rl_knobs_reuses_the_base(tmp_path, capsys):
+    sets = [*RL_TINY, "pretrain_steps=20", "algorithms=grpo", "starts=good", "rl_steps=2"]
+    first = execute(parity_rl, "quick", [*sets, "rl_lr=1e-4"], out=tmp_path / "a")
+    stored = _stored_bases()
+    assert len(stored) == 1  # one seed, one base ("low" is not needed for starts=good)
+    assert "reusing stored base" not in capsys.readouterr().err
+    second = execute(parity_rl, "quick", [*sets, "rl_lr=3e-3"], out=tmp_path / "b")
+    assert f"reusing stored base {stored[0]}" in capsys.readouterr().err
+    assert _stored_bases() == stored  # nothing new was trained into the store
+    rows = [json.loads((f / "summary.json").read_text())["rows"] for f in (first, second)]
+    assert [r["base_id"] for r in rows[0]] == [r["base_id"] for r in rows[1]] == stored
+    a, b = load_npz(first / "arrays.npz"), load_npz(second / "arrays.npz")
+    assert np.array_equal(a["pretrain_main/loss"], b["pretrain_main/loss"])
+    # both RL runs start from the same checkpoint: their start evaluations agree
+    assert np.array_equal(a["grpo/good/chain_token_acc"][:, 0], b["grpo/good/chain_token_acc"][:, 0])
+
+
+def test_parity_rl_failed_gate_leaves_dependent_claims_not_judged(tmp_path):
+    # good_acc = 1: every eval chain token right after 10 NTP steps of a width-16 model; it will not be
+    sets = [*RL_TINY, "pretrain_steps=10", "low_pretrain_steps=10", "good_acc=1.0", "algorithms=grpo",
+            "starts=good,low", "rl_steps=2"]
+    folder = execute(parity_rl, "quick", sets, out=tmp_path / "g", quiet=True)
+    summary = _summary(folder)
+    arrays = load_npz(folder / "arrays.npz")
+    assert arrays["pretrain_main/chain_token_acc"][0, -1] < 1.0 and arrays["pretrain_low/chain_token_acc"][0, -1] < 1.0
+    assert [r["base_gate_passed"] for r in summary["rows"]] == [False, False]
+    assert len({r["base_id"] for r in summary["rows"]}) == 2  # main and low
+    not_judged = summary["not_judged"]
+    for claim in (*GOOD_CLAIMS, "grpo_low_length_grows"):
+        assert claim in not_judged and claim not in summary["verdict"]
+        assert "chain_token_acc" in not_judged[claim]  # the reason names what was measured
+    assert summary["verdict"]["good_checkpoint_reached"] is False
+    # the metrics are still reported
+    assert summary["metrics"]["final_acc_mean[grpo,good]"] == float(arrays["grpo/good/acc"][0, -1])
 
 
 def test_parity_threshold_transformer_family_tiny(tmp_path):
@@ -87,4 +137,11 @@ def test_parity_separation_tiny(tmp_path):
         assert (r["samples"] is None) == (not r["learned"])
         assert r["samples"] is None or r["samples"] <= caps[r["arm"]]  # a learned run stays within its cap
     assert summary["metrics"]["cap_samples[ntp]"] == caps["ntp"]
+    # the ntp_rl row carries its stored base's gate: the good checkpoint was reached, i.e. it has pretrain samples
+    ntp_row, rl_row = summary["rows"]
+    assert "base_id" not in ntp_row and len(_stored_bases()) == 1
+    assert rl_row["base_id"] == _stored_bases()[0]
+    assert rl_row["base_gate_passed"] == (rl_row["pretrain_samples"] is not None)
+    claim_is = "verdict" if rl_row["base_gate_passed"] else "not_judged"
+    assert "ntp_rl_learns_every_d" in summary.get(claim_is, {})
     assert [p.name for p in parity_separation.plot(folder, tmp_path / "fig")] == ["parity-separation.png"]

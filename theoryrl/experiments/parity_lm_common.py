@@ -1,6 +1,8 @@
 """Shared pieces of the parity transformer experiments (spec parity_cot.md §5 #3-#4): the model and
-NTP recipe (`LMSetup`), online demonstration batches, the RL task, the evaluation, and an NTP
-pre-training `Program` that keeps the checkpoints RL starts from.
+NTP recipe (`LMSetup`), online demonstration batches, the RL task, the evaluation, an NTP
+pre-training `Program` that keeps the checkpoints RL starts from, and the pieces that make it a
+stored base (`PretrainSpec`, `pretrain_plan` with its base key, the gates `chain_learned_gate` and
+`good_reached_gate`, `gate_failures` for not-judged claims, `rl_hp` for RL from a base).
 
 Used by parity-threshold (its "transformer" family), parity-rl, parity-leap2 and parity-separation.
 
@@ -26,6 +28,7 @@ Evaluation (`evaluate`, on fixed eval inputs, metric names shared with the AR-li
 from __future__ import annotations
 
 import dataclasses
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -33,15 +36,11 @@ import numpy as np
 
 from theoryrl.core import prng
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Program
+from theoryrl.core.bases import Gate
+from theoryrl.core.stages import Program, Run, RunPlan
 from theoryrl.models import transformer as tfm
 from theoryrl.rl import lm_rl, lm_runs, ntp, sampling
 from theoryrl.tasks import parity
-
-EVAL_KEYS = ("acc", "greedy_cot", "greedy_long", "greedy_len_median", "greedy_len_mean", "sampled_long",
-             "sampled_long_correct", "sampled_short_correct", "pi_long_correct", "pi_short_correct", "p_first_x1",
-             "p_eos_x1", "chain_token_acc")
-
 
 @dataclasses.dataclass(frozen=True)
 class LMSetup:
@@ -261,11 +260,88 @@ def pretrain_program(setup: LMSetup, d: int, *, leap: int = 1, steps: int, steps
                                                                             "greedy_len_median")})
 
 
-def run_program(ctx, bucket: str, program: Program, hps: list[dict]) -> dict:
-    """ctx.train_runs on a Program (one bucket)."""
-    return ctx.train_runs(bucket, data_fn=program.data_fn, init_fn=program.init_fn, chunk_fn=program.chunk_fn,
-                          hps=hps, num_chunks=program.num_chunks, steps_per_chunk=program.steps_per_chunk,
-                          summarize=program.summarize, all_stopped=program.all_stopped, final_fn=program.final_fn)
+# ----------------------------------------------------------------------------------------------
+# NTP pre-training as a stored base, the gates on it, and RL from it
+
+PRETRAIN_PROGRAM = "parity_lm_common.pretrain_program@1"  # bump when pretrain_program's numerics change
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainSpec:
+    """Every static argument of `pretrain_program` (its traced hp are seed, p_cot, lr_scale).
+    Hashable: a bucket key, and the static half of a stored base's key."""
+
+    setup: LMSetup
+    d: int
+    steps: int
+    steps_per_chunk: int
+    leap: int = 1
+    snapshots: bool = False
+    good_acc: float = 0.99
+    good_pi_frac: float = 0.0
+    early_acc: float = 0.9
+    learned_acc: float = 0.99
+    stop_at: str | None = None
+
+    def program(self) -> Program:
+        return pretrain_program(self.setup, self.d, leap=self.leap, steps=self.steps,
+                                steps_per_chunk=self.steps_per_chunk, snapshots=self.snapshots,
+                                good_acc=self.good_acc, good_pi_frac=self.good_pi_frac, early_acc=self.early_acc,
+                                learned_acc=self.learned_acc, stop_at=self.stop_at)
+
+
+def pretrain_plan(spec: PretrainSpec, *, row: dict, label: str, seed: int, p_cot: float) -> RunPlan:
+    """One NTP run of `spec` as a RunPlan. hp as the experiments have always built it (seed int32,
+    p_cot and lr_scale float32); bucket (label, spec): runs of one label and spec are one vmapped
+    program; base_key: everything the program reads, for a base-storing stage."""
+    static = dataclasses.asdict(spec)  # the LMSetup becomes a nested dict
+    return RunPlan(row=row, bucket=(label, spec), label=label,
+                   hp={"seed": np.int32(seed), "p_cot": np.float32(p_cot), "lr_scale": np.float32(1.0)},
+                   build=spec.program, base_key={"program": PRETRAIN_PROGRAM, **static, "p_cot": float(p_cot),
+                                                 "seed": int(seed), "lr_scale": 1.0})
+
+
+def chain_learned_gate(run: Run, *, good_acc: float) -> Gate:
+    """A base RL can start from knows the chain: final teacher-forced chain_token_acc >= good_acc."""
+    acc = run.history("chain_token_acc")[-1]  # float32, compared as the verdicts always compared it
+    return Gate(bool(acc >= good_acc), f"final teacher-forced chain_token_acc >= {good_acc}",
+                {"chain_token_acc": float(acc)})
+
+
+def good_reached_gate(run: Run) -> Gate:
+    """The snapshot RL starts from exists: the "good" checkpoint was reached (good_step >= 0)."""
+    step = int(run.history("good_step")[-1])
+    return Gate(step >= 0, "the good checkpoint was reached (good_step >= 0) within the NTP steps",
+                {"good_step": step, "chain_token_acc": float(run.history("chain_token_acc")[-1])})
+
+
+def gate_failures(runs: Sequence[Run], knobs: Sequence[str] = ("seed",)) -> str | None:
+    """Why claims that presuppose the bases of `runs` are not judged: the failed gates (a run
+    without a gate counts as failed), or None when every gate passed."""
+    failed = [r for r in runs if r.gate is None or not r.gate.passed]
+    if not failed:
+        return None
+    what = "; ".join(", ".join(f"{k} {r.row[k]}" for k in knobs) + (
+        ": no gate" if r.gate is None else f": measured {r.gate.measured}") for r in failed)
+    requirement = next((r.gate.requirement for r in failed if r.gate is not None), "a gate")
+    return f"base gate failed ({requirement}) for {what}"
+
+
+def record_claim(verdict: dict, not_judged: dict, claim: str, value, unsound: str | None) -> None:
+    """A claim that presupposes sound bases: a verdict when `unsound` is None (every gate passed),
+    else not judged with that reason."""
+    if unsound is None:
+        verdict[claim] = bool(value)
+    else:
+        not_judged[claim] = unsound
+
+
+def rl_hp(model: tfm.TransformerSpec, parent: Run, prefix: str, *, seed: int, temperature: float) -> dict:
+    """hp of an RL or STaR run that starts from `parent`'s checkpoint saved under `prefix`
+    ("final/params/", "final/good_params/", ...), restored by key path."""
+    params = lm_runs.params_from_arrays(model, parent.arrays, prefix)
+    return {"seed": np.int32(seed), "lr_scale": np.float32(1.0), "temperature": np.float32(temperature),
+            "top_p": np.float32(1.0), "init_params": jax.tree.map(np.asarray, params)}
 
 
 def rl_data_fn(model: tfm.TransformerSpec, d: int, num_eval: int, leap: int = 1):

@@ -1,59 +1,39 @@
 """parity-rl: RL after NTP makes a transformer generalise on parity (spec parity_cot.md §5 #3 (c)-(e), Fig. 3).
 
-1. NTP pre-training (online batches of D(p_cot), `parity_lm_common.pretrain_program`, AdamW with
-   warmup and cosine decay), every seed, at p_cot for `pretrain_steps` steps and at p_cot_low for
-   `low_pretrain_steps`. Checkpoints (spec §7 #3): "good" = the end of the p_cot pre-training; its
-   teacher-forced chain-token accuracy must be >= good_acc (verdict good_checkpoint_reached; the
-   first chunk where it was is reported as pretrain_main_steps_to_good_mean); "early" = the last
-   chunk end before that first chunk with accuracy < early_acc (the "RL too early" ablation);
-   "low" = the end of the p_cot_low pre-training.
-   Why the end and not the first chunk above good_acc: measured at d = 8, the chain's argmax is
-   right (>= 0.99) a chunk or two before its probabilities are: there pi(long correct) and P(EOS |
-   y_1 = x_1) are still far from p_cot and (1-p)/(1+p), and RL at lr 1e-3 from such a checkpoint
-   collapsed to short answers for one of two seeds; from the calibrated end point every run of
-   GRPO at lr 1e-4 .. 1e-3 reached accuracy 1 within 20 steps.
-2. From each checkpoint, post-training with GRPO and REINFORCE (lm_rl with AdvantageSpec "grpo" /
-   "reinforce", batch-mean baseline; one update per rollout batch, no KL) and STaR (rl/lm_star.py:
-   N fresh prompts per round, keep r = 1, E epochs of NTP), all with reward r_cot at temperature
-   `temperature`. Greedy accuracy and the median greedy response length (output bits before EOS:
-   1 for the short answer, d for the chain) on fixed eval inputs after every chunk.
+Tsilivis et al. (2510.11495, Sec. 3.1) show that a decoder pre-trained by NTP on a mixture with
+few long chains (p_cot < 1/3) greedily answers short (~50%), yet outcome-reward RL from it grows
+the response to the full chain and generalises; RL from a model that has not learned the chain
+("too early") does not. Two stages:
+1. "pretrain" (stored bases, `parity_lm_common.pretrain_plan`): NTP on D(p_cot), base "main" at
+   p_cot for `pretrain_steps`, base "low" at p_cot_low for `low_pretrain_steps` (only when a start
+   needs it), every seed. Gate: the chain is learned, final teacher-forced chain_token_acc >=
+   good_acc. Starts: "good" = the end of main (the end, not the first chunk above good_acc: there
+   the chain's probabilities are not yet calibrated; see docs/results/parity-rl.md), "early" =
+   main's last chunk end with chain_token_acc < early_acc before that, "low" = the end of low.
+2. "rl": GRPO, REINFORCE (lm_rl, batch-mean baseline, no KL) and STaR (rl/lm_star.py) with reward
+   r_cot at `temperature` from each start, every seed; one vmapped program per algorithm. Greedy
+   accuracy and median greedy length (1: short answer, d: the chain) after every chunk.
 
-Rows (one per algorithm x start x seed): start/final acc and median length, greedy_long, steps (or
-rounds) to acc_target, the checkpoint's step and chain-token accuracy. Verdicts, per algorithm:
-<alg>_good_generalises (every seed: final acc >= acc_target and median length == d),
-<alg>_good_length_grows_from_1 (every seed: start median 1, final median d); ntp_alone_stays_short
-(at the end of the p_cot pre-training the greedy median length is 1 and accuracy <=
-short_acc_max: NTP alone does not generalise at p_cot < 1/3); <alg>_early_length_grows and <alg>_early_fails_to_generalise (the
-paper's "too early": the length grows but the model does not generalise); <alg>_low_length_grows
-(p_cot = 0.01: mean greedy length grows). good/early checkpoint preconditions are verdicts too.
-
-Defaults for what the paper leaves unknown (spec §7): see LMSetup; RL lr = pretraining lr / 10,
-G = 8, no KL, token-mean loss, one update per rollout batch, tau = 1; STaR N = 8192, E = 1, the
-pretraining optimiser (AdamW, lr 1e-3, constant) with a fresh state. The quick tier shrinks d to 8,
-the model to L = 2, width 64, NTP to 1e3 steps x 128, RL to 16 x 8 per step and STaR to N = 512.
-
-What was tried where claims do not reproduce (quick tier, d = 8):
-- "too early": the early checkpoints (chain-token accuracy 0.55-0.60, steps 100-200; the accuracy
-  jumps to 1.0 within one 100-step chunk) never sample a correct chain, r_cot never rewards a
-  wrong one, so no algorithm grows the length: the "does not generalise" half holds, the "length
-  grows" half does not (RL at lr 1e-3 and 1e-4 tried).
-- p_cot = 0.01: NTP does not learn the chain within the quick budget (1.3e5 samples); neither did
-  p_cot = 0.03 with 5e5 samples (batch 256), 0.05 or 0.125 at lr 3e-3, or 0.125 at lr 1e-3 with
-  1.9e5, while 0.25 learns it in ~3e4 samples. RL from such a checkpoint cannot grow the length
-  under r_cot. The paper tier (1e7 samples) is the test of this claim.
+Rows per (algorithm, start, seed), with the base's id and gate. Verdicts per algorithm:
+<alg>_good_generalises, <alg>_good_length_grows_from_1, <alg>_early_length_grows,
+<alg>_early_fails_to_generalise, <alg>_low_length_grows; ntp_alone_stays_short; the checkpoint
+preconditions good_checkpoint_reached and early_checkpoint_below_early_acc. A claim whose base
+(main for good / early / NTP alone, low for low) failed its gate is not judged. Defaults for what
+the paper leaves open (spec §7): LMSetup; RL lr = NTP lr / 10, G = 8, token-mean loss, one update
+per rollout batch, tau = 1; STaR N = 8192, E = 1, AdamW lr 1e-3 constant with a fresh state.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Outcome
 from theoryrl.core.results import load_npz
+from theoryrl.core.stages import Outcome, Run, RunPlan, Runs, Stage
 from theoryrl.experiments import parity_lm_common as plm
 from theoryrl.rl import lm_rl, lm_runs, lm_star
 from theoryrl.rl.advantages import AdvantageSpec
@@ -135,25 +115,25 @@ TIERS = {
 }
 
 
-def _pretrain(cfg: Config, ctx) -> dict:
-    """{"main": every seed at p_cot for pretrain_steps, "low": at p_cot_low for low_pretrain_steps}
-    (the bucket arrays)."""
-    out = {}
-    for name, p, steps in (("main", cfg.p_cot, cfg.pretrain_steps), ("low", cfg.p_cot_low, cfg.low_pretrain_steps)):
-        if name == "low" and "low" not in cfg.starts:
-            continue
-        program = plm.pretrain_program(cfg.lm, cfg.d, steps=steps, steps_per_chunk=cfg.pretrain_steps_per_chunk,
-                                       snapshots=True, good_acc=cfg.good_acc, early_acc=cfg.early_acc)
-        hps = [{"seed": np.int32(s), "p_cot": np.float32(p), "lr_scale": np.float32(1.0)} for s in cfg.seeds]
-        out[name] = plm.run_program(ctx, f"pretrain-{name}", program, hps)
-    return out
+BASE_OF = {"good": "main", "early": "main", "low": "low"}  # the pretrain base each start's checkpoint is from
+PREFIX = {"good": "final/params/", "early": "final/early_params/", "low": "final/params/"}
 
 
-def _start_params(cfg: Config, pre: dict, start: str, run: int):
-    """The checkpoint a start names, as a params pytree (host arrays)."""
-    prefix = "final/early_params/" if start == "early" else "final/params/"
-    arrays = {k: v[run] for k, v in pre["low" if start == "low" else "main"].items() if k.startswith(prefix)}
-    return jax.tree.map(np.asarray, lm_runs.params_from_arrays(plm.model_spec(cfg.lm, cfg.d), arrays, prefix))
+def _bases(cfg: Config) -> list[tuple[str, float, int]]:
+    """(base, p_cot, NTP steps): "main" always (NTP alone is judged on it), "low" when a start needs it."""
+    out = [("main", cfg.p_cot, cfg.pretrain_steps)]
+    return out + ([("low", cfg.p_cot_low, cfg.low_pretrain_steps)] if "low" in cfg.starts else [])
+
+
+def _pretrain_plans(cfg: Config) -> list[RunPlan]:
+    """One NTP run per (base, seed); each base is its own vmapped program (as it always was)."""
+    plans = []
+    for name, p_cot, steps in _bases(cfg):
+        spec = plm.PretrainSpec(cfg.lm, cfg.d, steps=steps, steps_per_chunk=cfg.pretrain_steps_per_chunk,
+                                snapshots=True, good_acc=cfg.good_acc, early_acc=cfg.early_acc)
+        plans += [plm.pretrain_plan(spec, row={"base": name, "p_cot": p_cot, "seed": int(s)}, label=f"pretrain-{name}",
+                                    seed=s, p_cot=p_cot) for s in cfg.seeds]
+    return plans
 
 
 def _program(cfg: Config, algorithm: str):
@@ -162,31 +142,51 @@ def _program(cfg: Config, algorithm: str):
     task, sampler = plm.rl_task(d), plm.sampler_spec(d)
     if algorithm == "star":
         spec = lm_star.StarSpec(cfg.star_prompts, cfg.star_epochs, cfg.star_batch)
-        return lm_star.star_program(model, sampler, spec, plm.rl_optim(cfg.star_lr, cfg.star_rounds), task,
-                                    num_chunks=cfg.star_rounds, rounds_per_chunk=1, data_fn=data_fn, eval_fn=eval_fn)
-    spec = lm_rl.RLSpec(prompts_per_step=cfg.prompts_per_step, group_size=cfg.group_size,
-                        advantage=AdvantageSpec(estimator=algorithm), loss=LossSpec(agg="token-mean"))
-    return lm_runs.rl_program(model, sampler, spec, plm.rl_optim(cfg.rl_lr, cfg.rl_steps), task,
-                              num_chunks=cfg.rl_steps // cfg.rl_steps_per_chunk, steps_per_chunk=cfg.rl_steps_per_chunk,
-                              data_fn=data_fn, eval_fn=eval_fn)
+        program = lm_star.star_program(model, sampler, spec, plm.rl_optim(cfg.star_lr, cfg.star_rounds), task,
+                                       num_chunks=cfg.star_rounds, rounds_per_chunk=1, data_fn=data_fn,
+                                       eval_fn=eval_fn)
+    else:
+        spec = lm_rl.RLSpec(prompts_per_step=cfg.prompts_per_step, group_size=cfg.group_size,
+                            advantage=AdvantageSpec(estimator=algorithm), loss=LossSpec(agg="token-mean"))
+        program = lm_runs.rl_program(model, sampler, spec, plm.rl_optim(cfg.rl_lr, cfg.rl_steps), task,
+                                     num_chunks=cfg.rl_steps // cfg.rl_steps_per_chunk,
+                                     steps_per_chunk=cfg.rl_steps_per_chunk, data_fn=data_fn, eval_fn=eval_fn)
+    return dataclasses.replace(program, summarize=_summarize)
 
 
-def _post_train(cfg: Config, ctx, pre: dict, algorithm: str) -> dict:
-    hps = [{"seed": np.int32(seed), "lr_scale": np.float32(1.0), "temperature": np.float32(cfg.temperature),
-            "top_p": np.float32(1.0), "init_params": _start_params(cfg, pre, start, i)}
-           for start in cfg.starts for i, seed in enumerate(cfg.seeds)]
-    program = dataclasses.replace(_program(cfg, algorithm), summarize=_summarize)
-    return plm.run_program(ctx, f"rl-{algorithm}", program, hps)
+def _program_key(cfg: Config, algorithm: str) -> tuple:
+    """Every static value `_program` reads: equal keys (also across sweep points) are one program."""
+    common = (algorithm, cfg.d, cfg.lm)
+    if algorithm == "star":
+        return common + (cfg.star_prompts, cfg.star_epochs, cfg.star_batch, cfg.star_lr, cfg.star_rounds)
+    return common + (cfg.prompts_per_step, cfg.group_size, cfg.rl_lr, cfg.rl_steps, cfg.rl_steps_per_chunk)
+
+
+def _rl_plans(cfg: Config, runs: Runs) -> list[RunPlan]:
+    """One run per (algorithm, start, seed) from its base's checkpoint; one program per algorithm,
+    its runs start-major then seed."""
+    model = plm.model_spec(cfg.lm, cfg.d)
+    plans = []
+    for alg in cfg.algorithms:
+        build = functools.partial(_program, cfg, alg)
+        for start in cfg.starts:
+            for s in cfg.seeds:
+                base = runs.one(stage="pretrain", base=BASE_OF[start], seed=int(s))
+                plans.append(RunPlan(row={"algorithm": alg, "start": start, "seed": int(s)},
+                                     bucket=("rl", _program_key(cfg, alg)), label=f"rl-{alg}",
+                                     hp=plm.rl_hp(model, base, PREFIX[start], seed=s, temperature=cfg.temperature),
+                                     build=build, parent=base))
+    return plans
 
 
 def _summarize(m: dict) -> dict:
     return {k: float(np.mean(m[k])) for k in ("reward", "acc", "greedy_len_median", "sampled_long")}
 
 
-def run(cfg: Config, ctx) -> Outcome:
-    pre = _pretrain(cfg, ctx)
-    post = {alg: _post_train(cfg, ctx, pre, alg) for alg in cfg.algorithms}
-    return analyze(cfg, pre, post)
+def stages(cfg: Config) -> list[Stage]:
+    return [Stage("pretrain", lambda runs: _pretrain_plans(cfg), store_bases=True,
+                  gate=functools.partial(plm.chain_learned_gate, good_acc=cfg.good_acc)),
+            Stage("rl", lambda runs: _rl_plans(cfg, runs))]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -198,44 +198,52 @@ def _steps_to(acc: np.ndarray, target: float, per_chunk: int) -> int | None:
     return int(hit[0]) * per_chunk if hit.size else None
 
 
-def _checkpoint_info(cfg: Config, pre: dict, start: str, run: int) -> dict:
-    """The start checkpoint's step and chain-token accuracy (from the pretraining history)."""
-    pre = pre["low" if start == "low" else "main"]
+def _checkpoint_info(cfg: Config, base: Run, start: str) -> dict:
+    """The start checkpoint's step and chain-token accuracy (from its base's pretraining history)."""
     if start == "early":
-        step = int(pre["history/early_step"][run, -1])
-        return {"ckpt_step": step, "ckpt_chain_acc": float(pre["history/early_chain_acc"][run, -1]) if step else None}
-    hist = pre["history/chain_token_acc"][run]
+        step = int(base.history("early_step")[-1])
+        return {"ckpt_step": step, "ckpt_chain_acc": float(base.history("early_chain_acc")[-1]) if step else None}
+    hist = base.history("chain_token_acc")
     return {"ckpt_step": len(hist) * cfg.pretrain_steps_per_chunk, "ckpt_chain_acc": float(hist[-1])}
 
 
-def analyze(cfg: Config, pre: dict, post: dict) -> Outcome:
-    d, S = cfg.d, len(cfg.seeds)
-    rows, metrics, verdict, arrays = [], {}, {}, {}
-    for alg, res in post.items():
+def _stack(rl: list[Run], key: str) -> np.ndarray:
+    return np.stack([r.history(key) for r in rl])
+
+
+def analyze(cfg: Config, runs: Runs) -> Outcome:
+    d = cfg.d
+    rows, metrics, verdict, not_judged, arrays = [], {}, {}, {}, {}
+    bases = {(name, int(s)): runs.one(stage="pretrain", base=name, seed=int(s))
+             for name, _, _ in _bases(cfg) for s in cfg.seeds}
+    for alg in cfg.algorithms:
         per_chunk = 1 if alg == "star" else cfg.rl_steps_per_chunk
-        for j, start in enumerate(cfg.starts):
-            sel = slice(j * S, (j + 1) * S)
-            c = {k: plm.curve(res[f"history/{k}"][sel], res[f"history/start_{k}"][sel]) for k in CURVE_KEYS}
+        for start in cfg.starts:
+            rl = [runs.one(stage="rl", algorithm=alg, start=start, seed=int(s)) for s in cfg.seeds]  # [S]
+            c = {k: plm.curve(_stack(rl, k), _stack(rl, f"start_{k}")) for k in CURVE_KEYS}
             arrays.update({f"{alg}/{start}/{k}": v for k, v in c.items()})
-            arrays[f"{alg}/{start}/reward"] = res["history/reward"][sel]
-            for i, seed in enumerate(cfg.seeds):
-                info = _checkpoint_info(cfg, pre, start, i)
-                rows.append({"algorithm": alg, "start": start, "seed": int(seed), **info,
+            arrays[f"{alg}/{start}/reward"] = _stack(rl, "reward")
+            for i, run in enumerate(rl):
+                info = _checkpoint_info(cfg, bases[BASE_OF[start], run.row["seed"]], start)
+                rows.append({"algorithm": alg, "start": start, "seed": run.row["seed"], **info,
                              "start_acc": float(c["acc"][i, 0]), "final_acc": float(c["acc"][i, -1]),
                              "start_len_median": float(c["greedy_len_median"][i, 0]),
                              "final_len_median": float(c["greedy_len_median"][i, -1]),
                              "start_len_mean": float(c["greedy_len_mean"][i, 0]),
                              "final_len_mean": float(c["greedy_len_mean"][i, -1]),
                              "final_greedy_long": float(c["greedy_long"][i, -1]),
-                             "steps_to_acc_target": _steps_to(c["acc"][i], cfg.acc_target, per_chunk)})
+                             "steps_to_acc_target": _steps_to(c["acc"][i], cfg.acc_target, per_chunk),
+                             **run.base_info()})
             tag = f"{alg},{start}"
             metrics[f"final_acc_mean[{tag}]"] = float(c["acc"][:, -1].mean())
             metrics[f"final_len_median_mean[{tag}]"] = float(c["greedy_len_median"][:, -1].mean())
             reach = [_steps_to(a, cfg.acc_target, per_chunk) for a in c["acc"]]
             metrics[f"{'rounds' if alg == 'star' else 'steps'}_to_acc_target_mean[{tag}]"] = (
                 float(np.mean(reach)) if None not in reach else None)
-            _judge(cfg, alg, start, c, verdict)
-    _pretrain_summary(cfg, pre, metrics, verdict, arrays)
+            unsound = plm.gate_failures([bases[BASE_OF[start], int(s)] for s in cfg.seeds], ("base", "seed"))
+            for claim, value in _claims(cfg, alg, start, c).items():
+                plm.record_claim(verdict, not_judged, claim, value, unsound)
+    _pretrain_summary(cfg, bases, metrics, verdict, not_judged, arrays)
     arrays.update({"seeds": np.array(cfg.seeds), "algorithms": np.array(cfg.algorithms), "starts": np.array(cfg.starts),
                    "d": np.int32(d), "rl_steps_per_chunk": np.int32(cfg.rl_steps_per_chunk)})
     paper = {"fig3": "from a p_cot = 0.25 NTP checkpoint (d = 50), GRPO, REINFORCE and STaR grow the greedy response "
@@ -249,39 +257,45 @@ def analyze(cfg: Config, pre: dict, post: dict) -> Outcome:
                          f"{cfg.low_pretrain_steps} NTP steps; RL {cfg.prompts_per_step}x{cfg.group_size}, lr "
                          f"{cfg.rl_lr}, {cfg.rl_steps} steps; STaR N = {cfg.star_prompts}, E = {cfg.star_epochs}, "
                          f"{cfg.star_rounds} rounds; tau = {cfg.temperature}"}
-    return Outcome(metrics, rows, paper, verdict, arrays)
+    return Outcome(metrics, rows, paper, verdict, arrays, not_judged)
 
 
-def _judge(cfg: Config, alg: str, start: str, c: dict, verdict: dict) -> None:
+def _claims(cfg: Config, alg: str, start: str, c: dict) -> dict[str, bool]:
     acc, med, mean = c["acc"], c["greedy_len_median"], c["greedy_len_mean"]
     if start == "good":
-        verdict[f"{alg}_good_generalises"] = bool(np.all((acc[:, -1] >= cfg.acc_target) & (med[:, -1] == cfg.d)))
-        verdict[f"{alg}_good_length_grows_from_1"] = bool(np.all((med[:, 0] == 1) & (med[:, -1] == cfg.d)))
-    elif start == "early":
-        verdict[f"{alg}_early_length_grows"] = bool(np.all(mean[:, -1] > mean[:, 0]))
-        verdict[f"{alg}_early_fails_to_generalise"] = bool(np.all(acc[:, -1] < cfg.acc_target))
-    else:
-        verdict[f"{alg}_low_length_grows"] = bool(np.all(mean[:, -1] > mean[:, 0]))
+        return {f"{alg}_good_generalises": np.all((acc[:, -1] >= cfg.acc_target) & (med[:, -1] == cfg.d)),
+                f"{alg}_good_length_grows_from_1": np.all((med[:, 0] == 1) & (med[:, -1] == cfg.d))}
+    if start == "early":
+        return {f"{alg}_early_length_grows": np.all(mean[:, -1] > mean[:, 0]),
+                f"{alg}_early_fails_to_generalise": np.all(acc[:, -1] < cfg.acc_target)}
+    return {f"{alg}_low_length_grows": np.all(mean[:, -1] > mean[:, 0])}
 
 
-def _pretrain_summary(cfg: Config, pre: dict, metrics: dict, verdict: dict, arrays: dict) -> None:
-    for name, res in pre.items():
+def _pretrain_summary(cfg: Config, bases: dict, metrics: dict, verdict: dict, not_judged: dict,
+                      arrays: dict) -> None:
+    hist = {}  # base name -> metric -> [S, chunks]
+    for name, _, _ in _bases(cfg):
+        mine = [bases[name, int(s)] for s in cfg.seeds]
+        hist[name] = {k: np.stack([b.history(k) for b in mine])
+                      for k in ("chain_token_acc", "acc", "greedy_len_median", "sampled_long", "p_eos_x1", "loss",
+                                "samples", "good_step", "early_step")}
         for k in ("chain_token_acc", "acc", "greedy_len_median", "sampled_long", "p_eos_x1", "loss", "samples"):
-            arrays[f"pretrain_{name}/{k}"] = res[f"history/{k}"]
-        good_step = res["history/good_step"][:, -1]
+            arrays[f"pretrain_{name}/{k}"] = hist[name][k]
+        good_step = hist[name]["good_step"][:, -1]
         reached = good_step >= 0
         metrics[f"pretrain_{name}_reached_good_fraction"] = float(reached.mean())
         metrics[f"pretrain_{name}_steps_to_good_mean"] = float(good_step.mean()) if reached.all() else None
-        metrics[f"pretrain_{name}_final_chain_token_acc_mean"] = float(res["history/chain_token_acc"][:, -1].mean())
-    arrays["pretrain_p_cot"] = np.array([cfg.p_cot, cfg.p_cot_low][:len(pre)], np.float32)
-    main = pre["main"]
-    verdict["good_checkpoint_reached"] = bool(np.all(main["history/chain_token_acc"][:, -1] >= cfg.good_acc))
-    verdict["early_checkpoint_below_early_acc"] = bool(np.all(main["history/early_step"][:, -1] > 0))
-    # NTP alone: greedy decoding at the end of the p_cot pre-training
-    acc, med = main["history/acc"][:, -1], main["history/greedy_len_median"][:, -1]
+        metrics[f"pretrain_{name}_final_chain_token_acc_mean"] = float(hist[name]["chain_token_acc"][:, -1].mean())
+    arrays["pretrain_p_cot"] = np.array([cfg.p_cot, cfg.p_cot_low][:len(hist)], np.float32)
+    main = hist["main"]
+    verdict["good_checkpoint_reached"] = bool(np.all(main["chain_token_acc"][:, -1] >= cfg.good_acc))
+    verdict["early_checkpoint_below_early_acc"] = bool(np.all(main["early_step"][:, -1] > 0))
+    # NTP alone: greedy decoding at the end of the p_cot pre-training (a claim about a model that knows the chain)
+    acc, med = main["acc"][:, -1], main["greedy_len_median"][:, -1]
     metrics["ntp_final_acc_mean"] = float(acc.mean())
     metrics["ntp_final_len_median_mean"] = float(med.mean())
-    verdict["ntp_alone_stays_short"] = bool(np.all((med == 1) & (acc <= cfg.short_acc_max)))
+    plm.record_claim(verdict, not_judged, "ntp_alone_stays_short", np.all((med == 1) & (acc <= cfg.short_acc_max)),
+                     plm.gate_failures([bases["main", int(s)] for s in cfg.seeds], ("base", "seed")))
 
 
 def plot(run_dir: Path, out_dir: Path) -> list[Path]:

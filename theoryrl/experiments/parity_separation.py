@@ -1,44 +1,37 @@
 """parity-separation: samples to learn parity vs d, NTP on short answers vs NTP + RL (spec §4 Theorem 2, §5 #4).
 
-For every d in `ds` and seed, at a stated compute cap:
-- arm "ntp": NTP on short answers only (p_cot = 0: `BOS x SEP prod(x) EOS`), the direct parity;
-  learned = greedy accuracy >= acc_target on fixed eval inputs, checked every chunk; cost = NTP
-  samples (steps x batch) at the first chunk end where it is learned.
-- arm "ntp_rl": NTP at p_cot = 1/d until the teacher-forced chain-token accuracy is >= good_acc
-  and pi(long correct) >= good_pi_frac * p_cot (parity_lm_common.pretrain_program's "good"
-  checkpoint: the chain is known and sampled often enough for RL to see it; at the first chunk
-  where the chain's argmax is right its probabilities can still be far from calibrated), then
-  GRPO with r_cot from that checkpoint until greedy accuracy >= acc_target; cost = the NTP samples
-  to the checkpoint plus the RL samples (steps x prompts x group) to the first chunk end where it
-  is learned.
-Each bucket stops as soon as every seed is done. A run not learned within its cap is reported as
-"not learned" (None) with the cap; samples are samples of either kind (a demonstration, or one
-sampled response scored by the verifier), so the two arms' costs are comparable only roughly.
+Tsilivis et al. (2510.11495, Theorems 1-2): NTP on the parity alone needs resources exponential in
+d; NTP at p_cot = 1/d followed by RL needs poly(d) (the long fraction after NTP is ~1/d and RL
+needs O(log d) STaR-like doublings). For every d in `ds` and seed, at a stated compute cap:
+- arm "ntp" (stage "ntp", a measurement, not a base): NTP on short answers only (p_cot = 0); cost
+  = NTP samples at the first chunk end with greedy accuracy >= acc_target.
+- arm "ntp_rl": stage "pretrain" (stored bases) runs NTP at p_cot = 1/d until the "good" checkpoint
+  (parity_lm_common.pretrain_program: chain_token_acc >= good_acc and pi(long correct) >=
+  good_pi_frac * p_cot, so RL sees the chain often enough); gate: that checkpoint was reached.
+  Stage "rl" runs GRPO with r_cot from the base's good params until greedy accuracy >= acc_target;
+  cost = NTP samples to the checkpoint + RL samples (steps x prompts x group) to the first hit.
+One program per d per arm; a bucket stops when all its runs have stopped, so a stored base's
+history (and final params) depends on its bucket companions; its good params and good_step do not.
+An unlearned run counts as "not learned" (None) with the cap; samples of either kind count alike.
 
-Theory: NTP on the parity alone needs resources exponential in d; with p_cot = d^-1 the long
-fraction after NTP is ~1/d and RL needs O(log d) STaR-like doublings, poly(d) in total.
-Metrics: median samples to learn per (arm, d) and log2-samples-vs-d slopes (learned runs only).
-Verdicts: ntp_rl_learns_every_d; ntp_fails_at_largest_d (no seed of "ntp" learns the largest d
-within the cap); ntp_rl_cheaper_at_every_d (the median "ntp_rl" cost, from learned runs, is below
-the median "ntp" cost, where an unlearned "ntp" run counts at its cap: a lower bound, so the
-comparison stays valid); ntp_cost_grows_faster (the ratio of the largest-d to the smallest-d median
-cost is larger for "ntp"; only when every run at both ends learned, else not judged).
-
-Measured at the quick tier (d = 4, 6; 2 seeds): NTP on the parity alone learns neither d within
-1.9e5 samples; NTP at p_cot = 1/d learns the chain and GRPO then solves both (median 3.8e4 samples
-at d = 4, 6.8e4 at d = 6). The growth-rate comparison needs NTP to learn, i.e. a larger cap.
+Metrics: median samples per (arm, d) (unlearned runs at the cap), log2-samples-vs-d slopes. Verdicts:
+ntp_rl_learns_every_d; ntp_fails_at_largest_d (within the cap); ntp_rl_cheaper_at_every_d (a
+capped "ntp" cost is a lower bound, so the comparison stays valid); ntp_cost_grows_faster (only
+when every run at the smallest and largest d learned). The ntp_rl claims are not judged when a
+base they stand on failed its gate. Measurements: docs/results/parity-separation.md.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 
 from theoryrl.core.config import require
-from theoryrl.core.experiment import Outcome
 from theoryrl.core.results import load_npz
+from theoryrl.core.stages import Outcome, RunPlan, Runs, Stage
 from theoryrl.experiments import parity_lm_common as plm
 from theoryrl.rl import lm_rl, lm_runs
 from theoryrl.rl.advantages import AdvantageSpec
@@ -103,36 +96,62 @@ TIERS = {
 }
 
 
-def _hps(cfg: Config, p_cot: float) -> list[dict]:
-    return [{"seed": np.int32(s), "p_cot": np.float32(p_cot), "lr_scale": np.float32(1.0)} for s in cfg.seeds]
+def _ntp_plans(cfg: Config) -> list[RunPlan]:
+    """Arm "ntp": NTP on short answers (p_cot = 0) until learned; one program per d."""
+    if "ntp" not in cfg.arms:
+        return []
+    plans = []
+    for d in cfg.ds:
+        spec = plm.PretrainSpec(cfg.lm, d, steps=cfg.ntp_steps, steps_per_chunk=cfg.steps_per_chunk,
+                                learned_acc=cfg.acc_target, stop_at="learned")
+        plans += [plm.pretrain_plan(spec, row={"arm": "ntp", "d": d, "seed": int(s)}, label=f"ntp-d{d}", seed=s,
+                                    p_cot=0.0) for s in cfg.seeds]
+    return plans
 
 
-def _ntp(cfg: Config, ctx, d: int) -> dict:
-    program = plm.pretrain_program(cfg.lm, d, steps=cfg.ntp_steps, steps_per_chunk=cfg.steps_per_chunk,
-                                   learned_acc=cfg.acc_target, stop_at="learned")
-    return plm.run_program(ctx, f"ntp-d{d}", program, _hps(cfg, 0.0))
+def _pretrain_plans(cfg: Config) -> list[RunPlan]:
+    """Arm "ntp_rl", its stored bases: NTP at p_cot = 1/d until the good checkpoint; one program per d."""
+    if "ntp_rl" not in cfg.arms:
+        return []
+    plans = []
+    for d in cfg.ds:
+        spec = plm.PretrainSpec(cfg.lm, d, steps=cfg.pre_steps, steps_per_chunk=cfg.steps_per_chunk, snapshots=True,
+                                good_acc=cfg.good_acc, good_pi_frac=cfg.good_pi_frac, stop_at="good_reached")
+        plans += [plm.pretrain_plan(spec, row={"arm": "ntp_rl", "d": d, "p_cot": 1.0 / d, "seed": int(s)},
+                                    label=f"pre-d{d}", seed=s, p_cot=1.0 / d) for s in cfg.seeds]
+    return plans
 
 
-def _ntp_rl(cfg: Config, ctx, d: int) -> tuple[dict, dict]:
-    program = plm.pretrain_program(cfg.lm, d, steps=cfg.pre_steps, steps_per_chunk=cfg.steps_per_chunk,
-                                   snapshots=True, good_acc=cfg.good_acc, good_pi_frac=cfg.good_pi_frac,
-                                   stop_at="good_reached")
-    pre = plm.run_program(ctx, f"pre-d{d}", program, _hps(cfg, 1.0 / d))
+def _rl_program(cfg: Config, d: int):
     model = plm.model_spec(cfg.lm, d)
     spec = lm_rl.RLSpec(prompts_per_step=cfg.prompts_per_step, group_size=cfg.group_size,
                         advantage=AdvantageSpec(estimator="grpo"), loss=LossSpec(agg="token-mean"))
     rl = lm_runs.rl_program(model, plm.sampler_spec(d), spec, plm.rl_optim(cfg.rl_lr, cfg.rl_steps), plm.rl_task(d),
                             num_chunks=cfg.rl_steps // cfg.rl_steps_per_chunk, steps_per_chunk=cfg.rl_steps_per_chunk,
                             data_fn=plm.rl_data_fn(model, d, cfg.lm.eval_prompts), eval_fn=plm.rl_eval_fn(model))
-    rl = dataclasses.replace(rl, all_stopped=lambda m: np.asarray(m["acc"]) >= cfg.acc_target,
-                             summarize=lambda m: {k: float(np.mean(m[k])) for k in ("reward", "acc")})
-    prefix = "final/good_params/"
-    hps = [{"seed": np.int32(s), "lr_scale": np.float32(1.0), "temperature": np.float32(cfg.temperature),
-            "top_p": np.float32(1.0),
-            "init_params": lm_runs.params_from_arrays(model, {k: v[i] for k, v in pre.items() if k.startswith(prefix)},
-                                                      prefix)}
-           for i, s in enumerate(cfg.seeds)]
-    return pre, plm.run_program(ctx, f"rl-d{d}", rl, hps)
+    return dataclasses.replace(rl, all_stopped=lambda m: np.asarray(m["acc"]) >= cfg.acc_target,
+                               summarize=lambda m: {k: float(np.mean(m[k])) for k in ("reward", "acc")})
+
+
+def _rl_plans(cfg: Config, runs: Runs) -> list[RunPlan]:
+    """GRPO from every base's good checkpoint (also a base that missed it: its bucket stays as it
+    was, and analyze reports the run as not learned); one program per d."""
+    plans = []
+    for base in runs.where(stage="pretrain"):
+        d, seed = base.row["d"], base.row["seed"]
+        key = ("rl", d, cfg.lm, cfg.rl_steps, cfg.rl_steps_per_chunk, cfg.prompts_per_step, cfg.group_size,
+               cfg.rl_lr, cfg.acc_target)  # every static value _rl_program reads
+        plans.append(RunPlan(row={"arm": "ntp_rl", "d": d, "seed": seed}, bucket=key, label=f"rl-d{d}",
+                             hp=plm.rl_hp(plm.model_spec(cfg.lm, d), base, "final/good_params/", seed=seed,
+                                          temperature=cfg.temperature),
+                             build=functools.partial(_rl_program, cfg, d), parent=base))
+    return plans
+
+
+def stages(cfg: Config) -> list[Stage]:
+    return [Stage("ntp", lambda runs: _ntp_plans(cfg)),
+            Stage("pretrain", lambda runs: _pretrain_plans(cfg), store_bases=True, gate=plm.good_reached_gate),
+            Stage("rl", lambda runs: _rl_plans(cfg, runs))]
 
 
 def _first_hit(values: np.ndarray, target: float) -> int | None:
@@ -141,28 +160,28 @@ def _first_hit(values: np.ndarray, target: float) -> int | None:
     return int(hit[0]) if hit.size else None
 
 
-def run(cfg: Config, ctx) -> Outcome:
-    rows = []
+def _rows(cfg: Config, runs: Runs) -> list[dict]:
+    """One row per (d, arm, seed), with samples to learn (None when not learned within the cap)."""
+    rows, caps = [], cfg.caps()
     for d in cfg.ds:
-        if "ntp" in cfg.arms:
-            res = _ntp(cfg, ctx, d)
-            for i, s in enumerate(cfg.seeds):
-                c = _first_hit(res["history/acc"][i], cfg.acc_target)
-                rows.append({"arm": "ntp", "d": d, "seed": int(s), "learned": c is not None,
-                             "samples": None if c is None else (c + 1) * cfg.steps_per_chunk * cfg.lm.batch,
-                             "final_acc": float(res["history/acc"][i, -1]), "cap": cfg.caps()["ntp"]})
-        if "ntp_rl" in cfg.arms:
-            pre, rl = _ntp_rl(cfg, ctx, d)
-            for i, s in enumerate(cfg.seeds):
-                good_step = int(pre["history/good_step"][i, -1])
-                acc = plm.curve(rl["history/acc"][i:i + 1], rl["history/start_acc"][i:i + 1])[0]
-                c = _first_hit(acc, cfg.acc_target) if good_step >= 0 else None
-                rl_samples = None if c is None else c * cfg.rl_steps_per_chunk * cfg.prompts_per_step * cfg.group_size
-                rows.append({"arm": "ntp_rl", "d": d, "seed": int(s), "learned": c is not None,
-                             "samples": None if c is None else good_step * cfg.lm.batch + rl_samples,
-                             "pretrain_samples": good_step * cfg.lm.batch if good_step >= 0 else None,
-                             "rl_samples": rl_samples, "final_acc": float(acc[-1]), "cap": cfg.caps()["ntp_rl"]})
-    return analyze(cfg, rows)
+        for s in cfg.seeds if "ntp" in cfg.arms else ():
+            acc = runs.one(stage="ntp", d=d, seed=int(s)).history("acc")
+            c = _first_hit(acc, cfg.acc_target)
+            rows.append({"arm": "ntp", "d": d, "seed": int(s), "learned": c is not None,
+                         "samples": None if c is None else (c + 1) * cfg.steps_per_chunk * cfg.lm.batch,
+                         "final_acc": float(acc[-1]), "cap": caps["ntp"]})
+        for s in cfg.seeds if "ntp_rl" in cfg.arms else ():
+            base, rl = runs.one(stage="pretrain", d=d, seed=int(s)), runs.one(stage="rl", d=d, seed=int(s))
+            good_step = int(base.history("good_step")[-1])
+            acc = plm.curve(rl.history("acc")[None], rl.history("start_acc")[None])[0]
+            c = _first_hit(acc, cfg.acc_target) if good_step >= 0 else None
+            rl_samples = None if c is None else c * cfg.rl_steps_per_chunk * cfg.prompts_per_step * cfg.group_size
+            rows.append({"arm": "ntp_rl", "d": d, "seed": int(s), "learned": c is not None,
+                         "samples": None if c is None else good_step * cfg.lm.batch + rl_samples,
+                         "pretrain_samples": good_step * cfg.lm.batch if good_step >= 0 else None,
+                         "rl_samples": rl_samples, "final_acc": float(acc[-1]), "cap": caps["ntp_rl"],
+                         **rl.base_info()})
+    return rows
 
 
 def _slope(ds: list[int], samples: list[float]) -> float | None:
@@ -172,8 +191,9 @@ def _slope(ds: list[int], samples: list[float]) -> float | None:
     return float(np.polyfit(np.array(ds, np.float64), np.log2(np.array(samples, np.float64)), 1)[0])
 
 
-def analyze(cfg: Config, rows: list[dict]) -> Outcome:
-    metrics, verdict, caps = {}, {}, cfg.caps()
+def analyze(cfg: Config, runs: Runs) -> Outcome:
+    rows = _rows(cfg, runs)
+    metrics, caps = {}, cfg.caps()
     med = {}  # (arm, d) -> median samples, unlearned runs counted at the cap (a lower bound)
     for arm in cfg.arms:
         pts_d, pts_s = [], []
@@ -187,20 +207,7 @@ def analyze(cfg: Config, rows: list[dict]) -> Outcome:
             pts_s += [r["samples"] for r in mine if r["learned"]]
         metrics[f"log2_samples_slope[{arm}]"] = _slope(pts_d, pts_s)
         metrics[f"cap_samples[{arm}]"] = caps[arm]
-    lo, hi = cfg.ds[0], cfg.ds[-1]
-    learned = lambda arm, ds: all(r["learned"] for r in rows if r["arm"] == arm and r["d"] in ds)  # noqa: E731
-    if "ntp_rl" in cfg.arms:
-        verdict["ntp_rl_learns_every_d"] = learned("ntp_rl", cfg.ds)
-    if "ntp" in cfg.arms:
-        verdict["ntp_fails_at_largest_d"] = not any(r["learned"] for r in rows if r["arm"] == "ntp" and r["d"] == hi)
-    if set(ARMS) <= set(cfg.arms):
-        verdict["ntp_rl_cheaper_at_every_d"] = all(
-            learned("ntp_rl", (d,)) and med["ntp_rl", d] < med["ntp", d] for d in cfg.ds)
-        if hi > lo:
-            growth = {arm: med[arm, hi] / med[arm, lo] for arm in ARMS}
-            metrics.update({f"cost_growth_d{lo}_to_d{hi}[{arm}]": g for arm, g in growth.items()})
-            if learned("ntp", (lo, hi)) and learned("ntp_rl", (lo, hi)):
-                verdict["ntp_cost_grows_faster"] = bool(growth["ntp"] > growth["ntp_rl"])
+    verdict, not_judged = _judge(cfg, runs, rows, med, metrics)
     arrays = {"ds": np.array(cfg.ds), "arms": np.array(cfg.arms),
               **{f"{arm}/median_samples": np.array([med[arm, d] for d in cfg.ds]) for arm in cfg.arms},
               **{f"{arm}/learned": np.array([[r["learned"] for r in rows if r["arm"] == arm and r["d"] == d]
@@ -212,7 +219,31 @@ def analyze(cfg: Config, rows: list[dict]) -> Outcome:
                     f"{cfg.lm.batch} + GRPO {cfg.rl_steps} x {cfg.prompts_per_step} x {cfg.group_size})",
              "settings": f"L = {cfg.lm.n_layers}, width {cfg.lm.d_model}, lr {cfg.lm.lr}, RL lr {cfg.rl_lr}, "
                          f"target greedy accuracy {cfg.acc_target}"}
-    return Outcome(metrics, rows, paper, verdict, arrays)
+    return Outcome(metrics, rows, paper, verdict, arrays, not_judged)
+
+
+def _judge(cfg: Config, runs: Runs, rows: list[dict], med: dict, metrics: dict) -> tuple[dict, dict]:
+    """(verdict, not_judged). An ntp_rl claim is not judged when a base it stands on failed its gate."""
+    verdict, not_judged = {}, {}
+    lo, hi = cfg.ds[0], cfg.ds[-1]
+    learned = lambda arm, ds: all(r["learned"] for r in rows if r["arm"] == arm and r["d"] in ds)  # noqa: E731
+    bases = runs.where(stage="pretrain")
+    unsound = plm.gate_failures(bases, ("d", "seed"))
+    if "ntp_rl" in cfg.arms:
+        plm.record_claim(verdict, not_judged, "ntp_rl_learns_every_d", learned("ntp_rl", cfg.ds), unsound)
+    if "ntp" in cfg.arms:
+        verdict["ntp_fails_at_largest_d"] = not any(r["learned"] for r in rows if r["arm"] == "ntp" and r["d"] == hi)
+    if set(ARMS) <= set(cfg.arms):
+        plm.record_claim(verdict, not_judged, "ntp_rl_cheaper_at_every_d",
+                all(learned("ntp_rl", (d,)) and med["ntp_rl", d] < med["ntp", d] for d in cfg.ds), unsound)
+        if hi > lo:
+            growth = {arm: med[arm, hi] / med[arm, lo] for arm in ARMS}
+            metrics.update({f"cost_growth_d{lo}_to_d{hi}[{arm}]": g for arm, g in growth.items()})
+            ends_learned = learned("ntp", (lo, hi)) and learned("ntp_rl", (lo, hi))
+            plm.record_claim(verdict, not_judged, "ntp_cost_grows_faster", bool(growth["ntp"] > growth["ntp_rl"]),
+                    plm.gate_failures([b for b in bases if b.row["d"] in (lo, hi)], ("d", "seed"))
+                    or (None if ends_learned else f"a run at d = {lo} or d = {hi} did not learn within its cap"))
+    return verdict, not_judged
 
 
 def plot(run_dir: Path, out_dir: Path) -> list[Path]:
