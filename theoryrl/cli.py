@@ -192,3 +192,5 @@ def _print_summary(path: Path) -> None:
         print(f"  {k} = {v if v is None else round(v, 4)}")
     for k, v in summary["verdict"].items():
         print(f"  verdict {k}: {'PASS' if v else 'FAIL'}")
+    for k, reason in summary.get("not_judged", {}).items():
+        print(f"  verdict {k}: NOT JUDGED ({reason})")
