@@ -26,24 +26,7 @@ median of `--reps` timed calls (default 2, to stay near 2 minutes on a 2-core CP
 ahead-of-time compile (compile time reported separately). On a shared machine wall time tracks the
 load; the JSON rows also give the process CPU seconds per call (`cpu_s_per_call`, all threads).
 
-What bounds sampling (5M model, batch 256, 2-core CPU, fastest of several calls): a decode step
-takes ~30 ms, ~17 ms of it the matmuls (2.4 GFLOP at ~140 GFLOP/s) and ~13 ms attention. Decode
-attention is a matrix-vector product per (row, head) over the whole cache, 0.5 FLOP per byte: it
-reads all 6 layers' keys and values ([256, 8, 96, 32] float32 each, 300 MB) every step at ~25 GB/s,
-so it is memory-bound and adds only 0.15 GFLOP to the count: sampling's MFU tops out near half
-the peak here. (Earlier versions spent ~2/3 of each step elsewhere: XLA:CPU transposed a
-[B, S, G, K] cache and copied each layer sliced out of a stacked [L, ...] cache, every step, hence
-the per-layer [B, G, S, K] `models.transformer.Cache`; and top-p sorted the vocabulary twice per
-step even at top_p = 1, see `rl.sampling.choose`.)
-
-On one H200 (measured at ba6244b with `--reps 5`; the GEMM peak JAX reaches there in float32 at
-default precision was 373 TFLOP/s): 5M sampling 0.78M tokens/s (MFU 0.022), training 1.8M tokens/s
-(0.145); 1M sampling 1.3M tokens/s (0.008), training 4.4M tokens/s (0.080). At batch 256 these
-models are far too small for the chip: a 5M decode step (6 layers, [256, 256] activations) takes
-~0.33 ms, the launch and latency of its few dozen small kernels, not their arithmetic. The GPU pays
-off by running many runs at once (`train_runs` vmaps them): there the 24 RL runs (8 seeds x 3 arms)
-of affine-uniform-vs-hard ran 1,200 GRPO steps in 143 s with their evaluations, against 30 min for
-its 3 runs of 600 steps on 2 CPU cores.
+Measured numbers (CPU and H200) and what bounds each step: docs/results/bench-lm.md.
 """
 from __future__ import annotations
 
