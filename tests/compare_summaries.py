@@ -5,8 +5,9 @@
 OLD and NEW are each either one run folder (holding summary.json) or a folder of run folders
 (every sub-folder with a summary.json is compared with the one of the same name). A metric is
 "equal" only when both values are the same float (or both null); otherwise the line shows both
-values and their difference. Verdicts are compared too, and with --rows every row field.
-Exit status 0 when everything compared is equal, 1 otherwise (2 when nothing could be compared).
+values and their difference. Verdicts and claims not judged are compared too, and with --rows
+every row field. Keys only in NEW count as added, only in OLD as removed. Exit status 0 when
+everything compared is equal, 1 otherwise (2 when nothing could be compared).
 """
 from __future__ import annotations
 
@@ -30,27 +31,31 @@ def _diff_values(a, b) -> str | None:
     return f"{a!r} -> {b!r}"
 
 
-def compare(old: Path, new: Path, rows: bool = False, out=sys.stdout) -> tuple[int, int]:
-    """(equal, different) counts over metrics, verdicts and optionally row fields."""
+def compare(old: Path, new: Path, rows: bool = False, out=sys.stdout) -> dict[str, dict[str, int]]:
+    """Per section (metric, verdict, not_judged, row): counts of equal, changed, added (only in
+    NEW) and removed (only in OLD) keys; every key that is not equal is printed."""
     a, b = json.loads((old / "summary.json").read_text()), json.loads((new / "summary.json").read_text())
-    equal = different = 0
-    sections = [("metric", a["metrics"], b["metrics"]), ("verdict", a["verdict"], b["verdict"])]
+    sections = [("metric", a["metrics"], b["metrics"]), ("verdict", a["verdict"], b["verdict"]),
+                ("not_judged", a.get("not_judged", {}), b.get("not_judged", {}))]
     if rows:
         flat = lambda s: {f"row{i}.{k}": v for i, r in enumerate(s["rows"]) for k, v in r.items()}  # noqa: E731
         sections.append(("row", flat(a), flat(b)))
+    counts = {}
     for what, x, y in sections:
+        c = counts[what] = {"equal": 0, "changed": 0, "added": 0, "removed": 0}
         for key in sorted(set(x) | set(y)):
-            if key not in x or key not in y:
-                print(f"  {what} {key}: only in {'old' if key in x else 'new'}", file=out)
-                different += 1
-                continue
-            d = _diff_values(x[key], y[key])
-            if d is None:
-                equal += 1
+            if key not in y:
+                c["removed"] += 1
+                print(f"  {what} {key}: removed (was {x[key]!r})", file=out)
+            elif key not in x:
+                c["added"] += 1
+                print(f"  {what} {key}: added ({y[key]!r})", file=out)
+            elif (d := _diff_values(x[key], y[key])) is None:
+                c["equal"] += 1
             else:
-                different += 1
+                c["changed"] += 1
                 print(f"  {what} {key}: {d}", file=out)
-    return equal, different
+    return counts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     bad = 0
     for k in shared:
         print(f"{k}:")
-        eq, diff = compare(old[k], new[k], args.rows)
-        print(f"  {eq} equal, {diff} different{' (bitwise equal)' if diff == 0 else ''}")
-        bad += diff
+        counts = compare(old[k], new[k], args.rows)
+        for what, c in counts.items():
+            print(f"  {what}s: {c['equal']} equal, {c['changed']} changed, {c['added']} added, {c['removed']} removed")
+        bad += sum(c["changed"] + c["added"] + c["removed"] for c in counts.values())
     return 0 if bad == 0 else 1
 
 

@@ -13,10 +13,7 @@ The paper's Fig. 15 reports that NTP with the partial chain generalises below 1/
 mechanism produces that must come from the transformer's learning dynamics, not from the
 calibrated optimum. This experiment reports what happens at the tier's sizes.
 
-Measured at the quick tier (d = 8, L = 2, width 64, 1.3e5 samples, p_cot 0.25 / 0.3): the full
-chain is learned and calibrated (greedy short, ~50%), the leap-2 chain is not learned at all
-(teacher-forced accuracy ~0.62, P(y_1 = x1x2) = 0.50: every leap-2 step is a 3-bit XOR), so greedy
-stays short (50%) and Fig. 15 does not reproduce at this size.
+Measurements: docs/results/parity-leap2.md.
 
 Verdicts: leap2_generalises_below_1/3 (every p < 1/3 and seed: leap-2 greedy accuracy >= acc_long_min),
 full_stays_short_below_1/3 (every p < 1/3 and seed: full-chain accuracy <= acc_short_max),
