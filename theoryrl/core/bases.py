@@ -99,6 +99,9 @@ class BaseStore:
             "wall_s": round(float(wall_s), 3), "bytes": size,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
         atomic_write_bytes(tmp / "DONE", b"")
+        if self.has(bid):  # another process published it meanwhile: keep theirs, never delete a finished base
+            shutil.rmtree(tmp, ignore_errors=True)
+            return final
         if final.exists():  # an unfinished leftover (no DONE): replace it
             shutil.rmtree(final)
         try:

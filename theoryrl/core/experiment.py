@@ -53,20 +53,21 @@ def run_stages(ctx: "RunContext", module, cfgs: list) -> list[Runs]:
                                      f"({names} vs {[s.name for s in stages]}); sweep them one by one")
     tables = [Runs() for _ in cfgs]
     for k, name in enumerate(names):
-        owned = [(i, plan) for i, stages in enumerate(per_cfg) for plan in stages[k].plans(tables[i])]
-        runs = run_stage(ctx, per_cfg[0][k], [plan for _, plan in owned])
-        for (i, _), run in zip(owned, runs, strict=True):
+        owned = [(i, stages[k], plan) for i, stages in enumerate(per_cfg) for plan in stages[k].plans(tables[i])]
+        runs = run_stage(ctx, [stage for _, stage, _ in owned], [plan for _, _, plan in owned])
+        for (i, _, _), run in zip(owned, runs, strict=True):
             tables[i] = tables[i] + [run]
     return tables
 
 
-def run_stage(ctx: "RunContext", stage: Stage, plans: list[RunPlan]) -> list[Run]:
-    """Finished runs of `plans`, in order: stored bases are reused, equal base keys trained once,
-    the rest trained one vmapped program per bucket."""
+def run_stage(ctx: "RunContext", stages: list[Stage], plans: list[RunPlan]) -> list[Run]:
+    """Finished runs of `plans`, in order (`stages[i]` is plan i's own grid point's stage, whose gate
+    judges it): stored bases are reused, equal base keys trained once, the rest trained one
+    vmapped program per bucket."""
     out: list[Run | None] = [None] * len(plans)
-    ids = [_base_id(stage, p) for p in plans]
+    ids = [_base_id(stage, p) for stage, p in zip(stages, plans, strict=True)]
     todo: dict[Any, int] = {}  # base id (or plan index) -> the plan that trains it
-    for i, (plan, bid) in enumerate(zip(plans, ids)):
+    for i, (stage, plan, bid) in enumerate(zip(stages, plans, ids)):
         stored = ctx.store.load(bid) if bid else None
         if stored is not None:
             run = Run(stage.name, {**plan.row}, stored.arrays, bid, stored.gate, reused=True)
@@ -77,13 +78,17 @@ def run_stage(ctx: "RunContext", stage: Stage, plans: list[RunPlan]) -> list[Run
                     f"{_gate_word(out[i].gate)})")
         else:
             todo.setdefault(bid or i, i)
-    trained = _train(ctx, stage, [plans[i] for i in todo.values()])
-    finished = {key: _finish(ctx, stage, plans[i], ids[i], *result)
+    trained = _train(ctx, stages[0].name, [plans[i] for i in todo.values()])
+    finished = {key: _finish(ctx, stages[i], plans[i], ids[i], *result)
                 for (key, i), result in zip(todo.items(), trained)}
-    for i, (plan, bid) in enumerate(zip(plans, ids)):
-        if out[i] is None:  # a plan sharing another's base key gets that run under its own row
+    for i, (stage, plan, bid) in enumerate(zip(stages, plans, ids)):
+        if out[i] is None:  # a plan sharing another's base key gets that run under its own row and gate
             run = finished[bid or i]
-            out[i] = run if run.row == plan.row else dataclasses.replace(run, row={**plan.row})
+            if run.row != plan.row:
+                run = dataclasses.replace(run, row={**plan.row})
+            if bid and stage.gate and stage is not stages[todo[bid]]:
+                run = dataclasses.replace(run, gate=stage.gate(run))
+            out[i] = run
     return out
 
 
@@ -115,15 +120,24 @@ def _finish(ctx: "RunContext", stage: Stage, plan: RunPlan, bid: str | None, arr
     return run
 
 
-def _train(ctx: "RunContext", stage: Stage, plans: list[RunPlan]) -> list[tuple[dict, float]]:
+def _bucket_name(stage_name: str, bucket: Any, plans: list[RunPlan]) -> str:
+    """`<stage>-<label>-<hash>`: the hash names the program and exactly which runs it trains, in
+    order, so a resumed run never loads a cached bucket or checkpoint of another set of runs (e.g.
+    when some bases of the bucket were published before a crash)."""
+    content = cfglib.canonical_json({"bucket": repr(bucket), "rows": [repr(p.row) for p in plans],
+                                     "bases": [repr(p.base_key) for p in plans]})
+    return f"{stage_name}-{plans[0].label}-{cfglib.run_id(content)[:8]}"
+
+
+def _train(ctx: "RunContext", stage_name: str, plans: list[RunPlan]) -> list[tuple[dict, float]]:
     """(arrays, wall seconds of its bucket) of every plan, one vmapped program per bucket."""
     groups: dict[Any, list[int]] = {}
     for i, p in enumerate(plans):
         groups.setdefault(("compute", i) if p.compute else ("train", p.bucket), []).append(i)
     results: list[tuple[dict, float] | None] = [None] * len(plans)
-    for g, (_, idx) in enumerate(groups.items()):
+    for key, idx in groups.items():
         first = plans[idx[0]]
-        name = f"{stage.name}-{g:02d}-{first.label}"
+        name = _bucket_name(stage_name, key, [plans[i] for i in idx])
         t0 = time.time()
         if first.compute is not None:
             arrays = ctx.computed(name, first.compute)

@@ -241,6 +241,11 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
             metrics[f"{'rounds' if alg == 'star' else 'steps'}_to_acc_target_mean[{tag}]"] = (
                 float(np.mean(reach)) if None not in reach else None)
             unsound = plm.gate_failures([bases[BASE_OF[start], int(s)] for s in cfg.seeds], ("base", "seed"))
+            if start == "early" and unsound is None:
+                # early_step 0: no chunk was ever below early_acc, so "early" is the random initialisation
+                never = [int(s) for s in cfg.seeds if bases["main", int(s)].history("early_step")[-1] <= 0]
+                unsound = f"no early checkpoint (chain_token_acc was never below early_acc) for seeds {never}" \
+                    if never else None
             for claim, value in _claims(cfg, alg, start, c).items():
                 plm.record_claim(verdict, not_judged, claim, value, unsound)
     _pretrain_summary(cfg, bases, metrics, verdict, not_judged, arrays)
