@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import json
 import os
+import shutil
 import types
 from pathlib import Path
 
@@ -56,25 +57,39 @@ def closed_form(w0: float, target: float, lr: float, steps: int) -> float:
     return target + (w0 - target) * (1.0 - lr) ** steps
 
 
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class RelaxHp:
+    w0: np.ndarray  # float32 [], the starting point
+    target: np.ndarray  # float32 []
+    lr: np.ndarray  # float32 []
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class RelaxState:
+    w: jax.Array
+
+
 def _relax_program(stage: str, num_chunks: int, steps_per_chunk: int) -> Program:
     BUILDS[stage] += 1
 
-    def chunk_fn(state, hp, target):
+    def chunk_fn(state: RelaxState, hp: RelaxHp, target):
         def step(w, _):
-            return w + hp["lr"] * (target - w), None
+            return w + hp.lr * (target - w), None
 
-        w, _ = jax.lax.scan(step, state["w"], None, length=steps_per_chunk)
-        return {"w": w}, {"w": w, "loss": jnp.square(target - w)}
+        w, _ = jax.lax.scan(step, state.w, None, length=steps_per_chunk)
+        return RelaxState(w), {"w": w, "loss": jnp.square(target - w)}
 
-    return Program(data_fn=lambda hp: hp["target"], init_fn=lambda hp: {"w": hp["w0"]}, chunk_fn=chunk_fn,
+    return Program(data_fn=lambda hp: hp.target, init_fn=lambda hp: RelaxState(hp.w0), chunk_fn=chunk_fn,
                    num_chunks=num_chunks, steps_per_chunk=steps_per_chunk,
-                   final_fn=lambda state: {"params/w": state["w"]})
+                   final_fn=lambda state: {"params/w": state.w})
 
 
 def _pretrain_plans(cfg: Config) -> list[RunPlan]:
     build = functools.partial(_relax_program, "pretrain", cfg.pre_chunks, cfg.pre_steps)
     return [RunPlan(row={"seed": s}, bucket=("pretrain", cfg.pre_chunks, cfg.pre_steps), label="pre",
-                    hp={"w0": np.float32(w0_of(s)), "target": np.float32(cfg.target), "lr": np.float32(cfg.pre_lr)},
+                    hp=RelaxHp(np.float32(w0_of(s)), np.float32(cfg.target), np.float32(cfg.pre_lr)),
                     build=build,
                     base_key={"program": "test_stages.relax@1", "seed": s, "w0": w0_of(s), "target": cfg.target,
                               "lr": cfg.pre_lr, "steps_per_chunk": cfg.pre_steps, "chunks": cfg.pre_chunks})
@@ -87,8 +102,7 @@ def _rl_plans(cfg: Config, runs: Runs) -> list[RunPlan]:
     for parent in runs.where(stage="pretrain"):
         w = parent.tree({"w": 0.0})["w"]
         plans.append(RunPlan(row={"seed": parent.row["seed"]}, bucket=("rl", cfg.rl_chunks, cfg.rl_steps), label="rl",
-                             hp={"w0": np.float32(w), "target": np.float32(cfg.rl_target),
-                                 "lr": np.float32(cfg.rl_lr)},
+                             hp=RelaxHp(np.float32(w), np.float32(cfg.rl_target), np.float32(cfg.rl_lr)),
                              build=build, parent=parent))
     return plans
 
@@ -174,7 +188,7 @@ def test_a_base_declared_by_two_experiments_is_trained_once(tmp_path, capsys):
         assert row(rows_b, stage="pretrain", seed=s)["reused"] is True
         assert row(rows_b, stage="pretrain", seed=s)["base_id"] == row(rows_a, stage="pretrain", seed=s)["base_id"]
         np.testing.assert_allclose(row(rows_b, stage="rl", seed=s)["w"], expected_rl(s), rtol=1e-5)
-    assert [p.name.split("-")[0] for p in (run_b / "buckets").iterdir()] == ["rl"]  # no pre-training bucket
+    assert [p.name.split("-")[0] for p in (run_b / "buckets").glob("*.npz")] == ["rl"]  # no pre-training bucket
 
 
 def test_base_address_changes_with_pretraining_knobs_only(tmp_path):
@@ -282,7 +296,7 @@ def test_sweep_runs_every_stage_with_one_program_per_bucket_and_each_base_once(t
     run_dir = execute_sweep(make_module("fake-a"), "quick", [("rl_lr", list(rl_lrs))], seeds=2, sets=[],
                             out=tmp_path / "sweep", quiet=True)
     assert BUILDS == {"pretrain": 1, "rl": 1}  # one compiled program per stage
-    buckets = sorted(p.name for p in (run_dir / "buckets").iterdir())
+    buckets = sorted(p.name for p in (run_dir / "buckets").glob("*.npz"))
     assert [b.split("-")[0] for b in buckets] == ["pretrain", "rl"]
     with np.load(run_dir / "buckets" / buckets[0]) as pre, np.load(run_dir / "buckets" / buckets[1]) as rl:
         # 2 grid points x 2 seeds = 4 pre-training plans but only 2 distinct bases; 4 RL runs
@@ -296,3 +310,66 @@ def test_sweep_runs_every_stage_with_one_program_per_bucket_and_each_base_once(t
             np.testing.assert_allclose(pre["w"], expected_pre(s), rtol=1e-5)
             np.testing.assert_allclose(rl["w"], expected_rl(s, Config(rl_lr=float(lr))), rtol=1e-5)
             assert rl["base_id"] == row(rows, rl_lr=rl_lrs[0], stage="pretrain", seed=s)["base_id"]
+
+
+def test_a_sweep_over_the_gate_judges_each_point_by_its_own_gate_and_trains_the_base_once(tmp_path):
+    """gate_tol is read by the gate only, so it is not in the base key: both points share the bases.
+    With pre_steps=5, pre_chunks=4 the bases end 0.24 (seed 42) and 0.36 (seed 43) from the target
+    (see the failed-gate test), so tol 0.3 fails seed 43 only and tol 1.0 passes both."""
+    run_dir = execute_sweep(make_module("fake-a", pre_steps=5, pre_chunks=4), "quick", [("gate_tol", ["0.3", "1.0"])],
+                            seeds=2, sets=[], out=tmp_path / "sweep", quiet=True)
+    assert BUILDS == {"pretrain": 1, "rl": 1} and len(stored_bases()) == 2
+    rows = summary_rows(run_dir)
+    for stage in ("pretrain", "rl"):
+        assert row(rows, gate_tol="0.3", stage=stage, seed=42)["base_gate_passed"] is True
+        assert row(rows, gate_tol="0.3", stage=stage, seed=43)["base_gate_passed"] is False
+        assert all(row(rows, gate_tol="1.0", stage=stage, seed=s)["base_gate_passed"] is True for s in (42, 43))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(summary["not_judged"]) == {"gate_tol=0.3|rl_reaches_target"}
+    assert set(summary["verdict"]) == {"gate_tol=1.0|rl_reaches_target"}
+
+
+def test_a_resume_after_some_bases_were_published_trains_the_rest_under_their_own_rows(tmp_path, capsys):
+    """A crash after the pre-training bucket finished and seed 42's base was published, but before
+    seed 43's was: the resumed run reuses 42's base and trains 43 alone. The bucket of [42, 43] in the
+    run folder's cache must not be mistaken for the bucket of [43] (same program, other runs)."""
+    mod = make_module("fake-a")
+    run_dir = execute(mod, "quick", [], out=tmp_path / "run", quiet=True)
+    ids = {r["seed"]: r["base_id"] for r in summary_rows(run_dir) if r["stage"] == "pretrain"}
+    shutil.rmtree(Path(os.environ["THEORYRL_BASES"]) / ids[43])
+    for name in ("DONE", "summary.json"):
+        (run_dir / name).unlink()
+    BUILDS.clear()
+    capsys.readouterr()
+    execute(mod, "quick", [], out=run_dir, quiet=False)
+    log = capsys.readouterr().err
+    assert f"reusing stored base {ids[42]}" in log and f"stored base {ids[43]}" in log
+    assert BUILDS["pretrain"] == 1  # 43 trained alone
+    rows = summary_rows(run_dir)
+    for s in (42, 43):
+        np.testing.assert_allclose(row(rows, stage="pretrain", seed=s)["w"], expected_pre(s), rtol=1e-5)
+        np.testing.assert_allclose(row(rows, stage="rl", seed=s)["w"], expected_rl(s), rtol=1e-5)
+    assert row(rows, stage="pretrain", seed=42)["reused"] and not row(rows, stage="pretrain", seed=43)["reused"]
+    assert len(list((run_dir / "buckets").glob("pretrain-*.npz"))) == 2
+    assert len(list((run_dir / "buckets").glob("rl-*.npz"))) == 1  # the same RL runs: loaded from the cache
+
+
+def test_a_base_published_from_a_cached_bucket_keeps_its_training_time(tmp_path):
+    mod = make_module("fake-a")
+    run_dir = execute(mod, "quick", [], out=tmp_path / "run", quiet=True)
+    (bucket,) = (run_dir / "buckets").glob("pretrain-*.json")
+    trained_s = json.loads(bucket.read_text())["wall_s"]
+    shutil.rmtree(Path(os.environ["THEORYRL_BASES"]))  # the bases are lost, the run folder's cache is not
+    for name in ("DONE", "summary.json"):
+        (run_dir / name).unlink()
+    execute(mod, "quick", [], out=run_dir, quiet=True)
+    for base in stored_bases():
+        assert json.loads((base / "meta.json").read_text())["wall_s"] == trained_s
+
+
+def test_a_base_reused_by_every_point_of_a_sweep_is_announced_once(tmp_path, capsys):
+    execute(make_module("fake-a"), "quick", [], out=tmp_path / "a", quiet=True)
+    capsys.readouterr()
+    execute_sweep(make_module("fake-a"), "quick", [("rl_lr", ["0.2", "0.3", "0.4"])], seeds=2, sets=[],
+                  out=tmp_path / "sweep", quiet=False)
+    assert capsys.readouterr().err.count("reusing stored base") == 2  # one per seed, not per grid point

@@ -4,11 +4,14 @@ A base is one run of a stage declared `store_bases=True` (DESIGN.md, "Base store
 the hash of its `base_key`: the canonical config of everything its training program reads, plus
 the program's name and version (bump the version when the program's numerics change). Any run,
 experiment or sweep that asks for the same key reuses the stored base instead of training it.
+The key leaves out the jax version and backend on purpose: a base trained on a GPU serves a CPU
+run, and its gate is judged again on every reuse; env.json records where it was trained.
 
-Layout: <store>/<base id>/ (the store is <results root>/bases unless $THEORYRL_BASES names one) with config.json (the key, the producing stage and
-experiment, the run's row knobs), arrays.npz (the run's metric history and final arrays, trained
-parameters by key path: its checkpoint), gate.json (what the base must be able to do, and whether
-it can), meta.json (wall time of its training bucket, size, creation date) and DONE, written last.
+Layout: <store>/<base id>/ (the store is <results root>/bases unless $THEORYRL_BASES names one)
+with config.json (the key, the producing stage and experiment, the run's row knobs), arrays.npz
+(the run's metric history and final arrays, trained parameters by key path: its checkpoint),
+gate.json (what the base must be able to do, and whether it can), env.json, meta.json (wall time
+of its training bucket, size, creation date) and DONE, written last.
 A base is published by renaming a finished temporary folder, so a reader never sees half of one.
 """
 from __future__ import annotations

@@ -67,15 +67,19 @@ def run_stage(ctx: "RunContext", stages: list[Stage], plans: list[RunPlan]) -> l
     out: list[Run | None] = [None] * len(plans)
     ids = [_base_id(stage, p) for stage, p in zip(stages, plans, strict=True)]
     todo: dict[Any, int] = {}  # base id (or plan index) -> the plan that trains it
+    loaded: dict[str, Any] = {}  # base id -> the stored base (loaded and logged once, however many points ask)
     for i, (stage, plan, bid) in enumerate(zip(stages, plans, ids)):
-        stored = ctx.store.load(bid) if bid else None
+        if bid and bid not in loaded:
+            loaded[bid] = ctx.store.load(bid)
+            if loaded[bid] is not None:
+                meta = loaded[bid].meta
+                ctx.log(f"[{ctx.experiment}:{stage.name}] reusing stored base {bid} ({plan.label}, {plan.row}; "
+                        f"trained in {meta['wall_s']:.0f}s on {meta['created']}; stored gate {_gate_word(loaded[bid].gate)})")
+        stored = loaded.get(bid) if bid else None
         if stored is not None:
             run = Run(stage.name, {**plan.row}, stored.arrays, bid, stored.gate, reused=True)
-            # judged again: the stored verdict is the one of the gate in force when it was trained
+            # judged again, by this point's gate: the stored verdict is the one in force when it was trained
             out[i] = dataclasses.replace(run, gate=stage.gate(run)) if stage.gate else run
-            ctx.log(f"[{ctx.experiment}:{stage.name}] reusing stored base {bid} ({plan.label}, {plan.row}; trained "
-                    f"in {stored.meta['wall_s']:.0f}s on {stored.meta['created']}; gate "
-                    f"{_gate_word(out[i].gate)})")
         else:
             todo.setdefault(bid or i, i)
     trained = _train(ctx, stages[0].name, [plans[i] for i in todo.values()])
@@ -149,7 +153,8 @@ def _train(ctx: "RunContext", stage_name: str, plans: list[RunPlan]) -> list[tup
             hps=[plans[i].hp for i in idx], num_chunks=program.num_chunks,
             steps_per_chunk=program.steps_per_chunk, summarize=program.summarize,
             all_stopped=program.all_stopped, final_fn=program.final_fn)
-        wall_s = time.time() - t0
+        # a bucket loaded from this folder's cache keeps the wall time it took to train
+        wall_s = ctx.run_dir.bucket_wall_s(name) or time.time() - t0
         for j, i in enumerate(idx):
             results[i] = ({k: v[j] for k, v in arrays.items()}, wall_s)
     return results
@@ -182,7 +187,7 @@ class RunContext:
         arrays = {k: np.asarray(v) for k, v in compute().items()}
         self.log(f"[{self.experiment}:{bucket}] computed in {time.time() - t0:.1f}s")
         if jax.process_index() == 0:
-            self.run_dir.save_bucket(bucket, arrays)
+            self.run_dir.save_bucket(bucket, arrays, wall_s=time.time() - t0)
         return arrays
 
     def train_runs(self, bucket: str, *, data_fn: Callable, init_fn: Callable, chunk_fn: Callable,
@@ -200,7 +205,7 @@ class RunContext:
         if cached is not None:
             self.log(f"[{self.experiment}:{bucket}] already finished; loaded")
             return cached
-        num_runs = len(hps)
+        t_start, num_runs = time.time(), len(hps)
         hp = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *hps)
         mesh = sharding.make_mesh(data=self.data_axis)
         hp, n_pad = sharding.pad_runs(hp, mesh.shape["runs"])
@@ -230,7 +235,7 @@ class RunContext:
         arrays = {f"history/{k}": np.swapaxes(v, 0, 1)[:num_runs] for k, v in history.items()}
         arrays.update({f"final/{k}": np.asarray(v)[:num_runs] for k, v in final.items()})
         if jax.process_index() == 0:
-            self.run_dir.save_bucket(bucket, arrays)
+            self.run_dir.save_bucket(bucket, arrays, wall_s=time.time() - t_start)
         return arrays
 
     def _log_chunk(self, bucket, chunk, metrics, num_runs, steps_per_chunk, t0):

@@ -170,8 +170,17 @@ class RunDir:
     def ckpt_path(self, bucket: str) -> Path:
         return self.path / "ckpt" / bucket
 
-    def save_bucket(self, bucket: str, arrays: dict[str, np.ndarray]) -> None:
+    def save_bucket(self, bucket: str, arrays: dict[str, np.ndarray], wall_s: float | None = None) -> None:
+        """The bucket's arrays, and beside them the wall time of the session that finished it (written
+        first: the npz marks the bucket finished)."""
+        if wall_s is not None:
+            atomic_write_json(self.bucket_path(bucket).with_suffix(".json"), {"wall_s": round(float(wall_s), 3)})
         save_npz(self.bucket_path(bucket), arrays)
+
+    def bucket_wall_s(self, bucket: str) -> float | None:
+        """Wall seconds the finished bucket took to train (None when not recorded)."""
+        path = self.bucket_path(bucket).with_suffix(".json")
+        return float(json.loads(path.read_text())["wall_s"]) if path.exists() else None
 
     def load_bucket(self, bucket: str) -> dict[str, np.ndarray] | None:
         path = self.bucket_path(bucket)
