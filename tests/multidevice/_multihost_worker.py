@@ -34,7 +34,7 @@ def main():
     with sharding.use_mesh(mesh):
         hp_global = sharding.shard_runs(hp, mesh)
         # the process-local convention: each process passes only its own rows
-        seeds_local = sharding.shard_runs(hp["seed"][rows], mesh, process_local=True)
+        seeds_local = sharding.shard_runs(hp.seed[rows], mesh, process_local=True)
         keys = sharding.shard_runs(jax.random.split(jax.random.key(0), 4), mesh)  # typed keys
         seed_sum = jax.jit(lambda s: s.sum())(seeds_local)
         key_bits = jax.jit(jax.vmap(lambda k: jax.random.bits(k, dtype=jax.numpy.uint32)))(keys)

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 
 from theoryrl.models.chain_attention import ModelSpec
-from theoryrl.rl.chain_trainer import EvalSet, TrainSpec, init_state, make_data, make_hparams, run_chunk
+from theoryrl.rl.chain_trainer import ChainHp, EvalSet, TrainSpec, init_state, make_data, make_hparams, run_chunk
 from theoryrl.tasks.chain import ChainSpec, uniform_over
 
 M = 4
@@ -20,7 +20,7 @@ def tiny_spec(batch: int = 256, steps_per_epoch: int = 5, epochs_per_chunk: int 
                      evals=(EvalSet("all", task, eval_size, M + 1),), early_stop=False)
 
 
-def sweep_hparams(seeds, lr: float = 0.1) -> dict:
+def sweep_hparams(seeds, lr: float = 0.1) -> ChainHp:
     """One run per seed, stacked on a leading run axis (host numpy)."""
     probs = uniform_over(range(1, M), M)
     hps = [make_hparams(s, lr, probs, {"all": probs}) for s in seeds]

@@ -49,7 +49,7 @@ def test_one_run_batch_sharded_over_data_axis(devices8):
     assert per_device in compiled.as_text() and per_device not in ref_compiled.as_text()
     assert "all-reduce" in compiled.as_text()  # gradients (and batch means) reduced over "data"
     # params stay replicated over the data axis
-    assert state["params"]["A"].sharding.is_fully_replicated and len(state["params"]["A"].sharding.device_set) == 8
+    assert state.params["A"].sharding.is_fully_replicated and len(state.params["A"].sharding.device_set) == 8
 
     got, ref = sharding.gather_runs(metrics), sharding.gather_runs(ref_metrics)
     for m in (got, ref):

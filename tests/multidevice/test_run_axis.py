@@ -61,7 +61,7 @@ def test_sweep_sharded_over_runs_matches_one_device(devices8, unsharded, sharded
     mesh, hp_dev, (state, metrics) = sharded
     assert dict(mesh.shape) == {"runs": 8, "data": 1}
     _assert_runs_sharded(hp_dev, 8)
-    _assert_runs_sharded((state["params"], state["opt"], metrics), 8)
+    _assert_runs_sharded((state.params, state.opt, metrics), 8)
     ref_state, ref_metrics = unsharded
     assert len(ref_metrics["loss"].sharding.device_set) == 1
 
@@ -86,9 +86,9 @@ def test_shard_map_formulation_agrees_exactly(sharded, hp):
                               check_vma=False)
     with sharding.use_mesh(mesh):
         state_sm, metrics_sm = jax.jit(run_local)(hp_dev)
-    _assert_runs_sharded((state_sm["params"], metrics_sm), 8)
-    jax.tree.map(np.testing.assert_array_equal, sharding.gather_runs((state["params"], state["opt"], metrics)),
-                 sharding.gather_runs((state_sm["params"], state_sm["opt"], metrics_sm)))
+    _assert_runs_sharded((state_sm.params, metrics_sm), 8)
+    jax.tree.map(np.testing.assert_array_equal, sharding.gather_runs((state.params, state.opt, metrics)),
+                 sharding.gather_runs((state_sm.params, state_sm.opt, metrics_sm)))
 
 
 def test_pad_unpad_five_runs_on_eight_devices(devices8):

@@ -33,7 +33,7 @@ from theoryrl.benchmarks import hardware
 from theoryrl.core.prng import Stream, root_key, step_key
 from theoryrl.models.chain_attention import ModelSpec
 from theoryrl.rl import chain as rl_chain
-from theoryrl.rl.chain_trainer import TrainSpec, init_state, make_hparams, train_step
+from theoryrl.rl.chain_trainer import ChainHp, TrainSpec, TrainState, init_state, make_hparams, train_step
 from theoryrl.tasks.chain import ChainSpec, sample, uniform_over
 
 OFFICIAL_S_PER_STEP = {4: 5.5, 8: 68.0}  # official PyTorch code, batch 50,000, same CPU (issue)
@@ -46,9 +46,9 @@ def make_spec(m: int, attention: str, batch: int) -> TrainSpec:
                      horizon=m + 1, steps_per_epoch=1, epochs_per_chunk=1, dataset_size=0, evals=())
 
 
-def _one_step(spec: TrainSpec, state, hp, t):
-    key = root_key(hp["seed"])
-    batch = sample(step_key(key, Stream.DATA, t), spec.task, hp["dist_probs"], spec.batch)
+def _one_step(spec: TrainSpec, state: TrainState, hp: ChainHp, t):
+    key = root_key(hp.seed)
+    batch = sample(step_key(key, Stream.DATA, t), spec.task, hp.dist_probs, spec.batch)
     return train_step(spec, state, hp, batch, step_key(key, Stream.POLICY, t))
 
 
@@ -61,7 +61,7 @@ def _scan_steps(spec: TrainSpec, num_steps: int):
     return jax.jit(run, donate_argnums=0)
 
 
-def step_cost(spec: TrainSpec, state, hp) -> dict:
+def step_cost(spec: TrainSpec, state: TrainState, hp: ChainHp) -> dict:
     """XLA's flops and bytes of one step (loops unrolled, see module docstring)."""
     spec = dataclasses.replace(spec, layout=rl_chain.COST_ANALYSIS)
     compiled = jax.jit(lambda s, h, t: _one_step(spec, s, h, t)).lower(state, hp, jnp.int32(0)).compile()
@@ -97,7 +97,7 @@ def bench_one(m: int, attention: str, batch: int, num_steps: int, reps: int, pea
     fn = _scan_steps(spec, num_steps)
     times, cpu = _time_calls(fn, init_state(spec, hp), hp, num_steps, reps)
     step_s = statistics.median(times) / num_steps
-    sample_fn = jax.jit(lambda k: sample(k, spec.task, hp["dist_probs"], batch))
+    sample_fn = jax.jit(lambda k: sample(k, spec.task, hp.dist_probs, batch))
     jax.block_until_ready(sample_fn(jax.random.key(0)))
     sample_times = []
     for r in range(reps):

@@ -98,10 +98,10 @@ def program(spec: trainer.TrainSpec, recipe: ChainRecipe) -> Program:
         chunk_fn=partial(trainer.run_chunk, spec), num_chunks=recipe.num_chunks(),
         steps_per_chunk=recipe.epochs_per_chunk * spec.steps_per_epoch, summarize=summarize,
         all_stopped=(lambda m: m["stopped"][:, -1]) if spec.early_stop else None,
-        final_fn=lambda st: {"stop_epoch": st["stop_epoch"], "epoch": st["epoch"]})
+        final_fn=lambda st: {"stop_epoch": st.stop_epoch, "epoch": st.epoch})
 
 
-def plan_run(row: dict, label: str, spec: trainer.TrainSpec, recipe: ChainRecipe, hp: dict) -> RunPlan:
+def plan_run(row: dict, label: str, spec: trainer.TrainSpec, recipe: ChainRecipe, hp: trainer.ChainHp) -> RunPlan:
     """A chain run; runs with the same static spec and schedule share one compiled program."""
     return RunPlan(row=row, bucket=(spec, recipe.num_chunks(), recipe.epochs_per_chunk), label=label, hp=hp,
                    build=lambda: program(spec, recipe))
@@ -140,7 +140,7 @@ def uniform_distances(m: int) -> np.ndarray:
     return uniform_over(range(1, m), m)
 
 
-def hparams(seed: int, recipe: ChainRecipe, dist_probs, eval_probs: dict) -> dict:
+def hparams(seed: int, recipe: ChainRecipe, dist_probs, eval_probs: dict) -> trainer.ChainHp:
     validate_dist_probs(dist_probs, len(dist_probs) + 1)
     return trainer.make_hparams(seed, recipe.lr, dist_probs, eval_probs)
 

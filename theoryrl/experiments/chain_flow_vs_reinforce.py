@@ -26,7 +26,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from theoryrl.core.config import require
 from theoryrl.core.stages import Outcome, RunPlan, Runs, Stage
@@ -108,21 +107,19 @@ def reinforce_run(a0, perms, seed, *, cfg: Config, method: str):
     lr = cfg.sgd_lr if method == "sgd" else cfg.adam_lr
     steps = cfg.sgd_steps if method == "sgd" else cfg.adam_steps
     hp = trainer.make_hparams(seed, lr, train, {})
-    params = {"A": a0}
-    state = {"params": params, "opt": optax.adam(lr).init(params), "epoch": jnp.int32(0),
-             "stopped": jnp.array(False), "stop_epoch": jnp.int32(-1)}
+    state = trainer.start_state({"A": a0}, lr)
     key = jax.random.key(seed)
 
     def step(st, t):
         batch = sample(jax.random.fold_in(jax.random.fold_in(key, 0), t), tspec.task, train, cfg.batch)
         pkey = jax.random.fold_in(jax.random.fold_in(key, 1), t)
         if method == "sgd":
-            return {**st, "params": sgd_step(tspec, st["params"], lr, batch, pkey)}, None
+            return dataclasses.replace(st, params=sgd_step(tspec, st.params, lr, batch, pkey)), None
         return trainer.train_step(tspec, st, hp, batch, pkey)[0], None
 
     def block(st, b):
         st, _ = jax.lax.scan(step, st, b * cfg.record_every + jnp.arange(cfg.record_every))
-        return st, _probe(st["params"]["A"], fs, perms, hard)
+        return st, _probe(st.params["A"], fs, perms, hard)
 
     _, probes = jax.lax.scan(block, state, jnp.arange(steps // cfg.record_every))
     first = _probe(a0, fs, perms, hard)
