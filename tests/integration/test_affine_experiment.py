@@ -94,7 +94,7 @@ def test_affine_tiny_run_summary_invariants_and_plot(sound, monkeypatch, tmp_pat
     stored = BaseStore(store).load(seed43[0]["base_id"])
     model = exp._model(cfg)
     params = lm_runs.params_from_arrays(model, stored.arrays)
-    problems = exp._eval_data(cfg, {"seed": np.int32(43)})
+    problems = exp._eval_data(cfg, np.int32(43))
     tokens, loss_mask = eq.solution_tokens(cfg.task(), problems)
     i = cfg.eval_per_distance + 3  # distance 2, fourth problem
     logits = np.asarray(tfm.forward(model, params, tokens[i:i + 1]).logits_BxTxV[0], np.float64)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from theoryrl.models.transformer import TransformerSpec, init_params
-from theoryrl.rl import lm_rl, ntp, sampling
+from theoryrl.rl import lm_rl, lm_runs, ntp, sampling
 from theoryrl.rl.advantages import AdvantageSpec
 from theoryrl.rl.losses import LossSpec
 
@@ -59,7 +59,8 @@ def _train(spec: lm_rl.RLSpec, steps: int = 40):
     lr = 1e-2 / (spec.num_minibatches * spec.ppo_epochs)
     tx = ntp.make_optimizer(ntp.OptimSpec(lr=lr, warmup_steps=0, total_steps=steps, schedule="constant"))
     params = init_params(model, jax.random.key(0))
-    hp = {"seed": jnp.int32(0), "temperature": jnp.float32(1.0), "top_p": jnp.float32(1.0)}
+    hp = lm_runs.RLHp(seed=jnp.int32(0), lr_scale=jnp.float32(1.0), temperature=jnp.float32(1.0),
+                      top_p=jnp.float32(1.0), init_params=params)
     state = lm_rl.TrainState(params, tx.init(params), jnp.int32(0))
 
     @jax.jit

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from theoryrl.models import transformer as tfm
-from theoryrl.rl import lm_rl, lm_star, ntp, sampling
+from theoryrl.rl import lm_rl, lm_runs, lm_star, ntp, sampling
 
 PAD, BOS, EOS, FIRST_SYMBOL, NUM_SYMBOLS = 0, 1, 2, 3, 4
 MODEL = tfm.TransformerSpec(vocab_size=FIRST_SYMBOL + NUM_SYMBOLS, d_model=16, n_layers=1, n_heads=2, n_kv_heads=2,
@@ -58,24 +58,24 @@ fit_jit = jax.jit(lm_star.fit, static_argnums=(0, 1), static_argnames=("epochs",
 @pytest.mark.parametrize("kept, batch, epochs", [(3, 2, 2), (0, 4, 1), (8, 4, 1)])
 def test_fit_makes_ceil_kept_over_batch_updates_per_epoch(kept, batch, epochs):
     weight = jnp.asarray(np.arange(8) < kept, jnp.float32)
-    state = {"params": PARAMS, "opt": TX.init(PARAMS)}
+    state = lm_star.FitState(params=PARAMS, opt=TX.init(PARAMS))
     new, metrics = fit_jit(MODEL, TX, state, jax.random.key(1), _seqs(8), weight, epochs=epochs, batch_size=batch)
     updates = epochs * -(-kept // batch)
-    assert _count(new["opt"]) == updates
+    assert _count(new.opt) == updates
     assert float(metrics["fit_updates"]) == updates
     if kept == 0:  # nothing kept: not one parameter moves (no Adam momentum step either)
-        jax.tree.map(np.testing.assert_array_equal, new["params"], PARAMS)
+        jax.tree.map(np.testing.assert_array_equal, new.params, PARAMS)
 
 
 def test_one_kept_pair_in_a_full_batch_equals_one_ntp_step_on_that_pair_alone():
     seqs = _seqs(4)
     weight = jnp.array([0, 0, 1, 0], jnp.float32)
-    state = {"params": PARAMS, "opt": TX.init(PARAMS)}
+    state = lm_star.FitState(params=PARAMS, opt=TX.init(PARAMS))
     new, _ = fit_jit(MODEL, TX, state, jax.random.key(2), seqs, weight, epochs=1, batch_size=4)
     tokens, kv_mask, positions, loss_mask = (x[2:3] for x in seqs)
     want, _, _ = jax.jit(ntp.ntp_step, static_argnums=(0, 1))(MODEL, TX, PARAMS, TX.init(PARAMS), tokens, loss_mask,
                                                               kv_mask_BxT=kv_mask, positions_BxT=positions)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), new["params"], want)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), new.params, want)
 
 
 def _sample_prompts(key, hp, n):
@@ -94,7 +94,8 @@ def test_star_rounds_learn_the_one_token_task():
     task = lm_rl.RLTask(sample_prompts=_sample_prompts, score=_score)
     sampler = sampling.SamplerSpec(max_new_tokens=2, eos_id=EOS, pad_id=PAD)
     spec = lm_star.StarSpec(prompts_per_round=64, epochs=2, batch_size=16)
-    hp = {"seed": jnp.int32(0), "temperature": jnp.float32(1.0), "top_p": jnp.float32(1.0)}
+    hp = lm_runs.RLHp(seed=jnp.int32(0), lr_scale=jnp.float32(1.0), temperature=jnp.float32(1.0),
+                      top_p=jnp.float32(1.0), init_params=PARAMS)
     state = lm_rl.TrainState(PARAMS, TX.init(PARAMS), jnp.int32(0))
 
     @jax.jit

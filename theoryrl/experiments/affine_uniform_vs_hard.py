@@ -160,16 +160,27 @@ def _sampler(cfg: Config) -> sampling.SamplerSpec:
     return sampling.SamplerSpec(max_new_tokens=eq.max_response_len(cfg.task()), eos_id=voc.eos_id, pad_id=voc.pad_id)
 
 
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class DistanceHp:
+    """The traced task knob of a run (`lm_runs.PretrainHp.task` / `RLHp.task`): the distribution the
+    distance to the target of each drawn system follows, over 1..L-1 (pre-training: the short
+    distances; RL: the arm), so the arms are one vmapped program."""
+
+    dist_probs_D: jax.Array  # float32 [L - 1]
+
+
 def _arm_probs(cfg: Config, arm: str) -> np.ndarray:
     task = cfg.task()
     kind = {"uniform": "uniform", "hard": "hard", "short": f"short:{cfg.short_max_distance}"}[arm]
     return np.asarray(eq.distance_probs(task, kind), np.float32)
 
 
-def _eval_data(cfg: Config, hp) -> dict:
-    """Fixed greedy-eval problems: `eval_per_distance` at each distance 1..L-1 (EVAL stream)."""
+def _eval_data(cfg: Config, seed) -> dict:
+    """Fixed greedy-eval problems of the run with `seed` (int32): `eval_per_distance` at each distance
+    1..L-1 (EVAL stream)."""
     task, num_dist = cfg.task(), cfg.chain_len - 1
-    key = prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.EVAL)
+    key = prng.stream_key(prng.root_key(seed), prng.Stream.EVAL)
     one_hot = jnp.eye(num_dist, dtype=jnp.float32)
     per_dist = [eq.sample_problems(jax.random.fold_in(key, d), task, one_hot[d], cfg.eval_per_distance)
                 for d in range(num_dist)]
@@ -179,7 +190,7 @@ def _eval_data(cfg: Config, hp) -> dict:
 def _eval_fn(cfg: Config, task: lm_rl.RLTask):
     model, sampler, num_dist = _model(cfg), _sampler(cfg), cfg.chain_len - 1
 
-    def evaluate(params, hp, problems):
+    def evaluate(params, hp: lm_runs.PretrainHp | lm_runs.RLHp, problems):
         scores = lm_rl.greedy_scores(model, sampler, task, params, problems.prompt_NxLp, None, problems)
         by_dist = lambda v: jnp.mean(v.reshape(num_dist, -1), axis=1)  # noqa: E731
         out = {"eval_acc": by_dist(scores["answer_correct"].astype(jnp.float32)),
@@ -188,7 +199,7 @@ def _eval_fn(cfg: Config, task: lm_rl.RLTask):
             # the policy's success probability, the quantity the theory tracks (greedy decoding of a
             # policy whose every step is right with probability > 1/2 never slips); the same key at
             # every evaluation, so curves compare policies on common random numbers
-            key = jax.random.fold_in(prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.EVAL), 1)
+            key = jax.random.fold_in(prng.stream_key(prng.root_key(hp.seed), prng.Stream.EVAL), 1)
             sampled = lm_rl.sampled_scores(model, sampler, task, params, problems.prompt_NxLp, None, problems, key,
                                            cfg.eval_samples, temperature=cfg.temperature)
             out["eval_sample_acc"] = by_dist(sampled["answer_correct"].astype(jnp.float32))
@@ -201,8 +212,8 @@ def _eval_fn(cfg: Config, task: lm_rl.RLTask):
 def _rl_task(cfg: Config, reward: str) -> lm_rl.RLTask:
     task = cfg.task()
 
-    def sample_prompts(key, hp, n):
-        problems = eq.sample_problems(key, task, hp["dist_probs"], n)
+    def sample_prompts(key, hp: lm_runs.RLHp, n):
+        problems = eq.sample_problems(key, task, hp.task.dist_probs_D, n)
         return problems.prompt_NxLp, None, problems
 
     def score(problems, response_NxT, mask_NxT):
@@ -233,22 +244,23 @@ def _pretrain_program(cfg: Config) -> Program:
     reading_probs = jnp.asarray(eq.distance_probs(reading, "uniform"), jnp.float32)
     seq_len = eq.prompt_len(task) + eq.max_response_len(task)
 
-    def batch_fn(key, hp, step):
+    def batch_fn(key, hp: lm_runs.PretrainHp, step):
         def read(k):  # short systems, padded to the long shapes
             return eq.solution_tokens(reading, eq.sample_problems(k, reading, reading_probs, cfg.pretrain_batch), seq_len)
 
         def solve(k):
             if not cfg.slip:  # exact demonstrations keep the key use, so their data is that of runs before `slip`
-                return eq.solution_tokens(task, eq.sample_problems(k, task, hp["dist_probs"], cfg.pretrain_batch))
+                return eq.solution_tokens(task, eq.sample_problems(k, task, hp.task.dist_probs_D, cfg.pretrain_batch))
             k_problems, k_slip = jax.random.split(k)
-            problems = eq.sample_problems(k_problems, task, hp["dist_probs"], cfg.pretrain_batch)
+            problems = eq.sample_problems(k_problems, task, hp.task.dist_probs_D, cfg.pretrain_batch)
             return eq.solution_tokens(task, problems, slip_key=k_slip, slip_prob=cfg.slip, slip_sign=cfg.slip_sign)
 
         return jax.lax.cond(step < cfg.reading_steps, read, solve, key)
 
     return lm_runs.pretrain_program(
         _model(cfg), _pretrain_optim(cfg), batch_fn, num_chunks=cfg.pretrain_steps // cfg.pretrain_chunk,
-        steps_per_chunk=cfg.pretrain_chunk, data_fn=lambda hp: _eval_data(cfg, hp), eval_fn=_eval_fn(cfg, eval_task))
+        steps_per_chunk=cfg.pretrain_chunk, data_fn=lambda hp: _eval_data(cfg, hp.seed),
+        eval_fn=_eval_fn(cfg, eval_task))
 
 
 def _base_key(cfg: Config, seed: int) -> dict:
@@ -272,7 +284,8 @@ def _pretrain_plans(cfg: Config) -> list[RunPlan]:
     probs = np.asarray(eq.distance_probs(cfg.task(), f"short:{cfg.pretrain_max_distance}"), np.float32)
     static = {k: v for k, v in _base_key(cfg, 0).items() if k != "seed"}
     return [RunPlan(row={"seed": int(seed)}, bucket=("pretrain", run_id(static)), label="pretrain",
-                    hp={"seed": np.int32(seed), "lr_scale": np.float32(1.0), "dist_probs": probs},
+                    hp=lm_runs.PretrainHp(seed=np.int32(seed), lr_scale=np.float32(1.0),
+                                          task=DistanceHp(dist_probs_D=probs)),
                     build=functools.partial(_pretrain_program, cfg), base_key=_base_key(cfg, seed))
             for seed in cfg.seeds]
 
@@ -309,7 +322,8 @@ def _rl_program(cfg: Config) -> Program:
                           weight_decay=0.0)
     return lm_runs.rl_program(_model(cfg), _sampler(cfg), _rl_spec(cfg), optim, _rl_task(cfg, cfg.reward),
                               num_chunks=cfg.rl_steps // cfg.steps_per_chunk, steps_per_chunk=cfg.steps_per_chunk,
-                              data_fn=lambda hp: _eval_data(cfg, hp), eval_fn=_eval_fn(cfg, _rl_task(cfg, cfg.reward)))
+                              data_fn=lambda hp: _eval_data(cfg, hp.seed),
+                              eval_fn=_eval_fn(cfg, _rl_task(cfg, cfg.reward)))
 
 
 def _rl_plans(cfg: Config, runs: Runs) -> list[RunPlan]:
@@ -322,9 +336,9 @@ def _rl_plans(cfg: Config, runs: Runs) -> list[RunPlan]:
         base = runs.one(stage="pretrain", seed=int(seed))
         params = jax.tree.map(np.asarray, lm_runs.params_from_arrays(model, base.arrays))
         plans += [RunPlan(row={"seed": int(seed), "arm": arm}, bucket=bucket, label="rl",
-                          hp={"seed": np.int32(seed), "lr_scale": np.float32(1.0),
-                              "temperature": np.float32(cfg.temperature), "top_p": np.float32(1.0),
-                              "dist_probs": _arm_probs(cfg, arm), "init_params": params},
+                          hp=lm_runs.RLHp(seed=np.int32(seed), lr_scale=np.float32(1.0),
+                                          temperature=np.float32(cfg.temperature), top_p=np.float32(1.0),
+                                          init_params=params, task=DistanceHp(dist_probs_D=_arm_probs(cfg, arm))),
                           build=functools.partial(_rl_program, cfg), parent=base)
                   for arm in cfg.arms]
     return plans
@@ -343,7 +357,7 @@ def _solution_probs(cfg: Config, params, seed: int) -> np.ndarray:
     is mixed with probability 1 - p^G - (1 - p)^G, so problems with p near 0 or 1 (a policy that is
     deterministic on them) give no gradient, however many of them a distance has."""
     task, model = cfg.task(), _model(cfg)
-    problems = _eval_data(cfg, {"seed": np.int32(seed)})
+    problems = _eval_data(cfg, np.int32(seed))
     tokens, loss_mask = eq.solution_tokens(task, problems)
     logp, _, _ = jax.jit(tfm.token_logprobs, static_argnums=0)(model, params, tokens, temperature=cfg.temperature)
     seq_logp = jnp.sum(logp * loss_mask[:, 1:], axis=1)

@@ -91,7 +91,7 @@ def _plans(cfg: Config) -> list[RunPlan]:
                                   steps_per_chunk=cfg.steps // cfg.chunks)
         bucket = (chain, cfg.d, cfg.steps, cfg.chunks, cfg.lm)
         plans += [RunPlan(row={"chain": chain, "p_cot": p, "seed": int(s)}, bucket=bucket, label=f"ntp-{chain}",
-                          hp={"seed": np.int32(s), "p_cot": np.float32(p), "lr_scale": np.float32(1.0)}, build=build)
+                          hp=plm.pretrain_hp(s, p), build=build)
                   for p in cfg.p_cots for s in cfg.seeds]
     return plans
 

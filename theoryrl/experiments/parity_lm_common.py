@@ -28,7 +28,7 @@ Evaluation (`evaluate`, on fixed eval inputs, metric names shared with the AR-li
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -119,9 +119,9 @@ def rl_task(d: int, leap: int = 1, reward: str = "cot") -> lm_rl.RLTask:
     return lm_rl.RLTask(sample_prompts=sample_prompts, score=score)
 
 
-def eval_prompts(hp, d: int, num: int) -> jax.Array:
+def eval_prompts(hp: lm_runs.PretrainHp | lm_runs.RLHp, d: int, num: int) -> jax.Array:
     """The run's fixed eval inputs (EVAL stream, step 0)."""
-    return parity.sample_prompts(prng.step_key(prng.root_key(hp["seed"]), prng.Stream.EVAL, 0), d, num)
+    return parity.sample_prompts(prng.step_key(prng.root_key(hp.seed), prng.Stream.EVAL, 0), d, num)
 
 
 def _decode(model, params, prompts, key, greedy: bool, d: int):
@@ -169,39 +169,65 @@ def evaluate(model: tfm.TransformerSpec, params, x_MxD: jax.Array, key, leap: in
             **_teacher_forced(model, params, x_MxD, leap)}
 
 
-def eval_key(hp):
+def eval_key(hp: lm_runs.PretrainHp | lm_runs.RLHp):
     """One fixed key per run for the sampled eval metrics (common random numbers across chunks)."""
-    return prng.step_key(prng.root_key(hp["seed"]), prng.Stream.EVAL, 1)
+    return prng.step_key(prng.root_key(hp.seed), prng.Stream.EVAL, 1)
 
 
 # ----------------------------------------------------------------------------------------------
 # NTP pre-training with the checkpoints RL starts from
 
 
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class DemoMix:
+    """The traced task knob of parity pre-training (`lm_runs.PretrainHp.task`): the demonstration
+    mixture D(p_cot), a long chain with probability p_cot, else the short answer."""
+
+    p_cot: jax.Array  # float32 []
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class PretrainState:
+    """One NTP run between chunks: parameters, optimiser state, steps taken, and with `snapshots` the
+    checkpoints RL starts from (None without): "good" and "early" params, the steps they were taken
+    at, and the chain-token accuracy at "early" (see pretrain_program)."""
+
+    params: Any
+    opt: Any
+    step: jax.Array  # int32 []
+    good: Any = None
+    good_step: jax.Array | None = None  # int32 [], -1 until "good" is reached
+    early: Any = None
+    early_step: jax.Array | None = None  # int32 [], 0 = the initial params
+    early_chain_acc: jax.Array | None = None  # float32 []
+
+
 def _where_tree(cond, new, old):
     return jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)
 
 
-def _update_snapshots(state: dict, new: dict, ev: dict, p_cot, *, good_acc: float, good_pi_frac: float,
-                      early_acc: float) -> dict:
-    """The snapshot fields of the new state (see pretrain_program): "good" is taken once, at the first
+def _update_snapshots(state: PretrainState, new: PretrainState, ev: dict, p_cot, *, good_acc: float,
+                      good_pi_frac: float, early_acc: float) -> PretrainState:
+    """`new` with the snapshot fields updated (see pretrain_program): "good" is taken once, at the first
     chunk that meets its criterion; "early" follows every chunk below early_acc until then."""
-    before_good = state["good_step"] < 0
+    before_good = state.good_step < 0
     reach = before_good & (ev["chain_token_acc"] >= good_acc) & (ev["pi_long_correct"] >= good_pi_frac * p_cot)
     early = before_good & (ev["chain_token_acc"] < early_acc)
-    return {"good": _where_tree(reach, new["params"], state["good"]),
-            "good_step": jnp.where(reach, new["step"], state["good_step"]),
-            "early": _where_tree(early, new["params"], state["early"]),
-            "early_step": jnp.where(early, new["step"], state["early_step"]),
-            "early_chain_acc": jnp.where(early, ev["chain_token_acc"], state["early_chain_acc"])}
+    return dataclasses.replace(new, good=_where_tree(reach, new.params, state.good),
+                               good_step=jnp.where(reach, new.step, state.good_step),
+                               early=_where_tree(early, new.params, state.early),
+                               early_step=jnp.where(early, new.step, state.early_step),
+                               early_chain_acc=jnp.where(early, ev["chain_token_acc"], state.early_chain_acc))
 
 
 def pretrain_program(setup: LMSetup, d: int, *, leap: int = 1, steps: int, steps_per_chunk: int,
                      snapshots: bool = False, good_acc: float = 0.99, good_pi_frac: float = 0.0,
                      early_acc: float = 0.9, learned_acc: float = 0.99, stop_at: str | None = None) -> Program:
-    """NTP on fresh D(p_cot) batches; hp: seed, p_cot, lr_scale. Metrics per chunk: the step means of
-    loss / token_acc, `evaluate` on the run's eval inputs, samples seen, and learned (greedy accuracy
-    >= learned_acc).
+    """NTP on fresh D(p_cot) batches; hp: `pretrain_hp(seed, p_cot)` (an lm_runs.PretrainHp whose task is a
+    DemoMix). State: a PretrainState. Metrics per chunk: the step means of loss / token_acc, `evaluate`
+    on the run's eval inputs, samples seen, and learned (greedy accuracy >= learned_acc).
 
     snapshots: also keep "good" = the first chunk-end params with chain_token_acc >= good_acc and
     pi_long_correct >= good_pi_frac * p_cot (the final params when never reached; good_step = -1)
@@ -215,42 +241,43 @@ def pretrain_program(setup: LMSetup, d: int, *, leap: int = 1, steps: int, steps
     if steps % steps_per_chunk:
         raise ValueError(f"steps {steps} must be a multiple of steps_per_chunk {steps_per_chunk}")
 
-    def data_fn(hp):
+    def data_fn(hp: lm_runs.PretrainHp):
         return {"x_eval": eval_prompts(hp, d, setup.eval_prompts)}
 
-    def init_fn(hp):
-        params = tfm.init_params(model, prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.INIT))
-        state = {"params": params, "opt": ntp.make_optimizer(optim, hp["lr_scale"]).init(params), "step": jnp.int32(0)}
+    def init_fn(hp: lm_runs.PretrainHp):
+        params = tfm.init_params(model, prng.stream_key(prng.root_key(hp.seed), prng.Stream.INIT))
+        state = PretrainState(params=params, opt=ntp.make_optimizer(optim, hp.lr_scale).init(params),
+                              step=jnp.int32(0))
         if snapshots:
-            state.update(good=params, early=params, good_step=jnp.int32(-1), early_step=jnp.int32(0),
-                         early_chain_acc=jnp.float32(0.0))
+            state = dataclasses.replace(state, good=params, early=params, good_step=jnp.int32(-1),
+                                        early_step=jnp.int32(0), early_chain_acc=jnp.float32(0.0))
         return state
 
-    def chunk_fn(state, hp, data):
-        tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
-        key = prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.DATA)
-        batch_fn = lambda k, _step: demo_batch(k, d, hp["p_cot"], setup.batch, leap, setup.include_inputs)  # noqa: E731
-        params, opt, m = ntp.ntp_chunk(model, tx, batch_fn, state["params"], state["opt"], key, state["step"],
+    def chunk_fn(state: PretrainState, hp: lm_runs.PretrainHp, data):
+        tx = ntp.make_optimizer(optim, lr_scale=hp.lr_scale)
+        key = prng.stream_key(prng.root_key(hp.seed), prng.Stream.DATA)
+        p_cot = hp.task.p_cot
+        batch_fn = lambda k, _step: demo_batch(k, d, p_cot, setup.batch, leap, setup.include_inputs)  # noqa: E731
+        params, opt, m = ntp.ntp_chunk(model, tx, batch_fn, state.params, state.opt, key, state.step,
                                        steps_per_chunk)
-        step = state["step"] + steps_per_chunk
+        step = state.step + steps_per_chunk
         ev = evaluate(model, params, data["x_eval"], eval_key(hp), leap)
-        new = {"params": params, "opt": opt, "step": step}
+        new = PretrainState(params=params, opt=opt, step=step)
         metrics = {"loss": jnp.mean(m["loss"]), "token_acc": jnp.mean(m["token_acc"]), **ev,
                    "samples": (step * setup.batch).astype(jnp.float32),
                    "learned": (ev["acc"] >= learned_acc).astype(jnp.float32)}
         if snapshots:
-            new.update(_update_snapshots(state, new, ev, hp["p_cot"], good_acc=good_acc, good_pi_frac=good_pi_frac,
-                                         early_acc=early_acc))
-            metrics.update(good_step=new["good_step"], early_step=new["early_step"],
-                           early_chain_acc=new["early_chain_acc"],
-                           good_reached=(new["good_step"] >= 0).astype(jnp.float32))
+            new = _update_snapshots(state, new, ev, p_cot, good_acc=good_acc, good_pi_frac=good_pi_frac,
+                                    early_acc=early_acc)
+            metrics.update(good_step=new.good_step, early_step=new.early_step, early_chain_acc=new.early_chain_acc,
+                           good_reached=(new.good_step >= 0).astype(jnp.float32))
         return new, metrics
 
-    def final_one(state):
-        good = _where_tree(state["good_step"] >= 0, state["good"], state["params"])
-        return {**lm_runs.params_to_arrays(state["params"]),
+    def final_one(state: PretrainState):
+        good = _where_tree(state.good_step >= 0, state.good, state.params)
+        return {**lm_runs.params_to_arrays(state.params),
                 **{f"good_{k}": v for k, v in lm_runs.params_to_arrays(good).items()},
-                **{f"early_{k}": v for k, v in lm_runs.params_to_arrays(state["early"]).items()}}
+                **{f"early_{k}": v for k, v in lm_runs.params_to_arrays(state.early).items()}}
 
     # final_fn sees the stacked runs: vmap the one-run version
     return Program(data_fn=data_fn, init_fn=init_fn, chunk_fn=chunk_fn, num_chunks=steps // steps_per_chunk,
@@ -268,7 +295,7 @@ PRETRAIN_PROGRAM = "parity_lm_common.pretrain_program@1"  # bump when pretrain_p
 
 @dataclasses.dataclass(frozen=True)
 class PretrainSpec:
-    """Every static argument of `pretrain_program` (its traced hp are seed, p_cot, lr_scale).
+    """Every static argument of `pretrain_program` (its traced hp: `pretrain_hp`).
     Hashable: a bucket key, and the static half of a stored base's key."""
 
     setup: LMSetup
@@ -290,13 +317,18 @@ class PretrainSpec:
                                 learned_acc=self.learned_acc, stop_at=self.stop_at)
 
 
+def pretrain_hp(seed: int, p_cot: float) -> lm_runs.PretrainHp:
+    """The hp of one `pretrain_program` run, as the experiments have always built it: seed int32,
+    p_cot and lr_scale (1) float32."""
+    return lm_runs.PretrainHp(seed=np.int32(seed), lr_scale=np.float32(1.0), task=DemoMix(p_cot=np.float32(p_cot)))
+
+
 def pretrain_plan(spec: PretrainSpec, *, row: dict, label: str, seed: int, p_cot: float) -> RunPlan:
-    """One NTP run of `spec` as a RunPlan. hp as the experiments have always built it (seed int32,
-    p_cot and lr_scale float32); bucket (label, spec): runs of one label and spec are one vmapped
-    program; base_key: everything the program reads, for a base-storing stage."""
+    """One NTP run of `spec` as a RunPlan with hp `pretrain_hp(seed, p_cot)`; bucket (label, spec):
+    runs of one label and spec are one vmapped program; base_key: everything the program reads, for a
+    base-storing stage."""
     static = dataclasses.asdict(spec)  # the LMSetup becomes a nested dict
-    return RunPlan(row=row, bucket=(label, spec), label=label,
-                   hp={"seed": np.int32(seed), "p_cot": np.float32(p_cot), "lr_scale": np.float32(1.0)},
+    return RunPlan(row=row, bucket=(label, spec), label=label, hp=pretrain_hp(seed, p_cot),
                    build=spec.program, base_key={"program": PRETRAIN_PROGRAM, **static, "p_cot": float(p_cot),
                                                  "seed": int(seed), "lr_scale": 1.0})
 
@@ -336,20 +368,21 @@ def record_claim(verdict: dict, not_judged: dict, claim: str, value, unsound: st
         not_judged[claim] = unsound
 
 
-def rl_hp(model: tfm.TransformerSpec, parent: Run, prefix: str, *, seed: int, temperature: float) -> dict:
+def rl_hp(model: tfm.TransformerSpec, parent: Run, prefix: str, *, seed: int, temperature: float) -> lm_runs.RLHp:
     """hp of an RL or STaR run that starts from `parent`'s checkpoint saved under `prefix`
-    ("final/params/", "final/good_params/", ...), restored by key path."""
+    ("final/params/", "final/good_params/", ...), restored by key path. The parity RL task has no
+    traced knobs (task None)."""
     params = lm_runs.params_from_arrays(model, parent.arrays, prefix)
-    return {"seed": np.int32(seed), "lr_scale": np.float32(1.0), "temperature": np.float32(temperature),
-            "top_p": np.float32(1.0), "init_params": jax.tree.map(np.asarray, params)}
+    return lm_runs.RLHp(seed=np.int32(seed), lr_scale=np.float32(1.0), temperature=np.float32(temperature),
+                        top_p=np.float32(1.0), init_params=jax.tree.map(np.asarray, params))
 
 
 def rl_data_fn(model: tfm.TransformerSpec, d: int, num_eval: int, leap: int = 1):
-    """RL eval data: the eval inputs and `evaluate` of the starting checkpoint (hp["init_params"])."""
+    """RL eval data: the eval inputs and `evaluate` of the starting checkpoint (hp.init_params)."""
 
-    def data_fn(hp):
+    def data_fn(hp: lm_runs.RLHp):
         x = eval_prompts(hp, d, num_eval)
-        return {"x_eval": x, "start": evaluate(model, hp["init_params"], x, eval_key(hp), leap)}
+        return {"x_eval": x, "start": evaluate(model, hp.init_params, x, eval_key(hp), leap)}
 
     return data_fn
 
@@ -357,7 +390,7 @@ def rl_data_fn(model: tfm.TransformerSpec, d: int, num_eval: int, leap: int = 1)
 def rl_eval_fn(model: tfm.TransformerSpec, leap: int = 1):
     """RL eval at every chunk end; the starting checkpoint's metrics ride along as start_<name>."""
 
-    def eval_fn(params, hp, data):
+    def eval_fn(params, hp: lm_runs.RLHp, data):
         return {**evaluate(model, params, data["x_eval"], eval_key(hp), leap),
                 **{f"start_{k}": v for k, v in data["start"].items()}}
 

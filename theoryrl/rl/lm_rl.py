@@ -12,13 +12,14 @@ One RL step (spec `rl_algorithms.md` §2-§5, §7) is `collect` -> `advantage_ba
    two nested `lax.scan`s, so the update is traced once whatever the counts.
 With one update per rollout batch the surrogate's gradient is the policy gradient (ratio 1).
 
-Everything is a pure function of (TrainState, hp): the run's seed, `lr_scale`, `temperature`, `top_p`
-and the task's own traced knobs live in `hp`, so a sweep vmaps over them.
+Everything is a pure function of (TrainState, hp): hp is an `lm_runs.RLHp` holding the run's seed,
+`lr_scale`, `temperature`, `top_p` and, in `hp.task`, the task's own traced knobs, so a sweep vmaps
+over them (the step reads seed, temperature and top_p; the task reads what it needs).
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +31,9 @@ from theoryrl.models import transformer as tfm
 from theoryrl.rl import advantages as adv_lib
 from theoryrl.rl import losses as loss_lib
 from theoryrl.rl import sampling
+
+if TYPE_CHECKING:  # lm_runs builds programs on this module
+    from theoryrl.rl.lm_runs import RLHp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +67,7 @@ class RLSpec:
 
 @dataclasses.dataclass(frozen=True)
 class RLTask:
-    """What the RL step needs from a task (pure JAX callables; `hp` carries the task's traced knobs).
+    """What the RL step needs from a task (pure JAX callables; `hp.task` carries the task's traced knobs).
 
     sample_prompts(key, hp, n) -> (prompts_NxL, prompt_mask_NxL or None, problems pytree with leading N)
     score(problems, response_NxT, mask_NxT) -> dict of [N] arrays; "reward" is the outcome reward and
@@ -159,14 +163,14 @@ class Rollouts:
     mask_PxGxT: jax.Array  # response tokens that count (0 on dropped groups)
 
 
-def collect(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, task: RLTask, params, hp: dict,
+def collect(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, task: RLTask, params, hp: RLHp,
             t) -> Rollouts:
     """Draw prompts, sample G responses each at the run's temperature / top-p, score them."""
-    key = prng.root_key(hp["seed"])
+    key = prng.root_key(hp.seed)
     num_drawn = spec.prompts_per_step * spec.oversample
     prompts, prompt_mask, problems = task.sample_prompts(prng.step_key(key, prng.Stream.DATA, t), hp, num_drawn)
     rollout = sampling.sample(model_spec, params, prompts, prompt_mask, prng.step_key(key, prng.Stream.POLICY, t),
-                              spec.group_size, sampler, temperature=hp["temperature"], top_p=hp["top_p"])
+                              spec.group_size, sampler, temperature=hp.temperature, top_p=hp.top_p)
     scores = score_groups(task, problems, rollout)
     rewards = scores["reward"]
     if spec.overlong_cache:
@@ -183,11 +187,11 @@ def collect(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, task: RLTas
 
 
 def advantage_batch(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, task: RLTask, params, ref_params,
-                    hp: dict, t, ro: Rollouts) -> tuple[dict, tuple | None]:
+                    hp: RLHp, t, ro: Rollouts) -> tuple[dict, tuple | None]:
     """The update's inputs: advantages, and the behaviour / reference / value passes that need them.
     Sequence arrays are grouped [P, G, ...] so that mini-batches split whole groups. Also returns the
     behaviour pass's (log-probs, entropies), or None when the single on-policy update supplies them."""
-    key, temperature = prng.root_key(hp["seed"]), hp["temperature"]
+    key, temperature = prng.root_key(hp.seed), hp.temperature
     (num_prompts, prompt_len), group = ro.prompts_PxL.shape, spec.group_size
     seqs = sampling.full_sequences(ro.prompts_PxL, ro.prompt_mask_PxL, ro.rollout)
     batch, behaviour = {"mask": ro.mask_PxGxT}, None
@@ -252,13 +256,13 @@ def update(model_spec, spec: RLSpec, tx: optax.GradientTransformation, params, o
 
 
 def rl_step(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, tx: optax.GradientTransformation,
-            task: RLTask, state: TrainState, hp: dict, ref_params) -> tuple[TrainState, dict]:
+            task: RLTask, state: TrainState, hp: RLHp, ref_params) -> tuple[TrainState, dict]:
     """One RL step of one run: collect -> advantages -> update. `ref_params` is frozen (KL)."""
     t, params = state.step, state.params
     ro = collect(model_spec, sampler, spec, task, params, hp, t)
     batch, behaviour = advantage_batch(model_spec, sampler, spec, task, params, ref_params, hp, t, ro)
     params, opt_state, loss, stats, logp_mb, entropy_mb = update(model_spec, spec, tx, params, state.opt, batch,
-                                                                 hp["temperature"], ro.prompts_PxL.shape[1])
+                                                                 hp.temperature, ro.prompts_PxL.shape[1])
     # with a single on-policy update its own pass saw the behaviour parameters
     logp_old, entropy_old = behaviour if behaviour is not None else (logp_mb, entropy_mb)
     mask = ro.mask_PxGxT

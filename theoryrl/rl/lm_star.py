@@ -4,7 +4,7 @@ One round: draw N prompts online (`RLTask.sample_prompts`), sample one response 
 sampler at the run's temperature / top-p), score it with the task's verifier, keep the pairs with
 reward 1, then run E epochs of next-token prediction on the kept pairs from the current parameters
 and optimiser state (the optimiser state is carried from round to round: `star_round`'s "params"
-are the pair {"params", "opt"}).
+are a `FitState`, the pair of parameters and optimiser state).
 
 Static shapes: nothing is gathered. The 0/1 keep weights multiply the loss mask. Every epoch draws
 a random order with the kept pairs first, then runs N / B mini-batch steps of B pairs; a step
@@ -15,12 +15,12 @@ tokens only, like any smaller batch.)
 
     spec = StarSpec(prompts_per_round=8192, epochs=1, batch_size=512)
     program = star_program(model_spec, sampler, spec, optim, task, num_chunks=..., rounds_per_chunk=1,
-                           data_fn=..., eval_fn=...)      # hp: seed, lr_scale, temperature, top_p, init_params
+                           data_fn=..., eval_fn=...)      # hp: an lm_runs.RLHp
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +48,15 @@ class StarSpec:
         require(self.epochs >= 1, "epochs", self.epochs, ">= 1")
 
 
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class FitState:
+    """What the NTP fit of a STaR round updates: parameters and the AdamW state carried across rounds."""
+
+    params: Any
+    opt: Any
+
+
 def response_sequences(prompts_NxL, prompt_mask_NxL, response_NxT, mask_NxT):
     """(tokens_NxS, kv_mask_NxS, positions_NxS, loss_mask_NxS), S = L + T: prompt + response rows as
     the sampler decoded them (left-padded prompts keep their RoPE positions); the loss mask marks
@@ -73,11 +82,11 @@ def _kept_first_order(key, weight_N):
     return perm[jnp.argsort(weight_N[perm] <= 0, stable=True)]
 
 
-def fit(model_spec: tfm.TransformerSpec, tx: optax.GradientTransformation, state: dict, key, seqs, weight_N, *,
-        epochs: int, batch_size: int):
+def fit(model_spec: tfm.TransformerSpec, tx: optax.GradientTransformation, state: FitState, key, seqs, weight_N,
+        *, epochs: int, batch_size: int) -> tuple[FitState, dict]:
     """E epochs of weighted NTP over the rows of `seqs` = response_sequences(...): returns (state, metrics).
 
-    state = {"params", "opt"}; weight_N (0/1) multiplies each row's loss mask (see module docstring).
+    weight_N (0/1) multiplies each row's loss mask (see module docstring).
     """
     tokens, kv_mask, positions, loss_mask = seqs
     n = tokens.shape[0]
@@ -96,7 +105,7 @@ def fit(model_spec: tfm.TransformerSpec, tx: optax.GradientTransformation, state
         keep_new = lambda new, old: jax.tree.map(lambda a, b: jnp.where(active, a, b), new, old)  # noqa: E731
         return (keep_new(new_params, params), keep_new(new_opt, opt)), (m["loss"], active)
 
-    carry = (state["params"], state["opt"])
+    carry = (state.params, state.opt)
     losses, actives = [], []
     for e in range(epochs):
         order_N = _kept_first_order(jax.random.fold_in(key, e), weight_N)
@@ -105,54 +114,53 @@ def fit(model_spec: tfm.TransformerSpec, tx: optax.GradientTransformation, state
         actives.append(active_S)
     loss, active = jnp.concatenate(losses), jnp.concatenate(actives).astype(jnp.float32)
     metrics = {"loss": jnp.sum(loss * active) / jnp.maximum(jnp.sum(active), 1.0), "fit_updates": jnp.sum(active)}
-    return {"params": carry[0], "opt": carry[1]}, metrics
+    return FitState(params=carry[0], opt=carry[1]), metrics
 
 
 def star_step(model_spec, sampler: sampling.SamplerSpec, spec: StarSpec, tx: optax.GradientTransformation,
-              task: lm_rl.RLTask, state: lm_rl.TrainState, hp: dict) -> tuple[lm_rl.TrainState, dict]:
+              task: lm_rl.RLTask, state: lm_rl.TrainState, hp: lm_runs.RLHp) -> tuple[lm_rl.TrainState, dict]:
     """One STaR round of one run (state.step counts rounds)."""
     t = state.step
 
     def prompt_fn(key):
         return task.sample_prompts(key, hp, spec.prompts_per_round)
 
-    def sample_fn(st, key, prompts):
-        rollout = sampling.sample(model_spec, st["params"], prompts[0], prompts[1], key, 1, sampler,
-                                  temperature=hp["temperature"], top_p=hp["top_p"])
+    def sample_fn(st: FitState, key, prompts):
+        rollout = sampling.sample(model_spec, st.params, prompts[0], prompts[1], key, 1, sampler,
+                                  temperature=hp.temperature, top_p=hp.top_p)
         return rollout.tokens_PxGxT[:, 0], rollout.mask_PxGxT[:, 0]
 
     def reward_fn(prompts, response_NxT, mask_NxT):
         return task.score(prompts[2], response_NxT, mask_NxT)["reward"].astype(jnp.float32)
 
-    def fit_fn(st, key, prompts, response_NxT, mask_NxT, weight_N):
+    def fit_fn(st: FitState, key, prompts, response_NxT, mask_NxT, weight_N):
         seqs = response_sequences(prompts[0], prompts[1], response_NxT, mask_NxT)
-        new, m = fit(model_spec, tx, st, key, seqs, weight_N, epochs=spec.epochs, batch_size=spec.batch_size)
-        return {**new, "fit": m}  # star_round hands back whatever fit_fn returns: the fit's metrics ride along
+        # star_round hands back whatever fit_fn returns: the fit's metrics ride along
+        return fit(model_spec, tx, st, key, seqs, weight_N, epochs=spec.epochs, batch_size=spec.batch_size)
 
-    key = prng.step_key(prng.root_key(hp["seed"]), prng.Stream.POLICY, t)
-    inner = {"params": state.params, "opt": state.opt}
-    new, ro = star.star_round(inner, key, prompt_fn=prompt_fn, sample_fn=sample_fn, reward_fn=reward_fn,
-                              fit_fn=fit_fn)
+    key = prng.step_key(prng.root_key(hp.seed), prng.Stream.POLICY, t)
+    (new, fit_metrics), ro = star.star_round(FitState(params=state.params, opt=state.opt), key, prompt_fn=prompt_fn,
+                                             sample_fn=sample_fn, reward_fn=reward_fn, fit_fn=fit_fn)
     scores = task.score(ro.prompts[2], ro.outputs, ro.length)
-    metrics = {**new["fit"], "reward": jnp.mean(ro.reward),
+    metrics = {**fit_metrics, "reward": jnp.mean(ro.reward),
                "kept": jnp.mean(ro.keep), "response_len": jnp.mean(jnp.sum(ro.length, axis=1)),
                **{f"train_{k}": jnp.mean(v.astype(jnp.float32)) for k, v in scores.items() if k != "reward"}}
-    return lm_rl.TrainState(new["params"], new["opt"], t + 1), metrics
+    return lm_rl.TrainState(new.params, new.opt, t + 1), metrics
 
 
 def star_program(model_spec, sampler: sampling.SamplerSpec, spec: StarSpec, optim: ntp.OptimSpec,
                  task: lm_rl.RLTask, *, num_chunks: int, rounds_per_chunk: int, data_fn: Callable,
                  eval_fn: Callable) -> Program:
-    """STaR rounds from `hp["init_params"]` with a fresh optimiser; `eval_fn(params, hp, data)` after
-    every chunk of `rounds_per_chunk` rounds. hp needs seed, lr_scale, temperature, top_p, init_params."""
+    """STaR rounds from `hp.init_params` with a fresh optimiser (hp an `lm_runs.RLHp`); `eval_fn(params, hp,
+    data)` after every chunk of `rounds_per_chunk` rounds."""
     spec.validate()
 
-    def init_fn(hp):
-        tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
-        return lm_rl.TrainState(hp["init_params"], tx.init(hp["init_params"]), jnp.int32(0))
+    def init_fn(hp: lm_runs.RLHp):
+        tx = ntp.make_optimizer(optim, lr_scale=hp.lr_scale)
+        return lm_rl.TrainState(hp.init_params, tx.init(hp.init_params), jnp.int32(0))
 
-    def chunk_fn(state, hp, data):
-        tx = ntp.make_optimizer(optim, lr_scale=hp["lr_scale"])
+    def chunk_fn(state: lm_rl.TrainState, hp: lm_runs.RLHp, data):
+        tx = ntp.make_optimizer(optim, lr_scale=hp.lr_scale)
         state, metrics = jax.lax.scan(lambda st, _: star_step(model_spec, sampler, spec, tx, task, st, hp), state,
                                       None, length=rounds_per_chunk)
         metrics = {k: jnp.mean(v, axis=0) for k, v in metrics.items()}

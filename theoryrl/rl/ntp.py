@@ -1,6 +1,6 @@
 """Next-token-prediction (SFT) training of the transformer: loss, one step, a scanned chunk.
 
-    tx = make_optimizer(OptimSpec(lr=1e-3, total_steps=2000), lr_scale=hp["lr_scale"])
+    tx = make_optimizer(OptimSpec(lr=1e-3, total_steps=2000), lr_scale=hp.lr_scale)
     params, opt_state, metrics_S = ntp_chunk(model_spec, tx, batch_fn, params, opt_state, key, t0, 100)
 
 The optimiser is AdamW (decoupled weight decay on matrices only, not on RMSNorm scales or biases)
