@@ -23,7 +23,7 @@ def make_sweep(algo: str, shape: bandits.BanditShape, m: int, steps: int):
     def one(seed):
         root = prng.root_key(seed)
         inst = bandits.make_instance(prng.stream_key(root, prng.Stream.DATA), shape, m)
-        return bandits.run_steps(algo, bandits.init_state(shape), inst, root, steps)["regret"]
+        return bandits.run_steps(algo, bandits.init_state(shape), inst, root, steps).regret
 
     return jax.jit(jax.vmap(one))
 

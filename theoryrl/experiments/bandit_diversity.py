@@ -101,27 +101,28 @@ def spec_of(cfg: Config) -> pg.QuestionsSpec:
                             correct=cfg.correct, max_difficulty=cfg.max_difficulty)
 
 
-def hparams(cfg: Config, method: str, seed: int) -> dict:
+def hparams(cfg: Config, method: str, seed: int) -> pg.PgHp:
+    """One run's traced knobs: the config's rates, no bonus, then the method's overrides (METHODS)."""
     hp = {"seed": seed, "lr": cfg.lr, "share": cfg.share, "tie": cfg.tie, "transfer": cfg.transfer, "beta": cfg.beta,
           "c": cfg.c, "ucb": 0.0, "ucb_mean": 0.0, "ucb_con": 0.0, "b0": cfg.b0, "batch": 0.0,
           "gate": 1.0 if cfg.gate else 0.0, **METHODS[method]}
-    return {k: np.int32(v) if k == "seed" else np.float32(v) for k, v in hp.items()}
+    return pg.PgHp(**{k: np.int32(v) if k == "seed" else np.float32(v) for k, v in hp.items()})
 
 
 def program(spec: pg.QuestionsSpec, num_chunks: int, rounds_per_chunk: int) -> Program:
-    def data_fn(hp):
-        return pg.make_questions(prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.DATA), spec)
+    def data_fn(hp: pg.PgHp):
+        return pg.make_questions(prng.stream_key(prng.root_key(hp.seed), prng.Stream.DATA), spec)
 
-    def init_fn(hp):
+    def init_fn(hp: pg.PgHp):
         return pg.init_state(spec, data_fn(hp))
 
-    def chunk_fn(state, hp, data):
+    def chunk_fn(state: pg.PgState, hp: pg.PgHp, data):
         state = pg.run_rounds(spec, state, hp, data, rounds_per_chunk)
-        key = prng.step_key(prng.root_key(hp["seed"]), prng.Stream.EVAL, state["t"])
+        key = prng.step_key(prng.root_key(hp.seed), prng.Stream.EVAL, state.t)
         return state, pg.policy_metrics(spec, state, data, key)
 
-    def final_fn(state):
-        return {"solved_Q": state["solved_Q"], "distinct_Q": jnp.sum(state["seen_QxM"], axis=-1)}
+    def final_fn(state: pg.PgState):
+        return {"solved_Q": state.solved_Q, "distinct_Q": jnp.sum(state.seen_QxM, axis=-1)}
 
     return Program(data_fn=data_fn, init_fn=init_fn, chunk_fn=chunk_fn, num_chunks=num_chunks,
                    steps_per_chunk=rounds_per_chunk, final_fn=final_fn,

@@ -25,6 +25,7 @@ import json
 from functools import partial
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from theoryrl.core import prng
@@ -76,13 +77,23 @@ TIERS = {
 }
 
 
-def program(algo: str, shape: bandits.BanditShape, structure: str, num_chunks: int, steps_per_chunk: int) -> Program:
-    def data_fn(hp):
-        key = prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.DATA)
-        return bandits.make_instance(key, shape, hp["m"], structure)
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class RegretHp:
+    """Traced knobs of one run (vmapped over the runs of an (algorithm, K) program): its seed, which
+    picks the instance and the pulls, and the number of outcomes m (<= the padded M)."""
 
-    def chunk_fn(state, hp, inst):
-        state = bandits.run_steps(algo, state, inst, prng.root_key(hp["seed"]), steps_per_chunk)
+    seed: jax.Array  # int32 []
+    m: jax.Array  # int32 []
+
+
+def program(algo: str, shape: bandits.BanditShape, structure: str, num_chunks: int, steps_per_chunk: int) -> Program:
+    def data_fn(hp: RegretHp):
+        key = prng.stream_key(prng.root_key(hp.seed), prng.Stream.DATA)
+        return bandits.make_instance(key, shape, hp.m, structure)
+
+    def chunk_fn(state, hp: RegretHp, inst):
+        state = bandits.run_steps(algo, state, inst, prng.root_key(hp.seed), steps_per_chunk)
         return state, bandits.chunk_metrics(state)
 
     return Program(data_fn=data_fn, init_fn=lambda hp: bandits.init_state(shape), chunk_fn=chunk_fn,
@@ -99,7 +110,7 @@ def plan(cfg: Config) -> list[RunPlan]:
             build = partial(program, algo, shape, cfg.structure, num_chunks, spc)
             for m in cfg.outcomes:
                 for s in cfg.seeds:
-                    hp = {"seed": np.int32(s), "m": np.int32(m)}
+                    hp = RegretHp(seed=np.int32(s), m=np.int32(m))
                     plans.append(RunPlan(row={"algorithm": algo, "K": k, "m": m, "seed": s},
                                          bucket=(algo, shape, cfg.structure, num_chunks, spc),
                                          label=f"{algo}-K{k}", hp=hp, build=build))

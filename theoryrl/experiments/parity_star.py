@@ -38,7 +38,7 @@ from theoryrl.core.experiment import Outcome, Program, Run, RunPlan, Runs
 from theoryrl.core.results import load_npz
 from theoryrl.models import ar_linear as ar
 from theoryrl.rl import star
-from theoryrl.rl.ar_linear_train import evaluate, hyper_of, train_ntp
+from theoryrl.rl.ar_linear_train import evaluate, sgd_hyper, train_ntp
 from theoryrl.tasks import parity
 from theoryrl.theory import parity as th
 
@@ -122,9 +122,64 @@ TIERS = {
 # programs (one run each; the runner vmaps them)
 
 
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class CalibratedHp:
+    """Traced knobs of one calibrated-sampler run: its seed and the initial long fraction p0."""
+
+    seed: jax.Array  # int32 []
+    p0: jax.Array  # float32 []
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class StarHp:
+    """Traced knobs of one learned STaR run: seed, NTP pretraining on D(p0) with SGD knobs `sgd`
+    (also STaR's fit), sampling temperature, and whether the reward is r_e2e (else r_cot)."""
+
+    seed: jax.Array  # int32 []
+    p0: jax.Array  # float32 []
+    sgd: ar.SGDHyper
+    temperature: jax.Array  # float32 []
+    e2e: jax.Array  # bool []
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class PolicyGradientHp:
+    """Traced knobs of one policy-gradient run: seed, NTP pretraining on D(p0) with SGD knobs `sgd`,
+    sampling temperature, the SGD rate lr, and whether the estimator is GRPO (else REINFORCE)."""
+
+    seed: jax.Array  # int32 []
+    p0: jax.Array  # float32 []
+    sgd: ar.SGDHyper
+    temperature: jax.Array  # float32 []
+    lr: jax.Array  # float32 []
+    grpo: jax.Array  # bool []
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class CalibratedState:
+    """The calibrated sampler between rounds: its long fraction q and the rounds done."""
+
+    q: jax.Array  # float32 []
+    round: jax.Array  # int32 []
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class LearnedState:
+    """The AR-linear learner between STaR rounds (or policy-gradient chunks): its parameters and the
+    rounds (chunks) done."""
+
+    params: ar.ARParams
+    round: jax.Array  # int32 []
+
+
 def _eval_data(d: int, n: int):
     def data_fn(hp):
-        return {"x_eval": parity.sample_prompts(prng.step_key(prng.root_key(hp["seed"]), prng.Stream.EVAL, 0), d, n)}
+        return {"x_eval": parity.sample_prompts(prng.step_key(prng.root_key(hp.seed), prng.Stream.EVAL, 0), d, n)}
 
     return data_fn
 
@@ -138,43 +193,43 @@ def _calibrated_program(cfg: Config, d: int) -> Program:
     def sample_fn(q, key, x):
         return jax.vmap(th.calibrated_decode, (0, 0, None))(jax.random.split(key, x.shape[0]), x, q)
 
-    def chunk_fn(state, hp, data):
-        q, r = state["q"], state["round"]
-        key = prng.step_key(prng.root_key(hp["seed"]), prng.Stream.DATA, r)
+    def chunk_fn(state: CalibratedState, hp: CalibratedHp, data):
+        q, r = state.q, state.round
+        key = prng.step_key(prng.root_key(hp.seed), prng.Stream.DATA, r)
         new_q, ro = star.star_round(q, key, prompt_fn=lambda k: parity.sample_prompts(k, d, cfg.calib_prompts),
                                     sample_fn=sample_fn, reward_fn=partial(parity.rewards, "cot"), fit_fn=fit_fn)
         g_out, g_len = jax.vmap(th.calibrated_greedy, (0, None))(data["x_eval"], q)
         metrics = {"long_fraction": q, "next_long_fraction": new_q, "sampled_long": jnp.mean(ro.length == d),
                    "kept": jnp.mean(ro.keep), "acc": jnp.mean(parity.rewards("e2e", data["x_eval"], g_out, g_len)),
                    "greedy_long": jnp.mean(g_len == d)}
-        return {"q": new_q, "round": r + 1}, metrics
+        return CalibratedState(q=new_q, round=r + 1), metrics
 
     return Program(data_fn=_eval_data(d, cfg.eval_prompts),
-                   init_fn=lambda hp: {"q": jnp.float32(hp["p0"]), "round": jnp.int32(0)},
+                   init_fn=lambda hp: CalibratedState(q=jnp.float32(hp.p0), round=jnp.int32(0)),
                    chunk_fn=chunk_fn, num_chunks=cfg.rounds, steps_per_chunk=1,
                    summarize=lambda m: {"q": float(np.mean(m["next_long_fraction"]))})
 
 
 def _pretrained_init(cfg: Config, d: int):
-    def init_fn(hp):
-        key = prng.stream_key(prng.root_key(hp["seed"]), prng.Stream.INIT)
-        state = train_ntp(ar.init_sgd(ar.init_params(d)), key, d, hp["p0"], cfg.head_samples, cfg.chain_samples,
-                          hyper_of(hp))
-        return {"params": ar.model(state), "round": jnp.int32(0)}
+    def init_fn(hp: StarHp | PolicyGradientHp):
+        key = prng.stream_key(prng.root_key(hp.seed), prng.Stream.INIT)
+        state = train_ntp(ar.init_sgd(ar.init_params(d)), key, d, hp.p0, cfg.head_samples, cfg.chain_samples,
+                          hp.sgd)
+        return LearnedState(params=ar.model(state), round=jnp.int32(0))
 
     return init_fn
 
 
 def _star_program(cfg: Config, d: int) -> Program:
-    def chunk_fn(state, hp, data):
-        params, r = state["params"], state["round"]
-        root = prng.root_key(hp["seed"])
-        calls = star.ar_linear_callables(d, "cot", cfg.learned_prompts, hp["temperature"], hyper_of(hp),
+    def chunk_fn(state: LearnedState, hp: StarHp, data):
+        params, r = state.params, state.round
+        root = prng.root_key(hp.seed)
+        calls = star.ar_linear_callables(d, "cot", cfg.learned_prompts, hp.temperature, hp.sgd,
                                          epochs=cfg.epochs, batch=cfg.learned_batch)
 
-        def reward_fn(x, outputs, length):  # hp["e2e"] is traced: r_cot and r_e2e arms share a program
+        def reward_fn(x, outputs, length):  # hp.e2e is traced: r_cot and r_e2e arms share a program
             e2e, cot = (parity.rewards(kind, x, outputs, length) for kind in ("e2e", "cot"))
-            return jnp.where(hp["e2e"], e2e, cot)
+            return jnp.where(hp.e2e, e2e, cot)
 
         new_params, ro = star.star_round(params, prng.step_key(root, prng.Stream.DATA, r),
                                          prompt_fn=calls["prompt_fn"], sample_fn=calls["sample_fn"],
@@ -187,7 +242,7 @@ def _star_program(cfg: Config, d: int) -> Program:
                    "sampled_long": jnp.mean(ro.length == d), "kept": jnp.mean(ro.keep),
                    "kept_long": jnp.sum(kept_long) / jnp.maximum(jnp.sum(ro.keep), 1.0),
                    "kept_long_wrong": jnp.sum(kept_long * (1.0 - cot_ok)) / jnp.maximum(jnp.sum(kept_long), 1.0)}
-        return {"params": new_params, "round": r + 1}, metrics
+        return LearnedState(params=new_params, round=r + 1), metrics
 
     return Program(data_fn=_eval_data(d, cfg.eval_prompts), init_fn=_pretrained_init(cfg, d), chunk_fn=chunk_fn,
                    num_chunks=cfg.rounds, steps_per_chunk=1,
@@ -196,13 +251,13 @@ def _star_program(cfg: Config, d: int) -> Program:
 
 
 def _pg_program(cfg: Config, d: int) -> Program:
-    def chunk_fn(state, hp, data):
-        params, c = state["params"], state["round"]
-        root = prng.root_key(hp["seed"])
-        calls = star.ar_linear_callables(d, "cot", cfg.pg_prompts, hp["temperature"], hyper_of(hp))
+    def chunk_fn(state: LearnedState, hp: PolicyGradientHp, data):
+        params, c = state.params, state.round
+        root = prng.root_key(hp.seed)
+        calls = star.ar_linear_callables(d, "cot", cfg.pg_prompts, hp.temperature, hp.sgd)
 
-        def advantage_fn(rewards_PxG):  # hp["grpo"] is traced: both estimators share a program
-            return jnp.where(hp["grpo"], star.pg_advantages("grpo", rewards_PxG),
+        def advantage_fn(rewards_PxG):  # hp.grpo is traced: both estimators share a program
+            return jnp.where(hp.grpo, star.pg_advantages("grpo", rewards_PxG),
                              star.pg_advantages("reinforce", rewards_PxG))
 
         def step(p, t):
@@ -210,25 +265,29 @@ def _pg_program(cfg: Config, d: int) -> Program:
             grads, ro, _ = star.policy_gradient(p, key, prompt_fn=calls["prompt_fn"], sample_fn=calls["sample_fn"],
                                                 reward_fn=calls["reward_fn"], log_prob_fn=calls["log_prob_fn"],
                                                 advantage_fn=advantage_fn, group=cfg.pg_group)
-            return star.sgd_apply(p, grads, hp["lr"]), jnp.mean(ro.reward)
+            return star.sgd_apply(p, grads, hp.lr), jnp.mean(ro.reward)
 
         before = evaluate(params, prng.step_key(root, prng.Stream.EVAL, 2 * c + 1), data["x_eval"])
         new_params, reward_T = jax.lax.scan(step, params, jnp.arange(cfg.pg_steps_per_chunk))
         after = evaluate(new_params, prng.step_key(root, prng.Stream.EVAL, 2 * c + 2), data["x_eval"])
         metrics = {**{f"before_{k}": v for k, v in before.items()}, **{f"after_{k}": v for k, v in after.items()},
                    "reward": jnp.mean(reward_T)}
-        return {"params": new_params, "round": c + 1}, metrics
+        return LearnedState(params=new_params, round=c + 1), metrics
 
     return Program(data_fn=_eval_data(d, cfg.eval_prompts), init_fn=_pretrained_init(cfg, d), chunk_fn=chunk_fn,
                    num_chunks=cfg.pg_steps // cfg.pg_steps_per_chunk, steps_per_chunk=cfg.pg_steps_per_chunk,
                    summarize=lambda m: {"acc": float(np.mean(m["after_acc"])), "reward": float(np.mean(m["reward"]))})
 
 
-def _hp(cfg: Config, seed: int, p0: float, **flags) -> dict:
-    base = {"seed": np.int32(seed), "p0": np.float32(p0), "lam": np.float32(cfg.lam),
-            "lam_chain": np.float32(cfg.lam_chain), "avg_power": np.float32(cfg.avg_power),
-            "temperature": np.float32(cfg.temperature), "lr": np.float32(cfg.pg_lr)}
-    return {**base, **{k: np.bool_(v) for k, v in flags.items()}}
+def _star_hp(cfg: Config, seed: int, p0: float, e2e: bool) -> StarHp:
+    return StarHp(seed=np.int32(seed), p0=np.float32(p0), sgd=sgd_hyper(cfg.lam, cfg.lam_chain, cfg.avg_power),
+                  temperature=np.float32(cfg.temperature), e2e=np.bool_(e2e))
+
+
+def _pg_hp(cfg: Config, seed: int, p0: float, grpo: bool) -> PolicyGradientHp:
+    return PolicyGradientHp(seed=np.int32(seed), p0=np.float32(p0),
+                            sgd=sgd_hyper(cfg.lam, cfg.lam_chain, cfg.avg_power),
+                            temperature=np.float32(cfg.temperature), lr=np.float32(cfg.pg_lr), grpo=np.bool_(grpo))
 
 
 def arm_variants(cfg: Config) -> list[tuple[str, str]]:
@@ -244,11 +303,13 @@ def arm_variants(cfg: Config) -> list[tuple[str, str]]:
 def _plan(cfg: Config, arm: str, variant: str, p0: float, seed: int) -> RunPlan:
     d, row = cfg.learned_d, {"arm": arm, "variant": variant, "p0": p0, "seed": seed}
     if arm == "calibrated":
-        return RunPlan(row, ("calibrated", d), "calibrated", _hp(cfg, seed, p0), partial(_calibrated_program, cfg, d))
+        return RunPlan(row, ("calibrated", d), "calibrated", CalibratedHp(np.int32(seed), np.float32(p0)),
+                       partial(_calibrated_program, cfg, d))
     if arm == "star":
-        return RunPlan(row, ("star", d), f"star-d{d}", _hp(cfg, seed, p0, e2e=variant == "e2e"),
+        return RunPlan(row, ("star", d), f"star-d{d}", _star_hp(cfg, seed, p0, e2e=variant == "e2e"),
                        partial(_star_program, cfg, d))
-    return RunPlan(row, ("pg", d), f"pg-d{d}", _hp(cfg, seed, p0, grpo=variant == "grpo"), partial(_pg_program, cfg, d))
+    return RunPlan(row, ("pg", d), f"pg-d{d}", _pg_hp(cfg, seed, p0, grpo=variant == "grpo"),
+                   partial(_pg_program, cfg, d))
 
 
 def plan(cfg: Config) -> list[RunPlan]:

@@ -27,6 +27,7 @@ import dataclasses
 from functools import partial
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -113,25 +114,45 @@ TIERS = {
 
 
 # ----------------------------------------------------------------------------------------------
-# model families: cfg, d -> Program (hp: seed, p, lam, lam_chain, avg_power)
+# model families: cfg, d -> Program
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class NtpHp:
+    """Traced knobs of one AR-linear run (vmapped over the (p_cot, seed) runs of one d): its seed, the
+    long-demonstration fraction p = p_cot, and the SGD knobs (lam, lam_chain, avg_power)."""
+
+    seed: jax.Array  # int32 []
+    p: jax.Array  # float32 []
+    sgd: ar.SGDHyper
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class NtpState:
+    """One AR-linear run between chunks: the online-SGD state and the number of chunks done."""
+
+    sgd: ar.SGDState
+    chunk: jax.Array  # int32 []
 
 
 def _ar_linear_program(cfg: Config, d: int) -> Program:
     head_steps, chain_steps = cfg.head_samples // cfg.chunks, cfg.chain_samples // cfg.chunks
 
-    def data_fn(hp):
-        key = prng.step_key(prng.root_key(hp["seed"]), prng.Stream.EVAL, 0)
+    def data_fn(hp: NtpHp):
+        key = prng.step_key(prng.root_key(hp.seed), prng.Stream.EVAL, 0)
         return {"x_eval": parity.sample_prompts(key, d, cfg.eval_prompts)}
 
-    def init_fn(hp):
-        return {"sgd": ar.init_sgd(ar.init_params(d)), "chunk": jnp.int32(0)}
+    def init_fn(hp: NtpHp):
+        return NtpState(sgd=ar.init_sgd(ar.init_params(d)), chunk=jnp.int32(0))
 
-    def chunk_fn(state, hp, data):
-        root, c = prng.root_key(hp["seed"]), state["chunk"]
-        sgd = alt.train_ntp(state["sgd"], prng.step_key(root, prng.Stream.DATA, c), d, hp["p"], head_steps,
-                            chain_steps, alt.hyper_of(hp))
+    def chunk_fn(state: NtpState, hp: NtpHp, data):
+        root, c = prng.root_key(hp.seed), state.chunk
+        sgd = alt.train_ntp(state.sgd, prng.step_key(root, prng.Stream.DATA, c), d, hp.p, head_steps,
+                            chain_steps, hp.sgd)
         metrics = alt.evaluate(ar.model(sgd), prng.step_key(root, prng.Stream.EVAL, c + 1), data["x_eval"])
-        return {"sgd": sgd, "chunk": c + 1}, metrics
+        return NtpState(sgd=sgd, chunk=c + 1), metrics
 
     return Program(data_fn=data_fn, init_fn=init_fn, chunk_fn=chunk_fn, num_chunks=cfg.chunks,
                    steps_per_chunk=head_steps, summarize=lambda m: {"acc": float(np.mean(m["acc"]))})
@@ -150,11 +171,11 @@ GRIDS = {"ar_linear": lambda cfg: (cfg.ds, cfg.p_cots, cfg.chunks,
                                      cfg.lm_steps // cfg.lm_chunks * cfg.lm.batch * np.arange(1, cfg.lm_chunks + 1))}
 
 
-def _hp(cfg: Config, family: str, seed: int, p: float) -> dict:
+def _hp(cfg: Config, family: str, seed: int, p: float):
+    """A run's traced knobs: NtpHp for the AR-linear family, parity_lm_common's hp for the transformer."""
     if family == "transformer":
-        return {"seed": np.int32(seed), "p_cot": np.float32(p), "lr_scale": np.float32(1.0)}
-    return {"seed": np.int32(seed), "p": np.float32(p), "lam": np.float32(cfg.lam),
-            "lam_chain": np.float32(cfg.lam_chain), "avg_power": np.float32(cfg.avg_power)}
+        return plm.pretrain_hp(seed, p)
+    return NtpHp(seed=np.int32(seed), p=np.float32(p), sgd=alt.sgd_hyper(cfg.lam, cfg.lam_chain, cfg.avg_power))
 
 
 def plan(cfg: Config) -> list[RunPlan]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from theoryrl.models import ar_linear as ar
 from theoryrl.tasks import parity
@@ -62,6 +63,7 @@ def evaluate(params: ar.ARParams, key, x_MxD) -> dict:
             "pi_long_correct": pi_long, "pi_short_correct": pi_short}
 
 
-def hyper_of(hp: dict) -> ar.SGDHyper:
-    """The SGD knobs of a run's traced hp (keys lam, lam_chain, avg_power)."""
-    return ar.SGDHyper(hp["lam"], hp["lam_chain"], hp["avg_power"])
+def sgd_hyper(lam: float, lam_chain: float, avg_power: float) -> ar.SGDHyper:
+    """A run's SGD knobs as float32 host scalars, to be held by its traced hp (the harness stacks
+    them over runs)."""
+    return ar.SGDHyper(np.float32(lam), np.float32(lam_chain), np.float32(avg_power))

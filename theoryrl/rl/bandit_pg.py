@@ -52,6 +52,61 @@ class QuestionsSpec:
     eval_reps: int = 4  # batches per question for that table
 
 
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class PgHp:
+    """Traced knobs of one run (vmapped over runs): the learner's rates and the bonus weights.
+
+    lr = 0 is sampling from the initial policy; share / tie / transfer split lr between phi / psi,
+    tau and skill (module docstring); beta weighs the exact KL to the base policy; c weighs the
+    bonus of `theoryrl.rl.exploration` built from ucb, ucb_mean, ucb_con (with b0), batch, gate."""
+
+    seed: jax.Array  # int32 []
+    lr: jax.Array  # float32 [], as every field below
+    share: jax.Array
+    tie: jax.Array
+    transfer: jax.Array
+    beta: jax.Array
+    c: jax.Array
+    ucb: jax.Array
+    ucb_mean: jax.Array
+    ucb_con: jax.Array
+    b0: jax.Array
+    batch: jax.Array
+    gate: jax.Array
+
+    def bonus_weights(self) -> dict:
+        """The weights `exploration.exploration_bonus` reads."""
+        return {"ucb": self.ucb, "ucb_mean": self.ucb_mean, "ucb_con": self.ucb_con, "b0": self.b0,
+                "batch": self.batch, "gate": self.gate}
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class PolicyParams:
+    """The policy's logits: phi [Q, M] (per outcome), psi [Q, K] (per arm), log_tau and skill (scalars
+    shared by all questions)."""
+
+    phi: jax.Array
+    psi: jax.Array
+    log_tau: jax.Array
+    skill: jax.Array
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class PgState:
+    """One run's state: the policy, answer counts N(q, a), which questions were ever solved and which
+    answers ever seen, the last surrogate loss per question, and the round counter t."""
+
+    params: PolicyParams
+    counts_QxM: jax.Array  # float32
+    solved_Q: jax.Array  # bool
+    seen_QxM: jax.Array  # bool
+    loss: jax.Array  # float32 []
+    t: jax.Array  # int32 []
+
+
 def make_questions(key: jax.Array, spec: QuestionsSpec) -> dict:
     """Outcome maps [Q, K], correct outcomes [Q, M] and base logits phi0 [Q, M], psi0 [Q, K]."""
     q, k, m = spec.questions, spec.arms, spec.outcomes
@@ -65,10 +120,10 @@ def make_questions(key: jax.Array, spec: QuestionsSpec) -> dict:
     return {"outcome_QxK": outcome_QxK, "correct_QxM": correct_QxM, "phi0": phi0, "psi0": psi0}
 
 
-def arm_logits(params: dict, outcome_QxK: jax.Array, correct_QxM: jax.Array) -> jax.Array:
-    shared_QxK = jnp.take_along_axis(params["phi"], outcome_QxK, axis=1)
+def arm_logits(params: PolicyParams, outcome_QxK: jax.Array, correct_QxM: jax.Array) -> jax.Array:
+    shared_QxK = jnp.take_along_axis(params.phi, outcome_QxK, axis=1)
     good_QxK = jnp.take_along_axis(correct_QxM, outcome_QxK, axis=1)
-    return jnp.exp(params["log_tau"]) * (shared_QxK + params["psi"] + params["skill"] * good_QxK)
+    return jnp.exp(params.log_tau) * (shared_QxK + params.psi + params.skill * good_QxK)
 
 
 def outcome_probs(arm_probs_QxK: jax.Array, outcome_QxK: jax.Array, num_outcomes: int) -> jax.Array:
@@ -76,7 +131,7 @@ def outcome_probs(arm_probs_QxK: jax.Array, outcome_QxK: jax.Array, num_outcomes
     return jnp.einsum("qk,qkm->qm", arm_probs_QxK, jax.nn.one_hot(outcome_QxK, num_outcomes))
 
 
-def surrogate(params: dict, base_logp_QxK: jax.Array, data: dict, arms_QxG: jax.Array, adv_QxG: jax.Array,
+def surrogate(params: PolicyParams, base_logp_QxK: jax.Array, data: dict, arms_QxG: jax.Array, adv_QxG: jax.Array,
               beta) -> jax.Array:
     """sum_q [ (1/G) sum_i A_qi log pi_q(k_qi) - beta KL(pi_q || pi_base_q) ]: its gradient is the update."""
     logp_QxK = jax.nn.log_softmax(arm_logits(params, data["outcome_QxK"], data["correct_QxM"]))
@@ -85,11 +140,15 @@ def surrogate(params: dict, base_logp_QxK: jax.Array, data: dict, arms_QxG: jax.
     return jnp.sum(jnp.mean(adv_QxG * taken_QxG, axis=1) - beta * kl_Q)
 
 
-def init_state(spec: QuestionsSpec, data: dict) -> dict:
+def base_params(data: dict) -> PolicyParams:
+    """The base (initial) policy: phi0, psi0, tau = 1, skill = 0."""
+    return PolicyParams(phi=data["phi0"], psi=data["psi0"], log_tau=jnp.zeros(()), skill=jnp.zeros(()))
+
+
+def init_state(spec: QuestionsSpec, data: dict) -> PgState:
     q, m = spec.questions, spec.outcomes
-    return {"params": {"phi": data["phi0"], "psi": data["psi0"], "log_tau": jnp.zeros(()), "skill": jnp.zeros(())},
-            "counts_QxM": jnp.zeros((q, m)), "solved_Q": jnp.zeros((q,), bool),
-            "seen_QxM": jnp.zeros((q, m), bool), "loss": jnp.zeros(()), "t": jnp.zeros((), jnp.int32)}
+    return PgState(params=base_params(data), counts_QxM=jnp.zeros((q, m)), solved_Q=jnp.zeros((q,), bool),
+                   seen_QxM=jnp.zeros((q, m), bool), loss=jnp.zeros(()), t=jnp.zeros((), jnp.int32))
 
 
 def sample_answers(key: jax.Array, logits_QxK: jax.Array, data: dict, n: int):
@@ -100,32 +159,30 @@ def sample_answers(key: jax.Array, logits_QxK: jax.Array, data: dict, n: int):
     return arms_QxN, answers_QxN, correct_QxN
 
 
-def pg_step(spec: QuestionsSpec, state: dict, hp: dict, data: dict, key: jax.Array) -> dict:
+def pg_step(spec: QuestionsSpec, state: PgState, hp: PgHp, data: dict, key: jax.Array) -> PgState:
     """One round of G samples per question and one policy-gradient step."""
-    params = state["params"]
+    params = state.params
     arms, answers, correct = sample_answers(key, arm_logits(params, data["outcome_QxK"], data["correct_QxM"]), data,
                                            spec.group)
-    counts = exploration.update_counts(state["counts_QxM"], answers)
-    weights = {k: hp[k] for k in ("ucb", "ucb_mean", "ucb_con", "b0", "batch", "gate")}
-    bonus = exploration.exploration_bonus(weights, counts, answers, correct)
-    adv = exploration.shaped_advantages(correct.astype(jnp.float32), bonus, hp["c"])
-    base = {"phi": data["phi0"], "psi": data["psi0"], "log_tau": jnp.zeros(()), "skill": jnp.zeros(())}
-    base_logp = jax.nn.log_softmax(arm_logits(base, data["outcome_QxK"], data["correct_QxM"]))
-    loss, g = jax.value_and_grad(surrogate)(params, base_logp, data, arms, adv, hp["beta"])
-    new_params = {"phi": params["phi"] + hp["lr"] * hp["share"] * g["phi"],
-                  "psi": params["psi"] + hp["lr"] * (1.0 - hp["share"]) * g["psi"],
-                  "log_tau": params["log_tau"] + hp["lr"] * hp["tie"] * g["log_tau"] / spec.questions,
-                  "skill": params["skill"] + hp["lr"] * hp["transfer"] * g["skill"] / spec.questions}
+    counts = exploration.update_counts(state.counts_QxM, answers)
+    bonus = exploration.exploration_bonus(hp.bonus_weights(), counts, answers, correct)
+    adv = exploration.shaped_advantages(correct.astype(jnp.float32), bonus, hp.c)
+    base_logp = jax.nn.log_softmax(arm_logits(base_params(data), data["outcome_QxK"], data["correct_QxM"]))
+    loss, g = jax.value_and_grad(surrogate)(params, base_logp, data, arms, adv, hp.beta)
+    new_params = PolicyParams(phi=params.phi + hp.lr * hp.share * g.phi,
+                              psi=params.psi + hp.lr * (1.0 - hp.share) * g.psi,
+                              log_tau=params.log_tau + hp.lr * hp.tie * g.log_tau / spec.questions,
+                              skill=params.skill + hp.lr * hp.transfer * g.skill / spec.questions)
     hits_QxM = jax.nn.one_hot(answers, spec.outcomes, dtype=bool).any(axis=1)
-    return {"params": new_params, "counts_QxM": counts, "solved_Q": state["solved_Q"] | correct.any(axis=1),
-            "seen_QxM": state["seen_QxM"] | hits_QxM, "loss": loss / spec.questions, "t": state["t"] + 1}
+    return PgState(params=new_params, counts_QxM=counts, solved_Q=state.solved_Q | correct.any(axis=1),
+                   seen_QxM=state.seen_QxM | hits_QxM, loss=loss / spec.questions, t=state.t + 1)
 
 
-def run_rounds(spec: QuestionsSpec, state: dict, hp: dict, data: dict, num_steps: int) -> dict:
-    root = prng.root_key(hp["seed"])
+def run_rounds(spec: QuestionsSpec, state: PgState, hp: PgHp, data: dict, num_steps: int) -> PgState:
+    root = prng.root_key(hp.seed)
 
     def body(s, _):
-        return pg_step(spec, s, hp, data, prng.step_key(root, prng.Stream.POLICY, s["t"])), None
+        return pg_step(spec, s, hp, data, prng.step_key(root, prng.Stream.POLICY, s.t)), None
 
     return jax.lax.scan(body, state, None, length=num_steps)[0]
 
@@ -134,16 +191,16 @@ def _masked_mean(x, mask):
     return jnp.sum(jnp.where(mask, x, 0.0)) / jnp.maximum(jnp.sum(mask), 1)
 
 
-def policy_metrics(spec: QuestionsSpec, state: dict, data: dict, key: jax.Array) -> dict:
+def policy_metrics(spec: QuestionsSpec, state: PgState, data: dict, key: jax.Array) -> dict:
     """Cumulative coverage/diversity, current-policy diversity, and the batch-of-k distinct table.
 
     Table-2 reading [I]: distinct answers in a batch of k = eval_k fresh samples, averaged over
     eval_reps batches per question; a question is "solved" when any of its k * eval_reps samples
     is correct."""
-    logits = arm_logits(state["params"], data["outcome_QxK"], data["correct_QxM"])
+    logits = arm_logits(state.params, data["outcome_QxK"], data["correct_QxM"])
     p_QxM = outcome_probs(jax.nn.softmax(logits), data["outcome_QxK"], spec.outcomes)
-    distinct_Q = jnp.sum(state["seen_QxM"], axis=1).astype(jnp.float32)
-    unsolved_Q = ~state["solved_Q"]
+    distinct_Q = jnp.sum(state.seen_QxM, axis=1).astype(jnp.float32)
+    unsolved_Q = ~state.solved_Q
     k, reps = spec.eval_k, spec.eval_reps
     _, answers, correct = sample_answers(key, logits, data, k * reps)
     answers_QxRxK = answers.reshape(spec.questions, reps, k)
@@ -151,17 +208,17 @@ def policy_metrics(spec: QuestionsSpec, state: dict, data: dict, key: jax.Array)
     batch_distinct_Q = jnp.mean(count(answers_QxRxK).astype(jnp.float32), axis=1)
     eval_solved_Q = correct.any(axis=1)  # some correct answer among the question's k * reps samples
     return {
-        "solved_frac": jnp.mean(state["solved_Q"].astype(jnp.float32)),
+        "solved_frac": jnp.mean(state.solved_Q.astype(jnp.float32)),
         "distinct_all": jnp.mean(distinct_Q),
         "distinct_unsolved": _masked_mean(distinct_Q, unsolved_Q),
         "pass1": jnp.mean(jnp.sum(jnp.where(data["correct_QxM"], p_QxM, 0.0), axis=1)),
         "diff_at_k": jnp.mean(jax.vmap(lambda p: diversity.expected_diff_at_k(p, k))(p_QxM)),
         "entropy": jnp.mean(jax.vmap(diversity.outcome_entropy)(p_QxM)),
-        "tau": jnp.exp(state["params"]["log_tau"]),
-        "skill": state["params"]["skill"],
+        "tau": jnp.exp(state.params.log_tau),
+        "skill": state.params.skill,
         "batch_distinct_solved": _masked_mean(batch_distinct_Q, eval_solved_Q),
         "batch_distinct_unsolved": _masked_mean(batch_distinct_Q, ~eval_solved_Q),
         "batch_distinct_all": jnp.mean(batch_distinct_Q),
         "eval_solved_frac": jnp.mean(eval_solved_Q.astype(jnp.float32)),
-        "loss": state["loss"],
+        "loss": state.loss,
     }

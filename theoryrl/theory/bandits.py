@@ -99,62 +99,78 @@ def _uniform_arm_in(key: jax.Array, outcome_K: jax.Array, o) -> jax.Array:
 # ------------------------------------------------------------------ one run
 
 
-def init_state(shape: BanditShape) -> dict:
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class BanditState:
+    """One run's statistics, shared by every algorithm: pulls n and reward sums s per arm [K] and
+    per outcome [M], arms pulled and outcomes found so far, cumulative pseudo-regret, steps t."""
+
+    n_K: jax.Array  # float32
+    s_K: jax.Array  # float32
+    n_M: jax.Array  # float32
+    s_M: jax.Array  # float32
+    seen_K: jax.Array  # bool
+    found_M: jax.Array  # bool
+    regret: jax.Array  # float32 []
+    t: jax.Array  # int32 []
+
+
+def init_state(shape: BanditShape) -> BanditState:
     k, m = shape.num_arms, shape.max_outcomes
-    return {"n_K": jnp.zeros((k,)), "s_K": jnp.zeros((k,)), "n_M": jnp.zeros((m,)), "s_M": jnp.zeros((m,)),
-            "seen_K": jnp.zeros((k,), bool), "found_M": jnp.zeros((m,), bool),
-            "regret": jnp.zeros(()), "t": jnp.zeros((), jnp.int32)}
+    return BanditState(n_K=jnp.zeros((k,)), s_K=jnp.zeros((k,)), n_M=jnp.zeros((m,)), s_M=jnp.zeros((m,)),
+                       seen_K=jnp.zeros((k,), bool), found_M=jnp.zeros((m,), bool),
+                       regret=jnp.zeros(()), t=jnp.zeros((), jnp.int32))
 
 
-def choose_arm(algo: str, key: jax.Array, state: dict, inst: dict) -> jax.Array:
-    """The arm pulled at step t = state['t'] + 1 by `algo`."""
-    t = state["t"].astype(jnp.float32) + 1.0
+def choose_arm(algo: str, key: jax.Array, state: BanditState, inst: dict) -> jax.Array:
+    """The arm pulled at step t = state.t + 1 by `algo`."""
+    t = state.t.astype(jnp.float32) + 1.0
     outcome_K, valid_M = inst["outcome_K"], inst["valid_M"]
     k_pick, k_arm = jax.random.split(key)
     if algo == "arm_ucb":
-        return jnp.argmax(ucb1_index(state["s_K"], state["n_K"], t))
+        return jnp.argmax(ucb1_index(state.s_K, state.n_K, t))
     if algo == "arm_ts":
-        return jnp.argmax(thompson_draws(k_pick, state["s_K"], state["n_K"]))
+        return jnp.argmax(thompson_draws(k_pick, state.s_K, state.n_K))
     if algo in ("outcome_ucb", "outcome_ts"):
         if algo == "outcome_ucb":
-            score_M = ucb1_index(state["s_M"], state["n_M"], t)
+            score_M = ucb1_index(state.s_M, state.n_M, t)
         else:
-            score_M = thompson_draws(k_pick, state["s_M"], state["n_M"])
+            score_M = thompson_draws(k_pick, state.s_M, state.n_M)
         reached_M = jnp.zeros_like(valid_M).at[outcome_K].set(True)
         return _uniform_arm_in(k_arm, outcome_K, jnp.argmax(jnp.where(reached_M, score_M, -INF)))
     if algo == "outcome_ucb_noshare":
-        score_K = ucb1_index(state["s_M"], state["n_M"], t)[outcome_K]
-        return jnp.argmax(jnp.where(state["seen_K"], score_K, INF))
+        score_K = ucb1_index(state.s_M, state.n_M, t)[outcome_K]
+        return jnp.argmax(jnp.where(state.seen_K, score_K, INF))
     if algo == "oracle":
         return jnp.argmax(jnp.where(inst["mean_M"][outcome_K] >= best_mean(inst), 1.0, 0.0))
     raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algo!r}")
 
 
-def bandit_step(algo: str, state: dict, inst: dict, key: jax.Array) -> dict:
+def bandit_step(algo: str, state: BanditState, inst: dict, key: jax.Array) -> BanditState:
     """Pull one arm, observe its outcome and Bernoulli reward, update every statistic."""
     k_choose, k_reward = jax.random.split(key)
     arm = choose_arm(algo, k_choose, state, inst)
     o = inst["outcome_K"][arm]
     mu = inst["mean_M"][o]
     r = jax.random.bernoulli(k_reward, mu).astype(jnp.float32)
-    return {
-        "n_K": state["n_K"].at[arm].add(1.0), "s_K": state["s_K"].at[arm].add(r),
-        "n_M": state["n_M"].at[o].add(1.0), "s_M": state["s_M"].at[o].add(r),
-        "seen_K": state["seen_K"].at[arm].set(True), "found_M": state["found_M"].at[o].set(True),
-        "regret": state["regret"] + (best_mean(inst) - mu), "t": state["t"] + 1,
-    }
+    return BanditState(
+        n_K=state.n_K.at[arm].add(1.0), s_K=state.s_K.at[arm].add(r),
+        n_M=state.n_M.at[o].add(1.0), s_M=state.s_M.at[o].add(r),
+        seen_K=state.seen_K.at[arm].set(True), found_M=state.found_M.at[o].set(True),
+        regret=state.regret + (best_mean(inst) - mu), t=state.t + 1,
+    )
 
 
-def run_steps(algo: str, state: dict, inst: dict, root: jax.Array, num_steps: int) -> dict:
+def run_steps(algo: str, state: BanditState, inst: dict, root: jax.Array, num_steps: int) -> BanditState:
     """`num_steps` steps; the key of step t is fold_in(POLICY stream, t), so chunking never matters."""
 
     def body(s, _):
-        return bandit_step(algo, s, inst, prng.step_key(root, prng.Stream.POLICY, s["t"])), None
+        return bandit_step(algo, s, inst, prng.step_key(root, prng.Stream.POLICY, s.t)), None
 
     return jax.lax.scan(body, state, None, length=num_steps)[0]
 
 
-def chunk_metrics(state: dict) -> dict:
+def chunk_metrics(state: BanditState) -> dict:
     """Per-chunk history of one run: cumulative regret, steps, distinct outcomes found, arms tried."""
-    return {"regret": state["regret"], "t": state["t"], "outcomes_found": jnp.sum(state["found_M"]),
-            "arms_tried": jnp.sum(state["seen_K"])}
+    return {"regret": state.regret, "t": state.t, "outcomes_found": jnp.sum(state.found_M),
+            "arms_tried": jnp.sum(state.seen_K)}
