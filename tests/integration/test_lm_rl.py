@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from theoryrl.eval import lm_eval
 from theoryrl.models.transformer import TransformerSpec, init_params
 from theoryrl.rl import lm_rl, lm_runs, ntp, sampling
 from theoryrl.rl.advantages import AdvantageSpec
@@ -70,7 +71,7 @@ def _train(spec: lm_rl.RLSpec, steps: int = 40):
 
     state, metrics = run(state)
     prompts, _, problems = _sample_prompts(jax.random.key(1), hp, 64)
-    greedy = lm_rl.greedy_scores(model, SAMPLER, TASK, state.params, prompts, None, problems)
+    greedy = lm_eval.greedy_scores(model, SAMPLER, TASK.score, state.params, prompts, None, problems)
     return float(jnp.mean(greedy["reward"])), jax.device_get(metrics), state.params
 
 

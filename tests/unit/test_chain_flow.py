@@ -9,7 +9,7 @@ import pytest
 
 from theoryrl.models.chain_attention import next_logits
 from theoryrl.rl.chain import rollout, sequence_logp_one
-from theoryrl.tasks.chain import ChainBatch, ChainSpec, derive, edge_token, sample, uniform_over
+from theoryrl.tasks.chain import ChainBatch, derive, edge_token, sample, uniform_over
 from theoryrl.theory import chain_flow as cf
 from theoryrl.theory import flow_integrate as fi
 

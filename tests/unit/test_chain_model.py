@@ -15,7 +15,7 @@ import pytest
 from theoryrl.models.chain_attention import (ModelSpec, count_logits, edge_tables, incidence_values, next_logits,
                                              teacher_forced_logits)
 from theoryrl.rl import chain as rl_chain
-from theoryrl.tasks.chain import ChainBatch, ChainInstance, ChainSpec, derive
+from theoryrl.tasks.chain import ChainBatch, ChainSpec, derive
 
 N = 6  # m = 3
 

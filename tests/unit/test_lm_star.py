@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from theoryrl.eval import lm_eval
 from theoryrl.models import transformer as tfm
 from theoryrl.rl import lm_rl, lm_runs, lm_star, ntp, sampling
 
@@ -109,5 +110,5 @@ def test_star_rounds_learn_the_one_token_task():
     assert int(state.step) == 12
     assert metrics["reward"][0] < 0.4
     prompts, _, problems = _sample_prompts(jax.random.key(7), hp, 64)
-    greedy = lm_rl.greedy_scores(MODEL, sampler, task, state.params, prompts, None, problems)
+    greedy = lm_eval.greedy_scores(MODEL, sampler, task.score, state.params, prompts, None, problems)
     assert float(jnp.mean(greedy["reward"])) >= 0.9, metrics["reward"]

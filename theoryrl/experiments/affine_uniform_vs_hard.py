@@ -35,6 +35,7 @@ from theoryrl.core.bases import Gate
 from theoryrl.core.config import require, run_id, to_dict
 from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Program, Run, RunPlan, Runs, Stage
+from theoryrl.eval import lm_eval
 from theoryrl.models import transformer as tfm
 from theoryrl.models.transformer import TransformerSpec
 from theoryrl.rl import lm_rl, lm_runs, ntp, sampling
@@ -191,7 +192,7 @@ def _eval_fn(cfg: Config, task: lm_rl.RLTask):
     model, sampler, num_dist = _model(cfg), _sampler(cfg), cfg.chain_len - 1
 
     def evaluate(params, hp: lm_runs.PretrainHp | lm_runs.RLHp, problems):
-        scores = lm_rl.greedy_scores(model, sampler, task, params, problems.prompt_NxLp, None, problems)
+        scores = lm_eval.greedy_scores(model, sampler, task.score, params, problems.prompt_NxLp, None, problems)
         by_dist = lambda v: jnp.mean(v.reshape(num_dist, -1), axis=1)  # noqa: E731
         out = {"eval_acc": by_dist(scores["answer_correct"].astype(jnp.float32)),
                "eval_process_acc": by_dist(scores["process_correct"]), "eval_len": by_dist(scores["length"])}
@@ -200,7 +201,7 @@ def _eval_fn(cfg: Config, task: lm_rl.RLTask):
             # policy whose every step is right with probability > 1/2 never slips); the same key at
             # every evaluation, so curves compare policies on common random numbers
             key = jax.random.fold_in(prng.stream_key(prng.root_key(hp.seed), prng.Stream.EVAL), 1)
-            sampled = lm_rl.sampled_scores(model, sampler, task, params, problems.prompt_NxLp, None, problems, key,
+            sampled = lm_eval.sampled_scores(model, sampler, task.score, params, problems.prompt_NxLp, None, problems, key,
                                            cfg.eval_samples, temperature=cfg.temperature)
             out["eval_sample_acc"] = by_dist(sampled["answer_correct"].astype(jnp.float32))
             out["eval_sample_process_acc"] = by_dist(sampled["process_correct"].astype(jnp.float32))

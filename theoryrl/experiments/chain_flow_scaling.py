@@ -78,7 +78,7 @@ class Config:
         require(all(h in ("m-1", ">=m/2") for h in self.hard_sets), "hard_sets", self.hard_sets, "m-1 and/or >=m/2")
         require(self.mass_m >= 3, "mass_m", self.mass_m, ">= 3")
         require(len(self.cs) > 0 and all(0 < c <= 1 for c in self.cs), "cs", self.cs, "values in (0, 1]")
-        require(1 <= self.simple_k < self.mass_m - 1, "simple_k", self.simple_k, f"1 <= simple_k < mass_m-1")
+        require(1 <= self.simple_k < self.mass_m - 1, "simple_k", self.simple_k, "1 <= simple_k < mass_m-1")
         require(len(self.rests) > 0 and all(r in ("hardest", "uniform") for r in self.rests), "rests", self.rests,
                 "hardest and/or uniform")
         require(all(1 <= k < self.mass_m - 1 for k in self.ks), "ks", self.ks, f"values in 1..mass_m-2 = {self.mass_m - 2}")

@@ -27,6 +27,7 @@ import optax
 
 from theoryrl.core import prng
 from theoryrl.core.config import require
+from theoryrl.eval import lm_eval
 from theoryrl.models import transformer as tfm
 from theoryrl.rl import advantages as adv_lib
 from theoryrl.rl import losses as loss_lib
@@ -87,12 +88,8 @@ def needs_value_head(spec: RLSpec) -> bool:
 
 
 def score_groups(task: RLTask, problems, rollout: sampling.Rollout) -> dict:
-    """Score a [P, G, T] rollout against its P problems; every score comes back as [P, G]."""
-    num_prompts, group, steps = rollout.tokens_PxGxT.shape
-    tiled = jax.tree.map(lambda a: jnp.repeat(a, group, axis=0), problems)
-    scores = task.score(tiled, rollout.tokens_PxGxT.reshape(num_prompts * group, steps),
-                        rollout.mask_PxGxT.reshape(num_prompts * group, steps))
-    return {k: jnp.reshape(v, (num_prompts, group)).astype(jnp.float32) for k, v in scores.items()}
+    """Score a [P, G, T] rollout against its P problems with the task's verifier (eval/lm_eval.py)."""
+    return lm_eval.score_samples(task.score, problems, rollout)
 
 
 def _select_groups(tree, order_P, count: int):
@@ -277,23 +274,3 @@ def rl_step(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, tx: optax.G
                "sampler_logp_gap": jnp.max(jnp.abs(ro.rollout.logp_PxGxT - logp_old) * mask),
                **{f"train_{k}": jnp.mean(v) for k, v in ro.scores.items() if k != "reward"}}
     return TrainState(params, opt_state, t + 1), metrics
-
-
-def greedy_scores(model_spec, sampler: sampling.SamplerSpec, task: RLTask, params, prompts, prompt_mask,
-                  problems) -> dict:
-    """Greedy decoding of every prompt, scored: each score as [N] (plus "length")."""
-    rollout = sampling.sample(model_spec, params, prompts, prompt_mask, jax.random.key(0), 1,
-                              dataclasses.replace(sampler, greedy=True))
-    scores = {k: v[:, 0] for k, v in score_groups(task, problems, rollout).items()}
-    scores["length"] = rollout.length_PxG[:, 0].astype(jnp.float32)
-    return scores
-
-
-def sampled_scores(model_spec, sampler: sampling.SamplerSpec, task: RLTask, params, prompts, prompt_mask,
-                   problems, key, num_samples: int, temperature=1.0, top_p=1.0) -> dict:
-    """`num_samples` samples per prompt, scored: each score as [N, num_samples] (pass@k inputs)."""
-    rollout = sampling.sample(model_spec, params, prompts, prompt_mask, key, num_samples, sampler,
-                              temperature=temperature, top_p=top_p)
-    scores = score_groups(task, problems, rollout)
-    scores["length"] = rollout.length_PxG.astype(jnp.float32)
-    return scores
