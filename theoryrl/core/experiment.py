@@ -154,7 +154,8 @@ def _train(ctx: "RunContext", stage_name: str, plans: list[RunPlan]) -> list[tup
             steps_per_chunk=program.steps_per_chunk, summarize=program.summarize,
             all_stopped=program.all_stopped, final_fn=program.final_fn)
         # a bucket loaded from this folder's cache keeps the wall time it took to train
-        wall_s = ctx.run_dir.bucket_wall_s(name) or time.time() - t0
+        recorded = ctx.run_dir.bucket_wall_s(name)
+        wall_s = time.time() - t0 if recorded is None else recorded
         for j, i in enumerate(idx):
             results[i] = ({k: v[j] for k, v in arrays.items()}, wall_s)
     return results
@@ -191,7 +192,7 @@ class RunContext:
         return arrays
 
     def train_runs(self, bucket: str, *, data_fn: Callable, init_fn: Callable, chunk_fn: Callable,
-                   hps: list[dict], num_chunks: int, steps_per_chunk: int,
+                   hps: list[Any], num_chunks: int, steps_per_chunk: int,
                    summarize: Callable[[dict], dict] | None = None,
                    all_stopped: Callable[[dict], bool] | None = None,
                    final_fn: Callable | None = None) -> dict[str, np.ndarray]:

@@ -58,7 +58,7 @@ class RunPlan:
     row: dict
     bucket: Any
     label: str
-    hp: dict = dataclasses.field(default_factory=dict)
+    hp: Any = None  # a frozen pytree dataclass of the run's traced knobs
     build: Callable[[], Program] | None = None
     compute: Callable[[], dict[str, np.ndarray]] | None = None
     parent: "Run | None" = None
