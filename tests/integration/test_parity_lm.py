@@ -1,5 +1,6 @@
 """The parity transformer experiments end to end at tiny sizes: run folder, summary contract, the
 checkpoint hand-over from NTP to RL, and figures."""
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -8,6 +9,7 @@ import numpy as np
 
 from theoryrl.core.experiment import execute
 from theoryrl.core.results import load_npz
+from theoryrl.core.stages import Run
 from theoryrl.experiments import parity_leap2, parity_rl, parity_separation, parity_threshold
 
 TINY_LM = ["lm.d_model=16", "lm.n_layers=1", "lm.n_heads=2", "lm.batch=32", "lm.warmup_steps=2", "lm.eval_prompts=32"]
@@ -148,3 +150,18 @@ def test_parity_separation_tiny(tmp_path):
     if not rl_row["base_gate_passed"]:
         assert rl_row["learned"] is False and summary["verdict"]["ntp_rl_learns_every_d"] is False
     assert [p.name for p in parity_separation.plot(folder, tmp_path / "fig")] == ["parity-separation.png"]
+
+
+def test_parity_rl_early_claims_are_not_judged_without_an_early_checkpoint():
+    """early_step is the last main-pretraining step whose chunk ended below early_acc (0: none did,
+    so the 'early' start would be the random init). Seed 43 never was below it -> not judged, naming 43."""
+    cfg = dataclasses.replace(parity_rl.TIERS["quick"], seeds=(42, 43))
+
+    def base(seed, early_steps):
+        return Run("pretrain", {"base": "main", "seed": seed}, {"history/early_step": np.array(early_steps)})
+
+    both = {("main", 42): base(42, [100, 200, 200]), ("main", 43): base(43, [0, 300, 300])}
+    assert parity_rl._no_early_checkpoint(cfg, both) is None
+    one_never = {("main", 42): base(42, [100, 200, 200]), ("main", 43): base(43, [0, 0, 0])}
+    assert parity_rl._no_early_checkpoint(cfg, one_never) == (
+        "no early checkpoint (chain_token_acc was never below early_acc) for seeds [43]")

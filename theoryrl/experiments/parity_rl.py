@@ -242,10 +242,7 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
                 float(np.mean(reach)) if None not in reach else None)
             unsound = plm.gate_failures([bases[BASE_OF[start], int(s)] for s in cfg.seeds], ("base", "seed"))
             if start == "early" and unsound is None:
-                # early_step 0: no chunk was ever below early_acc, so "early" is the random initialisation
-                never = [int(s) for s in cfg.seeds if bases["main", int(s)].history("early_step")[-1] <= 0]
-                unsound = f"no early checkpoint (chain_token_acc was never below early_acc) for seeds {never}" \
-                    if never else None
+                unsound = _no_early_checkpoint(cfg, bases)
             for claim, value in _claims(cfg, alg, start, c).items():
                 plm.record_claim(verdict, not_judged, claim, value, unsound)
     _pretrain_summary(cfg, bases, metrics, verdict, not_judged, arrays)
@@ -263,6 +260,14 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
                          f"{cfg.rl_lr}, {cfg.rl_steps} steps; STaR N = {cfg.star_prompts}, E = {cfg.star_epochs}, "
                          f"{cfg.star_rounds} rounds; tau = {cfg.temperature}"}
     return Outcome(metrics, rows, paper, verdict, arrays, not_judged)
+
+
+def _no_early_checkpoint(cfg: Config, bases: dict) -> str | None:
+    """Why the "early" claims cannot be judged, or None. early_step 0 means no chunk of the main
+    pre-training ended with chain_token_acc below early_acc, so the "early" checkpoint would be the
+    random initialisation, not a model that has begun but not finished learning the chain."""
+    never = [int(s) for s in cfg.seeds if bases["main", int(s)].history("early_step")[-1] <= 0]
+    return f"no early checkpoint (chain_token_acc was never below early_acc) for seeds {never}" if never else None
 
 
 def _claims(cfg: Config, alg: str, start: str, c: dict) -> dict[str, bool]:
