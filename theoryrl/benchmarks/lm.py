@@ -1,6 +1,6 @@
-"""Throughput of the small transformer: KV-cache sampling and NTP training, with MFU.
+"""Throughput of the small transformer: KV-cache sampling, NTP training and one GRPO step, with MFU.
 
-    python -m theoryrl bench lm [--json] [--quick] [--reps N]
+    python -m theoryrl bench lm [--json] [--quick] [--reps N] [--no-grpo]
     python -m theoryrl.benchmarks.lm ...
 
 Two models (vocab 64, head_dim 32, SwiGLU default width, MHA): ~1M parameters (d_model 128,
@@ -15,14 +15,22 @@ sequences, prompt length 32, response length 64 (sequence 96).
   empty cache slots; same tokens, log-probs equal to ~1e-6.
 - train: one `rl.ntp.ntp_step` (forward, backward, AdamW with clipping) on [256, 96] tokens, loss on
   the 64 response targets; tokens/s = 256 * 96 per step.
+- grpo (`--grpo`, default on): one `rl.lm_rl.rl_step` (GRPO, 32 prompts x G = 8, one on-policy
+  update, which skips the separate behaviour pass) timed interleaved with
+  `benchmarks.reference_lm.grpo_step` (the same step with that pass; ratio = reference / fast with
+  min/max over pairs), on a synthetic task: random prompts, reward 1 iff the first response token
+  is the prompt's last. Rows grpo-sample / grpo-score / grpo-behaviour / grpo-update time the parts
+  alone: the sampler, verifier + advantages, the behaviour forward pass (reference only) and
+  forward + backward + AdamW of the clipped surrogate (`lm_rl.update`).
 
 Model FLOPs count the matmuls as implemented: 2 * params per token forward (the tied output
 projection is in params; the embedding lookup is free), plus attention 4 * n_layers * d_model * K
 per token for QK^T and AV over K keys (K = the cache slots a decode step reads: all 96, or with
-cache blocks the prompt plus the end of the step's block; the sequence length in
-prefill and training, since masked scores are computed too); training is 3x the forward.
-MFU = model FLOP/s / the measured float32 GEMM peak (`benchmarks/hardware.py`). Each number is the
-median of `--reps` timed calls (default 2, to stay near 2 minutes on a 2-core CPU) after an
+cache blocks the prompt plus the end of the step's block; the sequence length in prefill and
+training, since masked scores are computed too); training is 3x the forward; a GRPO step is sample
++ update (+ one forward for the behaviour pass); scoring counts 0. MFU = model FLOP/s / the
+measured float32 GEMM peak (`benchmarks/hardware.py`). Each number is the median of `--reps` timed
+calls (default 2; the whole benchmark takes several minutes on a 2-core CPU) after an
 ahead-of-time compile (compile time reported separately). On a shared machine wall time tracks the
 load; the JSON rows also give the process CPU seconds per call (`cpu_s_per_call`, all threads).
 
@@ -31,6 +39,7 @@ Measured numbers (CPU and H200) and what bounds each step: docs/results/bench-lm
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -40,9 +49,10 @@ import time
 import jax
 import jax.numpy as jnp
 
-from theoryrl.benchmarks import hardware
+from theoryrl.benchmarks import hardware, reference_lm
 from theoryrl.models import transformer as tfm
-from theoryrl.rl import ntp, sampling
+from theoryrl.rl import advantages as adv_lib
+from theoryrl.rl import lm_rl, lm_runs, ntp, sampling
 
 MODELS = {  # name -> (d_model, n_layers)
     "1M": (128, 5),
@@ -133,6 +143,111 @@ def bench_train(spec, params, batch: int, prompt_len: int, new_tokens: int, reps
             "gflops_per_s": per_token * tokens / seconds / 1e9}
 
 
+def grpo_flops(spec: tfm.TransformerSpec, prompts: int, group: int, prompt_len: int, new_tokens: int,
+               behaviour_pass: bool) -> float:
+    """Model FLOPs of one GRPO step: sampling, the update's forward + backward (3 forwards) over the
+    [prompts * group, prompt + response] batch, and with `behaviour_pass` one more forward."""
+    seq = prompt_len + new_tokens
+    forward = prompts * group * seq * forward_flops_per_token(spec, seq)
+    return sample_flops(spec, prompts, group, prompt_len, new_tokens) + (4 if behaviour_pass else 3) * forward
+
+
+def _first_token_task(prompt_len: int, vocab: int = VOCAB) -> lm_rl.RLTask:
+    """Synthetic verifiable task: random prompts over tokens 2.. (0 pad, 1 EOS); reward 1 iff the first
+    response token repeats the prompt's last token."""
+    def sample_prompts(key, hp, n):
+        prompts_NxL = jax.random.randint(key, (n, prompt_len), 2, vocab).astype(jnp.int32)
+        return prompts_NxL, None, {"last": prompts_NxL[:, -1]}
+
+    def score(problems, response_NxT, mask_NxT):
+        return {"reward": (response_NxT[:, 0] == problems["last"]).astype(jnp.float32)}
+
+    return lm_rl.RLTask(sample_prompts=sample_prompts, score=score)
+
+
+def time_interleaved(calls: dict, reps: int) -> dict:
+    """{name: [wall seconds]} of `reps` rounds in which the named calls alternate (one warm-up round first)."""
+    times = {name: [] for name in calls}
+    for r in range(reps + 1):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            jax.block_until_ready(call())
+            if r:
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def bench_grpo(spec, params, args, peak: dict) -> list[dict]:
+    """One GRPO step, fast vs reference interleaved, and its parts alone (module docstring)."""
+    prompts, group, prompt_len, new_tokens = args.batch // args.group, args.group, args.prompt_len, args.new_tokens
+    sampler = sampling.SamplerSpec(max_new_tokens=new_tokens, eos_id=1, pad_id=0)
+    rl_spec = lm_rl.RLSpec(prompts_per_step=prompts, group_size=group)
+    tx = ntp.make_optimizer(ntp.OptimSpec(lr=1e-4, warmup_steps=0, schedule="constant"))
+    task = _first_token_task(prompt_len)
+    hp = lm_runs.RLHp(seed=jnp.int32(0), lr_scale=jnp.float32(1.0), temperature=jnp.float32(1.0),
+                      top_p=jnp.float32(1.0), init_params=params)
+    steps = {
+        "fast": lambda st: lm_rl.rl_step(spec, sampler, rl_spec, tx, task, st, hp, params),
+        "ref": lambda st: reference_lm.grpo_step(spec, sampler, rl_spec, tx, task, st, hp),
+    }
+    states = {name: lm_rl.TrainState(jax.tree.map(jnp.copy, params), tx.init(params), jnp.int32(0)) for name in steps}
+    compiled, compile_s = {}, {}
+    for name, fn in steps.items():
+        start = time.perf_counter()
+        compiled[name] = jax.jit(fn, donate_argnums=0).lower(states[name]).compile()
+        compile_s[name] = time.perf_counter() - start
+
+    def call(name):
+        states[name], metrics = compiled[name](states[name])
+        return metrics["loss"]
+
+    times = time_interleaved({name: functools.partial(call, name) for name in steps}, args.reps)
+    ratios = [r / f for f, r in zip(times["fast"], times["ref"], strict=True)]
+    seq = prompt_len + new_tokens
+    forward = args.batch * seq * forward_flops_per_token(spec, seq)
+    sample_fl = sample_flops(spec, prompts, group, prompt_len, new_tokens)
+    step_flops = {name: grpo_flops(spec, prompts, group, prompt_len, new_tokens, name == "ref") for name in steps}
+    common = {"batch": args.batch, "prompts": prompts, "group": group, "prompt_len": prompt_len,
+              "new_tokens": new_tokens, "tokens_per_call": args.batch * new_tokens}
+    rows = [{**common, "phase": "grpo", "s_per_call": statistics.median(times["fast"]), "times": times["fast"],
+             "ref_s_per_call": statistics.median(times["ref"]), "ref_times": times["ref"],
+             "speedup_vs_ref": statistics.median(ratios), "speedup_vs_ref_min": min(ratios),
+             "speedup_vs_ref_max": max(ratios), "speedup_vs_ref_each": ratios,
+             "behaviour_pass_saving_s": statistics.median(times["ref"]) - statistics.median(times["fast"]),
+             "compile_s": compile_s["fast"], "ref_compile_s": compile_s["ref"],
+             "flops_per_call": step_flops["fast"], "ref_flops_per_call": step_flops["ref"],
+             "ref_gflops_per_s": step_flops["ref"] / statistics.median(times["ref"]) / 1e9}]
+
+    # the parts alone, on one collected batch
+    ro = jax.jit(lambda p: lm_rl.collect(spec, sampler, rl_spec, task, p, hp, jnp.int32(0)))(params)
+    batch, _ = jax.jit(lambda p, r: lm_rl.advantage_batch(spec, sampler, rl_spec, task, p, params, hp,
+                                                           jnp.int32(0), r))(params, ro)
+    seqs = sampling.full_sequences(ro.prompts_PxL, ro.prompt_mask_PxL, ro.rollout)
+    prng_key = jax.random.key(5)
+    parts = {
+        "grpo-sample": (lambda p: sampling.sample(spec, p, ro.prompts_PxL, None, prng_key, group, sampler),
+                        (params,), sample_fl),
+        "grpo-score": (lambda r: adv_lib.compute_advantages(rl_spec.advantage, lm_rl.score_groups(
+            task, ro.problems, r)["reward"], r.mask_PxGxT), (ro.rollout,), 0.0),
+        "grpo-behaviour": (lambda p: lm_rl.sequence_forward(spec, p, seqs, hp.temperature, prompt_len, prompts, group),
+                           (params,), forward),
+        "grpo-update": (lambda p, o, b: lm_rl.update(spec, rl_spec, tx, p, o, b, hp.temperature, prompt_len),
+                        (params, tx.init(params), batch), 3 * forward),
+    }
+    for phase, (fn, fn_args, flops) in parts.items():
+        start = time.perf_counter()
+        part = jax.jit(fn).lower(*fn_args).compile()
+        part_compile = time.perf_counter() - start
+        seconds, part_times, cpu_s = _median_seconds(lambda: part(*fn_args), args.reps)
+        rows.append({**common, "phase": phase, "s_per_call": seconds, "times": part_times, "cpu_s_per_call": cpu_s,
+                     "compile_s": part_compile, "flops_per_call": flops})
+    for row in rows:
+        row["tokens_per_s"] = row["tokens_per_call"] / row["s_per_call"]
+        row["gflops_per_s"] = row["flops_per_call"] / row["s_per_call"] / 1e9
+        row["flops_per_token"] = row["flops_per_call"] / row["tokens_per_call"]
+    return rows
+
+
 def bench_model(name: str, args, peak: dict) -> list[dict]:
     spec = make_spec(name, args.prompt_len + args.new_tokens)
     params = jax.jit(tfm.init_params, static_argnums=0)(spec, jax.random.key(0))
@@ -141,17 +256,24 @@ def bench_model(name: str, args, peak: dict) -> list[dict]:
               "peak_gflops": peak["matmul_gflops"], "loadavg_1min": os.getloadavg()[0]}
     rows = [bench_sample(spec, params, args.batch // args.group, args.group, args.prompt_len, args.new_tokens,
                          args.reps, block) for block in sorted({0, args.cache_block})]
-    rows += [bench_train(spec, params, args.batch, args.prompt_len, args.new_tokens, args.reps)]
+    rows += [bench_train(spec, jax.tree.map(jnp.copy, params), args.batch, args.prompt_len, args.new_tokens,
+                         args.reps)]  # a copy: the train step donates it
+    if args.grpo:
+        rows += bench_grpo(spec, params, args, peak)
     for row in rows:
         row.update(common, mfu=row["gflops_per_s"] / peak["matmul_gflops"])
     return rows
 
 
 def _fmt(row: dict) -> str:
-    return (f"{row['model']:>4} {row['params']:>9,d} {row['phase']:>10} {row['batch']:5d} "
+    text = (f"{row['model']:>4} {row['params']:>9,d} {row['phase']:>14} {row['batch']:5d} "
             f"{row['prompt_len']:3d}+{row['new_tokens']:<3d} {row['s_per_call']:8.3f} {row['tokens_per_s']:10.4g} "
             f"{row['flops_per_token'] / 1e6:8.2f} {row['gflops_per_s']:8.2f} {100 * row['mfu']:6.1f}% "
             f"{row['compile_s']:7.1f}")
+    if "speedup_vs_ref" in row:
+        text += (f"   reference (with behaviour pass) {row['ref_s_per_call']:.3f} s: ref/fast "
+                 f"{row['speedup_vs_ref']:.2f}x [{row['speedup_vs_ref_min']:.2f}, {row['speedup_vs_ref_max']:.2f}]")
+    return text
 
 
 def parse_args(argv):
@@ -164,6 +286,8 @@ def parse_args(argv):
     ap.add_argument("--prompt-len", type=int, default=32)
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--reps", type=int, help="timed calls after compile (default 2; 1 with --quick)")
+    ap.add_argument("--grpo", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time one GRPO step against the reference step, and its parts (default on)")
     ap.add_argument("--cache-block", type=int, default=16,
                     help="also time the sampler growing its cache in blocks of this many tokens (0: only the "
                          "one-block sampler; default 16)")
@@ -188,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# backend {jax.default_backend()}: measured peak {peak['matmul_gflops']:.1f} GFLOP/s (f32 GEMM); "
               f"median of {args.reps} calls; sample = {args.batch // args.group} prompts x G={args.group}, "
               f"train = one NTP+AdamW step; seq = prompt + response", flush=True)
-        print(f"{'mdl':>4} {'params':>9} {'phase':>10} {'batch':>5} {'seq':>7} {'s/call':>8} {'tokens/s':>10} "
+        print(f"{'mdl':>4} {'params':>9} {'phase':>14} {'batch':>5} {'seq':>7} {'s/call':>8} {'tokens/s':>10} "
               f"{'MFLOP/tk':>8} {'GFLOP/s':>8} {'MFU':>7} {'cmpl_s':>7}", flush=True)
     rows = []
     for name in args.models:
