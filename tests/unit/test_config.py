@@ -2,8 +2,9 @@ import dataclasses
 
 import pytest
 
-from theoryrl.core.config import (ConfigError, apply_overrides, canonical_json, from_dict, parse_value, require,
-                                  run_id, to_dict, validate)
+from theoryrl.core.config import (ConfigError, apply_overrides, canonical_json, check_seeds, from_dict, parse_value,
+                                  require, require_finite_nonneg, require_finite_positive, require_float,
+                                  require_floats, require_int, require_ints, run_id, to_dict, validate)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,3 +65,70 @@ def test_parse_value_int_accepts_integral_floats_only():
     assert parse_value("1e3", int, "k") == 1000
     with pytest.raises(ConfigError):
         parse_value("1.5", int, "k")
+
+
+@dataclasses.dataclass(frozen=True)
+class Seeded:
+    seeds: tuple[int, ...] = (1, 2)
+    probs: tuple[float, ...] = (0.5, 0.5)
+    seed: int = 0
+    inner: Inner = Inner()
+
+
+@pytest.mark.parametrize("assignment, knob", [
+    ("inner.lr=nan", "inner.lr"), ("inner.lr=inf", "inner.lr"), ("inner.lr=-inf", "inner.lr"),
+    ("inner.lr=1e39", "inner.lr"),  # finite in float64, inf in the float32 the programs use
+    ("probs=0.5,nan", "probs"), ("seeds=3,3", "seeds"), ("seeds=2147483648", "seeds"),
+    ("seed=-2147483649", "seed"),
+])
+def test_generic_checks_cover_fields_by_type_and_name(assignment, knob):
+    # Seeded has no validate() of its own: these come from the field types and the names seeds/seed
+    with pytest.raises(ConfigError, match=f"'{knob}'"):
+        validate(apply_overrides(Seeded(), [assignment]))
+
+
+def test_generic_checks_accept_good_values():
+    validate(apply_overrides(Seeded(), ["seeds=-2147483648,2147483647", "probs=0,1e38", "inner.lr=0"]))
+
+
+@pytest.mark.parametrize("value, ok", [(0.0, False), (1e-300, True), (3.0, True), (float("nan"), False),
+                                       (float("inf"), False), (True, False), ("1", False)])
+def test_require_finite_positive(value, ok):
+    if ok:
+        require_finite_positive(value, "k")
+    else:
+        with pytest.raises(ConfigError, match="'k'"):
+            require_finite_positive(value, "k")
+
+
+def test_range_helpers_open_and_closed_ends():
+    require_finite_nonneg(0.0, "k")
+    require_float(1.0, "k", 0.0, 1.0, lo_open=True)
+    for bad in (0.0, 1.0 + 1e-12, float("nan")):
+        with pytest.raises(ConfigError):
+            require_float(bad, "k", 0.0, 1.0, lo_open=True)
+    with pytest.raises(ConfigError):
+        require_float(1.0, "k", 0.0, 1.0, hi_open=True)
+    require_floats((0.0, 1.0), "k", 0.0, 1.0)
+    with pytest.raises(ConfigError):
+        require_floats((0.0, float("nan")), "k", 0.0, 1.0)
+    with pytest.raises(ConfigError):
+        require_floats((), "k")  # at least one by default
+
+
+def test_int_helpers_reject_non_integers_and_out_of_range():
+    require_int(5, "k", 1, 5)
+    for bad in (0, 6, True, 2.0, None):
+        with pytest.raises(ConfigError, match="'k'"):
+            require_int(bad, "k", 1, 5)
+    require_ints((1, 5), "k", 1, 5)
+    for bad in ((), (1, 6), (1, 1), 3):
+        with pytest.raises(ConfigError):
+            require_ints(bad, "k", 1, 5, distinct=True)
+
+
+def test_check_seeds_count_type_and_duplicates():
+    check_seeds((0, 2 ** 31 - 1))
+    for bad in ((), (1, 1), (2 ** 31,), (1.0,), tuple(range(1025))):
+        with pytest.raises(ConfigError, match="'seeds'"):
+            check_seeds(bad)

@@ -32,7 +32,8 @@ import numpy as np
 
 from theoryrl.core import prng
 from theoryrl.core.bases import Gate
-from theoryrl.core.config import require, run_id, to_dict
+from theoryrl.core.config import (check_seeds, is_int, require, require_finite_positive, require_float, require_int,
+                                  run_id, to_dict)
 from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Program, Run, RunPlan, Runs, Stage
 from theoryrl.eval import lm_eval
@@ -93,36 +94,44 @@ class Config:
     fail_level: float = 0.1  # "Hard-only stays ~0": hard arm's seed-mean greedy accuracy <= this
 
     def validate(self) -> None:
-        require(3 <= self.chain_len <= 16, "chain_len", self.chain_len, "3..16")
-        require(1 <= self.pretrain_max_distance < self.chain_len - 1, "pretrain_max_distance",
-                self.pretrain_max_distance, f"1..{self.chain_len - 2} (below the hardest distance)")
-        require(1 <= self.short_max_distance < self.chain_len - 1, "short_max_distance", self.short_max_distance,
-                f"1..{self.chain_len - 2}")
+        require_int(self.chain_len, "chain_len", 3, 16)
+        require_int(self.pretrain_max_distance, "pretrain_max_distance", 1, self.chain_len - 2,
+                    f"1..{self.chain_len - 2} (below the hardest distance)")
+        require_int(self.short_max_distance, "short_max_distance", 1, self.chain_len - 2, f"1..{self.chain_len - 2}")
         require(len(self.arms) > 0 and all(a in ARMS for a in self.arms) and len(set(self.arms)) == len(self.arms),
                 "arms", self.arms, f"distinct values from {list(ARMS)}")
-        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
-        require(self.d_model >= 8 and self.n_heads >= 1 and self.d_model % self.n_heads == 0
+        check_seeds(self.seeds)
+        # model and step bounds: ~8x the paper tier (d_model 256, 4 layers, 8 heads, 20k NTP steps at batch
+        # 256, 600 RL steps of 64 x 8 samples); step counts stay far below 2^31 (int32 step keys)
+        require_int(self.n_heads, "n_heads", 1, 64)
+        require(is_int(self.d_model) and 8 <= self.d_model <= 2048 and self.d_model % self.n_heads == 0
                 and (self.d_model // self.n_heads) % 2 == 0, "d_model", self.d_model,
-                "divisible by n_heads with an even head size")
-        require(self.n_layers >= 1, "n_layers", self.n_layers, ">= 1")
-        require(self.token_shift >= 0, "token_shift", self.token_shift, ">= 0 (0 = off)")
-        require(0 <= self.reading_steps < self.pretrain_steps, "reading_steps", self.reading_steps,
-                f"0..{self.pretrain_steps - 1} (the reading stage is part of pretrain_steps)")
-        require(2 <= self.reading_chain_len < self.chain_len, "reading_chain_len", self.reading_chain_len,
-                f"2..{self.chain_len - 1}")
-        for knob, chunk in (("pretrain_steps", "pretrain_chunk"), ("rl_steps", "steps_per_chunk")):
+                f"8..2048, divisible by n_heads = {self.n_heads} with an even head size")
+        require_int(self.n_layers, "n_layers", 1, 48)
+        require_int(self.token_shift, "token_shift", 0, 64, "0..64 (0 = off)")
+        require_int(self.pretrain_chunk, "pretrain_chunk", 1, 1_000_000)
+        require_int(self.steps_per_chunk, "steps_per_chunk", 1, 100_000)
+        for knob, chunk, hi in (("pretrain_steps", "pretrain_chunk", 1_000_000),
+                                ("rl_steps", "steps_per_chunk", 100_000)):
             value, size = getattr(self, knob), getattr(self, chunk)
-            require(size >= 1 and value >= size and value % size == 0, knob, value,
-                    f"a positive multiple of {chunk} = {size}")
-        for knob in ("pretrain_batch", "prompts_per_step", "eval_per_distance"):
-            require(getattr(self, knob) >= 1, knob, getattr(self, knob), ">= 1")
-        require(self.group_size >= 2, "group_size", self.group_size, ">= 2")
+            require(is_int(value) and size <= value <= hi and value % size == 0, knob, value,
+                    f"a positive multiple of {chunk} = {size}, at most {hi}")
+        require(is_int(self.reading_steps) and 0 <= self.reading_steps < self.pretrain_steps, "reading_steps",
+                self.reading_steps, f"0..{self.pretrain_steps - 1} (the reading stage is part of pretrain_steps)")
+        require(is_int(self.reading_chain_len) and 2 <= self.reading_chain_len < self.chain_len, "reading_chain_len",
+                self.reading_chain_len, f"2..{self.chain_len - 1}")
+        require_int(self.pretrain_batch, "pretrain_batch", 1, 4096)
+        require_int(self.prompts_per_step, "prompts_per_step", 1, 4096)
+        require_int(self.eval_per_distance, "eval_per_distance", 1, 65_536)
+        require_int(self.group_size, "group_size", 2, 1024)
         require(self.reward in eq.REWARDS, "reward", self.reward, " | ".join(eq.REWARDS))
-        require(0.0 <= self.slip < 1.0, "slip", self.slip, "in [0, 1)")
+        require_float(self.slip, "slip", 0.0, 1.0, hi_open=True)
         require(self.slip_sign in eq.SLIP_SIGNS, "slip_sign", self.slip_sign, " | ".join(eq.SLIP_SIGNS))
-        require(self.eval_samples >= 0, "eval_samples", self.eval_samples, ">= 0 (0 = greedy evaluation only)")
+        require_int(self.eval_samples, "eval_samples", 0, 1024, "0..1024 (0 = greedy evaluation only)")
         for knob in ("pretrain_lr", "rl_lr", "temperature"):
-            require(getattr(self, knob) > 0, knob, getattr(self, knob), "> 0")
+            require_finite_positive(getattr(self, knob), knob)
+        for knob in ("hard_level", "fail_level"):
+            require_float(getattr(self, knob), knob, 0.0, 1.0)
         self.task().validate()
 
     def task(self) -> eq.EquationSpec:

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from theoryrl.core import prng
-from theoryrl.core.config import require
+from theoryrl.core.config import check_seeds, is_int, require, require_finite_nonneg, require_float, require_int
 from theoryrl.core.experiment import Outcome, Program, RunPlan, Runs
 from theoryrl.core.results import load_npz
 from theoryrl.rl import bandit_pg as pg
@@ -73,21 +73,26 @@ class Config:
     seeds: tuple[int, ...] = tuple(range(42, 58))
 
     def validate(self):
-        for knob in ("questions", "arms", "outcomes", "rounds", "rounds_per_chunk"):
-            require(getattr(self, knob) >= 1, knob, getattr(self, knob), ">= 1")
-        require(self.group >= 2, "group", self.group, ">= 2 (group baselines and UCB-Mean need two samples)")
-        require(self.arms >= self.outcomes, "arms", self.arms, f">= outcomes = {self.outcomes}")
-        require(1 <= self.correct < self.outcomes, "correct", self.correct, f"1 .. outcomes - 1 = {self.outcomes - 1}")
-        require(self.rounds % self.rounds_per_chunk == 0, "rounds", self.rounds,
-                f"a multiple of rounds_per_chunk = {self.rounds_per_chunk}")
+        # sizes: each run holds questions x arms logits and their gradients, and all (method, seed) runs are one
+        # vmapped program; bounds ~32x the paper tier (2048 questions x 256 arms, group 8)
+        require_int(self.questions, "questions", 1, 65_536)
+        require_int(self.arms, "arms", 1, 16_384)
+        require(self.questions * self.arms <= 2 ** 24, "arms", self.arms,
+                f"questions x arms <= 2^24 (questions = {self.questions})")
+        require_int(self.outcomes, "outcomes", 1, self.arms, f"1..arms = {self.arms}")
+        require_int(self.group, "group", 2, 1024, "2..1024 (group baselines and UCB-Mean need two samples)")
+        require_int(self.correct, "correct", 1, self.outcomes - 1, f"1 .. outcomes - 1 = {self.outcomes - 1}")
+        require_int(self.rounds_per_chunk, "rounds_per_chunk", 1, 100_000)
+        require(is_int(self.rounds) and 1 <= self.rounds <= 100_000 and self.rounds % self.rounds_per_chunk == 0,
+                "rounds", self.rounds, f"a multiple of rounds_per_chunk = {self.rounds_per_chunk} in 1..100000")
         require(len(self.methods) > 0 and all(m in METHODS for m in self.methods) and len(set(self.methods)) == len(
             self.methods), "methods", self.methods, f"distinct names from {list(METHODS)}")
-        require(self.lr > 0, "lr", self.lr, "> 0")
-        require(0.0 <= self.share <= 1.0, "share", self.share, "in [0, 1]")
+        require_finite_nonneg(self.lr, "lr")  # 0: sampling from the initial policy (rl/bandit_pg.py)
+        require_float(self.share, "share", 0.0, 1.0)
         for knob in ("tie", "transfer", "beta", "c", "max_difficulty"):
-            require(getattr(self, knob) >= 0, knob, getattr(self, knob), ">= 0")
-        require(0.0 < self.early_frac <= 1.0, "early_frac", self.early_frac, "in (0, 1]")
-        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
+            require_finite_nonneg(getattr(self, knob), knob)
+        require_float(self.early_frac, "early_frac", 0.0, 1.0, lo_open=True)
+        check_seeds(self.seeds)
 
 
 TIERS = {

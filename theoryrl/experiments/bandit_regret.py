@@ -29,7 +29,7 @@ import jax
 import numpy as np
 
 from theoryrl.core import prng
-from theoryrl.core.config import require
+from theoryrl.core.config import check_seeds, is_int, require, require_float, require_int, require_ints
 from theoryrl.core.experiment import Outcome, Program, Run, RunPlan, Runs
 from theoryrl.core.results import load_npz
 from theoryrl.theory import bandits
@@ -54,20 +54,22 @@ class Config:
     min_r2: float = 0.9
 
     def validate(self):
-        require(len(self.outcomes) > 0 and all(isinstance(m, int) and m >= 2 for m in self.outcomes), "outcomes",
-                self.outcomes, "integers >= 2")
-        require(len(self.arms) > 0 and all(isinstance(k, int) and k >= max(self.outcomes) for k in self.arms), "arms",
-                self.arms, f"integers >= max(outcomes) = {max(self.outcomes)}")
-        require(self.steps_per_chunk >= 1, "steps_per_chunk", self.steps_per_chunk, ">= 1")
-        require(self.horizon >= 2 * self.steps_per_chunk and self.horizon % self.steps_per_chunk == 0, "horizon",
-                self.horizon, f"a multiple of steps_per_chunk = {self.steps_per_chunk}, at least 2 chunks")
+        # K <= 100k arms (10x the paper's largest; each step scores every arm of every run) and m <= K; the
+        # horizon stays below 2^24, so the step count t is exact in the float32 the UCB indices use
+        require_ints(self.outcomes, "outcomes", 2, 100_000, allowed="integers in 2..100000")
+        require_ints(self.arms, "arms", max(self.outcomes), 100_000,
+                     allowed=f"integers in max(outcomes) = {max(self.outcomes)}..100000")
+        require_int(self.steps_per_chunk, "steps_per_chunk", 1, 100_000)
+        require(is_int(self.horizon) and 2 * self.steps_per_chunk <= self.horizon <= 10_000_000
+                and self.horizon % self.steps_per_chunk == 0, "horizon", self.horizon,
+                f"a multiple of steps_per_chunk = {self.steps_per_chunk}, at least 2 chunks, at most 10000000")
         require(len(self.algorithms) > 0 and all(a in bandits.ALGORITHMS for a in self.algorithms)
                 and len(set(self.algorithms)) == len(self.algorithms), "algorithms", self.algorithms,
                 f"distinct names from {list(bandits.ALGORITHMS)}")
         require(self.structure in bandits.STRUCTURES, "structure", self.structure, " or ".join(bandits.STRUCTURES))
-        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
-        require(0.0 <= self.fit_from < 1.0, "fit_from", self.fit_from, "in [0, 1)")
-        require(0.0 < self.min_r2 <= 1.0, "min_r2", self.min_r2, "in (0, 1]")
+        check_seeds(self.seeds)
+        require_float(self.fit_from, "fit_from", 0.0, 1.0, hi_open=True)
+        require_float(self.min_r2, "min_r2", 0.0, 1.0, lo_open=True)
 
 
 TIERS = {

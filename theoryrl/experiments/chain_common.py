@@ -11,12 +11,14 @@ from typing import Iterable
 
 import numpy as np
 
-from theoryrl.core.config import require
+from theoryrl.core.config import (is_int, require, require_finite_nonneg, require_finite_positive, require_float,
+                                  require_int, require_ints)
 from theoryrl.core.stages import Program, Run, RunPlan
 from theoryrl.models.chain_attention import ModelSpec
 from theoryrl.rl import chain_trainer as trainer
 from theoryrl.tasks.chain import ChainSpec, uniform_over, validate_dist_probs
 
+MAX_M = 128  # n = 2m vertices and n <= 256 (tasks/chain.py's permutation packing): a fact of the task
 ACC_KEYS = ("acc", "acc_all", "traversal", "traversal_all", "reached", "len_correct")
 
 
@@ -39,19 +41,25 @@ class ChainRecipe:
     epochs_per_chunk: int = 1
 
     def validate(self):
-        require(self.batch >= 1, "batch", self.batch, ">= 1")
+        # bounds: about 5x the paper recipe (batch 200k, dataset 2M); the step count
+        # epochs x steps_per_epoch stays below 2^31 (int32 step counters and fold_in)
+        require_int(self.batch, "batch", 1, 1_000_000)
         require(self.dataset_size == 0 or self.dataset_size >= self.batch, "dataset_size", self.dataset_size,
                 "0 (fresh sampling) or >= batch")
-        require(self.epochs >= 1, "epochs", self.epochs, ">= 1")
-        require(self.steps_per_epoch >= 1, "steps_per_epoch", self.steps_per_epoch, ">= 1")
-        require(self.lr > 0, "lr", self.lr, "> 0")
-        require(self.tmp > 0, "tmp", self.tmp, "> 0")
-        require(self.horizon is None or self.horizon >= 1, "horizon", self.horizon, ">= 1 (or none for m+1)")
-        require(1 <= self.baseline_groups <= self.batch, "baseline_groups", self.baseline_groups, "1..batch")
-        require(self.eval_size >= 1, "eval_size", self.eval_size, ">= 1")
-        require(0.0 < self.early_stop_level <= 1.0, "early_stop_level", self.early_stop_level, "in (0, 1]")
-        require(self.epochs_per_chunk >= 1 and self.epochs % self.epochs_per_chunk == 0, "epochs_per_chunk",
-                self.epochs_per_chunk, f">= 1 and dividing epochs = {self.epochs}")
+        require_int(self.dataset_size, "dataset_size", 0, 10_000_000, "0 (fresh sampling) or batch..10000000")
+        require_int(self.epochs, "epochs", 1, 100_000)
+        require_int(self.steps_per_epoch, "steps_per_epoch", 1, 10_000)
+        require_finite_nonneg(self.lr, "lr")  # 0: learning switched off (Adam steps of size 0)
+        require_finite_positive(self.tmp, "tmp")
+        # 1024 > 4m + 1 at the largest m (128): every horizon a chain can use
+        require(self.horizon is None or (is_int(self.horizon) and 1 <= self.horizon <= 1024), "horizon", self.horizon,
+                "1..1024 (or none for m+1)")
+        require_int(self.baseline_groups, "baseline_groups", 1, self.batch, "1..batch")
+        require_int(self.eval_size, "eval_size", 1, 1_000_000)
+        require_float(self.early_stop_level, "early_stop_level", 0.0, 1.0, lo_open=True)
+        require(is_int(self.epochs_per_chunk) and 1 <= self.epochs_per_chunk <= self.epochs
+                and self.epochs % self.epochs_per_chunk == 0, "epochs_per_chunk",
+                self.epochs_per_chunk, f"1..epochs dividing epochs = {self.epochs}")
 
     @property
     def num_steps_per_epoch(self) -> int:
@@ -69,8 +77,13 @@ def check_choices(knob: str, values, allowed) -> None:
     require(len(values) > 0 and all(v in allowed for v in values), knob, values, f"a non-empty subset of {list(allowed)}")
 
 
-def check_ms(values, knob: str = "m") -> None:
-    require(len(values) > 0 and all(isinstance(m, int) and m >= 2 for m in values), knob, values, "integers >= 2")
+def check_ms(values, knob: str = "m", lo: int = 2, hi: int = MAX_M) -> None:
+    """Chain length(s) (an int or a tuple): lo..hi, where hi = 128 is the largest m of the two-chain
+    graph (n = 2m <= 256 vertices, tasks/chain.py's packed permutations); checked before any O(m) work."""
+    if isinstance(values, (tuple, list)):
+        require_ints(values, knob, lo, hi, allowed=f"integers in {lo}..{hi}")
+    else:
+        require_int(values, knob, lo, hi)
 
 
 def train_spec(recipe: ChainRecipe, task: ChainSpec, attention: str, evals: tuple[trainer.EvalSet, ...],

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theoryrl.core.config import require
+from theoryrl.core.config import check_seeds, require, require_floats
 from theoryrl.core.stages import Outcome, Runs
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import chain_common as cc
@@ -52,9 +52,10 @@ class Config:
     train_probs: tuple[float, ...] = ()
 
     def validate(self):
-        cc.check_ms(self.m)
+        cc.check_ms(self.m)  # bounds first: the loop below is O(m) per m
         cc.check_choices("attention", self.attention, ("softmax", "linear"))
-        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
+        check_seeds(self.seeds)
+        require_floats(self.train_probs, "train_probs", 0.0, 1.0, min_len=0, max_len=cc.MAX_M - 1)
         require(not (self.train_distances and self.train_probs), "train_probs", self.train_probs,
                 "either train_distances or train_probs, not both")
         for m in self.m:

@@ -20,8 +20,10 @@ INITS = ("consts", "c0", "uniform")
 
 
 def check_horizon(label: str) -> None:
-    ok = label in ("inf", "m+1", "4m") or (label.isdigit() and int(label) >= 1)
-    require(ok, "horizons", label, "inf, m+1, 4m or a positive integer")
+    """A horizon label; a number is at most 1024 (> 4m + 1 at the largest chain, m = 128): the finite-H
+    objective is a scan of H steps."""
+    ok = label in ("inf", "m+1", "4m") or (label.isdigit() and len(label) <= 4 and 1 <= int(label) <= 1024)
+    require(ok, "horizons", label, "inf, m+1, 4m or an integer in 1..1024")
 
 
 def horizon_of(label: str, m: int) -> int:

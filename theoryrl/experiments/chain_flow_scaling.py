@@ -29,9 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from theoryrl.core.config import require
+from theoryrl.core.config import (is_int, require, require_finite_positive, require_float, require_floats, require_int,
+                                  require_ints)
 from theoryrl.core.stages import Outcome, RunPlan, Runs, Stage
 from theoryrl.experiments import chain_flow_common as fc
+from theoryrl.experiments.chain_common import MAX_M
 from theoryrl.tasks.chain import uniform_over
 from theoryrl.theory import chain_flow as cf
 from theoryrl.theory.flow_integrate import FlowOpts
@@ -63,26 +65,28 @@ class Config:
     x64: bool = False
 
     def validate(self):
-        require(len(self.ms) >= 2 and all(isinstance(m, int) and m >= 3 for m in self.ms), "ms", self.ms,
-                "at least two integers >= 3")
+        # ms, mass_m <= 128: the two-chain graph's largest m (n = 2m <= 256, tasks/chain.py)
+        require_ints(self.ms, "ms", 3, MAX_M, min_len=2, allowed=f"at least two integers in 3..{MAX_M}")
         require(len(self.horizons) > 0, "horizons", self.horizons, "at least one of inf, m+1, 4m, <int>")
         for h in self.horizons:
             fc.check_horizon(h)
         require(len(self.inits) > 0 and all(i in fc.INITS for i in self.inits), "inits", self.inits, f"subset of {fc.INITS}")
-        require(len(self.init_consts) == 3, "init_consts", self.init_consts, "(alpha, beta, gamma)")
-        require(0 < self.init_c0 < 0.5, "init_c0", self.init_c0, "in (0, 0.5): p_fwd <= 1/2 when beta = gamma = 0")
+        require_floats(self.init_consts, "init_consts", min_len=3, max_len=3, allowed="(alpha, beta, gamma), finite")
+        require_float(self.init_c0, "init_c0", 0.0, 0.5, lo_open=True, hi_open=True,
+                      allowed="in (0, 0.5): p_fwd <= 1/2 when beta = gamma = 0")
         require(self.attention in ("linear", "softmax"), "attention", self.attention, "linear or softmax")
-        require(self.tmp > 0, "tmp", self.tmp, "> 0")
+        require_finite_positive(self.tmp, "tmp")
         require(self.metric in cf.METRICS, "metric", self.metric, " or ".join(cf.METRICS))
-        require(0 < self.eps < 1, "eps", self.eps, "in (0, 1)")
+        require_float(self.eps, "eps", 0.0, 1.0, lo_open=True, hi_open=True)
         require(all(h in ("m-1", ">=m/2") for h in self.hard_sets), "hard_sets", self.hard_sets, "m-1 and/or >=m/2")
-        require(self.mass_m >= 3, "mass_m", self.mass_m, ">= 3")
-        require(len(self.cs) > 0 and all(0 < c <= 1 for c in self.cs), "cs", self.cs, "values in (0, 1]")
-        require(1 <= self.simple_k < self.mass_m - 1, "simple_k", self.simple_k, "1 <= simple_k < mass_m-1")
+        require_int(self.mass_m, "mass_m", 3, MAX_M)
+        require_floats(self.cs, "cs", 0.0, 1.0, lo_open=True)
+        require(is_int(self.simple_k) and 1 <= self.simple_k < self.mass_m - 1, "simple_k", self.simple_k,
+                "1 <= simple_k < mass_m-1")
         require(len(self.rests) > 0 and all(r in ("hardest", "uniform") for r in self.rests), "rests", self.rests,
                 "hardest and/or uniform")
-        require(all(1 <= k < self.mass_m - 1 for k in self.ks), "ks", self.ks, f"values in 1..mass_m-2 = {self.mass_m - 2}")
-        require(0 < self.k_c <= 1, "k_c", self.k_c, "in (0, 1]")
+        require_ints(self.ks, "ks", 1, self.mass_m - 2, min_len=0, allowed=f"values in 1..mass_m-2 = {self.mass_m - 2}")
+        require_float(self.k_c, "k_c", 0.0, 1.0, lo_open=True)
         self.opts.validate()
 
 

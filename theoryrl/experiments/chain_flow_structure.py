@@ -30,10 +30,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theoryrl.core.config import require
+from theoryrl.core.config import (require, require_finite_nonneg, require_finite_positive, require_float,
+                                  require_floats, require_int, require_ints)
 from theoryrl.core.stages import Outcome, RunPlan, Runs, Stage
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import chain_flow_common as fc
+from theoryrl.experiments.chain_common import MAX_M
 from theoryrl.tasks.chain import ChainSpec, sample, uniform_over
 from theoryrl.theory import chain_flow as cf
 from theoryrl.theory import flow_integrate as fi
@@ -63,19 +65,23 @@ class Config:
     seed: int = 0
 
     def validate(self):
-        require(self.m >= 3, "m", self.m, ">= 3")
+        # m, m_tests <= 128 and iso_n <= 256: the two-chain graph's limits (tasks/chain.py); full_m <= 16:
+        # the full-matrix flow integrates all n x n^2 weights (32k at n = 32; the paper tier uses full_m = 5)
+        require_int(self.m, "m", 3, MAX_M)
         require(all(a in TMP for a in self.attentions) and self.attentions, "attentions", self.attentions, "linear/softmax")
         require(all(i in fc.INITS for i in self.inits) and self.inits, "inits", self.inits, f"subset of {fc.INITS}")
-        require(len(self.init_consts) == 3, "init_consts", self.init_consts, "(alpha, beta, gamma)")
+        require_floats(self.init_consts, "init_consts", min_len=3, max_len=3, allowed="(alpha, beta, gamma), finite")
         for h in self.horizons:
             fc.check_horizon(h)
         require(self.metric in cf.METRICS, "metric", self.metric, " or ".join(cf.METRICS))
-        require(0 < self.eps_struct < 1, "eps_struct", self.eps_struct, "in (0, 1)")
-        require(all(t >= 2 for t in self.m_tests), "m_tests", self.m_tests, "integers >= 2")
-        require(self.iso_n >= 2 * self.m, "iso_n", self.iso_n, ">= 2m (used for every m_test with 2 m_test < iso_n)")
-        require(self.full_m >= 2 and self.num_labellings >= 1 and self.noise >= 0, "full_m/num_labellings/noise",
-                (self.full_m, self.num_labellings, self.noise), "m >= 2, labellings >= 1, noise >= 0")
-        require(self.full_t_max > 0, "full_t_max", self.full_t_max, "> 0")
+        require_float(self.eps_struct, "eps_struct", 0.0, 1.0, lo_open=True, hi_open=True)
+        require_ints(self.m_tests, "m_tests", 2, MAX_M, min_len=0, allowed=f"integers in 2..{MAX_M}")
+        require_int(self.iso_n, "iso_n", 2 * self.m, 2 * MAX_M,
+                    f"{2 * self.m}..{2 * MAX_M} (>= 2m; used for every m_test with 2 m_test < iso_n)")
+        require_int(self.full_m, "full_m", 2, 16)
+        require_int(self.num_labellings, "num_labellings", 1, 65_536)
+        require_finite_nonneg(self.noise, "noise")
+        require_finite_positive(self.full_t_max, "full_t_max")
         self.opts.validate()
 
 

@@ -27,7 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theoryrl.core.config import require
+from theoryrl.core.config import (check_seeds, is_int, require, require_finite_nonneg, require_finite_positive,
+                                  require_float, require_floats, require_int)
 from theoryrl.core.stages import Outcome, RunPlan, Runs, Stage
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import chain_flow_common as fc
@@ -58,16 +59,23 @@ class Config:
     eval_labellings: int = 32
 
     def validate(self):
-        require(self.m >= 3, "m", self.m, ">= 3")
-        require(len(self.init_consts) == 3, "init_consts", self.init_consts, "(alpha, beta, gamma)")
-        require(0 < self.eps < 1, "eps", self.eps, "in (0, 1)")
-        require(self.batch >= 2, "batch", self.batch, ">= 2")
-        require(self.sgd_lr > 0 and self.adam_lr > 0, "sgd_lr/adam_lr", (self.sgd_lr, self.adam_lr), "> 0")
+        # m <= 32: REINFORCE trains the full n x n^2 matrix (262k weights at n = 2m = 64) on `batch` rollouts;
+        # batch and steps: 20x / 500x the paper tier (batch 50k, 2000 steps)
+        require_int(self.m, "m", 3, 32)
+        require_floats(self.init_consts, "init_consts", min_len=3, max_len=3, allowed="(alpha, beta, gamma), finite")
+        require_float(self.eps, "eps", 0.0, 1.0, lo_open=True, hi_open=True)
+        require_int(self.batch, "batch", 2, 1_000_000)
+        # sgd_lr > 0: it is also the flow's time unit (t_first = sgd_lr, t_max = 4 sgd_lr sgd_steps, which the
+        # cap 1e6 keeps finite in float32)
+        require_finite_positive(self.sgd_lr, "sgd_lr", hi=1e6)
+        require_finite_nonneg(self.adam_lr, "adam_lr")  # 0: learning switched off (Adam steps of size 0)
+        require_int(self.record_every, "record_every", 1, 1_000_000)
         for knob in ("sgd_steps", "adam_steps"):
             v = getattr(self, knob)
-            require(v >= 1 and v % self.record_every == 0, knob, v, f"a positive multiple of record_every = {self.record_every}")
-        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
-        require(self.eval_labellings >= 1, "eval_labellings", self.eval_labellings, ">= 1")
+            require(is_int(v) and 1 <= v <= 1_000_000 and v % self.record_every == 0, knob, v,
+                    f"a multiple of record_every = {self.record_every} in 1..1000000")
+        check_seeds(self.seeds)
+        require_int(self.eval_labellings, "eval_labellings", 1, 65_536)
 
 
 TIERS = {

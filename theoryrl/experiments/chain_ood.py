@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theoryrl.core.config import require
+from theoryrl.core.config import check_seeds, require, require_int
 from theoryrl.core.stages import Outcome, Runs
 from theoryrl.experiments import chain_common as cc
 from theoryrl.rl.chain_trainer import EvalSet
@@ -46,14 +46,16 @@ class Config:
     linear: cc.ChainRecipe = dataclasses.replace(cc.LINEAR_PAPER, tmp=1.0 / 20.0)
 
     def validate(self):
-        require(self.m_train >= 2, "m_train", self.m_train, ">= 2")
+        # n <= 256: the graph size tasks/chain.py supports (permutations packed with 8 index bits)
+        require_int(self.n, "n", 4, 2 * cc.MAX_M)
+        require_int(self.m_train, "m_train", 2, cc.MAX_M)
         cc.check_ms(self.m_test, "m_test")
         for m in (self.m_train, *self.m_test):
             require(self.n >= 2 * m, "n", self.n, f"an integer >= 2m = {2 * m} for every train/test m")
         cc.check_choices("attention", self.attention, ("softmax", "linear"))
-        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
-        require(self.train_horizon >= 1, "train_horizon", self.train_horizon, ">= 1")
-        require(self.test_horizon >= 1, "test_horizon", self.test_horizon, ">= 1")
+        check_seeds(self.seeds)
+        require_int(self.train_horizon, "train_horizon", 1, 1024)  # as ChainRecipe.horizon
+        require_int(self.test_horizon, "test_horizon", 1, 1024)
 
 
 _QUICK = cc.ChainRecipe(batch=5000, dataset_size=0, epochs=30, steps_per_epoch=10, epochs_per_chunk=2)

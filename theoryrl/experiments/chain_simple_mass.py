@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theoryrl.core.config import require
+from theoryrl.core.config import check_seeds, require, require_float, require_floats
 from theoryrl.core.stages import Outcome, Runs
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import chain_common as cc
@@ -49,14 +49,14 @@ class Config:
     recipe: cc.ChainRecipe = cc.ChainRecipe(dataset_size=0, epochs=300, steps_per_epoch=10, early_stop=False)
 
     def validate(self):
-        cc.check_ms((self.m,))
+        cc.check_ms(self.m)
         require(self.m >= 3, "m", self.m, ">= 3 (needs a simple and a hard distance)")
         require(1 <= self.simple_k < self.m - 1, "simple_k", self.simple_k, f"1 <= simple_k < m-1 = {self.m - 1}")
-        require(len(self.c) > 0 and all(0.0 <= c <= 1.0 for c in self.c), "c", self.c, "values in [0, 1]")
+        require_floats(self.c, "c", 0.0, 1.0)
         require(self.rest in ("hardest", "uniform"), "rest", self.rest, "hardest or uniform")
         cc.check_choices("attention", (self.attention,), ("softmax", "linear"))
-        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
-        require(0 < self.level <= 1, "level", self.level, "in (0, 1]")
+        check_seeds(self.seeds)
+        require_float(self.level, "level", 0.0, 1.0, lo_open=True)
 
 
 TIERS = {

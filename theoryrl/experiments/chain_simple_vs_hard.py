@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theoryrl.core.config import require
+from theoryrl.core.config import check_seeds, require_float, require_ints
 from theoryrl.core.stages import Outcome, Runs
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import chain_common as cc
@@ -47,12 +47,12 @@ class Config:
     stall_threshold: float = 0.75  # "stalls": hard-only final test accuracy (sink-conditioned) below this
 
     def validate(self):
-        cc.check_ms((self.m,))
-        require(len(self.num_start_positions) > 0 and all(1 <= k <= self.m - 1 for k in self.num_start_positions),
-                "num_start_positions", self.num_start_positions, f"values in 1..{self.m - 1}")
+        cc.check_ms(self.m)
+        require_ints(self.num_start_positions, "num_start_positions", 1, self.m - 1,
+                     allowed=f"values in 1..{self.m - 1}")
         cc.check_choices("attention", (self.attention,), ("softmax", "linear"))
-        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
-        require(0 < self.stall_threshold < 1, "stall_threshold", self.stall_threshold, "in (0, 1)")
+        check_seeds(self.seeds)
+        require_float(self.stall_threshold, "stall_threshold", 0.0, 1.0, lo_open=True, hi_open=True)
 
 
 TIERS = {

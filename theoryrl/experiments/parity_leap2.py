@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theoryrl.core.config import require
+from theoryrl.core.config import check_seeds, is_int, require, require_float, require_floats, require_int
 from theoryrl.core.stages import Outcome, RunPlan, Runs, Stage
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import parity_lm_common as plm
@@ -59,19 +59,22 @@ class Config:
     chain_acc_min: float = 0.99
 
     def validate(self) -> None:
-        require(isinstance(self.d, int) and self.d >= 4, "d", self.d, "an integer >= 4 (a leap-2 chain of >= 2 tokens)")
-        require(len(self.p_cots) > 0 and all(0 < p < 1 for p in self.p_cots)
-                and list(self.p_cots) == sorted(set(self.p_cots)), "p_cots", self.p_cots, "increasing values in (0, 1)")
+        plm.check_ds(self.d, "d", lo=4)  # >= 4: a leap-2 chain of >= 2 tokens
+        require_floats(self.p_cots, "p_cots", 0.0, 1.0, lo_open=True, hi_open=True)
+        require(list(self.p_cots) == sorted(set(self.p_cots)), "p_cots", self.p_cots, "increasing values in (0, 1)")
         require(any(p < th.GREEDY_THRESHOLD for p in self.p_cots), "p_cots", self.p_cots,
                 "at least one value below 1/3")
         require(len(self.chains) > 0 and set(self.chains) <= set(CHAINS) and len(set(self.chains)) == len(self.chains),
                 "chains", self.chains, f"distinct values from {list(CHAINS)}")
-        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
-        require(self.chunks >= 1 and self.steps >= self.chunks and self.steps % self.chunks == 0, "steps", self.steps,
-                f"a positive multiple of chunks = {self.chunks}")
-        require(0 < self.acc_short_max < self.acc_long_min <= 1, "acc_short_max/acc_long_min",
-                (self.acc_short_max, self.acc_long_min), "0 < acc_short_max < acc_long_min <= 1")
-        require(0 < self.chain_acc_min <= 1, "chain_acc_min", self.chain_acc_min, "in (0, 1]")
+        check_seeds(self.seeds)
+        # steps: 500x the paper tier's 2e4 (int32 step keys stay far from overflow)
+        require_int(self.chunks, "chunks", 1, 10_000)
+        require(is_int(self.steps) and self.chunks <= self.steps <= 10_000_000 and self.steps % self.chunks == 0,
+                "steps", self.steps, f"a positive multiple of chunks = {self.chunks}, at most 10000000")
+        require_float(self.acc_short_max, "acc_short_max", 0.0, 1.0, lo_open=True)
+        require_float(self.acc_long_min, "acc_long_min", self.acc_short_max, 1.0, lo_open=True,
+                      allowed=f"acc_short_max = {self.acc_short_max} < acc_long_min <= 1")
+        require_float(self.chain_acc_min, "chain_acc_min", 0.0, 1.0, lo_open=True)
 
 
 TIERS = {

@@ -35,7 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from theoryrl.core import prng
-from theoryrl.core.config import require
+from theoryrl.core.config import (is_int, require, require_finite_nonneg, require_finite_positive, require_int,
+                                  require_ints)
 from theoryrl.core.bases import Gate
 from theoryrl.core.stages import Program, Run, RunPlan
 from theoryrl.models import transformer as tfm
@@ -58,14 +59,27 @@ class LMSetup:
     eval_prompts: int = 1024
 
     def validate(self) -> None:
-        require(self.n_heads >= 1 and self.d_model % self.n_heads == 0 and (self.d_model // self.n_heads) % 2 == 0,
-                "d_model", self.d_model, f"divisible by n_heads = {self.n_heads} with an even head size")
-        require(self.n_layers >= 1, "n_layers", self.n_layers, ">= 1")
-        require(self.batch >= 1, "batch", self.batch, ">= 1")
-        require(self.lr > 0, "lr", self.lr, "> 0")
-        require(self.warmup_steps >= 0, "warmup_steps", self.warmup_steps, ">= 0")
-        require(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
-        require(self.eval_prompts >= 16, "eval_prompts", self.eval_prompts, ">= 16")
+        # sizes ~16x the spec's decoder (width 128, 4 layers, 4 heads, batch 512): what one accelerator holds
+        # for sequences of up to 2 d + 3 = 515 tokens (d <= 256, check_ds)
+        require_int(self.n_heads, "n_heads", 1, 64)
+        require(is_int(self.d_model) and 8 <= self.d_model <= 2048 and self.d_model % self.n_heads == 0
+                and (self.d_model // self.n_heads) % 2 == 0, "d_model", self.d_model,
+                f"8..2048, divisible by n_heads = {self.n_heads} with an even head size")
+        require_int(self.n_layers, "n_layers", 1, 48)
+        require_int(self.batch, "batch", 1, 16_384)
+        require_finite_positive(self.lr, "lr")  # rl/ntp.py's OptimSpec requires lr > 0
+        require_int(self.warmup_steps, "warmup_steps", 0, 10_000_000)
+        require_finite_nonneg(self.weight_decay, "weight_decay")
+        require_int(self.eval_prompts, "eval_prompts", 16, 65_536)
+
+
+def check_ds(values, knob: str, lo: int = 3, hi: int = 256) -> None:
+    """Parity input length(s) d (an int or a tuple) in lo..hi: sequences are 2 d + 3 tokens (chain and
+    answer) and the AR-linear model holds O(d^2) weights; hi = 256 is 5x the spec's largest d (50)."""
+    if isinstance(values, (tuple, list)):
+        require_ints(values, knob, lo, hi, allowed=f"integers in {lo}..{hi}")
+    else:
+        require_int(values, knob, lo, hi)
 
 
 def model_spec(setup: LMSetup, d: int) -> tfm.TransformerSpec:

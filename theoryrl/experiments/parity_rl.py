@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theoryrl.core.config import require
+from theoryrl.core.config import check_seeds, is_int, require, require_finite_positive, require_float, require_int
 from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Run, RunPlan, Runs, Stage
 from theoryrl.experiments import parity_lm_common as plm
@@ -79,30 +79,44 @@ class Config:
     short_acc_max: float = 0.6
 
     def validate(self) -> None:
-        require(isinstance(self.d, int) and self.d >= 3, "d", self.d, "an integer >= 3")
-        require(0 < self.p_cot < 1 and 0 < self.p_cot_low < 1, "p_cot/p_cot_low", (self.p_cot, self.p_cot_low),
-                "values in (0, 1)")
-        require(len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds), "seeds", self.seeds, "distinct seeds")
+        plm.check_ds(self.d, "d")
+        require_float(self.p_cot, "p_cot", 0.0, 1.0, lo_open=True, hi_open=True)
+        require_float(self.p_cot_low, "p_cot_low", 0.0, 1.0, lo_open=True, hi_open=True)
+        check_seeds(self.seeds)
+        # step and sample bounds: ~50x-500x the paper tier (20k NTP steps, 1000 RL steps of 64 x 8, STaR 20 rounds
+        # of 8192 prompts); step counts stay far below 2^31 (int32 step keys)
+        require_int(self.pretrain_steps_per_chunk, "pretrain_steps_per_chunk", 1, 1_000_000)
         for knob in ("pretrain_steps", "low_pretrain_steps"):
             v = getattr(self, knob)
-            require(self.pretrain_steps_per_chunk >= 1 and v > 0 and v % self.pretrain_steps_per_chunk == 0, knob, v,
-                    f"a positive multiple of pretrain_steps_per_chunk = {self.pretrain_steps_per_chunk}")
-        require(0 < self.early_acc <= self.good_acc <= 1, "early_acc/good_acc", (self.early_acc, self.good_acc),
-                "0 < early_acc <= good_acc <= 1")
+            require(is_int(v) and 1 <= v <= 10_000_000 and v % self.pretrain_steps_per_chunk == 0, knob, v,
+                    f"a positive multiple of pretrain_steps_per_chunk = {self.pretrain_steps_per_chunk}, "
+                    "at most 10000000")
+        require_float(self.early_acc, "early_acc", 0.0, self.good_acc, lo_open=True,
+                      allowed=f"0 < early_acc <= good_acc = {self.good_acc}")
+        require_float(self.good_acc, "good_acc", 0.0, 1.0, lo_open=True)
         for knob, allowed in (("algorithms", ALGORITHMS), ("starts", STARTS)):
             v = getattr(self, knob)
             require(len(v) > 0 and set(v) <= set(allowed) and len(set(v)) == len(v), knob, v,
                     f"distinct values from {list(allowed)}")
-        require(self.rl_steps_per_chunk >= 1 and self.rl_steps > 0 and self.rl_steps % self.rl_steps_per_chunk == 0,
-                "rl_steps", self.rl_steps, f"a positive multiple of rl_steps_per_chunk = {self.rl_steps_per_chunk}")
-        require(self.prompts_per_step >= 1, "prompts_per_step", self.prompts_per_step, ">= 1")
-        require(self.group_size >= 2, "group_size", self.group_size, ">= 2 (GRPO needs a group)")
+        require_int(self.rl_steps_per_chunk, "rl_steps_per_chunk", 1, 1_000_000)
+        require(is_int(self.rl_steps) and 1 <= self.rl_steps <= 1_000_000
+                and self.rl_steps % self.rl_steps_per_chunk == 0, "rl_steps", self.rl_steps,
+                f"a positive multiple of rl_steps_per_chunk = {self.rl_steps_per_chunk}, at most 1000000")
+        require_int(self.prompts_per_step, "prompts_per_step", 1, 4096)
+        require_int(self.group_size, "group_size", 2, 1024, "2..1024 (GRPO needs a group)")
         for knob in ("rl_lr", "star_lr", "temperature"):
-            require(getattr(self, knob) > 0, knob, getattr(self, knob), "> 0")
-        require(self.star_rounds >= 1, "star_rounds", self.star_rounds, ">= 1")
+            require_finite_positive(getattr(self, knob), knob)
+        require_int(self.star_rounds, "star_rounds", 1, 1000)
+        # lm_star.StarSpec's own check names its fields; these name the knobs set here
+        require_int(self.star_batch, "star_batch", 1, 16_384)
+        require(is_int(self.star_prompts) and self.star_batch <= self.star_prompts <= 1_048_576
+                and self.star_prompts % self.star_batch == 0, "star_prompts", self.star_prompts,
+                f"a positive multiple of star_batch = {self.star_batch}, at most 1048576")
+        require_int(self.star_epochs, "star_epochs", 1, 100)
         lm_star.StarSpec(self.star_prompts, self.star_epochs, self.star_batch).validate()
-        require(0 < self.short_acc_max < self.acc_target <= 1, "short_acc_max/acc_target",
-                (self.short_acc_max, self.acc_target), "0 < short_acc_max < acc_target <= 1")
+        require_float(self.short_acc_max, "short_acc_max", 0.0, 1.0, lo_open=True)
+        require_float(self.acc_target, "acc_target", self.short_acc_max, 1.0, lo_open=True,
+                      allowed=f"short_acc_max = {self.short_acc_max} < acc_target <= 1")
 
 
 TIERS = {

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theoryrl.core.config import require
+from theoryrl.core.config import check_seeds, is_int, require, require_finite_positive, require_float, require_int
 from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, RunPlan, Runs, Stage
 from theoryrl.experiments import parity_lm_common as plm
@@ -64,23 +64,28 @@ class Config:
     acc_target: float = 0.99
 
     def validate(self) -> None:
-        require(len(self.ds) > 0 and all(isinstance(d, int) and d >= 3 for d in self.ds)
-                and list(self.ds) == sorted(set(self.ds)), "ds", self.ds, "increasing integers >= 3")
+        plm.check_ds(self.ds, "ds")
+        require(list(self.ds) == sorted(set(self.ds)), "ds", self.ds, "increasing integers")
         require(len(self.arms) > 0 and set(self.arms) <= set(ARMS) and len(set(self.arms)) == len(self.arms), "arms",
                 self.arms, f"distinct values from {list(ARMS)}")
-        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
+        check_seeds(self.seeds)
+        # steps: 500x the paper tier (2e4 NTP, 2e3 RL steps); int32 step keys stay far from overflow
+        require_int(self.steps_per_chunk, "steps_per_chunk", 1, 1_000_000)
         for knob in ("ntp_steps", "pre_steps"):
             v = getattr(self, knob)
-            require(self.steps_per_chunk >= 1 and v > 0 and v % self.steps_per_chunk == 0, knob, v,
-                    f"a positive multiple of steps_per_chunk = {self.steps_per_chunk}")
-        require(self.rl_steps_per_chunk >= 1 and self.rl_steps > 0 and self.rl_steps % self.rl_steps_per_chunk == 0,
-                "rl_steps", self.rl_steps, f"a positive multiple of rl_steps_per_chunk = {self.rl_steps_per_chunk}")
-        require(0 <= self.good_pi_frac <= 1, "good_pi_frac", self.good_pi_frac, "in [0, 1]")
-        require(0 < self.good_acc <= 1 and 0 < self.acc_target <= 1, "good_acc/acc_target",
-                (self.good_acc, self.acc_target), "in (0, 1]")
-        require(self.prompts_per_step >= 1 and self.group_size >= 2, "prompts_per_step/group_size",
-                (self.prompts_per_step, self.group_size), "prompts >= 1, group >= 2")
-        require(self.rl_lr > 0 and self.temperature > 0, "rl_lr/temperature", (self.rl_lr, self.temperature), "> 0")
+            require(is_int(v) and 1 <= v <= 10_000_000 and v % self.steps_per_chunk == 0, knob, v,
+                    f"a positive multiple of steps_per_chunk = {self.steps_per_chunk}, at most 10000000")
+        require_int(self.rl_steps_per_chunk, "rl_steps_per_chunk", 1, 1_000_000)
+        require(is_int(self.rl_steps) and 1 <= self.rl_steps <= 1_000_000
+                and self.rl_steps % self.rl_steps_per_chunk == 0, "rl_steps", self.rl_steps,
+                f"a positive multiple of rl_steps_per_chunk = {self.rl_steps_per_chunk}, at most 1000000")
+        require_float(self.good_pi_frac, "good_pi_frac", 0.0, 1.0)
+        require_float(self.good_acc, "good_acc", 0.0, 1.0, lo_open=True)
+        require_float(self.acc_target, "acc_target", 0.0, 1.0, lo_open=True)
+        require_int(self.prompts_per_step, "prompts_per_step", 1, 4096)
+        require_int(self.group_size, "group_size", 2, 1024, "2..1024 (GRPO needs a group)")
+        require_finite_positive(self.rl_lr, "rl_lr")
+        require_finite_positive(self.temperature, "temperature")
 
     def caps(self) -> dict[str, int]:
         return {"ntp": self.ntp_steps * self.lm.batch,

@@ -33,7 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from theoryrl.core import prng
-from theoryrl.core.config import require
+from theoryrl.core.config import (check_seeds, is_int, require, require_finite_nonneg, require_finite_positive,
+                                  require_float, require_floats, require_int)
 from theoryrl.core.experiment import Outcome, Program, Run, RunPlan, Runs
 from theoryrl.core.results import load_npz
 from theoryrl.models import ar_linear as ar
@@ -81,33 +82,43 @@ class Config:
 
     def validate(self):
         require(len(self.arms) > 0 and set(self.arms) <= set(ARMS), "arms", self.arms, f"a subset of {ARMS}")
-        require(len(self.p0s) > 0 and all(0 < p < 1 for p in self.p0s), "p0s", self.p0s, "values in (0, 1)")
-        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
-        require(self.rounds >= 1, "rounds", self.rounds, ">= 1")
-        require(self.calib_prompts >= 2, "calib_prompts", self.calib_prompts, ">= 2")
-        require(self.learned_d >= 3, "learned_d", self.learned_d, ">= 3")
-        require(self.learned_batch >= 1 and self.learned_prompts % self.learned_batch == 0, "learned_prompts",
-                self.learned_prompts, f"a positive multiple of learned_batch = {self.learned_batch}")
-        require(self.epochs >= 1, "epochs", self.epochs, ">= 1")
-        require(self.temperature > 0, "temperature", self.temperature, "> 0")
+        # p0 >= 1e-6: the runs hold p0 in float32 (0 below 1.4e-45), and analyze counts STaR rounds while
+        # 2^n <= (1 - p0)/(2 p0) (theory.parity.star_rounds; a float64 overflow for p0 near 0); at 1e-6 the
+        # predicted switch round (~19) is already twice the tiers' 10 rounds
+        require_floats(self.p0s, "p0s", 1e-6, 1.0, hi_open=True, allowed="values in [1e-6, 1)")
+        check_seeds(self.seeds)
+        # rounds <= 1000: analyze evaluates 2^round in float64 (overflows at 1024)
+        require_int(self.rounds, "rounds", 1, 1000)
+        # sizes ~16x-64x the paper tier (8192 calibration prompts, 2^20 STaR prompts, 2e6 / 2e5 samples)
+        require_int(self.calib_prompts, "calib_prompts", 2, 4_194_304)
+        require_int(self.learned_d, "learned_d", 3, 256)  # as parity_lm_common.check_ds: 5x the spec's d = 50
+        require_int(self.learned_batch, "learned_batch", 1, 16_384)
+        require(is_int(self.learned_prompts) and self.learned_batch <= self.learned_prompts <= 2 ** 24
+                and self.learned_prompts % self.learned_batch == 0, "learned_prompts", self.learned_prompts,
+                f"a positive multiple of learned_batch = {self.learned_batch}, at most 2^24")
+        require_int(self.epochs, "epochs", 1, 100)
+        require_finite_positive(self.temperature, "temperature")
         require(len(self.rewards) > 0 and set(self.rewards) <= set(parity.REWARDS), "rewards", self.rewards,
                 f"a subset of {parity.REWARDS}")
-        require(self.head_samples >= 1 and self.chain_samples >= 1, "head_samples/chain_samples",
-                (self.head_samples, self.chain_samples), ">= 1")
-        require(self.lam > 0 and self.lam_chain > 0, "lam", (self.lam, self.lam_chain), "> 0")
-        require(self.avg_power >= 0, "avg_power", self.avg_power, ">= 0")
+        require_int(self.head_samples, "head_samples", 1, 100_000_000)
+        require_int(self.chain_samples, "chain_samples", 1, 100_000_000)
+        # lam, lam_chain: float32 SGD with eta_t = 1/(lam t); 1e-8 keeps the first step -grad/lam finite
+        require_float(self.lam, "lam", 1e-8, None)
+        require_float(self.lam_chain, "lam_chain", 1e-8, None)
+        require_finite_nonneg(self.avg_power, "avg_power")
         require(len(self.estimators) > 0 and set(self.estimators) <= set(star.PG_ESTIMATORS), "estimators",
                 self.estimators, f"a subset of {star.PG_ESTIMATORS}")
-        require(self.pg_steps_per_chunk >= 1 and self.pg_steps >= self.pg_steps_per_chunk
+        require_int(self.pg_steps_per_chunk, "pg_steps_per_chunk", 1, 1_000_000)
+        require(is_int(self.pg_steps) and self.pg_steps_per_chunk <= self.pg_steps <= 1_000_000
                 and self.pg_steps % self.pg_steps_per_chunk == 0, "pg_steps", self.pg_steps,
-                f"a positive multiple of pg_steps_per_chunk = {self.pg_steps_per_chunk}")
-        require(self.pg_prompts >= 1, "pg_prompts", self.pg_prompts, ">= 1")
-        require(self.pg_group >= 2, "pg_group", self.pg_group, ">= 2 (GRPO needs a group)")
-        require(self.pg_lr > 0, "pg_lr", self.pg_lr, "> 0")
-        require(self.eval_prompts >= 16, "eval_prompts", self.eval_prompts, ">= 16")
-        require(self.se_tol > 0 and self.switch_tol >= 0, "se_tol/switch_tol", (self.se_tol, self.switch_tol),
-                "se_tol > 0, switch_tol >= 0")
-        require(0 < self.acc_target <= 1, "acc_target", self.acc_target, "in (0, 1]")
+                f"a positive multiple of pg_steps_per_chunk = {self.pg_steps_per_chunk}, at most 1000000")
+        require_int(self.pg_prompts, "pg_prompts", 1, 16_384)
+        require_int(self.pg_group, "pg_group", 2, 1024, "2..1024 (GRPO needs a group)")
+        require_finite_positive(self.pg_lr, "pg_lr")
+        require_int(self.eval_prompts, "eval_prompts", 16, 1_048_576)
+        require_finite_positive(self.se_tol, "se_tol")
+        require_int(self.switch_tol, "switch_tol", 0, 1000)
+        require_float(self.acc_target, "acc_target", 0.0, 1.0, lo_open=True)
 
 
 TIERS = {

@@ -32,7 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from theoryrl.core import prng
-from theoryrl.core.config import require
+from theoryrl.core.config import (check_seeds, is_int, require, require_finite_nonneg, require_finite_positive,
+                                  require_float, require_floats, require_int)
 from theoryrl.core.experiment import Outcome, Program, RunPlan, Runs
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import parity_lm_common as plm
@@ -76,30 +77,37 @@ class Config:
     def validate(self):
         require(len(self.families) > 0 and all(f in FAMILIES for f in self.families), "families", self.families,
                 f"a subset of {list(FAMILIES)}")
-        require(len(self.ds) > 0 and all(isinstance(d, int) and d >= 3 for d in self.ds), "ds", self.ds,
-                "integers >= 3")
-        require(len(self.p_cots) > 0 and all(0 < p < 1 for p in self.p_cots), "p_cots", self.p_cots, "values in (0, 1)")
+        plm.check_ds(self.ds, "ds")
+        require_floats(self.p_cots, "p_cots", 0.0, 1.0, lo_open=True, hi_open=True)
         require(list(self.p_cots) == sorted(set(self.p_cots)), "p_cots", self.p_cots, "strictly increasing")
-        require(len(self.seeds) > 0, "seeds", self.seeds, "at least one seed")
-        require(self.chunks >= 1, "chunks", self.chunks, ">= 1")
+        check_seeds(self.seeds)
+        # sample budgets: 50x the paper tier (2e6 / 2e5 online SGD steps, one sample each)
+        require_int(self.chunks, "chunks", 1, 10_000)
         for knob in ("head_samples", "chain_samples"):
             n = getattr(self, knob)
-            require(n >= self.chunks and n % self.chunks == 0, knob, n,
-                    f"a positive multiple of chunks = {self.chunks}")
-        require(self.lam > 0 and self.lam_chain > 0, "lam", (self.lam, self.lam_chain), "> 0")
-        require(self.avg_power >= 0, "avg_power", self.avg_power, ">= 0")
-        require(self.eval_prompts >= 16, "eval_prompts", self.eval_prompts, ">= 16")
-        require(0 < self.acc_short_max < self.acc_long_min <= 1, "acc_short_max/acc_long_min",
-                (self.acc_short_max, self.acc_long_min), "0 < acc_short_max < acc_long_min <= 1")
-        require(self.calib_tol > 0, "calib_tol", self.calib_tol, "> 0")
-        require(len(self.lm_ds) > 0 and all(isinstance(d, int) and d >= 3 for d in self.lm_ds), "lm_ds", self.lm_ds,
-                "integers >= 3")
-        require(len(self.lm_p_cots) > 0 and all(0 < p < 1 for p in self.lm_p_cots), "lm_p_cots", self.lm_p_cots,
-                "values in (0, 1)")
+            require(is_int(n) and self.chunks <= n <= 100_000_000 and n % self.chunks == 0, knob, n,
+                    f"a positive multiple of chunks = {self.chunks}, at most 100000000")
+        # lam: the AR-linear SGD runs in float32 with eta_t = 1/(lam t), so its first step is -grad/lam; 1e-8
+        # keeps that within 1e8 |grad|, far from float32 overflow. lam_chain also sets the chain-head optimum
+        # that analyze reports (theory.parity.chain_head_weight), whose bisection evaluates exp(1/(2 lam_chain)):
+        # that overflows a float64 below 1/(2 ln(float64 max)) = 7.044e-4, hence the bound 7.1e-4.
+        require_float(self.lam, "lam", 1e-8, None)
+        require_float(self.lam_chain, "lam_chain", 7.1e-4, None,
+                      allowed="a finite number >= 7.1e-4 (below it analyze's chain-head optimum overflows)")
+        require_finite_nonneg(self.avg_power, "avg_power")
+        require_int(self.eval_prompts, "eval_prompts", 16, 1_048_576)
+        require_float(self.acc_short_max, "acc_short_max", 0.0, 1.0, lo_open=True)
+        require_float(self.acc_long_min, "acc_long_min", self.acc_short_max, 1.0, lo_open=True,
+                      allowed=f"acc_short_max = {self.acc_short_max} < acc_long_min <= 1")
+        require_finite_positive(self.calib_tol, "calib_tol")
+        plm.check_ds(self.lm_ds, "lm_ds")
+        require_floats(self.lm_p_cots, "lm_p_cots", 0.0, 1.0, lo_open=True, hi_open=True)
         require(list(self.lm_p_cots) == sorted(set(self.lm_p_cots)), "lm_p_cots", self.lm_p_cots, "strictly increasing")
-        require(self.lm_chunks >= 1 and self.lm_steps >= self.lm_chunks and self.lm_steps % self.lm_chunks == 0,
-                "lm_steps", self.lm_steps, f"a positive multiple of lm_chunks = {self.lm_chunks}")
-        require(self.lm_calib_tol > 0, "lm_calib_tol", self.lm_calib_tol, "> 0")
+        require_int(self.lm_chunks, "lm_chunks", 1, 10_000)
+        require(is_int(self.lm_steps) and self.lm_chunks <= self.lm_steps <= 10_000_000
+                and self.lm_steps % self.lm_chunks == 0, "lm_steps", self.lm_steps,
+                f"a positive multiple of lm_chunks = {self.lm_chunks}, at most 10000000")
+        require_finite_positive(self.lm_calib_tol, "lm_calib_tol")
 
 
 TIERS = {

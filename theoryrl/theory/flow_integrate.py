@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from theoryrl.core.config import require
+from theoryrl.core.config import require, require_finite_positive, require_float, require_int
 from theoryrl.theory import chain_flow as cf
 
 REACHED, TIME_CAP, SOLVER_STOPPED = 0, 1, 2
@@ -43,11 +43,13 @@ class FlowOpts:
     max_steps: int = 200_000
 
     def validate(self):
-        require(self.t_max > 0, "t_max", self.t_max, "> 0")
-        require(self.num_save >= 2, "num_save", self.num_save, ">= 2")
-        require(0 < self.t_first < self.t_max, "t_first", self.t_first, f"in (0, t_max = {self.t_max})")
-        require(self.rtol > 0 and self.atol > 0, "rtol/atol", (self.rtol, self.atol), "> 0")
-        require(self.max_steps >= 1, "max_steps", self.max_steps, ">= 1")
+        require_finite_positive(self.t_max, "t_max")
+        require_int(self.num_save, "num_save", 2, 10_000)  # saved points are held per flow: ~100x the tiers
+        require_float(self.t_first, "t_first", 0.0, self.t_max, lo_open=True, hi_open=True,
+                      allowed=f"in (0, t_max = {self.t_max})")
+        require_finite_positive(self.rtol, "rtol")
+        require_finite_positive(self.atol, "atol")
+        require_int(self.max_steps, "max_steps", 1, 10_000_000)  # a cap on the solver's work: 50x the tiers'
 
 
 def save_grid(opts: FlowOpts, dtype=jnp.float32) -> jax.Array:
