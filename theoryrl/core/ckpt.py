@@ -3,7 +3,8 @@
 Orbax saves a pytree by key path; a restore into a changed structure is a StructureMismatch that
 names the keys. The stable v0 `CheckpointManager` API with `StandardSave` / `StandardRestore` against an
 abstract target built from the current state (so shardings of the current mesh are used).
-Saves are awaited before `close()` so that a final checkpoint is never lost at exit.
+Saves are awaited before `close()` so that a final checkpoint is never lost at exit. The driver
+(core/loop.py) restores the newest intact step and deletes unreadable newer ones.
 """
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ class Checkpointer:
 
     def latest_step(self) -> int | None:
         return self._mngr.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return list(self._mngr.all_steps())
+
+    def delete(self, step: int) -> None:
+        """Remove one saved step (an unreadable checkpoint, so that a later save of that step is clean)."""
+        self._mngr.delete(step)
 
     def save(self, step: int, tree) -> None:
         self._mngr.save(step, args=ocp.args.StandardSave(tree), force=True)

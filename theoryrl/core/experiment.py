@@ -3,8 +3,12 @@
 An experiment module defines ID, TITLE, PAPER, `Config` (frozen dataclass), TIERS
 ({"quick": Config, "paper": Config}), `stages(cfg) -> [Stage]` (core/stages.py; a module with a
 single `plan(cfg) -> [RunPlan]` is one stage), `analyze(cfg, runs: Runs) -> Outcome` and
-`plot(run_dir, out_dir)`. `execute` resolves the tier and `--set` overrides, validates everything
-before any compute, then skips a finished run folder, resumes an unfinished one, or starts one.
+`plot(run_dir, out_dir)`. `execute` resolves the tier and `--set` overrides, validates every
+config and plans every grid point's first stage before the run folder is created (bad input leaves
+no folder), then takes the folder's lock and skips a finished folder (after verifying DONE's
+checksums, see core/results.py), resumes an unfinished one, or starts one. A run that fails before
+it saved anything (no metrics, bucket or checkpoint) removes the folder it created; one that fails
+later keeps it, resumable.
 A run and a sweep go through the same path: every grid point's stage k is planned from that
 point's earlier runs, the plans of all points are trained together (equal programs form one
 vmapped bucket whose run axis is sharded over the devices; a finished bucket is kept in
@@ -14,8 +18,10 @@ base keys are trained once, published with their gate, and reused by every later
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
+import json
 import os
 import time
 from pathlib import Path
@@ -29,11 +35,11 @@ from theoryrl.core import sharding
 from theoryrl.core.bases import BaseStore, base_id
 from theoryrl.core.ckpt import Checkpointer
 from theoryrl.core.loop import ChunkPlan, Progress, drive
-from theoryrl.core.results import RunDir, environment, make_summary
+from theoryrl.core.results import NPZ_ERRORS, ResultsError, RunDir, environment, make_summary, metric_records
 from theoryrl.core.stages import Outcome, Program, Run, RunPlan, Runs, Stage
 
-__all__ = ["Outcome", "Program", "Run", "RunPlan", "Runs", "Stage", "RunContext", "execute", "execute_sweep",
-           "stages_of", "resolve_config"]
+__all__ = ["Outcome", "Program", "Run", "RunPlan", "Runs", "Stage", "RunContext", "ResultsError", "execute",
+           "execute_sweep", "stages_of", "resolve_config"]
 
 
 def stages_of(module, cfg) -> list[Stage]:
@@ -43,17 +49,38 @@ def stages_of(module, cfg) -> list[Stage]:
     return [Stage("train", lambda runs: module.plan(cfg))]
 
 
-def run_stages(ctx: "RunContext", module, cfgs: list) -> list[Runs]:
-    """Every stage of every config, stage by stage; returns each config's table of finished runs."""
-    per_cfg = [stages_of(module, c) for c in cfgs]
-    names = [s.name for s in per_cfg[0]]
-    for stages in per_cfg[1:]:
-        if [s.name for s in stages] != names:
+@dataclasses.dataclass
+class Planned:
+    """A config's stages and its first stage's plans, made before the run folder exists."""
+
+    stages: list[Stage]
+    first: list[RunPlan]
+
+
+def plan_first_stages(module, cfgs: list) -> list[Planned]:
+    """Every config's stages and first-stage plans (what --dry-run shows): a config that cannot
+    be planned fails here, before any folder or device work. Grid points must share stage names."""
+    planned = []
+    for cfg in cfgs:
+        stages = stages_of(module, cfg)
+        if not stages:
+            raise cfglib.ConfigError(f"'{module.ID}' declares no stages")
+        planned.append(Planned(stages, list(stages[0].plans(Runs()))))
+    names = [s.name for s in planned[0].stages]
+    for p in planned[1:]:
+        if [s.name for s in p.stages] != names:
             raise cfglib.ConfigError(f"'{module.ID}': grid points declare different stages "
-                                     f"({names} vs {[s.name for s in stages]}); sweep them one by one")
+                                     f"({names} vs {[s.name for s in p.stages]}); sweep them one by one")
+    return planned
+
+
+def run_stages(ctx: "RunContext", module, cfgs: list, planned: list[Planned] | None = None) -> list[Runs]:
+    """Every stage of every config, stage by stage; returns each config's table of finished runs."""
+    planned = planned or plan_first_stages(module, cfgs)
     tables = [Runs() for _ in cfgs]
-    for k, name in enumerate(names):
-        owned = [(i, stages[k], plan) for i, stages in enumerate(per_cfg) for plan in stages[k].plans(tables[i])]
+    for k in range(len(planned[0].stages)):
+        owned = [(i, p.stages[k], plan) for i, p in enumerate(planned)
+                 for plan in (p.first if k == 0 else p.stages[k].plans(tables[i]))]
         runs = run_stage(ctx, [stage for _, stage, _ in owned], [plan for _, _, plan in owned])
         for (i, _, _), run in zip(owned, runs, strict=True):
             tables[i] = tables[i] + [run]
@@ -152,7 +179,7 @@ def _train(ctx: "RunContext", stage_name: str, plans: list[RunPlan]) -> list[tup
             name, data_fn=program.data_fn, init_fn=program.init_fn, chunk_fn=program.chunk_fn,
             hps=[plans[i].hp for i in idx], num_chunks=program.num_chunks,
             steps_per_chunk=program.steps_per_chunk, summarize=program.summarize,
-            all_stopped=program.all_stopped, final_fn=program.final_fn)
+            all_stopped=program.all_stopped, final_fn=program.final_fn, finite_metrics=program.finite_metrics)
         # a bucket loaded from this folder's cache keeps the wall time it took to train
         recorded = ctx.run_dir.bucket_wall_s(name)
         wall_s = time.time() - t0 if recorded is None else recorded
@@ -180,7 +207,7 @@ class RunContext:
 
     def computed(self, bucket: str, compute: Callable[[], dict]) -> dict[str, np.ndarray]:
         """A run that is not a training loop: `compute()` once, kept in buckets/<bucket>.npz."""
-        cached = self.run_dir.load_bucket(bucket)
+        cached = self._cached(bucket)
         if cached is not None:
             self.log(f"[{self.experiment}:{bucket}] already finished; loaded")
             return cached
@@ -195,16 +222,20 @@ class RunContext:
                    hps: list[Any], num_chunks: int, steps_per_chunk: int,
                    summarize: Callable[[dict], dict] | None = None,
                    all_stopped: Callable[[dict], bool] | None = None,
-                   final_fn: Callable | None = None) -> dict[str, np.ndarray]:
+                   final_fn: Callable | None = None,
+                   finite_metrics: tuple[str, ...] = ("loss",)) -> dict[str, np.ndarray]:
         """Train len(hps) runs of identical shapes as one vmapped, run-sharded program.
 
         `data_fn(hp) -> data`, `init_fn(hp) -> state` and `chunk_fn(state, hp, data) ->
         (state, metrics)` are written for one run. Returns host arrays: every metric as
         [runs, chunks, ...] under "history/<name>", and `final_fn(state)` leaves as "final/<name>".
+        Every float leaf of the state, and the metrics in `finite_metrics`, must stay finite.
         """
-        cached = self.run_dir.load_bucket(bucket)
+        cached = self._cached(bucket)
         if cached is not None:
             self.log(f"[{self.experiment}:{bucket}] already finished; loaded")
+            pre = "history/"
+            self._reconcile(bucket, {k[len(pre):]: v for k, v in cached.items() if k.startswith(pre)}, steps_per_chunk)
             return cached
         t_start, num_runs = time.time(), len(hps)
         hp = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *hps)
@@ -221,17 +252,20 @@ class RunContext:
             def chunk(state, inputs):
                 return batched_chunk(state, inputs[0], inputs[1])
 
-            self.run_dir.truncate_metrics(bucket, _resume_chunk(self.run_dir.ckpt_path(bucket)))
+            def on_start(start, history_CxR):  # metrics.jsonl := the lines of the history resumed from
+                self._reconcile(bucket, {k: np.swapaxes(v, 0, 1)[:num_runs] for k, v in history_CxR.items()},
+                                steps_per_chunk)
+
             progress = Progress(f"{self.experiment}:{bucket}", num_chunks * steps_per_chunk, quiet=self.quiet)
             plan = ChunkPlan(num_chunks, steps_per_chunk, self.ckpt_every_chunks, self.ckpt_every_s)
             t0 = time.time()
             with Checkpointer(self.run_dir.ckpt_path(bucket)) as ckpt:
                 state, history = drive(
                     chunk, state, (hp, data), plan, ckpt=ckpt, progress=progress,
-                    summarize=summarize or _default_summary,
+                    summarize=summarize or _default_summary, on_start=on_start,
                     on_chunk=lambda c, m: self._log_chunk(bucket, c, m, num_runs, steps_per_chunk, t0),
                     all_stopped=(lambda m: bool(np.all(all_stopped(m)))) if all_stopped else (lambda m: False),
-                    out_shardings=on_runs, to_host=sharding.gather_runs)
+                    finite_metrics=finite_metrics, out_shardings=on_runs, to_host=sharding.gather_runs)
             final = sharding.gather_runs(final_fn(state)) if final_fn else {}
         arrays = {f"history/{k}": np.swapaxes(v, 0, 1)[:num_runs] for k, v in history.items()}
         arrays.update({f"final/{k}": np.asarray(v)[:num_runs] for k, v in final.items()})
@@ -239,26 +273,30 @@ class RunContext:
             self.run_dir.save_bucket(bucket, arrays, wall_s=time.time() - t_start)
         return arrays
 
+    def _cached(self, bucket: str) -> dict[str, np.ndarray] | None:
+        """The finished bucket's arrays; None when it is not finished or its file is unreadable
+        (then it is trained or computed again, which gives the same arrays)."""
+        try:
+            return self.run_dir.load_bucket(bucket)
+        except NPZ_ERRORS as err:
+            self.log(f"[{self.experiment}:{bucket}] {self.run_dir.bucket_path(bucket)} is unreadable "
+                     f"({type(err).__name__}: {err}); computing the bucket again")
+            return None
+
+    def _reconcile(self, bucket: str, history_RxC: dict[str, np.ndarray], steps_per_chunk: int) -> None:
+        if jax.process_index() != 0:
+            return
+        counts = self.run_dir.reconcile_metrics(bucket, history_RxC, steps_per_chunk)
+        if counts["partial"] or counts["rebuilt"] or counts["duplicate"]:
+            self.log(f"[{self.experiment}:{bucket}] metrics.jsonl repaired: dropped {counts['partial']} unreadable "
+                     f"and {counts['duplicate']} repeated line(s), rebuilt {counts['rebuilt']} line(s) from the "
+                     "bucket's saved history")
+
     def _log_chunk(self, bucket, chunk, metrics, num_runs, steps_per_chunk, t0):
         if jax.process_index() != 0:
             return
-        records = []
-        for r in range(num_runs):
-            rec = {"bucket": bucket, "chunk": chunk, "run": r, "step": (chunk + 1) * steps_per_chunk,
-                   "wall_s": round(time.time() - t0, 3)}
-            for k, v in metrics.items():
-                v = np.asarray(v)[r]
-                rec[k] = v.tolist() if v.ndim else v.item()
-            records.append(rec)
-        self.run_dir.append_metrics(records)
-
-
-def _resume_chunk(ckpt_dir: Path) -> int:
-    """Chunk a bucket will resume from (0 when it has no checkpoint), read without orbax."""
-    if not ckpt_dir.exists():
-        return 0
-    steps = [int(p.name) for p in ckpt_dir.iterdir() if p.is_dir() and p.name.isdigit()]
-    return max(steps, default=0)
+        self.run_dir.append_metrics(metric_records(bucket, chunk, metrics, num_runs, steps_per_chunk,
+                                                   wall_s=round(time.time() - t0, 3)))
 
 
 def _default_summary(metrics: dict) -> dict:
@@ -291,37 +329,107 @@ def base_store(results_root: Path) -> BaseStore:
     return BaseStore(Path(os.environ.get("THEORYRL_BASES") or Path(results_root) / "bases"))
 
 
+def program_version(module) -> int:
+    """The experiment's program version (`PROGRAM_VERSION`, default 1): a finished run is reused by
+    another code version only when this is unchanged."""
+    return getattr(module, "PROGRAM_VERSION", 1)
+
+
 def execute(module, tier: str, sets: list[str], out: Path | None = None, quiet: bool = False,
-            results_root: Path = Path("results"), ckpt_every_chunks: int = 10, data_axis: int = 1) -> Path:
-    """Run (or resume, or skip) one experiment; returns its run folder."""
+            results_root: Path = Path("results"), ckpt_every_chunks: int = 10, data_axis: int = 1,
+            force: bool = False) -> Path:
+    """Run (or resume, or skip) one experiment; returns its run folder.
+
+    Raises ConfigError (bad knob, before any folder exists), ResultsError (a folder of another
+    config, in use by another run, or finished but failing verification), FloatingPointError (the
+    NaN tripwire). `force`: recompute a finished folder (analysis from its cached buckets, training
+    what is missing) and write DONE afresh."""
     cfg = resolve_config(module, tier, sets)
-    check_data_axis(data_axis)
+    _check_run_knobs(data_axis, ckpt_every_chunks)
+    planned = plan_first_stages(module, [cfg])
     path = Path(out) if out else default_run_dir(module, tier, cfg, results_root)
-    ctx = _open_run(module, tier, config_record(module, tier, cfg), path, quiet, ckpt_every_chunks, data_axis,
-                    results_root)
-    if ctx is not None:
-        (runs,) = run_stages(ctx, module, [cfg])
-        _finish_run(ctx, module, module.analyze(cfg, runs))
+    with _opened(module, tier, config_record(module, tier, cfg), path, quiet, ckpt_every_chunks, data_axis,
+                 results_root, force) as ctx:
+        if ctx is not None:
+            (runs,) = run_stages(ctx, module, [cfg], planned)
+            _finish_run(ctx, module, module.analyze(cfg, runs))
     return path
 
 
-def _open_run(module, tier: str, record: dict, path: Path, quiet: bool, ckpt_every_chunks: int,
-              data_axis: int, results_root: Path) -> "RunContext | None":
-    """Create or reopen the run folder; None when it is already finished (nothing to do)."""
+def _check_run_knobs(data_axis: int, ckpt_every_chunks: int) -> None:
+    check_data_axis(data_axis)
+    cfglib.require(isinstance(ckpt_every_chunks, int) and ckpt_every_chunks >= 1, "--ckpt-every",
+                   ckpt_every_chunks, "an integer >= 1")
+
+
+@contextlib.contextmanager
+def _opened(module, tier: str, record: dict, path: Path, quiet: bool, ckpt_every_chunks: int, data_axis: int,
+            results_root: Path, force: bool):
+    """The locked run folder as a RunContext; None when it is finished and verified (nothing to
+    do). The lock (process 0 only: the other processes of a multi-host run write nothing) is held
+    until the block ends. A new folder that holds nothing of value when an exception escapes is
+    removed; anything saved (metrics, a bucket, a checkpoint) keeps it, resumable."""
     run_dir = RunDir(path)
-    status = run_dir.prepare(record)
-    ctx = RunContext(module.ID, tier, run_dir, quiet=quiet, ckpt_every_chunks=ckpt_every_chunks, data_axis=data_axis,
-                     store=base_store(results_root))
-    if status == "done":
-        ctx.log(f"[{module.ID}] {path} is finished (DONE); nothing to do")
-        return None
-    ctx.log(f"[{module.ID}] {'resuming' if status == 'resume' else 'starting'} {path}")
-    run_dir.write_env()
-    return ctx
+    status = run_dir.prepare(record, lock=jax.process_index() == 0)
+    ctx = None
+    try:
+        ctx = RunContext(module.ID, tier, run_dir, quiet=quiet, ckpt_every_chunks=ckpt_every_chunks,
+                         data_axis=data_axis, store=base_store(results_root))
+        if status == "done" and not force:
+            _reuse(ctx, module)
+            yield None
+            return
+        if status == "done":
+            _reopen_forced(ctx, module)
+        ctx.log(f"[{module.ID}] {'starting' if status == 'new' else 'resuming'} {path}")
+        if jax.process_index() == 0:
+            run_dir.write_env()
+        yield ctx
+    except BaseException:
+        if run_dir.discard_if_empty() and ctx is not None:
+            ctx.log(f"[{module.ID}] removed {path}: the run failed before it saved anything")
+        raise
+    finally:
+        run_dir.release()
+
+
+def _reuse(ctx: "RunContext", module) -> None:
+    """A finished folder, verified (ResultsError names a missing, changed or unreadable file)."""
+    run_dir, version = ctx.run_dir, program_version(module)
+    record = run_dir.verify_done(version)
+    if not record:
+        ctx.log(f"[{module.ID}] {run_dir.path} is finished (legacy DONE without checksums, accepted as is; "
+                "--force recomputes it); nothing to do")
+        return
+    mark = run_dir.note_reuse(record, version) if jax.process_index() == 0 else None
+    if mark is None:
+        ctx.log(f"[{module.ID}] {run_dir.path} is finished (DONE, checksums verified); nothing to do")
+    else:
+        ctx.log(f"[{module.ID}] {run_dir.path} is finished: computed at git {str(mark['git'])[:12]}, program version "
+                f"{version} (unchanged), checksums verified; reused (summary.json records reused_from)")
+    note = run_dir.metrics_note(record)
+    if note:
+        ctx.log(f"[{module.ID}] {note}")
+
+
+def _reopen_forced(ctx: "RunContext", module) -> None:
+    """--force on a finished folder: DONE goes; another program version also discards the cached
+    buckets and checkpoints (they hold the old program's numbers)."""
+    run_dir, version = ctx.run_dir, program_version(module)
+    try:
+        recorded = json.loads((run_dir.path / "DONE").read_text() or "{}").get("program_version", version)
+    except (OSError, ValueError, AttributeError):
+        recorded = version  # unreadable DONE: nothing says the cached buckets are stale
+    stale = recorded != version
+    if jax.process_index() == 0:
+        run_dir.unfinish(clear_compute=stale)
+    ctx.log(f"[{module.ID}] --force: recomputing {run_dir.path} "
+            + (f"from scratch (it was computed by program version {recorded}, the code's is {version})" if stale
+               else "(analysis from the cached buckets; missing ones are trained)"))
 
 
 def _finish_run(ctx: "RunContext", module, outcome: Outcome) -> None:
-    """Process 0 writes arrays, runs.csv and summary.json, then DONE (last)."""
+    """Process 0 writes arrays, runs.csv and summary.json, then DONE (last, with their checksums)."""
     if jax.process_index() != 0:
         return
     run_dir = ctx.run_dir
@@ -329,16 +437,17 @@ def _finish_run(ctx: "RunContext", module, outcome: Outcome) -> None:
     run_dir.write_runs_csv(outcome.rows)
     run_dir.write_summary(make_summary(module.ID, ctx.tier, outcome.metrics, outcome.rows, outcome.paper,
                                        outcome.verdict, outcome.not_judged))
-    run_dir.mark_done()
+    run_dir.mark_done(program_version(module))
 
 
 def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: int | None, sets: list[str],
                   out: Path | None = None, quiet: bool = False, results_root: Path = Path("results"),
-                  ckpt_every_chunks: int = 10, data_axis: int = 1) -> Path:
+                  ckpt_every_chunks: int = 10, data_axis: int = 1, force: bool = False) -> Path:
     """Run a grid of configs (x seeds) through the stages together: equal programs of a stage share
-    one vmapped program across grid points, and equal bases are trained once."""
+    one vmapped program across grid points, and equal bases are trained once. Every grid point is
+    validated and its first stage planned before the folder exists; errors and `force` as `execute`."""
     base = resolve_config(module, tier, sets)
-    check_data_axis(data_axis)
+    _check_run_knobs(data_axis, ckpt_every_chunks)
     if seeds is not None:
         cfglib.require(seeds >= 1, "--seeds", seeds, ">= 1")
         cfglib.require(any(f.name == "seeds" for f in dataclasses.fields(base)), "--seeds", seeds,
@@ -346,26 +455,27 @@ def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: i
         base = dataclasses.replace(base, seeds=tuple(range(42, 42 + seeds)))
     points = [dict(zip([k for k, _ in grid], combo)) for combo in itertools.product(*[v for _, v in grid])]
     configs = [resolve_config_from(module, base, [f"{k}={v}" for k, v in p.items()]) for p in points]
+    planned = plan_first_stages(module, configs)
     record = {"experiment": module.ID, "tier": tier, "sweep": {"grid": [[k, v] for k, v in grid], "seeds": seeds},
               "config": cfglib.to_dict(base)}
     path = Path(out) if out else results_root / module.ID / f"sweep-{cfglib.run_id(record)}"
-    ctx = _open_run(module, tier, record, path, quiet, ckpt_every_chunks, data_axis, results_root)
-    if ctx is None:
-        return path
-    ctx.log(f"[{module.ID}] sweep: {len(points)} grid points, stages "
-            f"{', '.join(s.name for s in stages_of(module, configs[0]))}")
-    tables = run_stages(ctx, module, configs)
-    rows, metrics, verdict, not_judged, arrays, paper = [], {}, {}, {}, {}, {}
-    for i, (point, cfg, runs) in enumerate(zip(points, configs, tables)):
-        outcome = module.analyze(cfg, runs)
-        tag = ",".join(f"{k}={v}" for k, v in point.items())
-        rows += [{**point, **row} for row in outcome.rows]
-        metrics.update({f"{tag}|{k}": v for k, v in outcome.metrics.items()})
-        verdict.update({f"{tag}|{k}": v for k, v in outcome.verdict.items()})
-        not_judged.update({f"{tag}|{k}": v for k, v in outcome.not_judged.items()})
-        arrays.update({f"point{i}/{k}": v for k, v in outcome.arrays.items()})
-        paper = outcome.paper
-    _finish_run(ctx, module, Outcome(metrics, rows, paper, verdict, arrays, not_judged))
+    with _opened(module, tier, record, path, quiet, ckpt_every_chunks, data_axis, results_root, force) as ctx:
+        if ctx is None:
+            return path
+        ctx.log(f"[{module.ID}] sweep: {len(points)} grid points, stages "
+                f"{', '.join(s.name for s in planned[0].stages)}")
+        tables = run_stages(ctx, module, configs, planned)
+        rows, metrics, verdict, not_judged, arrays, paper = [], {}, {}, {}, {}, {}
+        for i, (point, cfg, runs) in enumerate(zip(points, configs, tables)):
+            outcome = module.analyze(cfg, runs)
+            tag = ",".join(f"{k}={v}" for k, v in point.items())
+            rows += [{**point, **row} for row in outcome.rows]
+            metrics.update({f"{tag}|{k}": v for k, v in outcome.metrics.items()})
+            verdict.update({f"{tag}|{k}": v for k, v in outcome.verdict.items()})
+            not_judged.update({f"{tag}|{k}": v for k, v in outcome.not_judged.items()})
+            arrays.update({f"point{i}/{k}": v for k, v in outcome.arrays.items()})
+            paper = outcome.paper
+        _finish_run(ctx, module, Outcome(metrics, rows, paper, verdict, arrays, not_judged))
     return path
 
 

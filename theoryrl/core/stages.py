@@ -36,7 +36,9 @@ class Outcome:
 
 @dataclasses.dataclass
 class Program:
-    """The pure functions of one training run (for one run; the driver vmaps them)."""
+    """The pure functions of one training run (for one run; the driver vmaps them).
+    `finite_metrics`: metrics that must stay finite (the NaN tripwire also watches every float
+    leaf of the state, whatever the program's metrics)."""
 
     data_fn: Callable  # hp -> data
     init_fn: Callable  # hp -> state
@@ -46,6 +48,7 @@ class Program:
     summarize: Callable[[dict], dict] | None = None
     all_stopped: Callable[[dict], Any] | None = None
     final_fn: Callable | None = None
+    finite_metrics: tuple[str, ...] = ("loss",)
 
 
 @dataclasses.dataclass
