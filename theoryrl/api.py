@@ -29,10 +29,11 @@ __all__ = ["Results", "load", "run"]
 
 def run(experiment_id: str, tier: str = "quick", out: str | Path | None = None, *, quiet: bool = False,
         results_root: str | Path = "results", ckpt_every_chunks: int = 10, data_axis: int = 1,
-        **overrides: Any) -> Path:
+        force: bool = False, **overrides: Any) -> Path:
     """Run, resume or skip one experiment as `python -m theoryrl run` does; returns its run folder.
 
-    `quiet`, `ckpt_every_chunks` and `data_axis` are the CLI's --quiet, --ckpt-every and --data.
+    `quiet`, `ckpt_every_chunks`, `data_axis` and `force` are the CLI's --quiet, --ckpt-every, --data
+    and --force (recompute a finished folder whose files no longer match the checksums in its DONE).
     """
     from theoryrl import experiments
     from theoryrl.core import experiment as runner
@@ -43,7 +44,8 @@ def run(experiment_id: str, tier: str = "quick", out: str | Path | None = None, 
     runner.resolve_config(module, tier, sets)  # a bad knob fails here, before any device is touched
     sharding.initialize_distributed()
     return runner.execute(module, tier, sets, Path(out) if out is not None else None, quiet,
-                          results_root=Path(results_root), ckpt_every_chunks=ckpt_every_chunks, data_axis=data_axis)
+                          results_root=Path(results_root), ckpt_every_chunks=ckpt_every_chunks, data_axis=data_axis,
+                          force=force)
 
 
 def override_sets(overrides: dict[str, Any]) -> list[str]:
