@@ -25,7 +25,6 @@ from pathlib import Path
 
 from theoryrl.core.config import ConfigError
 
-MAX_SWEEP_SEEDS = 1024  # as core/config.check_seeds: --seeds N makes N runs per grid point
 
 RESULTS = Path("results")
 FIGURES = Path("figures")
@@ -95,27 +94,17 @@ def _list() -> int:
 
 
 def _parse_grid(items: list[str], seeds: int | None) -> list[tuple[str, list[str]]]:
-    """`--grid key=v1,v2` items; a repeated key, a repeated value, an empty list, or `seeds` in the
-    grid together with `--seeds` are errors (each would silently drop or double-count runs)."""
+    """`--grid key=v1,v2` items, checked by core's `check_grid` (a repeated key or value, an empty
+    list, or `seeds` in the grid together with `--seeds` would silently drop or double-count runs)."""
+    from theoryrl.core.experiment import check_grid
+
     grid: list[tuple[str, list[str]]] = []
     for item in items:
         if "=" not in item:
             raise ConfigError(f"--grid expects key=v1,v2,..., got {item!r}")
         key, values = item.split("=", 1)
-        key = key.strip()
-        vals = [v.strip() for v in values.split(",") if v.strip() != ""]
-        if not vals:
-            raise ConfigError(f"--grid {key}: no values")
-        if key in [k for k, _ in grid]:
-            raise ConfigError(f"--grid {key}: the key is given twice (put all its values in one --grid)")
-        repeated = sorted({v for v in vals if vals.count(v) > 1})
-        if repeated:
-            raise ConfigError(f"--grid {key}: repeated value(s) {', '.join(repeated)}")
-        if key == "seeds" and seeds is not None:
-            raise ConfigError("--grid seeds=... and --seeds N both set the seeds; use one of them")
-        grid.append((key, vals))
-    if seeds is not None and not 1 <= seeds <= MAX_SWEEP_SEEDS:
-        raise ConfigError(f"invalid value for '--seeds': {seeds} (allowed: 1..{MAX_SWEEP_SEEDS})")
+        grid.append((key.strip(), [v.strip() for v in values.split(",") if v.strip() != ""]))
+    check_grid(grid, seeds)
     return grid
 
 
@@ -239,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted; an unfinished run resumes from its last checkpoint when started again",
               file=sys.stderr)
         return 130
-    except USER_ERRORS as err:
+    except _user_errors() as err:
         if getattr(args, "debug", False):
             raise
         print(f"error: {_one_line(err)}", file=sys.stderr)
@@ -247,22 +236,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """Failures a user can cause: bad knobs and files, refused or locked folders, the NaN stop."""
+    """Failures a user can cause: a bad knob, a refused / locked / damaged folder, a checkpoint of
+    another structure, the NaN stop, a file the OS refuses, a corrupt array file. Anything else is a
+    bug and keeps its traceback. (Imported here, not at module level: `list` and `--help` stay
+    free of JAX.)"""
     from theoryrl.core.results import ResultsError
     from theoryrl.core.treepath import StructureMismatch
 
-    return (ConfigError, ResultsError, StructureMismatch, KeyError, ValueError, FloatingPointError, OSError,
-            zipfile.BadZipFile, EOFError)
-
-
-USER_ERRORS = _user_errors()
+    return (ConfigError, ResultsError, StructureMismatch, FloatingPointError, OSError, zipfile.BadZipFile, EOFError)
 
 
 def _one_line(err: BaseException) -> str:
     """The error as one line; an OSError names its file."""
-    if isinstance(err, KeyError) and err.args:
-        text = str(err.args[0])
-    elif isinstance(err, OSError) and err.filename is not None:
+    if isinstance(err, OSError) and err.filename is not None:
         text = f"{err.strerror or type(err).__name__}: {err.filename}"
     else:
         text = str(err) or type(err).__name__

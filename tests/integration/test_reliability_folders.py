@@ -14,6 +14,7 @@ import glob
 import io
 import json
 import os
+import shutil
 import re
 import signal
 import subprocess
@@ -35,6 +36,7 @@ from theoryrl.core.config import ConfigError
 from theoryrl.core.experiment import execute, execute_sweep
 from theoryrl.core.results import ResultsError, RunDir, git_state
 from theoryrl.core.stages import Outcome, Program, RunPlan, Stage
+from theoryrl.core.treepath import StructureMismatch
 
 CODE_ROOT = Path(theoryrl.__file__).resolve().parents[1]  # the code under test (PYTHONPATH may point elsewhere)
 TRACES: collections.Counter = collections.Counter()  # traces of the chunk program: > 0 iff something trained
@@ -215,6 +217,19 @@ def test_reconcile_drops_a_partial_line_and_stale_lines_and_rebuilds_missing_one
     assert [json.loads(ln)["bucket"] for ln in (tmp_path / "metrics.jsonl").read_text().splitlines()] == ["other"]
 
 
+def test_reconcile_replaces_a_line_whose_values_differ_and_drops_non_records(tmp_path):
+    """The history (w = 1 at chunk 0) wins over a line of another computation (w = 5), whichever copy
+    of a repeated line comes first; a bare JSON number is not a record and is dropped."""
+    rd = RunDir(tmp_path)
+    wrong = json.dumps({"bucket": "b", "chunk": 0, "run": 0, "step": 2, "wall_s": 0.5, "w": 5.0}, sort_keys=True)
+    right = json.dumps({"bucket": "b", "chunk": 0, "run": 0, "step": 2, "wall_s": 0.7, "w": 1.0}, sort_keys=True)
+    (tmp_path / "metrics.jsonl").write_text("\n".join([wrong, "12", right]) + "\n")
+    counts = rd.reconcile_metrics("b", {"w": np.array([[1.0]], np.float32)}, steps_per_chunk=2)
+    assert counts == {"partial": 1, "stale": 1, "duplicate": 0, "rebuilt": 0}
+    (rec,) = [json.loads(ln) for ln in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rec["w"] == 1.0 and rec["wall_s"] == 0.7  # the matching line is kept as it was
+
+
 def test_a_partial_last_metrics_line_is_dropped_on_resume(tmp_path):
     run_dir = run(tmp_path)
     unfinish(run_dir, bucket=True)  # resumes from the checkpoint at chunk 5
@@ -344,12 +359,19 @@ def _deleted_data_files(step_dir: Path) -> None:
         os.remove(f)
 
 
+def _deleted_item_folder(step_dir: Path) -> None:
+    """The whole item folder gone: orbax's manager then guesses a multi-item layout, and unless it is
+    reopened after the fallback its next save is refused ("Must provide `args` of type Composite")."""
+    shutil.rmtree(step_dir / "default")
+
+
 def _truncated_manifest(step_dir: Path) -> None:
     with open(step_dir / "default" / "manifest.ocdbt", "r+b") as fh:
         fh.truncate(10)
 
 
-@pytest.mark.parametrize("corrupt", [_garbage_metadata, _deleted_data_files, _truncated_manifest])
+@pytest.mark.parametrize("corrupt", [_garbage_metadata, _deleted_data_files, _deleted_item_folder,
+                                     _truncated_manifest])
 def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys, corrupt):
     run_dir = run(tmp_path)
     want = metric_lines(run_dir)
@@ -360,7 +382,7 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, ca
     capsys.readouterr()
     execute(make_module(), "quick", [], out=run_dir, ckpt_every_chunks=1)
     err = capsys.readouterr().err
-    assert re.search(r"resuming from checkpoint at chunk 4 .*newest intact one; removed the unreadable chunk 5", err)
+    assert re.search(r"resuming from checkpoint at chunk 4 .*newest intact one; set aside the unreadable chunk 5 \(moved to 5.unreadable\)", err)
     check_closed_form(run_dir)
     assert metric_lines(run_dir) == want
 
@@ -375,6 +397,85 @@ def test_no_intact_checkpoint_starts_the_bucket_from_scratch(tmp_path, capsys):
     execute(make_module(), "quick", [], out=run_dir, ckpt_every_chunks=1)
     assert "no intact checkpoint" in capsys.readouterr().err
     check_closed_form(run_dir)
+
+
+def test_a_restore_error_that_is_not_damage_keeps_every_checkpoint():
+    """A state of other shapes (e.g. the run axis padded for another device count) and running out
+    of memory stop the resume with the checkpoints in place; only damage is set aside."""
+    class Fake:
+        def __init__(self, err):
+            self.err, self.moved = err, []
+
+        def all_steps(self):
+            return [4, 5]
+
+        def restore(self, step, like):
+            raise self.err
+
+        def quarantine(self, step):
+            self.moved.append(step)
+            return Path(f"{step}.unreadable")
+
+    progress = loop.Progress("t", 10, quiet=True)
+    plan = loop.ChunkPlan(10, 1)
+    shape = Fake(ValueError("Requested shape: (3,) is not compatible with the stored shape: (4,)."))
+    with pytest.raises(StructureMismatch, match="device count"):
+        loop._restore(shape, {}, {}, plan, progress)
+    oom = Fake(MemoryError("out of memory"))
+    with pytest.raises(MemoryError):
+        loop._restore(oom, {}, {}, plan, progress)
+    assert shape.moved == [] and oom.moved == []
+    damaged = Fake(ValueError("Unexpected end of data in manifest"))
+    assert loop._restore(damaged, {}, {}, plan, progress)[0] == 0 and damaged.moved == [5, 4]
+
+
+def test_two_runs_racing_into_a_new_folder_never_remove_the_winner(tmp_path, monkeypatch):
+    """B creates the new folder, A then takes the lock and writes its config before B tries to lock:
+    B is refused, and A's folder (config, lock) stays whole, so a third run is refused too."""
+    config = {"experiment": "relax", "tier": "quick", "config": {}}
+    path = tmp_path / "results" / "relax" / "r"
+    a, b = RunDir(path), RunDir(path)
+    real_lock = RunDir._lock
+
+    def a_wins_first(self):
+        if self is b:
+            assert a.prepare(config) == "new"
+        real_lock(self)
+
+    monkeypatch.setattr(RunDir, "_lock", a_wins_first)
+    with pytest.raises(ResultsError, match="in use by another run"):
+        b.prepare(config)
+    monkeypatch.setattr(RunDir, "_lock", real_lock)
+    assert (path / "config.json").exists() and (path / ".lock").exists()
+    with pytest.raises(ResultsError, match="in use by another run"):
+        RunDir(path).prepare(config)
+    a.release()
+
+
+def test_marking_a_reused_summary_survives_a_kill_between_its_writes(tmp_path, monkeypatch):
+    """note_reuse writes DONE (old or new summary accepted), then summary.json, then DONE (new only).
+    Stopping after the first or the second write leaves a folder that still verifies."""
+    from theoryrl.core import results as results_mod
+
+    for stop_after in (1, 2):
+        run_dir = run(tmp_path, name=f"r{stop_after}")
+        record = json.loads((run_dir / "DONE").read_text())
+        record["git"] = {"sha": "f" * 40, "dirty": False}
+        (run_dir / "DONE").write_text(json.dumps(record))
+        writes = {"n": 0}
+        real = results_mod.atomic_write_bytes
+
+        def killed_after(path, data, stop_after=stop_after):
+            if writes["n"] == stop_after:
+                raise KeyboardInterrupt("killed")
+            writes["n"] += 1
+            real(path, data)
+
+        monkeypatch.setattr(results_mod, "atomic_write_bytes", killed_after)
+        with pytest.raises(KeyboardInterrupt):
+            RunDir(run_dir).note_reuse(record, 1)
+        monkeypatch.setattr(results_mod, "atomic_write_bytes", real)
+        RunDir(run_dir).verify_done(1)  # raises ResultsError if summary.json no longer matches DONE
 
 
 # ---- 6. the NaN tripwire watches every program -----------------------------------------------------

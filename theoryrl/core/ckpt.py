@@ -24,9 +24,13 @@ class Checkpointer:
     def __init__(self, directory: Path, max_to_keep: int = 2):
         self.directory = Path(directory).resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._mngr = ocp.CheckpointManager(
+        self._max_to_keep = max_to_keep
+        self._mngr = self._open()
+
+    def _open(self) -> ocp.CheckpointManager:
+        return ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=True),
+            options=ocp.CheckpointManagerOptions(max_to_keep=self._max_to_keep, enable_async_checkpointing=True),
         )
 
     def latest_step(self) -> int | None:
@@ -35,9 +39,22 @@ class Checkpointer:
     def all_steps(self) -> list[int]:
         return list(self._mngr.all_steps())
 
-    def delete(self, step: int) -> None:
-        """Remove one saved step (an unreadable checkpoint, so that a later save of that step is clean)."""
-        self._mngr.delete(step)
+    def quarantine(self, step: int) -> Path:
+        """Move an unreadable step aside, to `<step>.unreadable[-k]` (kept for inspection, never
+        deleted: a misjudged step can be renamed back), and reopen the manager: after a failed
+        restore of a damaged step (e.g. its item folder deleted) orbax's manager guesses a multi-item
+        layout, and its next save would be refused."""
+        self._mngr.wait_until_finished()
+        self._mngr.close()
+        src = self.directory / str(step)
+        dst = self.directory / f"{step}.unreadable"
+        k = 1
+        while dst.exists():
+            k += 1
+            dst = self.directory / f"{step}.unreadable-{k}"
+        src.rename(dst)
+        self._mngr = self._open()
+        return dst
 
     def save(self, step: int, tree) -> None:
         self._mngr.save(step, args=ocp.args.StandardSave(tree), force=True)

@@ -29,6 +29,7 @@ def require(ok: bool, knob: str, value: Any, allowed: str) -> None:
 # larger value is inf. A fact of the number format, not a tunable choice.
 FLOAT32_MAX = 3.4028234663852886e38
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+MAX_SEEDS = 1024  # seeds of one run or one sweep point: more is a typo, not a study
 
 
 def is_int(value: Any) -> bool:
@@ -99,7 +100,7 @@ def require_floats(values: Any, knob: str, lo: float | None = None, hi: float | 
             allowed or f"finite numbers with {_range_text(lo, hi, lo_open, hi_open)}, {min_len}..{max_len} of them")
 
 
-def check_seeds(seeds: Any, knob: str = "seeds", max_count: int = 1024) -> None:
+def check_seeds(seeds: Any, knob: str = "seeds", max_count: int = MAX_SEEDS) -> None:
     """Run seeds: 1..max_count distinct int32 values (every program builds its key from an int32 seed;
     a repeated seed would be the same run twice, averaged as if it were two)."""
     require(isinstance(seeds, (tuple, list)) and 1 <= len(seeds) <= max_count, knob, seeds,

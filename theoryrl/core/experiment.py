@@ -440,6 +440,22 @@ def _finish_run(ctx: "RunContext", module, outcome: Outcome) -> None:
     run_dir.mark_done(program_version(module))
 
 
+def check_grid(grid: list[tuple[str, list[str]]], seeds: int | None) -> None:
+    """A sweep grid that would silently drop or double-count runs is a ConfigError: a key given twice,
+    a repeated value, an empty value list, `seeds` both in the grid and as `--seeds`, or a seed count
+    out of 1..MAX_SEEDS (checked before the seed tuple is built)."""
+    keys = [k for k, _ in grid]
+    for key, values in grid:
+        cfglib.require(keys.count(key) == 1, "--grid", key, "each key once (put all its values in one --grid)")
+        cfglib.require(len(values) > 0, f"--grid {key}", values, "at least one value")
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        cfglib.require(not repeated, f"--grid {key}", ",".join(values), f"distinct values ({', '.join(repeated)} repeated)")
+    if seeds is not None:
+        cfglib.require("seeds" not in keys, "--seeds", seeds, "either --grid seeds=... or --seeds N, not both")
+        cfglib.require(cfglib.is_int(seeds) and 1 <= seeds <= cfglib.MAX_SEEDS, "--seeds", seeds,
+                       f"an integer in 1..{cfglib.MAX_SEEDS}")
+
+
 def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: int | None, sets: list[str],
                   out: Path | None = None, quiet: bool = False, results_root: Path = Path("results"),
                   ckpt_every_chunks: int = 10, data_axis: int = 1, force: bool = False) -> Path:
@@ -448,8 +464,8 @@ def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: i
     validated and its first stage planned before the folder exists; errors and `force` as `execute`."""
     base = resolve_config(module, tier, sets)
     _check_run_knobs(data_axis, ckpt_every_chunks)
+    check_grid(grid, seeds)
     if seeds is not None:
-        cfglib.require(seeds >= 1, "--seeds", seeds, ">= 1")
         cfglib.require(any(f.name == "seeds" for f in dataclasses.fields(base)), "--seeds", seeds,
                        f"only for experiments with a 'seeds' knob ({module.ID} has none)")
         base = dataclasses.replace(base, seeds=tuple(range(42, 42 + seeds)))

@@ -138,6 +138,22 @@ def _compile(chunk_fn, state, hp, out_shardings=None):
     return compiled, time.time() - t0
 
 
+def _unreadable(err: Exception) -> bool:
+    """Whether a failed restore means the step's files are damaged (then the step before is tried),
+    rather than a fault of this process or a different layout, which must stop the run with every
+    checkpoint kept: out of memory, a permission error, or a state whose shapes differ from the saved
+    ones (e.g. the run axis padded for another device count: resume on the layout it was saved with)."""
+    if isinstance(err, (MemoryError, PermissionError)):
+        return False
+    text = str(err)
+    if "not compatible with the stored shape" in text or "RESOURCE_EXHAUSTED" in text:
+        if "not compatible with the stored shape" in text:
+            raise StructureMismatch(f"the checkpoint was saved with other array shapes ({_first_line(err)}); resume "
+                                    "with the device count and --data it was saved with") from err
+        return False
+    return True
+
+
 def _restore(ckpt: Checkpointer | None, state, metrics_shape, plan: ChunkPlan, progress: Progress):
     """(start chunk, state, history) from the newest intact checkpoint. An unreadable checkpoint
     (garbage metadata, missing data files, a truncated manifest) is removed and the one before it
@@ -153,19 +169,21 @@ def _restore(ckpt: Checkpointer | None, state, metrics_shape, plan: ChunkPlan, p
                 restored = ckpt.restore(step, like)
         except StructureMismatch:
             raise
-        except Exception as err:  # noqa: BLE001 - any failure to read a checkpoint means it is unusable
-            failed.append(f"chunk {step}: {_first_line(err)}")
-            ckpt.delete(step)
+        except Exception as err:  # noqa: BLE001 - sorted below: unreadable, or a fault of this process
+            if not _unreadable(err):
+                raise
+            moved = ckpt.quarantine(step)
+            failed.append(f"chunk {step} (moved to {moved.name}): {_first_line(err)}")
             continue
         history = [{k: np.asarray(v[i]) for k, v in restored["history"].items()} for i in range(step)]
         if failed:
             progress.note(f"resuming from checkpoint at chunk {step} (step {step * plan.steps_per_chunk}), the "
-                          f"newest intact one; removed the unreadable {'; '.join(failed)}")
+                          f"newest intact one; set aside the unreadable {'; '.join(failed)}")
         else:
             progress.resumed(step, step * plan.steps_per_chunk)
         return step, restored["state"], history
     if failed:
-        progress.note(f"no intact checkpoint (removed the unreadable {'; '.join(failed)}); starting the bucket "
+        progress.note(f"no intact checkpoint (set aside the unreadable {'; '.join(failed)}); starting the bucket "
                       "from scratch")
     return 0, state, []
 

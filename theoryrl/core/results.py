@@ -21,6 +21,7 @@ non-empty folder without one, is refused: never silently overwritten.
 from __future__ import annotations
 
 import csv
+import errno
 import datetime
 import fcntl
 import hashlib
@@ -63,7 +64,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n").encode())
+    atomic_write_bytes(path, _json_bytes(data))
+
+
+def _json_bytes(data: Any) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n").encode()
+
+
+def _with_digest(record: dict, name: str, digest) -> dict:
+    return {**record, "files": {**record["files"], name: digest}}
 
 
 def _json_default(obj):
@@ -158,9 +167,7 @@ class RunDir:
         Returns 'done', 'resume' or 'new'. Raises ResultsError for a folder of another config, an
         unreadable config.json, a non-empty folder that is not a run folder, or a folder in use."""
         self._check_folder(config)  # before touching anything: a refused folder gets no lock file
-        missing = [p for p in (self.path, *self.path.parents) if not p.exists()]
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._created = missing[-1] if missing else None
+        self._created = self._mkdirs()
         try:
             if lock:
                 self._lock()
@@ -170,9 +177,27 @@ class RunDir:
             self._fresh = True
             return "new"
         except BaseException:
+            # Undo only under our own lock: a run refused because another holds the lock must not
+            # touch the folder, even if it saw the folder missing a moment before the other made it.
+            if self._lock_fd is not None:
+                self._remove_created()
             self.release()
-            self._remove_created()  # a folder made a moment ago, holding nothing of value
             raise
+
+    def _mkdirs(self) -> Path | None:
+        """Create the run folder and its missing parents one level at a time; returns the top-most
+        folder this call itself created (None: all existed). A level another process creates in the
+        meantime is theirs (FileExistsError), so only what we made can ever be removed by us."""
+        created = None
+        for level in [*reversed(self.path.parents), self.path]:
+            try:
+                os.mkdir(level)
+            except FileExistsError:
+                if not level.is_dir():
+                    raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(level)) from None
+                continue
+            created = created or level
+        return created
 
     def _check_folder(self, config: dict) -> bool:
         """True when the folder holds `config`'s run; False when it is new (absent, or empty but
@@ -240,19 +265,27 @@ class RunDir:
         for root, _, files in os.walk(self.path):
             if (Path(root) != self.path and files) or (Path(root) == self.path and set(files) - ours):
                 return False
+        for name in ("config.json", "env.json"):
+            (self.path / name).unlink(missing_ok=True)
         if self._created is None:
-            for name in ("config.json", "env.json"):
-                (self.path / name).unlink(missing_ok=True)
+            (self.path / LOCK).unlink(missing_ok=True)  # a folder the user made: leave it as it was
         self._remove_created()
         self._fresh = False
         return True
 
     def _remove_created(self) -> None:
-        """Remove the run folder and the parents this object created, each only while empty of
-        anything else (another run may have put something in a parent since)."""
+        """Remove the run folder and the parents this object created, each only while it holds
+        nothing but the lock file (another run may have put something there since)."""
         if self._created is None:
             return
-        shutil.rmtree(self.path, ignore_errors=True)
+        if self.path.is_dir():
+            if any(p.name != LOCK for p in self.path.iterdir()):
+                return
+            (self.path / LOCK).unlink(missing_ok=True)
+            try:
+                self.path.rmdir()
+            except OSError:
+                return
         for parent in self.path.parents:
             if parent == self._created.parent:
                 break
@@ -310,7 +343,7 @@ class RunDir:
                 raise ResultsError(f"{path} is not valid JSON ({err}); {FORCE_HINT}") from None
         if digest is None:
             return
-        if sha256_file(path) != digest:
+        if sha256_file(path) not in (digest if isinstance(digest, list) else [digest]):
             raise ResultsError(f"{path} has changed since the run finished (its sha256 differs from the one in "
                                f"DONE); {FORCE_HINT}")
 
@@ -325,12 +358,17 @@ class RunDir:
         summary_path = self.path / "summary.json"
         summary = json.loads(summary_path.read_text())
         if summary.get("reused_from") != mark:
+            # DONE first accepts both the old and the marked summary, then the summary is marked,
+            # then DONE keeps only the new checksum: a kill between any two writes leaves a folder
+            # that still verifies.
+            marked = _json_bytes({**summary, "reused_from": mark})
+            old_digest, new_digest = sha256_file(summary_path), hashlib.sha256(marked).hexdigest()
             try:
-                atomic_write_json(summary_path, {**summary, "reused_from": mark})
-                record = {**record, "files": {**record["files"], "summary.json": sha256_file(summary_path)}}
-                atomic_write_json(self.path / "DONE", record)
+                atomic_write_json(self.path / "DONE", _with_digest(record, "summary.json", [old_digest, new_digest]))
+                atomic_write_bytes(summary_path, marked)
+                atomic_write_json(self.path / "DONE", _with_digest(record, "summary.json", new_digest))
             except OSError:
-                pass
+                pass  # a read-only folder is reused as it is
         return mark
 
     def metrics_note(self, record: dict) -> str | None:
@@ -376,6 +414,14 @@ class RunDir:
         first = next(iter(history.values()), np.zeros((0, 0)))
         num_runs, chunks = (first.shape[0], first.shape[1]) if history else (0, 0)
         counts = {"partial": 0, "stale": 0, "duplicate": 0, "rebuilt": 0}
+        per_chunk: dict[int, list[dict]] = {}
+
+        def expected(c: int, r: int) -> dict:
+            if c not in per_chunk:
+                per_chunk[c] = metric_records(bucket, c, {k: v[:, c] for k, v in history.items()}, num_runs,
+                                              steps_per_chunk, wall_s=None)
+            return per_chunk[c][r]
+
         others: list[bytes] = []
         mine: dict[tuple[int, int], bytes] = {}
         for line in raw.split(b"\n"):
@@ -384,23 +430,23 @@ class RunDir:
             try:
                 rec = json.loads(line)
                 key = (int(rec["chunk"]), int(rec["run"])) if rec.get("bucket") == bucket else None
-            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-                counts["partial"] += 1
+            except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+                counts["partial"] += 1  # unparseable, or not a record (e.g. a bare number)
                 continue
             if key is None:
                 others.append(line)
-            elif not (key[0] < chunks and key[1] < num_runs):
+            elif not (0 <= key[0] < chunks and 0 <= key[1] < num_runs):
                 counts["stale"] += 1
             elif key in mine:
                 counts["duplicate"] += 1
+            elif not _same_values(rec, expected(*key)):
+                counts["stale"] += 1  # a line of another computation of this chunk: the history wins
             else:
                 mine[key] = line
         for c in range(chunks):
             for r in range(num_runs):
                 if (c, r) not in mine:
-                    rec = metric_records(bucket, c, {k: v[:, c] for k, v in history.items()}, num_runs,
-                                         steps_per_chunk, wall_s=None)[r]
-                    mine[(c, r)] = _metrics_line(rec).rstrip("\n").encode()
+                    mine[(c, r)] = _metrics_line(expected(c, r)).rstrip("\n").encode()
                     counts["rebuilt"] += 1
         lines = others + [mine[k] for k in sorted(mine)]
         text = b"".join(line + b"\n" for line in lines)
@@ -469,6 +515,12 @@ def metric_records(bucket: str, chunk: int, metrics: dict[str, np.ndarray], num_
             rec[k] = v.tolist() if v.ndim else v.item()
         records.append(rec)
     return records
+
+
+def _same_values(line_rec: dict, want: dict) -> bool:
+    """A metrics line holds the history's values (wall_s aside), compared as serialised JSON so that
+    NaN equals NaN and float32 values compare exactly."""
+    return _metrics_line({**line_rec, "wall_s": None}) == _metrics_line({**want, "wall_s": None})
 
 
 def _metrics_line(rec: dict) -> str:

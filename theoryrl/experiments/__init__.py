@@ -3,6 +3,15 @@ from __future__ import annotations
 
 import importlib
 
+from theoryrl.core.config import ConfigError
+
+
+class UnknownExperiment(ConfigError, KeyError):
+    """An experiment id not in MODULES: a user error (ConfigError), and a KeyError for lookups."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
 MODULES = {
     "chain-emergence": "theoryrl.experiments.chain_emergence",
     "chain-ood": "theoryrl.experiments.chain_ood",
@@ -24,5 +33,5 @@ MODULES = {
 
 def get(experiment_id: str):
     if experiment_id not in MODULES:
-        raise KeyError(f"unknown experiment '{experiment_id}' (known: {', '.join(MODULES)})")
+        raise UnknownExperiment(f"unknown experiment '{experiment_id}' (known: {', '.join(MODULES)})")
     return importlib.import_module(MODULES[experiment_id])
