@@ -284,7 +284,8 @@ class _Reporter:
             spc = self.plan.steps_per_chunk
             raise FloatingPointError(
                 f"[{self.progress.label}] non-finite values after chunk {c} (steps {c * spc}..{(c + 1) * spc}): "
-                f"{shown}; the run is stopped and the last good checkpoint is kept")
+                f"{shown}; the run is stopped, and its last checkpoint (if one was saved) is kept: no checkpoint "
+                "holds a non-finite state")
 
 
 def _runs(mask: np.ndarray) -> str:

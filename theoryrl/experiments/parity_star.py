@@ -105,7 +105,9 @@ class Config:
         # lam, lam_chain: float32 SGD with eta_t = 1/(lam t); 1e-8 keeps the first step -grad/lam finite
         require_float(self.lam, "lam", 1e-8, None)
         require_float(self.lam_chain, "lam_chain", 1e-8, None)
-        require_finite_nonneg(self.avg_power, "avg_power")
+        # polynomial-decay averaging weight (1+k)/(t+k): for k far above the step count it is ~1 (no
+        # averaging at all), and near float32 max the update (w - avg)(1 + k) overflows
+        require_finite_nonneg(self.avg_power, "avg_power", hi=1e6)
         require(len(self.estimators) > 0 and set(self.estimators) <= set(star.PG_ESTIMATORS), "estimators",
                 self.estimators, f"a subset of {star.PG_ESTIMATORS}")
         require_int(self.pg_steps_per_chunk, "pg_steps_per_chunk", 1, 1_000_000)

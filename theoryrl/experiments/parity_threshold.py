@@ -94,7 +94,9 @@ class Config:
         require_float(self.lam, "lam", 1e-8, None)
         require_float(self.lam_chain, "lam_chain", 7.1e-4, None,
                       allowed="a finite number >= 7.1e-4 (below it analyze's chain-head optimum overflows)")
-        require_finite_nonneg(self.avg_power, "avg_power")
+        # polynomial-decay averaging weight (1+k)/(t+k): for k far above the step count it is ~1 (no
+        # averaging at all), and near float32 max the update (w - avg)(1 + k) overflows
+        require_finite_nonneg(self.avg_power, "avg_power", hi=1e6)
         require_int(self.eval_prompts, "eval_prompts", 16, 1_048_576)
         require_float(self.acc_short_max, "acc_short_max", 0.0, 1.0, lo_open=True)
         require_float(self.acc_long_min, "acc_long_min", self.acc_short_max, 1.0, lo_open=True,
