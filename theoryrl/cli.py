@@ -4,7 +4,11 @@
   run ID [--tier quick|paper] [--set k=v ...] [--out DIR] [--quiet] [--no-plot] [--dry-run]
   sweep ID --grid k=v1,v2 [--grid ...] [--seeds N] [--tier ...] [--set ...] [--out DIR]
   plot ID [--run-dir DIR] [--figures DIR]     figures from saved results only (no training)
-  report [--results DIR] [--figures DIR]      every figure whose results exist; lists missing ones
+  report [--results DIR] [--figures DIR] [--page FILE]
+                                        every figure whose results exist (lists missing and broken
+                                        ones) and RESULTS.md: every claim, pass / fail / not judged
+  compare RUN_DIR [--reference DIR]     a finished run beside the reference run, claim by claim
+  reference RUN_DIR [...] [--into DIR]  keep finished runs' summaries (no arrays) in the reference folder
   bases [--results DIR]                 the stored trained bases: id, stage, experiment, gate, size, time
   bench NAME [args]                     throughput benchmarks (NAME: chain | lm | bandit)
 
@@ -28,6 +32,7 @@ from theoryrl.core.config import ConfigError
 
 RESULTS = Path("results")
 FIGURES = Path("figures")
+REFERENCE = Path(__file__).resolve().parents[1] / "reference"  # committed summaries of the quick tiers
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -76,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     report = add("report", help="figures of every experiment with saved results")
     report.add_argument("--results", type=Path, default=RESULTS)
     report.add_argument("--figures", type=Path, default=FIGURES)
+    report.add_argument("--page", type=Path, default=Path("RESULTS.md"), help="the results page to write")
+    compare = add("compare", help="a finished run beside the reference run of its experiment, claim by claim")
+    compare.add_argument("run_dir", type=Path)
+    compare.add_argument("--reference", type=Path, default=REFERENCE)
+    keep = add("reference", help="keep finished runs' summaries (config, summary, env; no arrays) as the reference")
+    keep.add_argument("run_dirs", type=Path, nargs="+")
+    keep.add_argument("--into", type=Path, default=REFERENCE)
     bases = add("bases", help="list the stored trained bases (pre-/mid-training runs)")
     bases.add_argument("--results", type=Path, default=RESULTS)
     bench = add("bench", help="throughput benchmarks")
@@ -173,10 +185,10 @@ def _plot(experiment_id: str, run_dir: Path | None, figures: Path) -> list[Path]
         raise ConfigError(f"cannot plot {run_dir}: {_one_line(err)}") from err
 
 
-def _report(results: Path, figures: Path) -> int:
-    """Every experiment's figure from its newest finished run; missing ones and broken folders are
-    listed and skipped. Exit 1 when some folder was broken, else 0."""
-    from theoryrl import experiments
+def _report(results: Path, figures: Path, page: Path) -> int:
+    """Every experiment's figure from its newest finished run (missing ones and broken folders are
+    listed and skipped), then the results page. Exit 1 when some folder was broken, else 0."""
+    from theoryrl import experiments, results_page
 
     if not results.is_dir():
         raise FileNotFoundError(f"--results {results}: no such folder")
@@ -186,12 +198,17 @@ def _report(results: Path, figures: Path) -> int:
         if run_dir is None:
             print(f"{eid}: missing (no finished run under {results / eid})")
             continue
+        if not (run_dir / "arrays.npz").exists() and json.loads((run_dir / "DONE").read_text() or "{}").get("reference"):
+            print(f"{eid}: summary only (a reference folder keeps no arrays): no figure")
+            continue
         try:
             for path in _plot(eid, run_dir, figures):
                 print(f"{eid}: {path}")
         except Exception as err:  # noqa: BLE001 - a broken folder is reported and the report goes on
             broken += 1
             print(f"{eid}: BROKEN {run_dir}: {_one_line(err)}")
+    runs = results_page.write_page(results, page)
+    print(f"results page: {page} ({sum(len(r.claims) for r in runs.values())} claims of {len(runs)} experiments)")
     if broken:
         print(f"error: {broken} broken run folder(s) listed above", file=sys.stderr)
     return 1 if broken else 0
@@ -268,7 +285,18 @@ def _dispatch(args) -> int:
             raise ConfigError(f"unknown benchmark '{args.name}' (known: {', '.join(names)})")
         return importlib.import_module(f"theoryrl.benchmarks.{args.name}").main(args.args)
     if args.command == "report":
-        return _report(args.results, args.figures)
+        return _report(args.results, args.figures, args.page)
+    if args.command == "compare":
+        from theoryrl import results_page
+
+        print(results_page.compare(args.run_dir, args.reference), end="")
+        return 0
+    if args.command == "reference":
+        from theoryrl import results_page
+
+        for run_dir in args.run_dirs:
+            print(f"kept {results_page.keep_reference(run_dir, args.into)}")
+        return 0
     if args.command == "plot":
         for path in _plot(args.experiment, args.run_dir, args.figures):
             print(path)

@@ -436,7 +436,7 @@ def _finish_run(ctx: "RunContext", module, outcome: Outcome) -> None:
     run_dir.write_arrays(outcome.arrays)
     run_dir.write_runs_csv(outcome.rows)
     run_dir.write_summary(make_summary(module.ID, ctx.tier, outcome.metrics, outcome.rows, outcome.paper,
-                                       outcome.verdict, outcome.not_judged))
+                                       outcome.verdict, outcome.not_judged, outcome.verdicts))
     run_dir.mark_done(program_version(module))
 
 
@@ -481,7 +481,7 @@ def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: i
         ctx.log(f"[{module.ID}] sweep: {len(points)} grid points, stages "
                 f"{', '.join(s.name for s in planned[0].stages)}")
         tables = run_stages(ctx, module, configs, planned)
-        rows, metrics, verdict, not_judged, arrays, paper = [], {}, {}, {}, {}, {}
+        rows, metrics, verdict, not_judged, arrays, paper, records = [], {}, {}, {}, {}, {}, {}
         for i, (point, cfg, runs) in enumerate(zip(points, configs, tables)):
             outcome = module.analyze(cfg, runs)
             tag = ",".join(f"{k}={v}" for k, v in point.items())
@@ -489,9 +489,10 @@ def execute_sweep(module, tier: str, grid: list[tuple[str, list[str]]], seeds: i
             metrics.update({f"{tag}|{k}": v for k, v in outcome.metrics.items()})
             verdict.update({f"{tag}|{k}": v for k, v in outcome.verdict.items()})
             not_judged.update({f"{tag}|{k}": v for k, v in outcome.not_judged.items()})
+            records.update({f"{tag}|{k}": v for k, v in outcome.verdicts.items()})
             arrays.update({f"point{i}/{k}": v for k, v in outcome.arrays.items()})
             paper = outcome.paper
-        _finish_run(ctx, module, Outcome(metrics, rows, paper, verdict, arrays, not_judged))
+        _finish_run(ctx, module, Outcome(metrics, rows, paper, verdict, arrays, not_judged, records))
     return path
 
 

@@ -544,10 +544,13 @@ def _csv_cell(v):
 
 
 def make_summary(experiment: str, tier: str, metrics: dict, rows: list[dict], paper: dict, verdict: dict,
-                 not_judged: dict | None = None) -> dict:
+                 not_judged: dict | None = None, verdicts: dict | None = None) -> dict:
     """The summary.json contract of DESIGN.md; `not_judged` (claim -> the precondition that failed)
-    only when some claim could not be judged."""
+    only when some claim could not be judged; `verdicts` (claim -> core/verdicts.Verdict: status,
+    value, threshold, margin, SE, reason, the paper's number) only when the experiment builds them."""
     extra = {"not_judged": dict(not_judged)} if not_judged else {}
+    if verdicts:
+        extra["verdicts"] = {k: v.to_json() for k, v in verdicts.items()}
     return {**extra,
         "experiment": experiment,
         "tier": tier,

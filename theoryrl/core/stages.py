@@ -19,12 +19,16 @@ import numpy as np
 
 from theoryrl.core import treepath
 from theoryrl.core.bases import Gate
+from theoryrl.core.verdicts import Verdict
+from theoryrl.core.verdicts import split as split_verdicts
 
 
 @dataclasses.dataclass
 class Outcome:
     """What `analyze` returns: summary pieces and the arrays for plots. `not_judged` maps a claim to
-    the precondition that failed (such a claim has no boolean verdict)."""
+    the precondition that failed (such a claim has no boolean verdict). `verdicts` holds the full
+    three-valued records (core/verdicts.py) when the experiment builds them: use `Outcome.judged`,
+    which derives `verdict` and `not_judged` from them so that the three always agree."""
 
     metrics: dict[str, float]
     rows: list[dict]
@@ -32,6 +36,13 @@ class Outcome:
     verdict: dict[str, bool]
     arrays: dict[str, np.ndarray]
     not_judged: dict[str, str] = dataclasses.field(default_factory=dict)
+    verdicts: dict[str, Verdict] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def judged(cls, metrics: dict[str, float], rows: list[dict], paper: dict[str, Any],
+               verdicts: dict[str, Verdict], arrays: dict[str, np.ndarray]) -> "Outcome":
+        booleans, reasons, _ = split_verdicts(verdicts)
+        return cls(metrics, rows, paper, booleans, arrays, reasons, dict(verdicts))
 
 
 @dataclasses.dataclass

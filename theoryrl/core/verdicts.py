@@ -11,7 +11,8 @@ where the value is sampled, and for `not judged` the precondition that failed. R
 - a claim with preconditions (`judged_if`) is not judged when one fails, and says which: e.g.
   "stays short" presupposes the chain was learned, so the short answer is a choice.
 `summary.json` keeps the plain booleans scripts read (`verdict`: claim -> bool, judged claims only)
-and gains `verdicts`: claim -> `Verdict.to_json()` beside them (core/results.make_summary).
+and gains `verdicts`: claim -> `Verdict.to_json()` beside them: `analyze` returns
+`Outcome.judged(..., verdicts)` (core/stages.py) and core/results.make_summary writes all three.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class Verdict:
     margin: float | None = None    # signed distance to the threshold, > 0 on the passing side
     se: float | None = None        # standard error of `value` where it is sampled
     reason: str = ""               # why not judged, or what was compared
+    paper: str = ""                # the paper's own number or statement for this claim (for RESULTS.md)
 
     def __post_init__(self):
         if self.status not in (PASS, FAIL, NOT_JUDGED):
@@ -45,7 +47,11 @@ class Verdict:
 
     def to_json(self) -> dict:
         return {"status": self.status, "value": _num(self.value), "threshold": _num(self.threshold),
-                "margin": _num(self.margin), "se": _num(self.se), "reason": self.reason}
+                "margin": _num(self.margin), "se": _num(self.se), "reason": self.reason, "paper": self.paper}
+
+    def citing(self, paper: str) -> "Verdict":
+        """This verdict with the paper's number for the claim attached."""
+        return dataclasses.replace(self, paper=paper)
 
 
 def _num(x):
@@ -109,8 +115,7 @@ def judged_if(preconditions: Mapping[str, bool], verdict: Verdict) -> Verdict:
     failed = [name for name, ok in preconditions.items() if not ok]
     if not failed:
         return verdict
-    return Verdict(NOT_JUDGED, verdict.value, verdict.threshold, verdict.margin, verdict.se,
-                   "precondition failed: " + "; ".join(failed))
+    return dataclasses.replace(verdict, status=NOT_JUDGED, reason="precondition failed: " + "; ".join(failed))
 
 
 def split(verdicts: Mapping[str, Verdict]) -> tuple[dict[str, bool], dict[str, str], dict[str, dict]]:
