@@ -37,6 +37,15 @@ def test_bandit_diversity_tiny_run_summary_and_plot(tmp_path):
     assert [p.name for p in bandit_diversity.plot(folder, tmp_path / "fig")] == ["bandit-diversity.png"]
 
 
+def test_bandit_diversity_learning_off_passes_no_verdict(tmp_path):
+    """lr = 0 is a legal knob: every method is then the base policy, and no claim is judged."""
+    sets = ["questions=16", "arms=8", "outcomes=4", "rounds=4", "rounds_per_chunk=2", "seeds=42,43", "lr=0"]
+    summary = json.loads((execute(bandit_diversity, "quick", sets, out=tmp_path / "d", quiet=True)
+                          / "summary.json").read_text())
+    assert summary["verdicts"] and not any(summary["verdict"].values())
+    assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
+
+
 def test_bandit_regret_analyze_selects_runs_by_knobs_not_by_order():
     """Synthetic finished runs: a row's regret is the seed mean of its own runs, whatever the table order."""
     cfg = resolve_config(bandit_regret, "quick", ["arms=20,40", "outcomes=2,5", "horizon=300", "steps_per_chunk=100",

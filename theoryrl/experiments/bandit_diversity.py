@@ -18,6 +18,9 @@ Rows per method (seed mean and standard error at the final budget): solved_frac,
 distinct_unsolved, distinct_common_unsolved (on questions neither this method nor base solved),
 batch_distinct_{solved,unsolved,all} (distinct answers in a batch of 8 from the final policy, the
 Table 2 reading in bandit_pg.policy_metrics), pass1, diff_at_k, entropy, tau, skill.
+Verdicts (`verdicts`): three-valued records; a comparison of methods passes only beyond 2 standard
+errors over seeds (ties fail; one seed: not judged), and a claim about RL is judged only when the RL
+methods it names learned (final pass@1 above base's beyond 2 SE), so a run with lr = 0 judges nothing.
 """
 from __future__ import annotations
 
@@ -29,9 +32,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from theoryrl.core import prng
-from theoryrl.core.config import check_seeds, is_int, require, require_finite_nonneg, require_float, require_int
+from theoryrl.core.config import (
+    check_seeds,
+    is_int,
+    require,
+    require_finite_nonneg,
+    require_float,
+    require_int,
+)
 from theoryrl.core.experiment import Outcome, Program, RunPlan, Runs
 from theoryrl.core.results import load_npz
+from theoryrl.core.verdicts import FAIL, PASS, Verdict, greater, judged_if, mean_se
 from theoryrl.rl import bandit_pg as pg
 
 ID = "bandit-diversity"
@@ -177,7 +188,9 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     metrics["k_early"] = int(budget[early])
     for method in cfg.methods:
         metrics[f"{method}/solved_frac_early"] = float(hist["solved_frac"][cfg.methods.index(method), :, early].mean())
-    verdict = verdicts(cfg, table, metrics)
+    per_seed = _per_seed(cfg, hist, early, hist_common if "base" in cfg.methods else None,
+                         base_common if "base" in cfg.methods else None)
+    verdict = verdicts(cfg, per_seed)
     arrays = {"budget": budget, "methods": np.array(cfg.methods),
               **{f"{k}_mean": hist[k].mean(axis=1) for k in TABLE_KEYS},
               **{f"{k}_se": _mean_se(np.moveaxis(hist[k], 1, 0))[1] for k in TABLE_KEYS}}
@@ -189,31 +202,96 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
              "batch_most_distinct_on_unsolved": "Batch gives the most distinct answers on unsolved questions (Table 2: "
                                                 "GRPO 4.805, UCB-Con 4.855, Batch 5.390)",
              "batch_gain_concentrated_on_unsolved": "Batch's extra diversity is on unsolved, not solved, questions"}
-    return Outcome(metrics, rows, paper, verdict, arrays)
+    return Outcome.judged(metrics, rows, paper, verdict, arrays)
 
 
-def verdicts(cfg: Config, t: dict, metrics: dict) -> dict:
-    """Each claim whose methods were run, decided on seed means (standard errors are in the rows)."""
+def _per_seed(cfg: Config, hist: dict, early: int, common: np.ndarray | None,
+              base_common: np.ndarray | None) -> dict[str, dict[str, np.ndarray]]:
+    """method -> quantity -> [seeds]: the per-seed values the verdicts compare (seed means and their
+    standard errors are what the rows report). `common_unsolved` / `base_common_unsolved`: cumulative
+    distinct answers of the method / of base on the questions neither solved (NaN for a seed with none)."""
+    out = {}
+    for i, method in enumerate(cfg.methods):
+        out[method] = {key: hist[key][i, :, -1] for key in ("solved_frac", "pass1", "batch_distinct_solved",
+                                                            "batch_distinct_unsolved")}
+        out[method]["solved_frac_early"] = hist["solved_frac"][i, :, early]
+        if common is not None:
+            out[method]["common_unsolved"] = common[i]
+            out[method]["base_common_unsolved"] = base_common[i]
+    return out
+
+
+def _arm(x: np.ndarray) -> tuple[float, float]:
+    """Seed mean and SE of one method's per-seed values (NaN seeds left out; SE NaN below two seeds)."""
+    return mean_se(x[~np.isnan(x)])
+
+
+def _beats(t: dict, a: str, b: str, key: str, what: str) -> Verdict:
+    """Method a's seed mean of `key` exceeds method b's by more than 2 SE of the difference."""
+    (ma, sa), (mb, sb) = _arm(t[a][key]), _arm(t[b][key])
+    return greater(ma, mb, se_a=sa, se_b=sb, what=what)
+
+
+def _paired(diff_S: np.ndarray, what: str) -> Verdict:
+    """The seed mean of a paired per-seed difference (same seed: same questions) is > 2 SE above 0."""
+    m, se = _arm(diff_S)
+    return greater(m, 0.0, se_a=se, se_b=0.0, what=what)
+
+
+def _every(parts: dict[str, Verdict], what: str) -> Verdict:
+    """All comparisons pass: the record of the closest one (smallest margin), naming it; not judged
+    when any is."""
+    for name, v in parts.items():
+        if not v.judged:
+            return dataclasses.replace(v, reason=f"{name}: {v.reason}")
+    name, worst = min(parts.items(), key=lambda kv: kv[1].margin)
+    status = PASS if all(v.passed for v in parts.values()) else FAIL
+    return dataclasses.replace(worst, status=status, reason=f"{what}; closest: {name}")
+
+
+def verdicts(cfg: Config, t: dict) -> dict[str, Verdict]:
+    """Each claim whose methods were run. Comparisons between methods pass only beyond 2 standard
+    errors over seeds (a tie is a fail); with one seed there is no SE and they are not judged.
+    Every claim about RL presupposes that the RL methods it names learned: their final pass@1 above
+    base's (lr = 0) beyond 2 SE; without base in the run there is no such reference and it is not
+    judged. A run with lr = 0 everywhere therefore judges nothing."""
     have = set(cfg.methods)
     rl = [m for m in cfg.methods if m != "base"]
+    learned = {m: ("base" in have and _beats(t, m, "base", "pass1", f"{m} pass@1 vs base").passed) for m in rl}
+
+    def pre(*methods: str) -> dict[str, bool]:
+        return {f"{m} learned (final pass@1 above base's by > 2 SE)": learned[m] for m in methods}
+
     out = {}
     if {"base", "grpo"} <= have:
-        out["rl_solves_more_early"] = bool(metrics["grpo/solved_frac_early"] > metrics["base/solved_frac_early"])
-        out["base_solves_more_eventually"] = bool(t["base"]["solved_frac"] >= t["grpo"]["solved_frac"])
-        out["transfer_of_diversity_degradation"] = bool(
-            t["grpo"]["distinct_common_unsolved"] < t["grpo"]["base_distinct_common_unsolved"])
+        out["rl_solves_more_early"] = judged_if(pre("grpo"), _beats(
+            t, "grpo", "base", "solved_frac_early", "grpo - base, fraction solved at the early budget"))
+        out["base_solves_more_eventually"] = judged_if(pre("grpo"), _beats(
+            t, "base", "grpo", "solved_frac", "base - grpo, fraction solved at the final budget"))
+        out["transfer_of_diversity_degradation"] = judged_if(pre("grpo"), _paired(
+            t["grpo"]["base_common_unsolved"] - t["grpo"]["common_unsolved"],
+            "base - grpo, cumulative distinct answers on questions neither solved (paired by seed)"))
     ucbs = [m for m in ("ucb", "ucb_mean", "ucb_con") if m in have]
     if "grpo" in have and ucbs:
-        out["ucb_variants_solve_more_than_grpo"] = bool(all(t[m]["solved_frac"] > t["grpo"]["solved_frac"] for m in ucbs))
+        out["ucb_variants_solve_more_than_grpo"] = judged_if(pre("grpo", *ucbs), _every(
+            {m: _beats(t, m, "grpo", "solved_frac", f"{m} - grpo, fraction solved") for m in ucbs},
+            "every UCB variant - grpo, fraction solved"))
     if "ucb_con" in have and len(rl) > 1:
-        out["ucb_con_best_for_solving"] = bool(t["ucb_con"]["solved_frac"] >= max(t[m]["solved_frac"] for m in rl))
+        out["ucb_con_best_for_solving"] = judged_if(pre(*rl), _every(
+            {m: _beats(t, "ucb_con", m, "solved_frac", f"ucb_con - {m}, fraction solved") for m in rl if m != "ucb_con"},
+            "ucb_con - every other RL method, fraction solved"))
     if "batch" in have and len(rl) > 1:
-        out["batch_most_distinct_on_unsolved"] = bool(
-            t["batch"]["batch_distinct_unsolved"] >= max(t[m]["batch_distinct_unsolved"] for m in rl))
+        out["batch_most_distinct_on_unsolved"] = judged_if(pre(*rl), _every(
+            {m: _beats(t, "batch", m, "batch_distinct_unsolved", f"batch - {m}, distinct answers in a batch of 8 "
+                       "on unsolved questions") for m in rl if m != "batch"},
+            "batch - every other RL method, distinct answers in a batch of 8 on unsolved questions")).citing(
+            "Table 2, unsolved: GRPO 4.805, UCB-Con 4.855, Batch 5.390")
     if {"batch", "grpo"} <= have:
         gain_u = t["batch"]["batch_distinct_unsolved"] - t["grpo"]["batch_distinct_unsolved"]
         gain_s = t["batch"]["batch_distinct_solved"] - t["grpo"]["batch_distinct_solved"]
-        out["batch_gain_concentrated_on_unsolved"] = bool(gain_u > gain_s)
+        out["batch_gain_concentrated_on_unsolved"] = judged_if(pre("batch", "grpo"), _paired(
+            gain_u - gain_s, "batch's gain over grpo in distinct answers (batch of 8): unsolved - solved, "
+                             "paired by seed")).citing("Table 2: Batch - GRPO = +0.585 unsolved, +0.005 solved")
     return out
 
 
