@@ -18,8 +18,11 @@ def test_parity_threshold_tiny_run_summary_and_plot(tmp_path):
     for r in summary["rows"]:
         assert r["theory_p_eos_x1"] == th.p_eos_given_first_x1(r["p_cot"])
         assert 0.0 <= r["acc_min_seed"] <= r["acc"] <= r["acc_max_seed"] <= 1.0
-    assert "transition_brackets_1/3[ar_linear,d=4]" in summary["verdict"]
+    # 400 chain samples do not teach the chain at p = 0.1 (pi_long_correct ~0.03 < p/2): the transition
+    # presupposes it, so it is a record in `verdicts` and, not judged, absent from the booleans
+    assert "transition_brackets_1/3[ar_linear,d=4]" in summary["verdicts"]
     assert all(isinstance(v, bool) for v in summary["verdict"].values())
+    assert set(summary["verdict"]) | set(summary["not_judged"]) == set(summary["verdicts"])
     arrays = load_npz(folder / "arrays.npz")
     assert arrays["hist_acc"].shape == (1, 1, 2, 2, 2)  # [families, d, p, seeds, chunks]
     # the chain heads learn y_l = y_{l-1} x_l, so above the threshold greedy is right on every prompt

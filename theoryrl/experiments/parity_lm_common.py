@@ -67,7 +67,7 @@ class LMSetup:
                 f"8..2048, divisible by n_heads = {self.n_heads} with an even head size")
         require_int(self.n_layers, "n_layers", 1, 48)
         require_int(self.batch, "batch", 1, 16_384)
-        require_finite_positive(self.lr, "lr")  # rl/ntp.py's OptimSpec requires lr > 0
+        require_finite_nonneg(self.lr, "lr")  # 0: learning switched off (issue 20)
         require_int(self.warmup_steps, "warmup_steps", 0, 10_000_000)
         require_finite_nonneg(self.weight_decay, "weight_decay")
         require_int(self.eval_prompts, "eval_prompts", 16, 65_536)

@@ -12,13 +12,18 @@ of power `avg_power`) on `ds` x `p_cots`, and a small transformer (spec §2.1, �
 parity_lm_common: AdamW on `lm_steps` fresh batches) on `lm_ds` x `lm_p_cots`. Each run trains on
 fresh samples and is evaluated on fixed prompts after every chunk (metrics: EVAL_METRICS).
 
-Verdicts, per family and d: acc <= acc_short_max for every p <= 0.3, acc >= acc_long_min for every
-p >= 0.4, the transition interval (largest p of the low regime, smallest p of the high regime)
-contains 1/3; calibration: |p_first_x1 - (1+p)/2|, |p_eos_x1 - (1-p)/(1+p)|, |pi_long_correct - p|,
-|pi_short_correct - (1-p)/2| <= calib_tol (an SGD-bias tolerance, not a sampling error;
-lm_calib_tol for the transformer, whose Adam keeps some noise). Metric p_half: where
+Verdicts (three-valued records, core/verdicts.py), per family and d: acc <= acc_short_max for every
+p <= 0.3 (worst seed), acc >= acc_long_min for every p >= 0.4, the transition interval (largest p of
+the low regime, smallest p of the high regime) contains 1/3; calibration: |p_first_x1 - (1+p)/2|,
+|p_eos_x1 - (1-p)/(1+p)|, |pi_long_correct - p|, |pi_short_correct - (1-p)/2| <= calib_tol (an
+SGD-bias tolerance, not a sampling error; lm_calib_tol for the transformer, whose Adam keeps some
+noise). Preconditions (issue 20): "greedy stays short" and the transition are judged only when
+every run with p <= 0.3 learned the chain (`chain_learned`: transformer chain_token_acc >= 0.99;
+AR-linear pi_long_correct >= p/2), so the short answer is a choice, not an inability; calibration
+only when every run learned it. Metric p_half: where
 the seed-mean accuracy first crosses 0.75. Arrays: AR-linear final_<metric> [1, D, P, S] and
-hist_<metric> [1, D, P, S, chunks]; the transformer's under "transformer/" without the leading 1.
+hist_<metric> [1, D, P, S, chunks]; the transformer's under "transformer/" without the leading 1
+(with chain_token_acc).
 Measurements: docs/results/parity-threshold.md.
 """
 from __future__ import annotations
@@ -32,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from theoryrl.core import prng
+from theoryrl.core import verdicts as V
 from theoryrl.core.config import (check_seeds, is_int, require, require_finite_nonneg, require_finite_positive,
                                   require_float, require_floats, require_int)
 from theoryrl.core.experiment import Outcome, Program, RunPlan, Runs
@@ -227,36 +233,94 @@ def crossing(ps: np.ndarray, acc: np.ndarray, level: float = 0.75) -> float | No
     return None
 
 
-def _family_outcome(cfg: Config, family: str, runs: Runs, rows: list, metrics: dict, verdict: dict) -> dict:
-    """Rows, metrics and verdicts of one family; returns its final/hist arrays."""
+CHAIN_ACC_MIN = 0.99  # issue 20: "stays short" presupposes the chain was learned (teacher-forced token accuracy)
+LONG_CORRECT_FRAC_MIN = 0.5  # AR-linear: pi(long correct) >= p_cot / 2 (it has no chain-token metric)
+
+
+def chain_learned(family: str, final: dict, ps: np.ndarray) -> np.ndarray:
+    """[P, S] bool: the run learned the chain, so a short greedy answer is a choice, not an inability
+    (issue 20). Transformer: final teacher-forced chain_token_acc >= CHAIN_ACC_MIN. AR-linear (which
+    measures no chain-token accuracy): pi_long_correct >= LONG_CORRECT_FRAC_MIN * p_cot, i.e. at
+    least half of the calibrated long mass is the correct chain (at d = 50 a mean per-token
+    correct probability >= 0.5^(1/50) = 0.986)."""
+    if family == "transformer":
+        return final["chain_token_acc"] >= CHAIN_ACC_MIN
+    return final["pi_long_correct"] >= LONG_CORRECT_FRAC_MIN * ps[:, None]
+
+
+def _learned_what(family: str) -> str:
+    return (f"chain_token_acc >= {CHAIN_ACC_MIN}" if family == "transformer"
+            else f"pi_long_correct >= {LONG_CORRECT_FRAC_MIN} p_cot")
+
+
+def _bracket(lo: float | None, hi: float | None) -> V.Verdict:
+    """The transition interval (lo, hi) contains 1/3: value lo, threshold 1/3, margin the distance
+    of 1/3 to the nearer end (negative when outside, -inf when a regime is missing)."""
+    what = f"low regime ends at p = {lo}, high regime starts at p = {hi}"
+    if lo is None or hi is None:
+        return V.Verdict(V.FAIL, lo, 1 / 3, -np.inf, None, what)
+    margin = min(1 / 3 - lo, hi - 1 / 3)
+    return V.Verdict(V.PASS if margin > 0 else V.FAIL, lo, 1 / 3, margin, None, what)
+
+
+def _family_outcome(cfg: Config, family: str, runs: Runs, rows: list, metrics: dict, verdicts: dict) -> dict:
+    """Rows, metrics and verdicts of one family; returns its final/hist arrays.
+
+    Verdicts per d ("every seed" claims are judged on the worst seed, so no SE):
+    - greedy_short_for_p_le_0.3: max acc over p <= 0.3 and seeds <= acc_short_max; judged only when
+      every one of those runs learned the chain (`chain_learned`) and the grid has p <= 0.3;
+    - greedy_long_for_p_ge_0.4: min acc over p >= 0.4 and seeds >= acc_long_min (not judged without
+      p >= 0.4; a model that learned nothing answers at chance and fails);
+    - transition_brackets_1/3: the low regime's last p < 1/3 < the high regime's first p, judged
+      under greedy_short's precondition (the low regime must be a choice);
+    - calibrated_<metric>: max |measured - theory| over p and seeds <= tol, judged only when every run
+      learned the chain (Lemma 1 / Props 1-3 describe the trained learner)."""
     ds, p_grid, _, _ = GRIDS[family](cfg)
     D, P, S = len(ds), len(p_grid), len(cfg.seeds)
+    keys = EVAL_METRICS + (("chain_token_acc",) if family == "transformer" else ())
     runs_DPS = [runs.one(family=family, d=d, p_cot=p, seed=s) for d in ds for p in p_grid for s in cfg.seeds]
     hist = {k: np.stack([np.asarray(r.history(k), np.float64) for r in runs_DPS]).reshape(D, P, S, -1)
-            for k in EVAL_METRICS}
+            for k in keys}
     final = {k: v[..., -1] for k, v in hist.items()}  # [D, P, S]
     ps = np.array(p_grid)
+    low, high = ps <= LOW_P, ps >= HIGH_P
     tol = cfg.lm_calib_tol if family == "transformer" else cfg.calib_tol
     lam_chain = None if family == "transformer" else cfg.lam_chain
     theory = {"p_first_x1": th.p_first_is_x1(ps), "p_eos_x1": th.p_eos_given_first_x1(ps),
               "pi_long_correct": ps, "pi_short_correct": (1 - ps) / 2}
+    paper_short = "greedy outputs (x_1, EOS), accuracy ~0.5, for p_cot < 1/3 (Theorem 1, Fig. 2)"
     for i, d in enumerate(ds):
         tag = f"{family},d={d}"
         acc_S = final["acc"][i]  # [P, S]
+        learned_PS = chain_learned(family, {k: v[i] for k, v in final.items()}, ps)
         for j, p in enumerate(p_grid):
-            means = {k: float(final[k][i, j].mean()) for k in EVAL_METRICS}
+            means = {k: float(final[k][i, j].mean()) for k in keys}
             rows.append({"family": family, "d": d, "p_cot": p, **means, "acc_min_seed": float(acc_S[j].min()),
-                         "acc_max_seed": float(acc_S[j].max()), **theory_row(p)})
+                         "acc_max_seed": float(acc_S[j].max()), "chain_learned_all_seeds": bool(learned_PS[j].all()),
+                         **theory_row(p)})
         lo, hi = transition(ps, acc_S.max(axis=1), acc_S.min(axis=1), cfg.acc_short_max, cfg.acc_long_min)
         metrics[f"p_half[{tag}]"] = crossing(ps, acc_S.mean(axis=1))
         metrics[f"transition_low[{tag}]"], metrics[f"transition_high[{tag}]"] = lo, hi
-        verdict[f"greedy_short_for_p_le_0.3[{tag}]"] = bool(np.all(acc_S[ps <= LOW_P] <= cfg.acc_short_max))
-        verdict[f"greedy_long_for_p_ge_0.4[{tag}]"] = bool(np.all(acc_S[ps >= HIGH_P] >= cfg.acc_long_min))
-        verdict[f"transition_brackets_1/3[{tag}]"] = bool(lo is not None and hi is not None and lo < 1 / 3 < hi)
+        short_learned = {f"every run with p <= {LOW_P} learned the chain ({_learned_what(family)})":
+                         bool(low.any() and learned_PS[low].all()),
+                         f"the p grid has a value <= {LOW_P}": bool(low.any())}
+        verdicts[f"greedy_short_for_p_le_0.3[{tag}]"] = V.judged_if(short_learned, V.at_most(
+            float(acc_S[low].max()) if low.any() else np.nan, cfg.acc_short_max,
+            what=f"max greedy accuracy over p <= {LOW_P} and seeds")).citing(paper_short)
+        verdicts[f"greedy_long_for_p_ge_0.4[{tag}]"] = V.judged_if(
+            {f"the p grid has a value >= {HIGH_P}": bool(high.any())},
+            V.at_least(float(acc_S[high].min()) if high.any() else np.nan, cfg.acc_long_min,
+                       what=f"min greedy accuracy over p >= {HIGH_P} and seeds")).citing(
+            "greedy outputs the full chain, accuracy 1, for p_cot > 1/3 (Theorem 1, Fig. 2)")
+        verdicts[f"transition_brackets_1/3[{tag}]"] = V.judged_if(short_learned, _bracket(lo, hi)).citing(
+            "transition at p_cot = 1/3 (Theorem 1, Fig. 2)")
+        all_learned = {f"every run learned the chain ({_learned_what(family)})": bool(learned_PS.all())}
         for k, want in theory.items():
             err = np.abs(final[k][i] - want[:, None])
             metrics[f"max_abs_err_{k}[{tag}]"] = float(err.max())
-            verdict[f"calibrated_{k}[{tag}]"] = bool(err.max() <= tol)
+            verdicts[f"calibrated_{k}[{tag}]"] = V.judged_if(all_learned, V.at_most(
+                float(err.max()), tol, what=f"max |{k} - theory| over p and seeds")).citing(
+                paper=f"{k} = its calibrated value (Lemma 1, Props 1-3, Theorem 1)")
         if lam_chain is not None:
             metrics[f"lam_optimum_long_correct_factor[{tag}]"] = th.long_correct_factor(lam_chain, d)
         metrics[f"measured_long_correct_factor[{tag}]"] = float(np.mean(final["pi_long_correct"][i] / ps[:, None]))
@@ -264,10 +328,10 @@ def _family_outcome(cfg: Config, family: str, runs: Runs, rows: list, metrics: d
 
 
 def analyze(cfg: Config, runs: Runs) -> Outcome:
-    rows, metrics, verdict, arrays = [], {}, {}, {}
+    rows, metrics, verdicts, arrays = [], {}, {}, {}
     for family in cfg.families:
         ds, p_grid, _, samples = GRIDS[family](cfg)
-        fam = _family_outcome(cfg, family, runs, rows, metrics, verdict)
+        fam = _family_outcome(cfg, family, runs, rows, metrics, verdicts)
         if family == "ar_linear":  # the original layout, with its families axis (of size 1)
             arrays.update({k: v[None] for k, v in fam.items()})
             arrays.update({"p_cots": np.array(p_grid), "ds": np.array(ds), "families": np.array([family]),
@@ -287,7 +351,7 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
         paper["transformer"] = (f"NTP only, L = {cfg.lm.n_layers}, width {cfg.lm.d_model}, batch {cfg.lm.batch}, "
                                 f"AdamW lr {cfg.lm.lr}, {cfg.lm_steps} steps ({cfg.lm_steps * cfg.lm.batch} samples); "
                                 "paper: ~50% below 1/3 up to ~1e7 samples, 100% above (spec §5 #3 (a))")
-    return Outcome(metrics, rows, paper, verdict, arrays)
+    return Outcome.judged(metrics, rows, paper, verdicts, arrays)
 
 
 def _family_arrays(arr: dict) -> list[tuple[str, dict]]:

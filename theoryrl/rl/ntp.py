@@ -16,6 +16,7 @@ the positions t with loss_mask[:, t+1] == 1 (prompt tokens are context, never ta
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable
 
 import jax
@@ -41,7 +42,8 @@ class OptimSpec:
     grad_clip: float = 1.0  # global-norm clip, 0 = off
 
     def validate(self) -> None:
-        require(self.lr > 0, "lr", self.lr, "> 0")
+        # lr = 0 is legal: learning switched off (issue 20), AdamW then leaves the parameters unchanged
+        require(math.isfinite(self.lr) and self.lr >= 0, "lr", self.lr, "a finite number >= 0")
         require(self.warmup_steps >= 0, "warmup_steps", self.warmup_steps, ">= 0")
         require(self.total_steps >= 1, "total_steps", self.total_steps, ">= 1")
         require(self.schedule in SCHEDULES, "schedule", self.schedule, " | ".join(SCHEDULES))
