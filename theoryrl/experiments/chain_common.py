@@ -2,6 +2,10 @@
 
 Each chain experiment is one stage "train" (`plan(cfg)`): every (knob, seed) is a RunPlan whose row
 carries the knobs analyze selects it by; runs of one static TrainSpec form one vmapped program.
+The verdict helpers at the end (issue 20) are shared by the chain experiments' analyze: accuracy
+claims judged over both denominators (a rollout that never reaches a sink counts as wrong, so
+timeouts cannot inflate a pass) with the SE over seeds, and "time falls as the training mix gets
+easier" judged beyond noise, with censored runs charged a lower bound.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import numpy as np
 from theoryrl.core.config import (is_int, require, require_finite_nonneg, require_finite_positive, require_float,
                                   require_int, require_ints)
 from theoryrl.core.stages import Program, Run, RunPlan
+from theoryrl.core import verdicts as V
 from theoryrl.models.chain_attention import ModelSpec
 from theoryrl.rl import chain_trainer as trainer
 from theoryrl.tasks.chain import ChainSpec, uniform_over, validate_dist_probs
@@ -161,3 +166,43 @@ def hparams(seed: int, recipe: ChainRecipe, dist_probs, eval_probs: dict) -> tra
 def mean_std(values) -> tuple[float, float]:
     values = np.asarray(values, dtype=np.float64)
     return float(np.nanmean(values)), float(np.nanstd(values))
+
+
+def both_denominators(cond_S: np.ndarray, all_S: np.ndarray) -> np.ndarray:
+    """Per seed, the smaller of an accuracy over sink-reaching rollouts (the paper code's metric)
+    and over all rollouts: a claim judged on it holds under both denominators. NaN (never
+    evaluated) stays NaN, so the claim is then not judged."""
+    return np.minimum(np.asarray(cond_S, np.float64), np.asarray(all_S, np.float64))
+
+
+def accuracy_at_least(cond_S: np.ndarray, all_S: np.ndarray, threshold: float, what: str) -> V.Verdict:
+    """Mean over seeds of `both_denominators` >= threshold; SE over seeds recorded (NaN for one seed)."""
+    mean, se = V.mean_se(both_denominators(cond_S, all_S))
+    return V.at_least(mean, threshold, se=se, what=f"{what}, both denominators (over sink-reaching rollouts "
+                                                   f"and over all rollouts), mean over {len(cond_S)} seed(s)")
+
+
+def charged(values_S, cap: float) -> np.ndarray:
+    """Per-seed times with runs that never reached the target (inf / None) charged `cap`, the
+    earliest time they could have reached it: a lower bound, so an arm of such runs is at least
+    this slow."""
+    vals = np.array([np.inf if v is None else v for v in values_S], dtype=np.float64)
+    return np.where(np.isfinite(vals), vals, float(cap))
+
+
+def decreasing_beyond_noise(arms: list[tuple[str, np.ndarray]], what: str) -> V.Verdict:
+    """`arms` = [(label, per-seed times)] ordered from the hardest training mix to the easiest.
+    Pass iff the first arm is slower than the last beyond 2 SE over seeds (`greater`), and no arm
+    is slower than the arm before it beyond 2 SE (monotone within noise). Value, threshold and
+    margin are those of the first-vs-last comparison; one seed per arm gives no SE: not judged."""
+    stats = [(label, *V.mean_se(t)) for label, t in arms]
+    (lo_label, lo, lo_se), (hi_label, hi, hi_se) = stats[0], stats[-1]
+    verdict = V.greater(lo, hi, se_a=lo_se, se_b=hi_se, what=f"{what}: {lo_label} minus {hi_label}")
+    if not verdict.passed:
+        return verdict
+    rising = [f"{b[0]} ({b[1]:.4g}) slower than {a[0]} ({a[1]:.4g})" for a, b in zip(stats, stats[1:])
+              if V.greater(b[1], a[1], se_a=b[2], se_b=a[2]).passed]
+    if rising:
+        return dataclasses.replace(verdict, status=V.FAIL,
+                                   reason=verdict.reason + "; not monotone beyond noise: " + ", ".join(rising))
+    return verdict

@@ -6,14 +6,27 @@ REINFORCE on the two-chain task, m in {4, 8, 12}, softmax and linear attention, 
 and measure greedy test accuracy and exact-traversal accuracy on 1,000 fresh instances with
 uniformly distributed distances (both denominators: over rollouts that reached a sink, and over all).
 
+Two eval sets of the same distribution, drawn independently (eval streams 0 and 1): "val" decides
+early stopping (with the sampled train accuracy), "test" is only measured, so the reported test
+accuracy is not graded on the set the run stopped on (issue 20). The val set is the draw the test
+set was before that change, so training (and the stop epoch) is unchanged; only the test numbers
+are a fresh sample.
+
+Verdicts (core/verdicts.py; SE over seeds): <attention>_m<m>_test_ge_98: test accuracy >= 0.98
+under both denominators (the paper's, over sink-reaching rollouts, and over all rollouts, where a
+timeout counts as wrong); at m >= 12, <attention>_m<m>_traversal_ge_<90|99>: traversal accuracy
+>= 0.90 (softmax) / 0.99 (linear), both denominators. These are "it learns" claims: a run that
+learned nothing fails them (never passes); only an unmeasured value (NaN) is not judged.
+
 One stage "train": a run per (attention, m, seed); runs of one (attention, m) share a vmapped
 program. analyze selects them by the row knobs attention, m, seed.
 
-Knobs: m (tuple), attention (tuple), seeds (tuple), softmax.* and linear.* (ChainRecipe),
-train_distances / train_probs (training start distribution).
-Row metrics: train_acc (last epoch, sampled), test_acc / test_acc_all, traversal /
-traversal_all, reached, len_correct, stop_epoch (-1: never early-stopped), epochs_run.
-Summary metrics: <attention>_m<m>_{test_acc, test_acc_all, traversal, train_acc} (mean over seeds).
+Knobs: m (tuple), attention (tuple), seeds (tuple), softmax.* and linear.* (ChainRecipe; lr = 0
+switches learning off), train_distances / train_probs (training start distribution).
+Row metrics: train_acc (last epoch, sampled), val_acc (early-stopping set), test_acc /
+test_acc_all, traversal / traversal_all, reached, len_correct, stop_epoch (-1: never
+early-stopped), epochs_run. Summary metrics: <attention>_m<m>_{test_acc, test_acc_all, traversal,
+traversal_all, train_acc} (mean over seeds).
 """
 from __future__ import annotations
 
@@ -86,17 +99,25 @@ def plan(cfg: Config) -> list:
         recipe = getattr(cfg, attention)
         for m in cfg.m:
             task = ChainSpec(m, 2 * m)
-            spec = cc.train_spec(recipe, task, attention,
-                                 (EvalSet("test", task, recipe.eval_size, recipe.horizon or m + 1),))
+            horizon = recipe.horizon or m + 1
+            # "val" first: the trainer early-stops on its first eval set; "test" is an independent draw
+            spec = cc.train_spec(recipe, task, attention, (EvalSet("val", task, recipe.eval_size, horizon),
+                                                           EvalSet("test", task, recipe.eval_size, horizon)))
             test_probs = cc.uniform_distances(m)
             plans += [cc.plan_run({"attention": attention, "m": m, "seed": s}, f"{attention}-m{m}", spec, recipe,
-                                  cc.hparams(s, recipe, cfg.train_distribution(m), {"test": test_probs}))
+                                  cc.hparams(s, recipe, cfg.train_distribution(m),
+                                             {"val": test_probs, "test": test_probs}))
                       for s in cfg.seeds]
     return plans
 
 
+def traversal_need(attention: str) -> float:
+    """Spec §7.1's traversal pass level at m >= 12: the softmax CSV has 93.2 +- 4.37%, linear 99.7%."""
+    return 0.90 if attention == "softmax" else 0.99
+
+
 def analyze(cfg: Config, runs: Runs) -> Outcome:
-    rows, arrays, metrics, verdict = [], {}, {}, {}
+    rows, arrays, metrics, verdicts = [], {}, {}, {}
     for attention in cfg.attention:
         epochs = getattr(cfg, attention).epochs
         for m in cfg.m:
@@ -105,24 +126,34 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
             arrays.update({f"{attention}/m{m}/{k}": v for k, v in curves.items()})
             final = {k: cc.last_trained(curves[f"test/{k}"]) for k in cc.ACC_KEYS}
             train_acc = cc.last_trained(curves["train_acc"])
+            val_acc = cc.last_trained(curves["val/acc"]) if "val/acc" in curves else np.full(len(group), np.nan)
             for j, run in enumerate(group):
-                rows.append({**run.row, "train_acc": float(train_acc[j]),
+                rows.append({**run.row, "train_acc": float(train_acc[j]), "val_acc": float(val_acc[j]),
                              **{("test_" + k if k.startswith("acc") else k): float(final[k][j]) for k in cc.ACC_KEYS},
                              "stop_epoch": int(curves["final/stop_epoch"][j]),
                              "epochs_run": int(curves["final/epoch"][j])})
-            test_mean, trav_mean = cc.mean_std(final["acc"])[0], cc.mean_std(final["traversal"])[0]
-            metrics[f"{attention}_m{m}_test_acc"] = test_mean
+            metrics[f"{attention}_m{m}_test_acc"] = cc.mean_std(final["acc"])[0]
             metrics[f"{attention}_m{m}_test_acc_all"] = cc.mean_std(final["acc_all"])[0]
-            metrics[f"{attention}_m{m}_traversal"] = trav_mean
+            metrics[f"{attention}_m{m}_traversal"] = cc.mean_std(final["traversal"])[0]
+            metrics[f"{attention}_m{m}_traversal_all"] = cc.mean_std(final["traversal_all"])[0]
             metrics[f"{attention}_m{m}_train_acc"] = cc.mean_std(train_acc)[0]
-            verdict[f"{attention}_m{m}_test_ge_98"] = test_mean >= 0.98
+            published = PUBLISHED[attention].get(m)
+            test = cc.accuracy_at_least(final["acc"], final["acc_all"], 0.98, f"{attention} m={m} test accuracy")
+            verdicts[f"{attention}_m{m}_test_ge_98"] = test.citing(
+                f"Table 1: test {published[0]}% (committed CSV, mean of 3 seeds, over sink-reaching rollouts)"
+                if published else "Table 1 pass criterion: test >= 98% for all m")
             if m >= 12:
-                need = 0.90 if attention == "softmax" else 0.99
-                verdict[f"{attention}_m{m}_traversal_ge_{int(need * 100)}"] = trav_mean >= need
+                need = traversal_need(attention)
+                trav = cc.accuracy_at_least(final["traversal"], final["traversal_all"], need,
+                                            f"{attention} m={m} traversal accuracy")
+                verdicts[f"{attention}_m{m}_traversal_ge_{int(need * 100)}"] = trav.citing(
+                    f"Table 1: traversal {published[1]}% (committed CSV, mean of 3 seeds)" if published
+                    else f"Table 1 pass criterion: traversal >= {int(need * 100)}% at m = 12")
     paper = {f"{a}_m{m}_test_traversal_pct": list(PUBLISHED[a][m]) for a in cfg.attention for m in cfg.m
              if m in PUBLISHED[a]}
-    paper["pass_criterion"] = "test >= 98% for all m; traversal >= 90% (softmax) / 99% (linear) at m = 12"
-    return Outcome(metrics, rows, paper, verdict, arrays)
+    paper["pass_criterion"] = ("test >= 98% for all m; traversal >= 90% (softmax) / 99% (linear) at m = 12; "
+                               "here under both denominators, on a test set apart from the early-stopping set")
+    return Outcome.judged(metrics, rows, paper, verdicts, arrays)
 
 
 def plot(run_dir: Path, out_dir: Path) -> list[Path]:

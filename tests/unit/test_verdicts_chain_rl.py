@@ -1,0 +1,130 @@
+"""Every verdict of chain-emergence, chain-ood, chain-simple-vs-hard and chain-simple-mass fed
+hand-made finished runs: the claim holds -> pass, the claim fails -> fail, nothing learned (or a
+precondition fails) -> not judged (issue 20 §3). Each section's docstring derives the expected
+values by hand.
+
+Common construction: two seeds per arm whose per-seed values are the arm's value -+ d. The sample
+SD of {v - d, v + d} (ddof 1) is d sqrt(2), so the SE over the two seeds is d sqrt(2) / sqrt(2) = d.
+"""
+import math
+
+import numpy as np
+import pytest
+
+from theoryrl.core.stages import Run, Runs
+from theoryrl.core.verdicts import FAIL, NOT_JUDGED, PASS
+from theoryrl.experiments import chain_emergence as emergence
+from theoryrl.experiments import chain_ood as ood
+from theoryrl.experiments import chain_simple_mass as mass
+from theoryrl.experiments import chain_simple_vs_hard as svh
+
+EPOCHS = 3  # synthetic curves are this long; analyze NaN-pads them to the recipe's epochs
+
+
+def _eval_curves(prefix: str, acc, acc_all, traversal=None, traversal_all=None) -> dict:
+    """history/<prefix>/<metric> curves, constant over EPOCHS except where a list gives them."""
+    traversal = acc if traversal is None else traversal
+    traversal_all = acc_all if traversal_all is None else traversal_all
+
+    def curve(v):
+        return np.asarray(v, np.float64) if np.ndim(v) else np.full(EPOCHS, float(v))
+
+    vals = {"acc": acc, "acc_all": acc_all, "traversal": traversal, "traversal_all": traversal_all,
+            "reached": 1.0, "len_correct": 3.0}
+    return {f"history/{prefix}/{k}": curve(v) for k, v in vals.items()}
+
+
+def _common(train_acc=1.0) -> dict:
+    return {"history/train_acc": np.full(EPOCHS, train_acc), "history/loss": np.zeros(EPOCHS),
+            "final/stop_epoch": np.array(-1), "final/epoch": np.array(EPOCHS)}
+
+
+# ---------------------------------------------------------------- chain-emergence
+"""chain-emergence, m in {4, 12}, both attentions, seeds 42 / 43 (d = 0.005: SE 0.005).
+Each verdict's value is the mean over seeds of min(conditional, over-all-rollouts) accuracy; over all
+rollouts is never above the conditional one, so it is the all-rollouts mean.
+- holds: conditional test accuracy 1.0, over all 0.99 -+ 0.005 -> value 0.99, margin 0.99 - 0.98 =
+  0.01, SE 0.005. Traversal at m = 12: softmax over all 0.93 -+ 0.005 (conditional 0.95) -> margin
+  0.93 - 0.90 = 0.03; linear over all 0.995 -+ 0.003 (conditional 1.0) -> margin 0.005.
+- fails (timeouts): conditional accuracy 0.99 (the paper's metric alone would pass) but over all
+  rollouts 0.95 -+ 0.005 -> value 0.95, margin -0.03; traversal conditional 0.99, over all 0.85 ->
+  softmax margin 0.85 - 0.90 = -0.05, linear 0.85 - 0.99 = -0.14.
+- nothing learned (lr = 0: greedy guessing of a sink, accuracy 0.5, traversal 0): an "it learns"
+  claim fails, value 0.5 (margin -0.48) and traversal 0 (margin -0.90 / -0.99): never a pass.
+- never evaluated (NaN curves): not judged.
+"""
+
+EM_CFG = emergence.Config(m=(4, 12), attention=("softmax", "linear"), seeds=(42, 43))
+
+
+def _em_runs(acc_all, acc=1.0, trav_all=None, trav=None) -> Runs:
+    """Each of acc_all / trav_all / trav: (mean, d), a float (d = 0), or attention -> either; the
+    seeds get mean -+ d. acc (conditional test accuracy) is a float shared by every run."""
+    runs = []
+    for attention in EM_CFG.attention:
+        for m in EM_CFG.m:
+            for i, seed in enumerate(EM_CFG.seeds):
+                sign = (-1.0, 1.0)[i]
+
+                def pick(spec):
+                    spec = spec[attention] if isinstance(spec, dict) else spec
+                    mean, d = spec if isinstance(spec, tuple) else (spec, 0.0)
+                    return mean + sign * d
+                a_all = pick(acc_all)
+                t_all = a_all if trav_all is None else pick(trav_all)
+                t = acc if trav is None else pick(trav)
+                arrays = {**_common(), **_eval_curves("test", acc, a_all, t, t_all),
+                          **_eval_curves("val", acc, a_all)}
+                runs.append(Run("train", {"attention": attention, "m": m, "seed": seed}, arrays))
+    return Runs(runs)
+
+
+def test_emergence_holds_passes_with_margin_and_se():
+    out = emergence.analyze(EM_CFG, _em_runs(acc_all=(0.99, 0.005), trav_all={"softmax": (0.93, 0.005),
+                                                                               "linear": (0.995, 0.003)},
+                                             trav={"softmax": (0.95, 0.0), "linear": (1.0, 0.0)}))
+    v = out.verdicts
+    assert set(v) == {"softmax_m4_test_ge_98", "softmax_m12_test_ge_98", "linear_m4_test_ge_98",
+                      "linear_m12_test_ge_98", "softmax_m12_traversal_ge_90", "linear_m12_traversal_ge_99"}
+    for a in ("softmax", "linear"):
+        for m in (4, 12):
+            t = v[f"{a}_m{m}_test_ge_98"]
+            assert t.status == PASS and t.value == pytest.approx(0.99) and t.margin == pytest.approx(0.01)
+            assert t.se == pytest.approx(0.005) and t.threshold == 0.98 and "Table 1" in t.paper
+    assert v["softmax_m12_traversal_ge_90"].status == PASS
+    assert v["softmax_m12_traversal_ge_90"].margin == pytest.approx(0.03)
+    assert "93.2" in v["softmax_m12_traversal_ge_90"].paper
+    assert v["linear_m12_traversal_ge_99"].status == PASS
+    assert v["linear_m12_traversal_ge_99"].margin == pytest.approx(0.005)
+    assert out.verdict["softmax_m4_test_ge_98"] is True and not out.not_judged
+
+
+def test_emergence_timeouts_fail_though_the_conditional_accuracy_passes():
+    out = emergence.analyze(EM_CFG, _em_runs(acc=0.99, acc_all=(0.95, 0.005), trav=(0.99, 0.0),
+                                             trav_all=(0.85, 0.0)))
+    v = out.verdicts
+    assert out.metrics["softmax_m4_test_acc"] == pytest.approx(0.99)  # the paper's metric alone: >= 0.98
+    assert v["softmax_m4_test_ge_98"].status == FAIL
+    assert v["softmax_m4_test_ge_98"].margin == pytest.approx(-0.03)
+    assert v["softmax_m12_traversal_ge_90"].status == FAIL
+    assert v["softmax_m12_traversal_ge_90"].margin == pytest.approx(-0.05)
+    assert v["linear_m12_traversal_ge_99"].margin == pytest.approx(-0.14)
+    assert out.verdict["linear_m12_test_ge_98"] is False
+
+
+def test_emergence_nothing_learned_never_passes_and_unmeasured_is_not_judged():
+    out = emergence.analyze(EM_CFG, _em_runs(acc=0.5, acc_all=(0.5, 0.0), trav=(0.0, 0.0), trav_all=(0.0, 0.0)))
+    assert {k: v.status for k, v in out.verdicts.items()} == {k: FAIL for k in out.verdicts}
+    assert out.verdicts["linear_m4_test_ge_98"].margin == pytest.approx(-0.48)
+    assert out.verdicts["softmax_m12_traversal_ge_90"].margin == pytest.approx(-0.90)
+    nan = emergence.analyze(EM_CFG, _em_runs(acc=math.nan, acc_all=(math.nan, 0.0)))
+    assert all(v.status == NOT_JUDGED for v in nan.verdicts.values())
+    assert nan.verdict == {} and set(nan.not_judged) == set(nan.verdicts)
+
+
+def test_emergence_early_stops_on_val_and_tests_on_an_independent_set():
+    """plan: the trainer early-stops on its first eval set, which must be "val", not "test"."""
+    (plan0,) = emergence.plan(emergence.Config(m=(4,), attention=("softmax",), seeds=(42,)))
+    spec = plan0.bucket[0]  # the bucket is (TrainSpec, chunks, epochs per chunk)
+    assert [e.name for e in spec.evals] == ["val", "test"]
+    assert set(plan0.hp.eval_dist_probs) == {"val", "test"}
