@@ -128,3 +128,76 @@ def test_emergence_early_stops_on_val_and_tests_on_an_independent_set():
     spec = plan0.bucket[0]  # the bucket is (TrainSpec, chunks, epochs per chunk)
     assert [e.name for e in spec.evals] == ["val", "test"]
     assert set(plan0.hp.eval_dist_probs) == {"val", "test"}
+
+
+# ---------------------------------------------------------------- chain-ood
+"""chain-ood at the paper tier's recipe (budget: linear 200k x 200 x 10 = 4e8 rollouts, softmax
+50k x 300 x 20 = 3e8), seeds 42 / 43, test m = 4, 8, 12; per seed mean -+ d.
+- holds: val (m = 4) accuracy 1.0; at every m test accuracy 1.0 conditional, 0.99 -+ 0.005 over all
+  rollouts -> value 0.99, margin 0.01, SE 0.005; traversal the same -> margin 0.99 - 0.98 = 0.01
+  (linear), 0.99 - 0.90 = 0.09 (softmax).
+- fails (the issue's quick-tier linear numbers, at m = 12): conditional 0.963, over all 0.951 -+ 0.005
+  -> value 0.951, margin -0.029; traversal conditional 0.938, over all 0.93 -> margin -0.05. m = 4, 8
+  and softmax still pass.
+- nothing learned: val accuracy 0.5 (and test 0.5) -> not judged: the training length was not learned.
+- the "holds" runs under the quick tier's recipe (5000 x 30 x 10 = 1.5e6 rollouts) -> not judged:
+  the paper's claim is judged at the paper tier; the value (0.99) and threshold stay in the record.
+"""
+
+OOD_CFG = ood.Config(seeds=(42, 43))
+
+
+def _ood_runs(cfg, val=1.0, test=None) -> Runs:
+    """test: (attention, m) -> (cond acc, (acc_all mean, d), cond traversal, (traversal_all mean, d));
+    default 1.0 / 0.99 -+ 0.005 for both."""
+    default = (1.0, (0.99, 0.005), 1.0, (0.99, 0.005))
+    runs = []
+    for attention in cfg.attention:
+        for i, seed in enumerate(cfg.seeds):
+            sign = (-1.0, 1.0)[i]
+            arrays = {**_common(), **_eval_curves("val", val, val)}
+            for m in cfg.m_test:
+                acc, (a_all, da), trav, (t_all, dt) = (test or {}).get((attention, m), default)
+                arrays.update(_eval_curves(f"test_m{m}", acc, a_all + sign * da, trav, t_all + sign * dt))
+            runs.append(Run("train", {"attention": attention, "seed": seed}, arrays))
+    return Runs(runs)
+
+
+def test_ood_holds_passes_at_the_paper_budget():
+    out = ood.analyze(OOD_CFG, _ood_runs(OOD_CFG))
+    v = out.verdicts
+    assert len(v) == 12 and all(r.status == PASS for r in v.values())
+    assert v["linear_test_m12_acc_ge_98"].margin == pytest.approx(0.01)
+    assert v["linear_test_m12_acc_ge_98"].se == pytest.approx(0.005)
+    assert v["linear_test_m12_traversal_ge_98"].margin == pytest.approx(0.01)
+    assert v["softmax_test_m8_traversal_ge_90"].margin == pytest.approx(0.09)
+    assert "Table 2" in v["linear_test_m12_acc_ge_98"].paper
+
+
+def test_ood_on_the_threshold_fails_at_the_paper_budget():
+    out = ood.analyze(OOD_CFG, _ood_runs(OOD_CFG, test={("linear", 12): (0.963, (0.951, 0.005), 0.938, (0.93, 0.0))}))
+    v = out.verdicts
+    assert v["linear_test_m12_acc_ge_98"].status == FAIL
+    assert v["linear_test_m12_acc_ge_98"].value == pytest.approx(0.951)
+    assert v["linear_test_m12_acc_ge_98"].margin == pytest.approx(-0.029)
+    assert v["linear_test_m12_traversal_ge_98"].status == FAIL
+    assert v["linear_test_m12_traversal_ge_98"].margin == pytest.approx(-0.05)
+    assert v["linear_test_m8_acc_ge_98"].status == PASS and v["softmax_test_m12_acc_ge_98"].status == PASS
+    assert out.verdict["linear_test_m12_acc_ge_98"] is False
+
+
+def test_ood_nothing_learned_is_not_judged():
+    out = ood.analyze(OOD_CFG, _ood_runs(OOD_CFG, val=0.5, test={(a, m): (0.5, (0.5, 0.0), 0.0, (0.0, 0.0))
+                                                                  for a in ("softmax", "linear") for m in (4, 8, 12)}))
+    assert all(r.status == NOT_JUDGED for r in out.verdicts.values()) and out.verdict == {}
+    assert "training length m = 4 was learned" in out.not_judged["linear_test_m12_acc_ge_98"]
+
+
+def test_ood_quick_tier_is_not_judged_and_says_so_with_its_value():
+    cfg = ood.TIERS["quick"]
+    out = ood.analyze(cfg, _ood_runs(cfg))
+    rec = out.verdicts["linear_test_m12_acc_ge_98"]
+    assert all(r.status == NOT_JUDGED for r in out.verdicts.values())
+    assert "quick tier: the paper's claim is judged at the paper tier" in rec.reason
+    assert "learned" not in rec.reason  # only the budget precondition failed
+    assert rec.value == pytest.approx(0.99) and rec.threshold == 0.98

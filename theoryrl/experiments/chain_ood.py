@@ -5,13 +5,31 @@ unchanged on longer chains. Train on two chains of m_train = 4 inside a 24-verte
 16 vertices isolated, each its own sink), then test greedily on two chains of m in {4, 8, 12}
 inside the same 24-vertex graph, with distances uniform over 1..m-1 and a longer horizon (20).
 The parameter shapes depend only on n = 24, so the trained model runs unchanged on every test size.
+Early stopping uses the "val" set (m_train); the test sets are separate draws.
+
+Verdicts (core/verdicts.py; SE over seeds), per attention and test size:
+<attention>_test_m<m>_acc_ge_98 (test accuracy >= 0.98) and <attention>_test_m<m>_traversal_ge_<98|90>
+(exact traversal >= 0.98 linear, where the official CSV has 100%; >= 0.90 softmax, whose OOD numbers
+are not published: Table 1's softmax traversal level), both under both denominators (over
+sink-reaching rollouts and over all rollouts, where a timeout counts as wrong). Preconditions:
+- the run had the paper recipe's training budget (rollouts = batch x Adam steps, per attention).
+  Why: the paper's claim is about its recipe. The quick tier trains on ~1.5M rollouts instead of
+  ~3-4e8, and there linear attention at m = 12 sits on the threshold (0.963 conditional, 0.951
+  over all rollouts, in one quick-tier run; 0.980 in another before a numerics change), so a
+  quick-tier pass or fail would report the recipe's budget and the seed, not the paper. Several
+  quick-tier seeds that would show a margin cannot be afforded on the CPU tier, so the quick tier
+  reports its values under `not judged` ("the paper's claim is judged at the paper tier"), with
+  value and threshold in the record; a run with at least the paper's budget is judged.
+- the training length was learned (val accuracy at m_train >= 0.98, both denominators): length
+  generalisation presupposes it; a run that learned nothing is not judged.
 
 One stage "train": a run per (attention, seed), every test size evaluated inside the run; analyze
 selects runs by the row knobs attention, seed.
 
-Knobs: n, m_train, m_test (tuple), attention (tuple), seeds, softmax.*, linear.*, train_horizon,
-test_horizon. Row metrics per (attention, seed, m_test): test_acc / test_acc_all, traversal /
-traversal_all, reached, len_correct. Summary metrics: <attention>_test_m<m>_{acc, acc_all, traversal}.
+Knobs: n, m_train, m_test (tuple), attention (tuple), seeds, softmax.*, linear.* (lr = 0 switches
+learning off), train_horizon, test_horizon. Row metrics per (attention, seed, m_test): test_acc /
+test_acc_all, traversal / traversal_all, reached, len_correct. Summary metrics:
+<attention>_test_m<m>_{acc, acc_all, traversal, traversal_all}, <attention>_val_acc_all.
 """
 from __future__ import annotations
 
@@ -22,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from theoryrl.core.config import check_seeds, require, require_int
+from theoryrl.core import verdicts as V
 from theoryrl.core.stages import Outcome, Runs
 from theoryrl.experiments import chain_common as cc
 from theoryrl.rl.chain_trainer import EvalSet
@@ -80,12 +99,32 @@ def plan(cfg: Config) -> list:
     return plans
 
 
+def rollout_budget(recipe: cc.ChainRecipe) -> int:
+    """Training rollouts a recipe can use: batch x Adam steps (early stopping may use fewer)."""
+    return recipe.batch * recipe.epochs * recipe.num_steps_per_epoch
+
+
+def traversal_need(attention: str) -> float:
+    return 0.98 if attention == "linear" else 0.90
+
+
 def analyze(cfg: Config, runs: Runs) -> Outcome:
-    rows, arrays, metrics, verdict = [], {}, {}, {}
+    rows, arrays, metrics, verdicts = [], {}, {}, {}
+    paper_cfg = TIERS["paper"]
     for attention in cfg.attention:
+        recipe = getattr(cfg, attention)
         group = runs.where(attention=attention)  # its seeds, in plan order
-        curves = cc.stack_curves(group, getattr(cfg, attention).epochs)
+        curves = cc.stack_curves(group, recipe.epochs)
         arrays.update({f"{attention}/{k}": v for k, v in curves.items()})
+        val_S = cc.both_denominators(cc.last_trained(curves["val/acc"]), cc.last_trained(curves["val/acc_all"]))
+        val_mean = V.mean_se(val_S)[0]
+        metrics[f"{attention}_val_acc_all"] = V.mean_se(cc.last_trained(curves["val/acc_all"]))[0]
+        budget, paper_budget = rollout_budget(recipe), rollout_budget(getattr(paper_cfg, attention))
+        preconditions = {
+            f"training budget {budget:.3g} rollouts >= the paper recipe's {paper_budget:.3g} (quick tier: the paper's "
+            "claim is judged at the paper tier; quick-tier value reported)": budget >= paper_budget,
+            f"the training length m = {cfg.m_train} was learned (val accuracy {val_mean:.4g} >= 0.98, both "
+            "denominators)": bool(val_mean >= 0.98)}
         for m in cfg.m_test:
             final = {k: cc.last_trained(curves[f"test_m{m}/{k}"]) for k in cc.ACC_KEYS}
             for j, run in enumerate(group):
@@ -94,10 +133,20 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
             metrics[f"{attention}_test_m{m}_acc"] = cc.mean_std(final["acc"])[0]
             metrics[f"{attention}_test_m{m}_acc_all"] = cc.mean_std(final["acc_all"])[0]
             metrics[f"{attention}_test_m{m}_traversal"] = cc.mean_std(final["traversal"])[0]
-            verdict[f"{attention}_test_m{m}_acc_ge_98"] = metrics[f"{attention}_test_m{m}_acc"] >= 0.98
+            metrics[f"{attention}_test_m{m}_traversal_all"] = cc.mean_std(final["traversal_all"])[0]
+            cite = (f"Table 2: 100% at m = {m} (official linear CSV, std 0)" if attention == "linear"
+                    else "Table 2: about 100% (softmax aggregate not published)")
+            acc = cc.accuracy_at_least(final["acc"], final["acc_all"], 0.98, f"{attention} test accuracy at m = {m}")
+            verdicts[f"{attention}_test_m{m}_acc_ge_98"] = V.judged_if(preconditions, acc).citing(cite)
+            need = traversal_need(attention)
+            trav = cc.accuracy_at_least(final["traversal"], final["traversal_all"], need,
+                                        f"{attention} traversal accuracy at m = {m}")
+            verdicts[f"{attention}_test_m{m}_traversal_ge_{int(need * 100)}"] = V.judged_if(preconditions, trav).citing(
+                cite.replace("100%", "traversal 100%", 1) if attention == "linear" else cite)
     paper = {"claim": "about 100% test and traversal accuracy at every test size",
-             "linear_test_pct": [100, 100, 100], "linear_traversal_pct": [100, 100, 100]}
-    return Outcome(metrics, rows, paper, verdict, arrays)
+             "linear_test_pct": [100, 100, 100], "linear_traversal_pct": [100, 100, 100],
+             "judged": "at the paper recipe's training budget, once the training length is learned"}
+    return Outcome.judged(metrics, rows, paper, verdicts, arrays)
 
 
 def plot(run_dir: Path, out_dir: Path) -> list[Path]:
