@@ -122,7 +122,10 @@ def test_parity_leap2_tiny(tmp_path):
     summary = _summary(folder)
     # d = 5: the leap-2 chain is x1x2, x1..x4, x1..x5 (3 tokens)
     assert [(r["chain"], r["p_cot"], r["chain_len"]) for r in summary["rows"]] == [("leap2", 0.2, 3), ("leap2", 0.3, 3)]
-    assert set(summary["verdict"]) == {"leap2_generalises_below_1/3", "chain_learned[leap2]"}
+    assert set(summary["verdicts"]) == {"leap2_generalises_below_1/3", "chain_learned[leap2]"}
+    # 20 steps do not teach the chain: the claim that presupposes it is not judged, the check fails
+    assert summary["verdict"] == {"chain_learned[leap2]": False}
+    assert "leap2_generalises_below_1/3" in summary["not_judged"]
     assert load_npz(folder / "arrays.npz")["leap2/hist_acc"].shape == (2, 1, 2)  # [p, seeds, chunks]
     assert [p.name for p in parity_leap2.plot(folder, tmp_path / "fig")] == ["parity-leap2.png"]
 

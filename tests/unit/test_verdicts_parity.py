@@ -132,3 +132,73 @@ def test_threshold_learning_off_is_legal():
     judged no claim as passed (checked by hand: greedy_long fails, the rest not judged)."""
     from theoryrl.core.config import apply_overrides, validate
     validate(apply_overrides(pt.TIERS["quick"], ["lm.lr=0"]))
+
+
+# ----------------------------------------------------------------------------------------------
+# parity-leap2
+
+from theoryrl.experiments import parity_leap2 as pl  # noqa: E402
+
+LEAP_CFG = pl.Config(d=8, p_cots=(0.2, 0.3, 0.4), seeds=(1, 2))
+
+
+def _leap_runs(cfg: pl.Config, per_chain: dict) -> Runs:
+    """per_chain: chain -> (chain_token_acc, (acc of seed 1, acc of seed 2)) at every p."""
+    runs = []
+    for chain in cfg.chains:
+        chain_acc, accs = per_chain[chain]
+        for p in cfg.p_cots:
+            for s, acc in zip(cfg.seeds, accs):
+                m = {k: 0.5 for k in pl.KEYS} | {"acc": acc, "chain_token_acc": chain_acc}
+                runs.append(Run("ntp", {"chain": chain, "p_cot": p, "seed": s},
+                                {f"history/{k}": np.array([0.0, v]) for k, v in m.items()}))
+    return Runs(runs)
+
+
+def test_leap2_holds():
+    """Both chains learned (chain_token_acc 1 >= 0.99, margin 0.01). leap-2 acc (0.99, 1.0): min 0.99
+    >= 0.95 (margin 0.04); full acc (0.49, 0.51): max 0.51 <= 0.6 (margin 0.09). Beats: mean 0.995 (SE
+    0.005) vs 0.5 (SE 0.01): difference 0.495 > 2 sqrt(0.005^2 + 0.01^2) = 0.02236 at every p."""
+    out = pl.analyze(LEAP_CFG, _leap_runs(LEAP_CFG, {"leap2": (1.0, (0.99, 1.0)), "full": (1.0, (0.49, 0.51))}))
+    assert out.verdicts["chain_learned[leap2]"].margin == pytest.approx(0.01)
+    v = out.verdicts["leap2_generalises_below_1/3"]
+    assert v.status == V.PASS and v.margin == pytest.approx(0.04)
+    v = out.verdicts["full_stays_short_below_1/3"]
+    assert v.status == V.PASS and v.margin == pytest.approx(0.09)
+    v = out.verdicts["leap2_beats_full_below_1/3"]
+    assert v.status == V.PASS and v.value == pytest.approx(0.495) and v.threshold == pytest.approx(0.0223607, rel=1e-5)
+    assert all(out.verdict[k] for k in ("chain_learned[full]", "chain_learned[leap2]"))
+
+
+def test_leap2_fails():
+    """Both chains learned, but leap-2 answers at chance (0.49, 0.51: min 0.49 < 0.95) and the full
+    chain generalises (0.99, 1.0: max 1.0 > 0.6); leap-2 minus full = -0.495: fails."""
+    out = pl.analyze(LEAP_CFG, _leap_runs(LEAP_CFG, {"leap2": (1.0, (0.49, 0.51)), "full": (1.0, (0.99, 1.0))}))
+    for claim in ("leap2_generalises_below_1/3", "full_stays_short_below_1/3", "leap2_beats_full_below_1/3"):
+        assert _status(out, claim) == V.FAIL, claim
+
+
+def test_leap2_not_judged_when_a_chain_is_not_learned():
+    """Nothing learned (chain_token_acc 0.5, acc 0.5): chain_learned fails (margin -0.49), the three
+    claims are not judged, nothing passes. Only the leap-2 chain unlearned (the quick tier's case):
+    leap-2's claim and the comparison are not judged, full's is judged. One seed: no SE, the
+    comparison is not judged."""
+    out = pl.analyze(LEAP_CFG, _leap_runs(LEAP_CFG, {"leap2": (0.5, (0.5, 0.5)), "full": (0.5, (0.5, 0.5))}))
+    assert out.verdicts["chain_learned[full]"].margin == pytest.approx(-0.49)
+    for claim in ("leap2_generalises_below_1/3", "full_stays_short_below_1/3", "leap2_beats_full_below_1/3"):
+        assert _status(out, claim) == V.NOT_JUDGED and "was learned" in out.not_judged[claim], claim
+    _never_passes_anything(out)
+    out = pl.analyze(LEAP_CFG, _leap_runs(LEAP_CFG, {"leap2": (0.62, (0.5, 0.5)), "full": (1.0, (0.49, 0.51))}))
+    assert _status(out, "leap2_generalises_below_1/3") == V.NOT_JUDGED
+    assert _status(out, "leap2_beats_full_below_1/3") == V.NOT_JUDGED
+    assert _status(out, "full_stays_short_below_1/3") == V.PASS
+    one = pl.Config(d=8, p_cots=(0.2, 0.4), seeds=(1,))
+    out = pl.analyze(one, _leap_runs(one, {"leap2": (1.0, (1.0,)), "full": (1.0, (0.5,))}))
+    v = out.verdicts["leap2_beats_full_below_1/3"]
+    assert v.status == V.NOT_JUDGED and "standard error" in v.reason
+    assert _status(out, "leap2_generalises_below_1/3") == V.PASS
+
+
+def test_leap2_learning_off_is_legal():
+    from theoryrl.core.config import apply_overrides, validate
+    validate(apply_overrides(pl.TIERS["quick"], ["lm.lr=0"]))
