@@ -201,3 +201,98 @@ def test_ood_quick_tier_is_not_judged_and_says_so_with_its_value():
     assert "quick tier: the paper's claim is judged at the paper tier" in rec.reason
     assert "learned" not in rec.reason  # only the budget precondition failed
     assert rec.value == pytest.approx(0.99) and rec.threshold == 0.98
+
+
+# ---------------------------------------------------------------- chain-simple-vs-hard
+"""chain-simple-vs-hard, quick recipe (80 epochs: a run that never reaches 90% is charged 81), k = 1..4,
+seeds 42 / 43. A run "reaching at epoch e" has test accuracy (both denominators) 0.5 before epoch e and
+1.0 from it; epochs_to_90 = e.
+- holds: k = 1 never (flat 0.48 / 0.50: mean 0.49, SE 0.01 -> hard_only_stalls margin 0.75 - 0.49 =
+  0.26); k = 2 at 12 / 14 (13, SE 1), k = 3 at 9 / 11 (10, SE 1), k = 4 at 5 / 7 (6, SE 1).
+  Speed: 81 - 6 = 75 against a band 2 sqrt(0 + 1) = 2 -> margin 73; each next k is faster: pass.
+  most_starts_solves_hardest: 1.0 -> margin 0.02.
+- fails: (a) k = 1 learns as well (at 6 / 8: mean 7, final 1.0 -> stall margin 0.75 - 1.0 = -0.25) and
+  is only 1 epoch slower than k = 4 (6): band 2 sqrt(1 + 1) = 2.828 -> inside the noise: fail;
+  (b) k = 1 never, k = 2 at 5 / 7 (6), k = 3 at 40 / 42 (41), k = 4 at 5 / 7: first vs last passes,
+  but k = 3 is slower than k = 2 by 35 > 2.828: not monotone -> fail;
+  (c) k = 4 levels off at 0.95 (reached 90% at 5 / 7) -> solves fails with margin -0.03, so
+  hard_only_stalls and the speed comparison (positive control failed) are not judged.
+- nothing learned (every arm flat at 0.5): solves fails (margin -0.48); the two others not judged.
+- one seed: no SE, the speed comparison is not judged.
+"""
+
+def _svh_cfg(seeds=(42, 43)):
+    return svh.Config(seeds=seeds, recipe=svh.TIERS["quick"].recipe)
+
+
+def _step(reach, hi=1.0, lo=0.5, n=20):
+    curve = np.full(n, lo)
+    if reach is not None:
+        curve[reach - 1:] = hi
+    return curve
+
+
+def _svh_runs(cfg, arms: dict) -> Runs:
+    """arms: k -> per-seed list of (reach epoch or None, final level, flat level when never)."""
+    runs = []
+    for k in cfg.num_start_positions:
+        for i, seed in enumerate(cfg.seeds):
+            reach, hi, lo = arms[k][i]
+            curve = _step(reach, hi, lo)
+            runs.append(Run("train", {"num_start_positions": k, "seed": seed},
+                            {**_common(), **_eval_curves("test", curve, curve, curve, curve)}))
+    return Runs(runs)
+
+
+NEVER = (None, 1.0, 0.5)
+SVH_HOLDS = {1: [(None, 1.0, 0.48), (None, 1.0, 0.50)], 2: [(12, 1.0, 0.5), (14, 1.0, 0.5)],
+             3: [(9, 1.0, 0.5), (11, 1.0, 0.5)], 4: [(5, 1.0, 0.5), (7, 1.0, 0.5)]}
+
+
+def test_simple_vs_hard_holds_passes():
+    cfg = _svh_cfg()
+    out = svh.analyze(cfg, _svh_runs(cfg, SVH_HOLDS))
+    v = out.verdicts
+    assert {k: r.status for k, r in v.items()} == {"most_starts_solves_hardest": PASS, "hard_only_stalls": PASS,
+                                                  "more_easy_starts_learn_no_slower": PASS}
+    assert v["hard_only_stalls"].value == pytest.approx(0.49) and v["hard_only_stalls"].se == pytest.approx(0.01)
+    assert v["hard_only_stalls"].margin == pytest.approx(0.26)
+    speed = v["more_easy_starts_learn_no_slower"]
+    assert speed.value == pytest.approx(75) and speed.threshold == pytest.approx(2.0)
+    assert speed.margin == pytest.approx(73)
+    assert v["most_starts_solves_hardest"].margin == pytest.approx(0.02)
+    assert [r["epochs_to_90"] for r in out.rows] == [None, None, 12, 14, 9, 11, 5, 7]
+
+
+def test_simple_vs_hard_fails():
+    cfg = _svh_cfg()
+    a = svh.analyze(cfg, _svh_runs(cfg, {**SVH_HOLDS, 1: [(6, 1.0, 0.5), (8, 1.0, 0.5)]})).verdicts
+    assert a["hard_only_stalls"].status == FAIL and a["hard_only_stalls"].margin == pytest.approx(-0.25)
+    assert a["more_easy_starts_learn_no_slower"].status == FAIL
+    assert a["more_easy_starts_learn_no_slower"].value == pytest.approx(1.0)
+    assert a["more_easy_starts_learn_no_slower"].threshold == pytest.approx(2 * math.sqrt(2))
+    b = svh.analyze(cfg, _svh_runs(cfg, {**SVH_HOLDS, 2: [(5, 1.0, 0.5), (7, 1.0, 0.5)],
+                                         3: [(40, 1.0, 0.5), (42, 1.0, 0.5)]})).verdicts
+    assert b["more_easy_starts_learn_no_slower"].status == FAIL
+    assert "not monotone" in b["more_easy_starts_learn_no_slower"].reason
+    assert "k = 3" in b["more_easy_starts_learn_no_slower"].reason
+    c = svh.analyze(cfg, _svh_runs(cfg, {**SVH_HOLDS, 4: [(5, 0.95, 0.5), (7, 0.95, 0.5)]})).verdicts
+    assert c["most_starts_solves_hardest"].status == FAIL
+    assert c["most_starts_solves_hardest"].margin == pytest.approx(-0.03)
+    assert c["hard_only_stalls"].status == NOT_JUDGED and "most-starts arm" in c["hard_only_stalls"].reason
+    assert c["more_easy_starts_learn_no_slower"].status == NOT_JUDGED
+
+
+def test_simple_vs_hard_nothing_learned_is_not_judged_and_one_seed_has_no_se():
+    cfg = _svh_cfg()
+    out = svh.analyze(cfg, _svh_runs(cfg, {k: [NEVER, NEVER] for k in (1, 2, 3, 4)}))
+    v = out.verdicts
+    assert v["most_starts_solves_hardest"].status == FAIL
+    assert v["most_starts_solves_hardest"].margin == pytest.approx(-0.48)
+    assert v["hard_only_stalls"].status == NOT_JUDGED and v["more_easy_starts_learn_no_slower"].status == NOT_JUDGED
+    assert set(out.verdict) == {"most_starts_solves_hardest"}
+    one = _svh_cfg(seeds=(42,))
+    single = svh.analyze(one, _svh_runs(one, {k: arms[:1] for k, arms in SVH_HOLDS.items()})).verdicts
+    assert single["hard_only_stalls"].status == PASS
+    assert single["more_easy_starts_learn_no_slower"].status == NOT_JUDGED
+    assert "no standard error" in single["more_easy_starts_learn_no_slower"].reason
