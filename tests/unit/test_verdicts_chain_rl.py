@@ -296,3 +296,74 @@ def test_simple_vs_hard_nothing_learned_is_not_judged_and_one_seed_has_no_se():
     assert single["hard_only_stalls"].status == PASS
     assert single["more_easy_starts_learn_no_slower"].status == NOT_JUDGED
     assert "no standard error" in single["more_easy_starts_learn_no_slower"].reason
+
+
+# ---------------------------------------------------------------- chain-simple-mass
+"""chain-simple-mass with the quick recipe (120 epochs x 5 steps: a run that never reaches 90% is
+charged 120 x 5 + 5 = 605 steps, a lower bound), c in {0, 0.5, 1}, seeds 42 / 43. A run reaching at
+epoch e has steps_to_90 = 5e.
+- holds: c = 0 never (605, 605: SE 0); c = 0.5 at epochs 40 / 42 (200 / 210: mean 205, SE 5); c = 1 at
+  20 / 22 (100 / 110: 105, SE 5). 605 - 105 = 500 against a band 2 sqrt(0 + 25) = 10: margin 490;
+  each larger c is faster: pass.
+- fails: (a) reversed: c = 0 at 20 / 22 (105), c = 1 never (605): value -500, fail; (b) inside the
+  noise: c = 0 and 0.5 at 20 / 24 (110, SE 10), c = 1 at 19 / 23 (105, SE 10): value 5 against a band
+  2 sqrt(200) = 28.28: fail; (c) not monotone: c = 0 never, c = 0.5 at 20 / 22 (105), c = 1 at
+  40 / 42 (205): first vs last 400 passes, but c = 1 is 100 slower than c = 0.5 (band 2 sqrt(50) =
+  14.1): fail.
+- nothing learned (no run reaches 90%): not judged. One seed: no SE, not judged.
+"""
+
+
+def _mass_cfg(seeds=(42, 43)):
+    return mass.Config(m=5, c=(0.0, 0.5, 1.0), seeds=seeds, recipe=mass.TIERS["quick"].recipe)
+
+
+def _mass_runs(cfg, reach: dict) -> Runs:
+    """reach: c -> per-seed epoch at which accuracy on distance m-1 jumps 0.5 -> 1.0 (None: never)."""
+    runs = []
+    for c in cfg.c:
+        for i, seed in enumerate(cfg.seeds):
+            curve = _step(reach[c][i], n=50)
+            runs.append(Run("train", {"c": c, "seed": seed, "simple_k": 1, "rest": "hardest"},
+                            {**_common(), **_eval_curves("hard", curve, curve, curve, curve)}))
+    return Runs(runs)
+
+
+MASS_HOLDS = {0.0: [None, None], 0.5: [40, 42], 1.0: [20, 22]}
+
+
+def test_simple_mass_holds_passes():
+    cfg = _mass_cfg()
+    out = mass.analyze(cfg, _mass_runs(cfg, MASS_HOLDS))
+    v = out.verdicts["steps_to_90_decrease_as_c_grows"]
+    assert v.status == PASS and v.value == pytest.approx(500) and v.threshold == pytest.approx(10)
+    assert v.margin == pytest.approx(490) and v.se == pytest.approx(5) and "Theorems 2-3" in v.paper
+    assert out.metrics["c=0.0_steps_to_90_mean"] == pytest.approx(605)
+    assert out.metrics["c=1.0_steps_to_90_se"] == pytest.approx(5)
+    assert out.metrics["c=0.0_steps_to_90_median"] is None and out.metrics["c=0.5_reached_frac"] == 1.0
+    assert out.verdict == {"steps_to_90_decrease_as_c_grows": True}
+
+
+def test_simple_mass_fails_reversed_within_noise_or_not_monotone():
+    cfg = _mass_cfg()
+    reversed_ = mass.analyze(cfg, _mass_runs(cfg, {0.0: [20, 22], 0.5: [40, 42], 1.0: [None, None]}))
+    v = reversed_.verdicts["steps_to_90_decrease_as_c_grows"]
+    assert v.status == FAIL and v.value == pytest.approx(-500)
+    noise = mass.analyze(cfg, _mass_runs(cfg, {0.0: [20, 24], 0.5: [20, 24], 1.0: [19, 23]}))
+    v = noise.verdicts["steps_to_90_decrease_as_c_grows"]
+    assert v.status == FAIL and v.value == pytest.approx(5) and v.threshold == pytest.approx(2 * math.sqrt(200))
+    bump = mass.analyze(cfg, _mass_runs(cfg, {0.0: [None, None], 0.5: [20, 22], 1.0: [40, 42]}))
+    v = bump.verdicts["steps_to_90_decrease_as_c_grows"]
+    assert v.status == FAIL and v.value == pytest.approx(400) and "not monotone" in v.reason
+    assert bump.verdict == {"steps_to_90_decrease_as_c_grows": False}
+
+
+def test_simple_mass_nothing_learned_or_one_seed_is_not_judged():
+    cfg = _mass_cfg()
+    out = mass.analyze(cfg, _mass_runs(cfg, {c: [None, None] for c in cfg.c}))
+    v = out.verdicts["steps_to_90_decrease_as_c_grows"]
+    assert v.status == NOT_JUDGED and "learned at some c" in v.reason and out.verdict == {}
+    one = _mass_cfg(seeds=(42,))
+    single = mass.analyze(one, _mass_runs(one, {c: r[:1] for c, r in MASS_HOLDS.items()}))
+    v = single.verdicts["steps_to_90_decrease_as_c_grows"]
+    assert v.status == NOT_JUDGED and "no standard error" in v.reason
