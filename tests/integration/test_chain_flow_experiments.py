@@ -39,9 +39,10 @@ def test_scaling_end_to_end(tmp_path):
     if all(r["t_eps"] for r in a):  # two points: the fit is the exact line through them
         expect = np.log(a[1]["t_eps"] / a[0]["t_eps"]) / np.log(4 / 3)
         assert abs(fit - expect) < 1e-9 and summary["metrics"]["a[consts,H=m+1]_loglog_r2"] == 1.0
-    c_rows = sorted([r for r in rows if r["part"] == "c"], key=lambda r: -r["c"])
-    grows = all((b["t_eps"] or np.inf) >= (a_["t_eps"] or np.inf) for a_, b in zip(c_rows, c_rows[1:]))
-    assert summary["verdict"]["c_T_grows_as_c_shrinks[consts,H=m+1,rest=uniform]"] == grows
+    assert all(r["end_state"] in ("reached", "guessing", "plateau", "cap") for r in rows)
+    # H = m+1 is the official code's regime, outside Theorem 2's H = inf: recorded, not judged
+    record = summary["verdicts"]["c_T_times_c_bounded[consts,H=m+1,rest=uniform]"]
+    assert record["status"] == "not judged" and "H = inf" in record["reason"]
     figures = chain_flow_scaling.plot(folder, tmp_path / "fig")
     assert all(p.exists() and p.stat().st_size > 0 for p in figures)
 
