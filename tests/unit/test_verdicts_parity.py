@@ -202,3 +202,100 @@ def test_leap2_not_judged_when_a_chain_is_not_learned():
 def test_leap2_learning_off_is_legal():
     from theoryrl.core.config import apply_overrides, validate
     validate(apply_overrides(pl.TIERS["quick"], ["lm.lr=0"]))
+
+
+# ----------------------------------------------------------------------------------------------
+# parity-separation
+
+from theoryrl.experiments import parity_lm_common as plm  # noqa: E402
+from theoryrl.experiments import parity_separation as psep  # noqa: E402
+
+# caps: ntp 100 steps x batch 10 = 1000 samples; ntp_rl 1000 + 10 RL steps x 2 prompts x 2 = 1040.
+# An ntp run first at greedy acc 1 in chunk c costs (c + 1) x 10 x 10 = 100 (c + 1); an ntp_rl run
+# with good_step G whose RL curve (start first) hits at index k costs 10 G + k x 2 x 2 x 2 = 10 G + 8 k.
+SEP_CFG = psep.Config(ds=(4, 6), seeds=(1, 2), lm=plm.LMSetup(d_model=16, n_layers=1, n_heads=2, batch=10),
+                      ntp_steps=100, pre_steps=100, steps_per_chunk=10, rl_steps=10, rl_steps_per_chunk=2,
+                      prompts_per_step=2, group_size=2)
+
+
+def _sep_runs(cfg: psep.Config, ntp_hit: dict, rl_hit: dict) -> Runs:
+    """ntp_hit[(d, seed)]: the ntp arm's first chunk at acc 1 (None: never); rl_hit[(d, seed)]:
+    (good_step, curve index of the first RL hit) or None (the good checkpoint never reached)."""
+    runs, n_ntp, n_rl = [], cfg.ntp_steps // cfg.steps_per_chunk, cfg.rl_steps // cfg.rl_steps_per_chunk
+    for d in cfg.ds:
+        for s in cfg.seeds:
+            c = ntp_hit[d, s]
+            acc = np.array([1.0 if c is not None and i >= c else 0.5 for i in range(n_ntp)])
+            runs.append(Run("ntp", {"arm": "ntp", "d": d, "seed": s}, {"history/acc": acc}))
+            g, k = rl_hit[d, s] if rl_hit[d, s] is not None else (-1, None)
+            runs.append(Run("pretrain", {"arm": "ntp_rl", "d": d, "p_cot": 1 / d, "seed": s},
+                            {"history/good_step": np.array([-1, g])}))
+            curve = [1.0 if k is not None and i >= k else 0.5 for i in range(n_rl + 1)]
+            runs.append(Run("rl", {"arm": "ntp_rl", "d": d, "seed": s},
+                            {"history/acc": np.array(curve[1:]), "history/start_acc": np.array([curve[0]] * n_rl)}))
+    return Runs(runs)
+
+
+HOLDS_NTP = {(4, 1): 1, (4, 2): 2, (6, 1): None, (6, 2): None}  # costs 200, 300 at d = 4; >= 1000 at d = 6
+HOLDS_RL = {(4, 1): (10, 1), (4, 2): (10, 2), (6, 1): (20, 1), (6, 2): (20, 2)}  # 108, 116; 208, 216
+
+
+def test_separation_holds():
+    """Costs: ntp d=4 (200, 300), d=6 (>= 1000, >= 1000: charged the cap); ntp_rl d=4 (108, 116), d=6
+    (208, 216). Every ntp_rl run learned (1 >= 1). NTP learned at d = 4 (control) and at d = 6 none
+    did (0 <= 0). Cheaper at d=4: log2 means 7.936 (SE 0.2925) vs 6.806 (SE 0.0515), difference
+    1.130 > 2 x 0.297 = 0.594; at d=6: 9.966 (SE 0) vs 7.727 (SE 0.0273), a lower bound that passes.
+    Growth: ntp log2(1000/200), log2(1000/300) = 2.322, 1.737 (mean 2.029, SE 0.2925); ntp_rl
+    log2(208/108), log2(216/116) = 0.946, 0.897 (mean 0.921, SE 0.0243): 1.108 > 0.587."""
+    out = psep.analyze(SEP_CFG, _sep_runs(SEP_CFG, HOLDS_NTP, HOLDS_RL))
+    for claim in ("ntp_rl_learns_every_d", "ntp_fails_at_largest_d", "ntp_rl_cheaper_at_every_d",
+                  "ntp_cost_grows_faster"):
+        assert _status(out, claim) == V.PASS, claim
+    v = out.verdicts["ntp_cost_grows_faster"]
+    assert v.value == pytest.approx(1.108, abs=1e-3) and "lower bound" in v.reason
+    v = out.verdicts["ntp_rl_cheaper_at_every_d"]  # the smaller margin: d = 4
+    assert v.value == pytest.approx(1.1300, abs=1e-3) and v.threshold == pytest.approx(0.5941, abs=1e-3)
+    ntp_rows = [r for r in out.rows if r["arm"] == "ntp" and r["d"] == 6]
+    assert all(r["cost"] == ">= 1000" for r in ntp_rows)
+    assert out.metrics["median_samples_is_lower_bound[ntp,d=6]"] is True
+    assert out.metrics["median_samples_is_lower_bound[ntp,d=4]"] is False
+
+
+def test_separation_fails():
+    """(a) NTP learns at once everywhere (100 samples), ntp_rl as above: ntp learned at d = 6 (fraction
+    1 > 0); cheaper at d = 4: log2 100 = 6.644 vs 6.806, negative; growth 0 vs 0.921: fail.
+    (b) ntp_rl seed 2 at d = 6 never learns: learned fraction 3/4 < 1, and ntp_rl is not cheaper
+    where ntp learned."""
+    fast = {k: 0 for k in HOLDS_NTP}
+    out = psep.analyze(SEP_CFG, _sep_runs(SEP_CFG, fast, HOLDS_RL))
+    for claim in ("ntp_fails_at_largest_d", "ntp_rl_cheaper_at_every_d", "ntp_cost_grows_faster"):
+        assert _status(out, claim) == V.FAIL, claim
+    out = psep.analyze(SEP_CFG, _sep_runs(SEP_CFG, fast, {**HOLDS_RL, (6, 2): (20, None)}))
+    v = out.verdicts["ntp_rl_learns_every_d"]
+    assert v.status == V.FAIL and v.value == 0.75
+    assert _status(out, "ntp_rl_cheaper_at_every_d") == V.FAIL
+
+
+def test_separation_not_judged_when_nothing_learned():
+    """No run learns: ntp_rl_learns_every_d fails (0 < 1; a positive claim has no precondition);
+    ntp_fails_at_largest_d lacks its control (NTP never learned at d = 4): not judged; at every d
+    both arms are lower bounds: not judged; the growth needs learned end points: not judged. With
+    one seed the comparisons have no SE: not judged."""
+    none_ntp, none_rl = {k: None for k in HOLDS_NTP}, {k: None for k in HOLDS_RL}
+    out = psep.analyze(SEP_CFG, _sep_runs(SEP_CFG, none_ntp, none_rl))
+    assert _status(out, "ntp_rl_learns_every_d") == V.FAIL
+    for claim in ("ntp_fails_at_largest_d", "ntp_rl_cheaper_at_every_d", "ntp_cost_grows_faster"):
+        assert _status(out, claim) == V.NOT_JUDGED, claim
+    assert "positive control" in out.not_judged["ntp_fails_at_largest_d"]
+    _never_passes_anything(out)
+    one = psep.Config(**{**SEP_CFG.__dict__, "seeds": (1,)})
+    out = psep.analyze(one, _sep_runs(one, {k: v for k, v in HOLDS_NTP.items() if k[1] == 1},
+                                      {k: v for k, v in HOLDS_RL.items() if k[1] == 1}))
+    assert _status(out, "ntp_rl_cheaper_at_every_d") == V.NOT_JUDGED
+    assert _status(out, "ntp_cost_grows_faster") == V.NOT_JUDGED
+    assert _status(out, "ntp_fails_at_largest_d") == V.PASS
+
+
+def test_separation_learning_off_is_legal():
+    from theoryrl.core.config import apply_overrides, validate
+    validate(apply_overrides(psep.TIERS["quick"], ["lm.lr=0", "rl_lr=0"]))
