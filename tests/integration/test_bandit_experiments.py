@@ -24,6 +24,20 @@ def test_bandit_regret_tiny_run_summary_and_plot(tmp_path):
     assert [p.name for p in bandit_regret.plot(folder, tmp_path / "fig")] == ["bandit-regret.png"]
 
 
+def test_bandit_regret_stochastic_instance_judges_theorem_41(tmp_path):
+    """structure=stochastic: outcomes do not identify good arms, so outcome_ucb's regret now depends on
+    K (its rows are not K-free by construction) and the Theorem 4.1 record is produced."""
+    sets = ["arms=20,40", "outcomes=2,5", "horizon=400", "steps_per_chunk=100", "algorithms=arm_ucb,outcome_ucb",
+            "seeds=42,43", "fit_from=0", "structure=stochastic"]
+    folder = execute(bandit_regret, "quick", sets, out=tmp_path / "r", quiet=True)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert not any(r["K_exponent_zero_by_construction"] for r in summary["rows"])
+    record = summary["verdicts"]["no_generalisation_every_algorithm_scales_with_K"]
+    assert "Theorem 4.1" in record["paper"] and "not Theorem 4.1's instance" not in record["reason"]
+    mean = load_npz(folder / "arrays.npz")["regret_mean"]
+    assert not np.allclose(mean[1, 0], mean[1, 1])
+
+
 def test_bandit_diversity_tiny_run_summary_and_plot(tmp_path):
     sets = ["questions=16", "arms=8", "outcomes=4", "rounds=4", "rounds_per_chunk=2", "seeds=42,43"]
     folder = execute(bandit_diversity, "quick", sets, out=tmp_path / "d", quiet=True)

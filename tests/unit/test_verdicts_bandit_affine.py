@@ -10,7 +10,7 @@ from theoryrl.core.experiment import Run, Runs
 from theoryrl.core.verdicts import FAIL, NOT_JUDGED, PASS
 from theoryrl.experiments import affine_uniform_vs_hard as affine  # noqa: F401
 from theoryrl.experiments import bandit_diversity as div
-from theoryrl.experiments import bandit_regret as reg  # noqa: F401
+from theoryrl.experiments import bandit_regret as reg
 
 # ---------------------------------------------------------------- bandit-diversity
 """Synthetic bandit-diversity runs: 4 seeds, 2 chunks (rounds 10, 5 per chunk; early_frac 0.1 -> the
@@ -105,3 +105,131 @@ def test_bandit_diversity_one_seed_has_no_standard_error():
     """One seed: no SE, so the learned-precondition itself cannot pass: nothing is judged."""
     v = _div_verdicts(DIV_HOLDS, lambda i: 6.0, seeds=(42,))
     assert all(x.status == NOT_JUDGED for x in v.values())
+
+
+# ---------------------------------------------------------------- bandit-regret
+"""Synthetic bandit-regret runs: K in (20, 80), m in (2, 8), T = 100..400 (4 chunks, fit_from 0), seeds
+42-44 with regret R(K, m, T) x (0.9, 1.0, 1.1): the seed mean is R itself, so the free fit recovers
+R's exponents exactly (R^2 = 1 for a pure power law), and the SE of a cell is R x 0.1 / sqrt(3) =
+0.0577 R. sqrt(K T) has T-exponent 1/2 (sublinear: learned); "nothing learned" is R = 0.3 T, whose
+T-exponent 1 is above 0.9, so every verdict's learned-precondition fails.
+Holds (balanced): arm_ucb and noshare R = sqrt(K T) (K-exponent 0.5 >= 0.25; R^2 of the sqrt(K T) fit
+1 > that of sqrt(m T log T)); outcome_ucb R = 0.2 sqrt(m T log T) (m-exponent 0.5, K-exponent 0;
+sqrt(m T log T) fits exactly). Below everywhere: the closest cell is K = 20, m = 8 at T = 400:
+arm 89.44 vs outcome 0.2 sqrt(8 x 400 x log 400) = 27.70, difference 61.7, band
+2 sqrt(5.164^2 + 1.599^2) = 10.81. Theorem 4.1 is not judged on the balanced map.
+Fails (balanced): arm_ucb R = 0.2 sqrt(m T log T) (K-exponent 0), outcome_ucb and noshare R = sqrt(K T)
+and m^0 (m-exponent 0), so outcome_ucb's regret is above arm_ucb's in every cell."""
+
+REG_ALGOS = ("arm_ucb", "outcome_ucb", "outcome_ucb_noshare")
+
+
+def sqrt_kt(K, m, T):
+    return np.sqrt(K * T)
+
+
+def sqrt_mtlogt(K, m, T):
+    return 0.2 * np.sqrt(m * T * np.log(T))
+
+
+def linear(K, m, T):
+    return 0.3 * T + 0 * K
+
+
+def _reg_analyze(laws: dict, structure="balanced", seeds=(42, 43, 44)):
+    cfg = reg.Config(arms=(20, 80), outcomes=(2, 8), horizon=400, steps_per_chunk=100, algorithms=REG_ALGOS,
+                     structure=structure, seeds=seeds, fit_from=0.0)
+    T = 100.0 * np.arange(1, 5)
+    factor = {42: 0.9, 43: 1.0, 44: 1.1}
+    runs = [Run("train", p.row, {"history/regret": laws[p.row["algorithm"]](p.row["K"], p.row["m"], T)
+                                 * factor[p.row["seed"]],
+                                 "history/outcomes_found": np.full(4, 2), "history/arms_tried": np.full(4, 20)})
+            for p in reg.plan(cfg)]
+    return reg.analyze(cfg, Runs(runs))
+
+
+def test_bandit_regret_claims_hold():
+    out = _reg_analyze({"arm_ucb": sqrt_kt, "outcome_ucb": sqrt_mtlogt, "outcome_ucb_noshare": sqrt_kt})
+    v = out.verdicts
+    assert v.pop("no_generalisation_every_algorithm_scales_with_K").status == NOT_JUDGED  # not its instance
+    assert {k: x.status for k, x in v.items()} == {k: PASS for k in v} and len(v) == 6
+    assert v["arm_ucb_scales_with_K"].value == pytest.approx(0.5)
+    assert v["arm_ucb_scales_with_K"].margin == pytest.approx(0.25)
+    assert v["outcome_ucb_scales_with_m_not_K"].value == pytest.approx(0.5)
+    assert "by construction" in v["outcome_ucb_scales_with_m_not_K"].reason
+    assert "not a test of Theorem 4.1" in v["noshare_outcome_ucb_scales_with_K"].reason
+    below = v["outcome_ucb_below_arm_ucb_everywhere"]
+    assert below.value == pytest.approx(np.sqrt(8000) - 0.2 * np.sqrt(3200 * np.log(400)))
+    assert "K = 20, m = 8" in below.reason
+    rows = {(r["algorithm"], r["K"], r["m"]): r for r in out.rows}
+    assert rows[("outcome_ucb", 20, 2)]["K_exponent_zero_by_construction"]
+    assert not rows[("arm_ucb", 20, 2)]["K_exponent_zero_by_construction"]
+
+
+def test_bandit_regret_claims_fail():
+    out = _reg_analyze({"arm_ucb": sqrt_mtlogt, "outcome_ucb": sqrt_kt, "outcome_ucb_noshare": sqrt_kt})
+    v = out.verdicts
+    v.pop("no_generalisation_every_algorithm_scales_with_K")
+    v.pop("noshare_outcome_ucb_scales_with_K")  # sqrt(K T) does scale with K: its fail is checked below
+    assert {k: x.status for k, x in v.items()} == {k: FAIL for k in v} and len(v) == 5
+    assert v["arm_ucb_scales_with_K"].value == pytest.approx(0.0, abs=1e-9)
+    assert v["outcome_ucb_scales_with_m_not_K"].value == pytest.approx(0.0, abs=1e-9)
+    noshare_flat = _reg_analyze({"arm_ucb": sqrt_kt, "outcome_ucb": sqrt_mtlogt, "outcome_ucb_noshare": sqrt_mtlogt})
+    assert noshare_flat.verdicts["noshare_outcome_ucb_scales_with_K"].status == FAIL
+
+
+def test_bandit_regret_nothing_learned_judges_nothing():
+    for structure in ("balanced", "stochastic"):
+        v = _reg_analyze({a: linear for a in REG_ALGOS}, structure).verdicts
+        assert {k: x.status for k, x in v.items()} == {k: NOT_JUDGED for k in v} and len(v) == 7
+
+
+def test_theorem_41_on_the_stochastic_instance():
+    """Every algorithm R = sqrt(K T): smallest K-exponent 0.5 >= 0.25, pass. One with R =
+    0.2 sqrt(m T log T) (learned, K-exponent 0): fail, naming it. A non-learner (R = 0.3 T) is left
+    out and named; all non-learners: not judged."""
+    v = _reg_analyze({a: sqrt_kt for a in REG_ALGOS}, "stochastic").verdicts
+    thm = v["no_generalisation_every_algorithm_scales_with_K"]
+    assert thm.status == PASS and thm.value == pytest.approx(0.5) and "Theorem 4.1" in thm.paper
+    assert "not a test" not in v["noshare_outcome_ucb_scales_with_K"].reason
+    assert "by construction" not in v["outcome_ucb_scales_with_m_not_K"].reason
+    v = _reg_analyze({"arm_ucb": sqrt_kt, "outcome_ucb": sqrt_mtlogt, "outcome_ucb_noshare": sqrt_kt}, "stochastic")
+    thm = v.verdicts["no_generalisation_every_algorithm_scales_with_K"]
+    assert thm.status == FAIL and "outcome_ucb" in thm.reason and thm.value == pytest.approx(0.0, abs=1e-9)
+    v = _reg_analyze({"arm_ucb": sqrt_kt, "outcome_ucb": linear, "outcome_ucb_noshare": sqrt_kt}, "stochastic")
+    thm = v.verdicts["no_generalisation_every_algorithm_scales_with_K"]
+    assert thm.status == PASS and "not judged (did not learn / poor fit): outcome_ucb" in thm.reason
+
+
+def test_bandit_regret_one_seed_leaves_the_arm_comparison_unjudged():
+    v = _reg_analyze({"arm_ucb": sqrt_kt, "outcome_ucb": sqrt_mtlogt, "outcome_ucb_noshare": sqrt_kt},
+                     seeds=(43,)).verdicts
+    assert v["outcome_ucb_below_arm_ucb_everywhere"].status == NOT_JUDGED
+    assert v["arm_ucb_scales_with_K"].status == PASS
+
+
+def test_stochastic_instance_keeps_the_balanced_map_and_hides_arm_values():
+    """structure=stochastic: the same map and outcome means as balanced (the stay probabilities use a
+    key of their own); an arm's value is stay mu_o + (1 - stay) mean(mu over the m outcomes); the
+    oracle pulls the best arm, so its pseudo-regret is 0."""
+    import jax
+
+    from theoryrl.core import prng
+    from theoryrl.theory import bandits
+
+    shape, key = bandits.BanditShape(12, 5), jax.random.PRNGKey(3)
+    bal, sto = bandits.make_instance(key, shape, 3, "balanced"), bandits.make_instance(key, shape, 3, "stochastic")
+    np.testing.assert_array_equal(bal["outcome_K"], sto["outcome_K"])
+    np.testing.assert_array_equal(bal["mean_M"], sto["mean_M"])
+    mu = np.asarray(sto["mean_M"])[:3]
+    stay = np.asarray(sto["stay_K"])
+    expected = stay * mu[np.asarray(sto["outcome_K"])] + (1 - stay) * mu.mean()
+    np.testing.assert_allclose(bandits.arm_means(sto), expected, rtol=1e-6)
+    state = bandits.run_steps("oracle", bandits.init_state(shape), sto, prng.root_key(0), 2000)
+    assert float(state.regret) == pytest.approx(0.0, abs=1e-5)
+    best = int(np.argmax(expected))
+    n_M = np.asarray(state.n_M)
+    assert n_M[3:].sum() == 0 and np.count_nonzero(n_M) >= 2  # outcomes vary, among the valid ones only
+    # its nominal outcome with probability stay + (1 - stay) / 3 (2000 pulls: SE < 0.011)
+    nominal = int(sto["outcome_K"][best])
+    assert n_M[nominal] / 2000 == pytest.approx(stay[best] + (1 - stay[best]) / 3, abs=0.03)

@@ -19,7 +19,10 @@ Algorithms (`ALGORITHMS`, one static name per compiled program), all written for
                      logits), as references.
 - oracle             always an arm of the best outcome (regret 0; for tests).
 
-Regret is the pseudo-regret sum_t (mu* - mu_{o(a_t)}) (expected regret given the choices).
+Regret is the pseudo-regret sum_t (mu* - mu_{a_t}) (expected regret given the choices; mu_a = mu_{o(a)}
+on the deterministic maps). Structure "stochastic" (Theorem 4.1's instance, `make_instance`): an arm
+yields its nominal outcome only with its own probability, so outcomes do not identify good arms and
+the outcome-level learners, which still take the nominal map as the partition, are misspecified.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ import jax.numpy as jnp
 from theoryrl.core import prng
 
 ALGORITHMS = ("arm_ucb", "outcome_ucb", "outcome_ucb_noshare", "arm_ts", "outcome_ts", "oracle")
-STRUCTURES = ("balanced", "random")
+STRUCTURES = ("balanced", "random", "stochastic")
 INF = 1e30
 
 
@@ -51,8 +54,9 @@ def arm_outcomes(key: jax.Array, num_arms: int, m, structure: str = "balanced") 
 
     balanced: a random permutation of (k mod m): every outcome has floor(K/m) or ceil(K/m) arms.
     random:   i.i.d. uniform outcomes (some outcome may have no arm).
+    stochastic: the balanced map as each arm's nominal outcome (see `make_instance`).
     """
-    if structure == "balanced":
+    if structure in ("balanced", "stochastic"):
         return jnp.remainder(jax.random.permutation(key, num_arms), m).astype(jnp.int32)
     if structure == "random":
         return jax.random.randint(key, (num_arms,), 0, m, dtype=jnp.int32)
@@ -60,15 +64,38 @@ def arm_outcomes(key: jax.Array, num_arms: int, m, structure: str = "balanced") 
 
 
 def make_instance(key: jax.Array, shape: BanditShape, m, structure: str = "balanced") -> dict:
-    """A random instance: outcome map [K], outcome means [M] ~ U(0, 1) (0 for padded outcomes)."""
+    """A random instance: outcome map [K], outcome means [M] ~ U(0, 1) (0 for padded outcomes).
+
+    stochastic (the instance of Theorem 4.1, no generalisation): a pull of arm k yields its nominal
+    outcome o(k) with an arm's own probability stay_K[k] ~ U(0, 1), otherwise an outcome drawn
+    uniformly from the m. The arm's value stay mu_o(k) + (1 - stay) mean(mu) differs between arms of
+    one outcome, and one pull (one outcome) does not reveal it, so outcome counts do not identify the
+    good arms: every learner has to estimate arms one by one, as in the K-armed lower bound."""
     k_map, k_mean = jax.random.split(key)
     valid_M = jnp.arange(shape.max_outcomes) < m
     mean_M = jnp.where(valid_M, jax.random.uniform(k_mean, (shape.max_outcomes,)), 0.0)
-    return {"outcome_K": arm_outcomes(k_map, shape.num_arms, m, structure), "mean_M": mean_M, "valid_M": valid_M}
+    inst = {"outcome_K": arm_outcomes(k_map, shape.num_arms, m, structure), "mean_M": mean_M, "valid_M": valid_M}
+    if structure == "stochastic":  # a key of its own, so the map and means equal those of "balanced"
+        inst["stay_K"] = jax.random.uniform(jax.random.fold_in(key, 1), (shape.num_arms,))
+    return inst
+
+
+def arm_means(inst: dict) -> jax.Array:
+    """The expected reward of each arm [K]: its outcome's mean, or under the stochastic structure
+    stay mu_o(k) + (1 - stay) x (mean of mu over the m valid outcomes)."""
+    nominal_K = inst["mean_M"][inst["outcome_K"]]
+    if "stay_K" not in inst:
+        return nominal_K
+    valid = inst["valid_M"]
+    uniform = jnp.sum(jnp.where(valid, inst["mean_M"], 0.0)) / jnp.sum(valid)
+    return inst["stay_K"] * nominal_K + (1.0 - inst["stay_K"]) * uniform
 
 
 def best_mean(inst: dict) -> jax.Array:
-    """mu* over the outcomes that some arm reaches."""
+    """mu*: over the outcomes that some arm reaches (deterministic maps), over the arms' expected
+    rewards (stochastic structure)."""
+    if "stay_K" in inst:
+        return jnp.max(arm_means(inst))
     reached_M = jnp.zeros_like(inst["valid_M"]).at[inst["outcome_K"]].set(True)
     return jnp.max(jnp.where(reached_M, inst["mean_M"], -INF))
 
@@ -142,22 +169,29 @@ def choose_arm(algo: str, key: jax.Array, state: BanditState, inst: dict) -> jax
         score_K = ucb1_index(state.s_M, state.n_M, t)[outcome_K]
         return jnp.argmax(jnp.where(state.seen_K, score_K, INF))
     if algo == "oracle":
-        return jnp.argmax(jnp.where(inst["mean_M"][outcome_K] >= best_mean(inst), 1.0, 0.0))
+        return jnp.argmax(jnp.where(arm_means(inst) >= best_mean(inst), 1.0, 0.0))
     raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algo!r}")
 
 
 def bandit_step(algo: str, state: BanditState, inst: dict, key: jax.Array) -> BanditState:
-    """Pull one arm, observe its outcome and Bernoulli reward, update every statistic."""
+    """Pull one arm, observe its outcome and Bernoulli reward, update every statistic. The regret
+    charges the arm's expected reward (pseudo-regret); the reward is drawn from the outcome seen."""
     k_choose, k_reward = jax.random.split(key)
     arm = choose_arm(algo, k_choose, state, inst)
     o = inst["outcome_K"][arm]
+    mu_arm = inst["mean_M"][o]
+    if "stay_K" in inst:  # the outcome itself is random: keys of its own, so the other structures keep theirs
+        k_stay, k_other = jax.random.split(jax.random.fold_in(k_reward, 1))
+        other = jax.random.randint(k_other, (), 0, jnp.sum(inst["valid_M"]), dtype=jnp.int32)
+        o = jnp.where(jax.random.bernoulli(k_stay, inst["stay_K"][arm]), o, other)
+        mu_arm = arm_means(inst)[arm]
     mu = inst["mean_M"][o]
     r = jax.random.bernoulli(k_reward, mu).astype(jnp.float32)
     return BanditState(
         n_K=state.n_K.at[arm].add(1.0), s_K=state.s_K.at[arm].add(r),
         n_M=state.n_M.at[o].add(1.0), s_M=state.s_M.at[o].add(r),
         seen_K=state.seen_K.at[arm].set(True), found_M=state.found_M.at[o].set(True),
-        regret=state.regret + (best_mean(inst) - mu), t=state.t + 1,
+        regret=state.regret + (best_mean(inst) - mu_arm), t=state.t + 1,
     )
 
 
