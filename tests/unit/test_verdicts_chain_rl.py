@@ -6,6 +6,7 @@ values by hand.
 Common construction: two seeds per arm whose per-seed values are the arm's value -+ d. The sample
 SD of {v - d, v + d} (ddof 1) is d sqrt(2), so the SE over the two seeds is d sqrt(2) / sqrt(2) = d.
 """
+import dataclasses
 import math
 
 import numpy as np
@@ -367,3 +368,26 @@ def test_simple_mass_nothing_learned_or_one_seed_is_not_judged():
     single = mass.analyze(one, _mass_runs(one, {c: r[:1] for c, r in MASS_HOLDS.items()}))
     v = single.verdicts["steps_to_90_decrease_as_c_grows"]
     assert v.status == NOT_JUDGED and "no standard error" in v.reason
+
+
+# ---------------------------------------------------------------- learning switched off
+"""lr = 0 and epochs = 0 are legal knob values of every chain recipe. A 0-epoch run has no history
+(the driver runs no chunk): only final/stop_epoch = -1 and final/epoch = 0. analyze then sees NaN
+curves of length 0, and no verdict is judged (so none passes). The lr = 0 case (curves of a run
+that never moved) is the "nothing learned" case of each section above."""
+
+
+def _no_history(row) -> Run:
+    return Run("train", row, {"final/stop_epoch": np.array(-1), "final/epoch": np.array(0)})
+
+
+def test_learning_switched_off_is_legal_and_judges_nothing():
+    off = {"lr": 0.0, "epochs": 0}
+    for module, cfg in ((emergence, emergence.Config(m=(4,), seeds=(42, 43))), (ood, ood.Config(seeds=(42, 43))),
+                        (svh, svh.Config(seeds=(42, 43))), (mass, mass.Config(seeds=(42, 43)))):
+        recipes = {f: getattr(cfg, f) for f in ("softmax", "linear", "recipe") if hasattr(cfg, f)}
+        cfg = dataclasses.replace(cfg, **{f: dataclasses.replace(r, **off) for f, r in recipes.items()})
+        cfg.validate()
+        out = module.analyze(cfg, Runs([_no_history(p.row) for p in module.plan(cfg)]))
+        assert out.verdicts and all(v.status == NOT_JUDGED for v in out.verdicts.values()), module.ID
+        assert out.verdict == {}

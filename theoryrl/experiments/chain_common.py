@@ -24,7 +24,8 @@ from theoryrl.rl import chain_trainer as trainer
 from theoryrl.tasks.chain import ChainSpec, uniform_over, validate_dist_probs
 
 MAX_M = 128  # n = 2m vertices and n <= 256 (tasks/chain.py's permutation packing): a fact of the task
-ACC_KEYS = ("acc", "acc_all", "traversal", "traversal_all", "reached", "len_correct")
+ACC_KEYS = ("acc", "acc_all", "traversal", "traversal_all", "reached", "len_correct")  # per eval set
+TRAIN_KEYS = ("loss", "train_acc", "train_len", "stopped")  # chain_trainer.run_epoch's own metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +53,7 @@ class ChainRecipe:
         require(self.dataset_size == 0 or self.dataset_size >= self.batch, "dataset_size", self.dataset_size,
                 "0 (fresh sampling) or >= batch")
         require_int(self.dataset_size, "dataset_size", 0, 10_000_000, "0 (fresh sampling) or batch..10000000")
-        require_int(self.epochs, "epochs", 1, 100_000)
+        require_int(self.epochs, "epochs", 0, 100_000, "0 (no training: nothing is evaluated) or 1..100000")
         require_int(self.steps_per_epoch, "steps_per_epoch", 1, 10_000)
         require_finite_nonneg(self.lr, "lr")  # 0: learning switched off (Adam steps of size 0)
         require_finite_positive(self.tmp, "tmp")
@@ -62,8 +63,9 @@ class ChainRecipe:
         require_int(self.baseline_groups, "baseline_groups", 1, self.batch, "1..batch")
         require_int(self.eval_size, "eval_size", 1, 1_000_000)
         require_float(self.early_stop_level, "early_stop_level", 0.0, 1.0, lo_open=True)
-        require(is_int(self.epochs_per_chunk) and 1 <= self.epochs_per_chunk <= self.epochs
-                and self.epochs % self.epochs_per_chunk == 0, "epochs_per_chunk",
+        require(is_int(self.epochs_per_chunk) and 1 <= self.epochs_per_chunk
+                and (self.epochs == 0 or (self.epochs_per_chunk <= self.epochs and self.epochs % self.epochs_per_chunk == 0)),
+                "epochs_per_chunk",
                 self.epochs_per_chunk, f"1..epochs dividing epochs = {self.epochs}")
 
     @property
@@ -139,9 +141,15 @@ def curves(arrays: dict, epochs: int) -> dict:
     return out
 
 
-def stack_curves(runs: Iterable[Run], epochs: int) -> dict:
-    """Curves of the given runs (in their order) stacked on a leading run axis: {metric: [runs, epochs]}."""
+def stack_curves(runs: Iterable[Run], epochs: int, evals: tuple[str, ...] = ()) -> dict:
+    """Curves of the given runs (in their order) stacked on a leading run axis: {metric: [runs, epochs]}.
+    A run of 0 epochs (learning switched off) has no history: its trainer metrics and the metrics of
+    the eval sets `evals` are all-NaN [runs, 0], so every verdict on them is not judged."""
     per_run = [curves(r.arrays, epochs) for r in runs]
+    expected = TRAIN_KEYS + tuple(f"{e}/{k}" for e in evals for k in ACC_KEYS)
+    for c in per_run:
+        for k in expected:
+            c.setdefault(k, np.full(epochs, np.nan))
     return {k: np.stack([c[k] for c in per_run]) for k in per_run[0]}
 
 
@@ -165,6 +173,8 @@ def hparams(seed: int, recipe: ChainRecipe, dist_probs, eval_probs: dict) -> tra
 
 def mean_std(values) -> tuple[float, float]:
     values = np.asarray(values, dtype=np.float64)
+    if not np.any(np.isfinite(values)):  # never evaluated (e.g. a 0-epoch run): no warning, NaN
+        return float("nan"), float("nan")
     return float(np.nanmean(values)), float(np.nanstd(values))
 
 

@@ -122,11 +122,11 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
         epochs = getattr(cfg, attention).epochs
         for m in cfg.m:
             group = runs.where(attention=attention, m=m)  # the seeds of (attention, m), in plan order
-            curves = cc.stack_curves(group, epochs)
+            curves = cc.stack_curves(group, epochs, ("val", "test"))
             arrays.update({f"{attention}/m{m}/{k}": v for k, v in curves.items()})
             final = {k: cc.last_trained(curves[f"test/{k}"]) for k in cc.ACC_KEYS}
             train_acc = cc.last_trained(curves["train_acc"])
-            val_acc = cc.last_trained(curves["val/acc"]) if "val/acc" in curves else np.full(len(group), np.nan)
+            val_acc = cc.last_trained(curves["val/acc"])
             for j, run in enumerate(group):
                 rows.append({**run.row, "train_acc": float(train_acc[j]), "val_acc": float(val_acc[j]),
                              **{("test_" + k if k.startswith("acc") else k): float(final[k][j]) for k in cc.ACC_KEYS},

@@ -114,7 +114,7 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     for attention in cfg.attention:
         recipe = getattr(cfg, attention)
         group = runs.where(attention=attention)  # its seeds, in plan order
-        curves = cc.stack_curves(group, recipe.epochs)
+        curves = cc.stack_curves(group, recipe.epochs, ("val", *(f"test_m{m}" for m in cfg.m_test)))
         arrays.update({f"{attention}/{k}": v for k, v in curves.items()})
         val_S = cc.both_denominators(cc.last_trained(curves["val/acc"]), cc.last_trained(curves["val/acc_all"]))
         val_mean = V.mean_se(val_S)[0]

@@ -109,7 +109,7 @@ def spearman(x, y) -> float:
 
 def analyze(cfg: Config, runs: Runs) -> Outcome:
     trained = runs.where(stage="train")  # every run, in plan order (c, seed)
-    curves = cc.stack_curves(trained, cfg.recipe.epochs)
+    curves = cc.stack_curves(trained, cfg.recipe.epochs, ("hard",))
     spe = cfg.recipe.num_steps_per_epoch
     final = {k: cc.last_trained(curves[f"hard/{k}"]) for k in ("acc", "acc_all", "traversal")}
     rows, metrics = [], {}

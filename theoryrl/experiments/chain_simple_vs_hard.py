@@ -101,7 +101,7 @@ def plan(cfg: Config) -> list:
 
 def analyze(cfg: Config, runs: Runs) -> Outcome:
     trained = runs.where(stage="train")  # every run, in plan order (k, seed)
-    curves = cc.stack_curves(trained, cfg.recipe.epochs)
+    curves = cc.stack_curves(trained, cfg.recipe.epochs, ("test",))
     run_k = np.array([r.row["num_start_positions"] for r in trained])
     final = {key: cc.last_trained(curves[f"test/{key}"]) for key in cc.ACC_KEYS}
     to_90 = [epochs_to(curve, 0.9) for curve in curves["test/acc_all"]]
