@@ -58,6 +58,12 @@ rollouts is never above the conditional one, so it is the all-rollouts mean.
 EM_CFG = emergence.Config(m=(4, 12), attention=("softmax", "linear"), seeds=(42, 43))
 
 
+def _pick(spec, attention: str, sign: float) -> float:
+    spec = spec[attention] if isinstance(spec, dict) else spec
+    mean, d = spec if isinstance(spec, tuple) else (spec, 0.0)
+    return mean + sign * d
+
+
 def _em_runs(acc_all, acc=1.0, trav_all=None, trav=None) -> Runs:
     """Each of acc_all / trav_all / trav: (mean, d), a float (d = 0), or attention -> either; the
     seeds get mean -+ d. acc (conditional test accuracy) is a float shared by every run."""
@@ -66,14 +72,9 @@ def _em_runs(acc_all, acc=1.0, trav_all=None, trav=None) -> Runs:
         for m in EM_CFG.m:
             for i, seed in enumerate(EM_CFG.seeds):
                 sign = (-1.0, 1.0)[i]
-
-                def pick(spec):
-                    spec = spec[attention] if isinstance(spec, dict) else spec
-                    mean, d = spec if isinstance(spec, tuple) else (spec, 0.0)
-                    return mean + sign * d
-                a_all = pick(acc_all)
-                t_all = a_all if trav_all is None else pick(trav_all)
-                t = acc if trav is None else pick(trav)
+                a_all = _pick(acc_all, attention, sign)
+                t_all = a_all if trav_all is None else _pick(trav_all, attention, sign)
+                t = acc if trav is None else _pick(trav, attention, sign)
                 arrays = {**_common(), **_eval_curves("test", acc, a_all, t, t_all),
                           **_eval_curves("val", acc, a_all)}
                 runs.append(Run("train", {"attention": attention, "m": m, "seed": seed}, arrays))

@@ -83,7 +83,7 @@ class Config:
 
 
 # quick: fresh instances, batch 10k (m = 8 needs ~10M rollouts per seed to escape the sink-guessing
-# plateau), stop a run once train and test accuracy reach 99%
+# plateau), stop a run once train and val accuracy reach 99%
 QUICK_SOFTMAX = cc.ChainRecipe(batch=10_000, dataset_size=0, epochs=200, steps_per_epoch=10, epochs_per_chunk=2,
                                early_stop_level=0.99)
 QUICK_LINEAR = dataclasses.replace(QUICK_SOFTMAX, tmp=1.0 / 5.0)
