@@ -43,7 +43,8 @@ def fake_flow(m: int, t_eps, end: str = "reached", field: float = 1e-3, c0: floa
             "num_steps": np.asarray(100), "consts": np.array([start, np.asarray(last, float)]),
             "c0": np.asarray(c0), "b0": np.asarray(b0), "grad_norm0": np.asarray(abs(field)),
             "field0": np.array([field, 0, 0, 0, 0]), "p_fwd": p_fwd, "p_jump": 1 - p_fwd, "success": success,
-            "reach": success, "length": np.full((2, d), float(m)), "train_reward": np.array([0.2, 0.9])}
+            "reach": success, "length": np.full((2, d), float(m)), "train_reward": np.array([0.2, 0.9]),
+            "loss": 1 - success[:, -1], "p_bwd": np.zeros((2, d)), "p_self": np.zeros((2, d))}
 
 
 def shape(m):
@@ -194,3 +195,181 @@ def test_hard_only_start_field_decays_like_the_theory_values():
         field = fc.start_field(fs, np.array([2.0, 0, 0, 0, 0]), fc.hardest(m), "A")
         assert field.dtype == np.float64 and field[0] == pytest.approx(value, rel=1e-3)
     assert jnp.zeros(1).dtype == jnp.float32 and not jax.config.jax_enable_x64  # precision restored
+
+
+# ---------------------------------------------------------------- chain-flow-structure
+# Synthetic world: m = 4 (distance 3 at the farthest source), linear, init consts, H = m+1; one longer
+# test chain m_test = 8 (n = 16 >= iso_n = 8, so no isolated-vertex variant), full_m = 3 all labellings.
+
+from theoryrl.experiments import chain_flow_structure as st  # noqa: E402
+
+ST_CFG = st.Config(m=4, attentions=("linear",), inits=("consts",), horizons=("m+1",), m_tests=(8,), iso_n=8,
+                   full_m=3, num_labellings=0)
+TRAV, MONO, GEN = "converges_to_traversal[linear,consts,H=m+1]", "monotonicity_near_terminal[linear,consts,H=m+1]", \
+    "length_generalises[linear,consts,H=m+1]"
+ANSATZ = "symmetric_ansatz_holds_full_A"
+
+
+def structure_runs(end="reached", p_fwd=0.95, length=3.0, jac_gamma=(-1.0, -1.0), gen_success=0.95, b0=0.1,
+                   alpha_end=4.0, spread_end=0.05, num_labellings=0) -> tuple[st.Config, Runs]:
+    """One symmetric flow and the full-A flow; alpha_end = 2 means the full-A class means did not move."""
+    m = ST_CFG.m
+    sym = fake_flow(m, 100.0 if end == "reached" else None, end, b0=b0)
+    sym["p_fwd"][1] = p_fwd if end == "reached" else sym["p_fwd"][1]
+    sym["length"][1, -1] = length
+    jac = np.zeros((2, 2, 3))
+    jac[:, :, 0], jac[:, :, 1] = 1.0, -1.0
+    jac[:, 0, 2] = jac_gamma
+    sym["jac"] = jac
+    for mt, n, gh in st.gen_settings(ST_CFG):
+        sym.update({f"gen/m{mt}_n{n}_H{gh}/success": np.full(mt - 1, gen_success),
+                    f"gen/m{mt}_n{n}_H{gh}/length": np.arange(1.0, mt), f"gen/m{mt}_n{n}_H{gh}/p_fwd": np.full(mt - 1, p_fwd)})
+    n = 2 * ST_CFG.full_m
+    means = np.array([[2.0, 0, 0, 0, 0], [alpha_end, -1.0, 0.1, 0, 0] if alpha_end != 2.0 else [2.0, 0, 0, 0, 0]])
+    spread = np.array([[0.01] * 3 + [0, 0], [spread_end] * 3 + [0, 0]])
+    full = {"t": np.array([0.0, 10.0]), "means": means, "spread": spread, "loss": np.array([0.5, 0.02]),
+            "A_start": np.zeros((n, n * n)), "A_end": np.zeros((n, n * n)), "t_eps": np.asarray(10.0),
+            "status": np.asarray(fi.REACHED)}
+    cfg = st.Config(**{**ST_CFG.__dict__, "num_labellings": num_labellings})
+    return cfg, Runs([Run("flows", {"flow": "symmetric", "attention": "linear", "init": "consts", "horizon": "m+1"}, sym),
+                      Run("flows", {"flow": "full_A"}, full)])
+
+
+def st_verdicts(**kw):
+    cfg, runs = structure_runs(**kw)
+    return st.analyze(cfg, runs).verdicts
+
+
+def test_structure_passes_when_the_flow_is_traversal():
+    """min p_fwd 0.95 >= 0.9 (margin 0.05), length 3 = distance; lemma signs at both points (frac 1);
+    success 0.95 >= 0.9 at m_test = 8; spread growth (0.05 - 0.01) / displacement 2 = 0.02 <= 0.1."""
+    v = st_verdicts()
+    assert {k: x.status for k, x in v.items()} == {TRAV: PASS, MONO: PASS, GEN: PASS, ANSATZ: PASS}
+    assert v[TRAV].margin == pytest.approx(0.05) and v[ANSATZ].value == pytest.approx(0.02)
+    assert v[GEN].value == pytest.approx(0.95) and v[MONO].value == 1.0
+
+
+def test_structure_nothing_learned_is_not_judged():
+    """Plateau (nothing moved) and a full-A flow whose means did not move: no verdict judged."""
+    v = st_verdicts(end="plateau", alpha_end=2.0)
+    v_full = {k: x.status for k, x in v.items()}
+    assert v_full == {TRAV: NOT_JUDGED, MONO: NOT_JUDGED, GEN: NOT_JUDGED, ANSATZ: NOT_JUDGED}, v_full
+    # A = 0 (b0 = 0) is the contrast arm, outside the theorem's forward-bias assumption
+    assert st_verdicts(b0=0.0)[TRAV].status == NOT_JUDGED
+    # below eps at the start (t_eps = 0, constants unmoved, status reached): nothing learned either
+    cfg, runs = structure_runs()
+    sym = runs.one(flow="symmetric").arrays
+    sym["consts"][1] = sym["consts"][0]
+    v = st.analyze(cfg, runs).verdicts
+    assert v[TRAV].status == v[MONO].status == v[GEN].status == NOT_JUDGED
+    # below eps at the start but integrated on to t_max (the event never crosses): t_eps = 0, moved
+    cfg, runs = structure_runs()
+    runs.one(flow="symmetric").arrays["t_eps"] = np.asarray(0.0)
+    v = st.analyze(cfg, runs).verdicts
+    assert v[TRAV].status == v[GEN].status == NOT_JUDGED and "t_eps > 0" in v[TRAV].reason
+
+
+def test_traversal_thresholds_are_the_papers():
+    """p_fwd 0.6 passes the old > 0.5 threshold but fails min p_fwd >= 0.9 (margin -0.3); correct length
+    4.5 at distance 3 is 50% > 10% off; a flow that went guessing fails."""
+    v = st_verdicts(p_fwd=0.6)
+    assert v[TRAV].status == FAIL and v[TRAV].margin == pytest.approx(-0.3)
+    assert st_verdicts(length=4.5)[TRAV].status == FAIL
+    assert st_verdicts(end="guessing")[TRAV].status == FAIL
+    cfg, runs = structure_runs()
+    runs.one(flow="symmetric").arrays["p_fwd"][1, 0] = 0.75  # the chain start's self-loop mass is not judged
+    assert st.analyze(cfg, runs).verdicts[TRAV].status == PASS
+
+
+def test_monotonicity_fails_on_a_wrong_sign():
+    """dP/dgamma > 0 at one of two saved points: fraction 0.5 < 1."""
+    v = st_verdicts(jac_gamma=(-1.0, 1.0))
+    assert v[MONO].status == FAIL and v[MONO].value == 0.5
+
+
+def test_length_generalisation_at_the_papers_level():
+    """farthest success 0.6 at m_test = 8 (old threshold 0.5 passed it) < 0.9: fail; a flow that did not
+    reach eps at the training length (cap) is not judged."""
+    v = st_verdicts(gen_success=0.6)
+    assert v[GEN].status == FAIL and v[GEN].margin == pytest.approx(-0.3)
+    assert st_verdicts(end="cap")[GEN].status == NOT_JUDGED
+
+
+def test_symmetric_ansatz_against_displacement_and_sampling_floor():
+    """spread 0.01 -> 0.5 while alpha moved 2: growth 0.49 / 2 = 0.245 > 0.1 with all labellings: fail.
+    With L = 16 sampled labellings the floor 1/sqrt(16) = 0.25 makes the tolerance 0.5: pass."""
+    v = st_verdicts(spread_end=0.5)
+    assert v[ANSATZ].status == FAIL and v[ANSATZ].value == pytest.approx(0.245)
+    v = st_verdicts(spread_end=0.5, num_labellings=16)
+    assert v[ANSATZ].status == PASS and v[ANSATZ].threshold == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- chain-flow-vs-reinforce
+# Synthetic world: m = 3, eps = 0.1, sgd_lr = 40, record_every = 8: SGD probe j sits at time 8 * 40 j
+# = 320 j; a seed "reaches at j" when its hard reward is 0.95 from probe j on.
+
+from theoryrl.experiments import chain_flow_vs_reinforce as vr  # noqa: E402
+
+VR_CFG = vr.Config(m=3, batch=200, sgd_steps=64, adam_steps=64, record_every=8, seeds=(42, 43), eval_labellings=4)
+ASC, SGD, SYM = "ascent_matches_flow_time", "sgd_reinforce_matches_flow_time", "sgd_reinforce_stays_symmetric"
+
+
+def vr_runs(t_flow=960.0, t_ascent=1000.0, reach_at=(3, 3), alpha_end=4.0, spread_end=0.05, seeds=(42, 43)):
+    flow = fake_flow(VR_CFG.m, t_flow, "reached" if t_flow is not None else "plateau")
+    asc = {"t_eps": np.asarray(np.inf if t_ascent is None else t_ascent), "consts": np.array([[2.0, 0, 0, 0, 0]] * 2),
+           "success": np.full((2, 2), 0.9), "t": np.array([0.0, 1.0])}
+    runs = [Run("trajectories", {"method": "flow", "seed": None}, flow),
+            Run("trajectories", {"method": "ascent", "seed": None}, asc)]
+    probes = VR_CFG.sgd_steps // VR_CFG.record_every + 1
+    for method in ("sgd", "adam"):
+        for seed, j in zip(seeds, reach_at):
+            hard = np.where(np.arange(probes) >= (probes if j is None else j), 0.95, 0.2)
+            means = np.tile([2.0, 0, 0, 0, 0], (probes, 1))
+            means[-1, 0] = alpha_end
+            spread = np.zeros((probes, 5))
+            spread[-1, 0] = spread_end
+            runs.append(Run("trajectories", {"method": method, "seed": seed},
+                            {"hard_reward": hard, "means": means, "spread": spread}))
+    return vr.Config(**{**VR_CFG.__dict__, "seeds": tuple(seeds)}), Runs(runs)
+
+
+def vr_verdicts(**kw):
+    cfg, runs = vr_runs(**kw)
+    return vr.analyze(cfg, runs).verdicts
+
+
+def test_vs_reinforce_passes_when_sgd_tracks_the_flow():
+    """t_flow 960; ascent 1000: |1000/960 - 1| = 0.042 <= 0.25; SGD seeds both at 960: gaps 0, 0, SE 0,
+    value 0 <= 0.25; alpha 2 -> 4 with spread 0.05: 0.05 / 2 = 0.025 <= 0.1."""
+    v = vr_verdicts()
+    assert {k: x.status for k, x in v.items()} == {ASC: PASS, SGD: PASS, SYM: PASS}
+    assert v[ASC].value == pytest.approx(1000 / 960 - 1) and v[SYM].value == pytest.approx(0.025)
+
+
+def test_vs_reinforce_fails():
+    """ascent 2000: 1.083 > 0.25. SGD at 960 and 1280: gaps 0, 1/3, mean 1/6, SE 1/6 (sd 0.2357 / sqrt 2):
+    1/6 + 2/6 = 0.5 > 0.25 (beyond the band within noise). A seed that never reaches: fail. Spread 0.5
+    on a displacement of 2: 0.25 > 0.1."""
+    assert vr_verdicts(t_ascent=2000.0)[ASC].status == FAIL
+    v = vr_verdicts(reach_at=(3, 4))
+    assert v[SGD].status == FAIL and v[SGD].value == pytest.approx(0.5) and v[SGD].se == pytest.approx(1 / 6)
+    assert vr_verdicts(reach_at=(3, None))[SGD].status == FAIL
+    assert vr_verdicts(spread_end=0.5)[SYM].status == FAIL
+
+
+def test_vs_reinforce_nothing_learned_is_not_judged():
+    """The flow never reached eps (no positive control) and alpha never moved: all not judged; one
+    seed gives no SE, so the SGD comparison is not judged either."""
+    v = vr_verdicts(t_flow=None, t_ascent=None, reach_at=(None, None), alpha_end=2.0)
+    assert {k: x.status for k, x in v.items()} == {ASC: NOT_JUDGED, SGD: NOT_JUDGED, SYM: NOT_JUDGED}
+    v = vr_verdicts(seeds=(42,), reach_at=(3,))
+    assert v[SGD].status == NOT_JUDGED and v[ASC].status == PASS
+
+
+@pytest.mark.parametrize("assignment", ["sgd_lr=0", "adam_lr=0", "sgd_steps=0", "adam_steps=0"])
+def test_vs_reinforce_learning_switched_off_is_legal(assignment):
+    """lr = 0 and 0 steps are legal knob values (issue 20); a tiny CLI run of each gives no pass: the
+    flow's positive control (t_max = 4 * max(sgd_lr, 1) * max(sgd_steps, 1)) is not reached there."""
+    from theoryrl.core.config import apply_overrides, validate
+
+    validate(apply_overrides(vr.TIERS["quick"], [assignment]))
