@@ -6,9 +6,10 @@ import math
 import numpy as np
 import pytest
 
+from theoryrl.core.bases import Gate
 from theoryrl.core.experiment import Run, Runs
 from theoryrl.core.verdicts import FAIL, NOT_JUDGED, PASS
-from theoryrl.experiments import affine_uniform_vs_hard as affine  # noqa: F401
+from theoryrl.experiments import affine_uniform_vs_hard as affine
 from theoryrl.experiments import bandit_diversity as div
 from theoryrl.experiments import bandit_regret as reg
 
@@ -233,3 +234,123 @@ def test_stochastic_instance_keeps_the_balanced_map_and_hides_arm_values():
     # its nominal outcome with probability stay + (1 - stay) / 3 (2000 pulls: SE < 0.011)
     nominal = int(sto["outcome_K"][best])
     assert n_M[nominal] / 2000 == pytest.approx(stay[best] + (1 - stay[best]) / 3, abs=0.03)
+
+
+# ---------------------------------------------------------------- affine-uniform-vs-hard
+"""Synthetic affine runs: L = 4 (distances 1..3, the hardest is 3), eval_samples 0 (greedy claims
+and `_verified`), seeds 42-44, each base a freshly initialised tiny decoder (analyze computes the
+base's solution probabilities from its parameters) with a gate passed or failed by hand. Each RL run
+reports final accuracies; the process-verified accuracy equals the outcome accuracy, so both
+suffixes judge the same numbers. Per-seed accuracies on the hardest distance:
+Holds: uniform 0.96, 0.98, 1.00 (mean 0.98, SE 0.01154: 0.98 - 0.957 = 0.023 margin); hard 0.00,
+0.02, 0.04 (mean 0.02 <= 0.05, margin 0.03); short 0.10, 0.12, 0.14. Paired uniform - hard = 0.96
+each seed (SE 0) > 0.957 - 0.05 = 0.907; uniform - short = 0.86 > 0.
+Fails: uniform 0.90, 0.92, 0.94 (mean 0.92 < 0.957: fail; then the positive control fails and the
+stays-low claims are not judged); with uniform as in Holds and hard 0.50, 0.52, 0.54 (mean 0.52 >
+0.05) hard_only_stays_low fails, uniform - hard = 0.46 < 0.907 fails, and short 1.0 each seed
+(uniform - short = -0.02) fails.
+Nothing learned (rl_lr = 0: every arm stays at the base, 0 on the hardest distance): uniform fails
+its threshold, the positive control fails, so stays-low claims are not judged; uniform - hard = 0
+is a fail (never a pass). A failed gate on every seed: every claim not judged."""
+
+AFF_SEEDS = (42, 43, 44)
+
+
+def _affine_cfg(**kw) -> affine.Config:
+    tiny = {"chain_len": 4, "pretrain_max_distance": 1, "short_max_distance": 2, "seeds": AFF_SEEDS, "d_model": 32,
+            "n_layers": 1, "n_heads": 2, "token_shift": 0, "eval_samples": 0, "eval_per_distance": 4,
+            "reading_chain_len": 2, "reading_steps": 0}
+    return affine.Config(**{**tiny, **kw})
+
+
+def _affine_runs(cfg: affine.Config, hard_acc: dict, gate_passed=(True, True, True)) -> Runs:
+    import jax
+
+    from theoryrl.core import treepath
+    from theoryrl.models import transformer as tfm
+
+    params = jax.tree.map(np.asarray, tfm.init_params(affine._model(cfg), jax.random.key(0)))
+    param_arrays = treepath.flatten(params, "final/params/")
+    D = cfg.chain_len - 1
+    runs = []
+    for i, seed in enumerate(cfg.seeds):
+        hist = {"eval_acc": np.zeros((1, D)), "eval_process_acc": np.zeros((1, D)),
+                "eval_len": np.full((1, D), 18.0), "loss": np.ones(1)}
+        runs.append(Run("pretrain", {"seed": seed}, {**param_arrays, **{f"history/{k}": v for k, v in hist.items()}},
+                        base_id=f"b{seed}", gate=Gate(gate_passed[i], "by hand", {})))
+    for i, seed in enumerate(cfg.seeds):
+        for arm in cfg.arms:
+            acc = np.array([[1.0, 1.0, hard_acc[arm][i]]])
+            hist = {"eval_acc": acc, "eval_process_acc": acc, "eval_len": np.full((1, D), 34.0),
+                    "reward": np.ones(1), "zero_adv_groups": np.zeros(1), "entropy": np.ones(1)}
+            runs.append(Run("rl", {"seed": seed, "arm": arm}, {f"history/{k}": v for k, v in hist.items()},
+                            base_id=f"b{seed}", gate=Gate(gate_passed[i], "by hand", {})))
+    return Runs(runs)
+
+
+AFF_HOLDS = {"uniform": (0.96, 0.98, 1.00), "hard": (0.00, 0.02, 0.04), "short": (0.10, 0.12, 0.14)}
+AFF_FAILS = {"uniform": (0.96, 0.98, 1.00), "hard": (0.50, 0.52, 0.54), "short": (1.0, 1.0, 1.0)}
+AFF_NOTHING = {"uniform": (0.0, 0.0, 0.0), "hard": (0.0, 0.0, 0.0), "short": (0.0, 0.0, 0.0)}
+AFF_CLAIMS = {c + s for c in ("uniform_solves_hardest", "hard_only_stays_low", "uniform_much_better_than_hard")
+              for s in ("", "_verified")} | {"short_below_uniform"}
+
+
+def _affine_verdicts(table, **kw):
+    cfg = _affine_cfg()
+    out = affine.analyze(cfg, _affine_runs(cfg, table, **kw))
+    assert set(out.verdicts) == AFF_CLAIMS
+    return out
+
+
+def test_affine_claims_hold_at_the_papers_thresholds():
+    out = _affine_verdicts(AFF_HOLDS)
+    v = out.verdicts
+    assert {k: x.status for k, x in v.items()} == {k: PASS for k in v}
+    u = v["uniform_solves_hardest"]
+    assert (u.value, u.threshold) == (pytest.approx(0.98), 0.957) and u.margin == pytest.approx(0.023)
+    assert u.se == pytest.approx(0.02 / math.sqrt(3)) and "95.7%" in u.paper
+    assert v["hard_only_stays_low"].margin == pytest.approx(0.03)
+    assert v["uniform_much_better_than_hard"].value == pytest.approx(0.96 - 0.907)
+    assert v["short_below_uniform"].value == pytest.approx(0.86)
+    assert all("seeds 42, 43, 44" in x.reason for x in v.values())
+    assert out.metrics["uniform_hard_acc"] == pytest.approx(0.98)
+
+
+def test_affine_claims_fail():
+    v = _affine_verdicts(AFF_FAILS).verdicts  # the positive control holds (uniform as in Holds), the rest fail
+    assert {k: x.status for k, x in v.items()} == {k: PASS if k.startswith("uniform_solves") else FAIL for k in v}
+    assert v["hard_only_stays_low"].value == pytest.approx(0.52)
+    assert v["short_below_uniform"].value == pytest.approx(-0.02)
+    low = {**AFF_HOLDS, "uniform": (0.90, 0.92, 0.94)}
+    v = _affine_verdicts(low).verdicts
+    assert v["uniform_solves_hardest"].status == FAIL and v["uniform_solves_hardest"].margin == pytest.approx(-0.037)
+    assert v["hard_only_stays_low"].status == NOT_JUDGED and "positive control" in v["hard_only_stays_low"].reason
+
+
+def test_affine_nothing_learned_passes_nothing():
+    v = _affine_verdicts(AFF_NOTHING).verdicts
+    assert not any(x.passed for x in v.values())
+    for claim in ("hard_only_stays_low", "hard_only_stays_low_verified", "short_below_uniform"):
+        assert v[claim].status == NOT_JUDGED, claim
+    assert v["uniform_solves_hardest"].status == FAIL
+
+
+def test_affine_failed_gates_judge_nothing_and_records_name_the_seeds():
+    """Every base failed: nothing judged. Seed 44's base failed: the claims use seeds 42, 43 (uniform
+    0.96, 0.98: mean 0.97) while the metrics still average all three seeds (0.98)."""
+    out = _affine_verdicts(AFF_HOLDS, gate_passed=(False, False, False))
+    assert all(x.status == NOT_JUDGED and "gate" in x.reason for x in out.verdicts.values())
+    assert out.verdict == {} and set(out.not_judged) == AFF_CLAIMS
+    out = _affine_verdicts(AFF_HOLDS, gate_passed=(True, True, False))
+    u = out.verdicts["uniform_solves_hardest"]
+    assert u.value == pytest.approx(0.97) and out.metrics["uniform_hard_acc"] == pytest.approx(0.98)
+    assert "seeds 42, 43 (bases passed their gate); excluded: seeds 44" in u.reason
+    assert out.metrics["verdict_seeds_excluded"] == 1.0
+
+
+def test_affine_one_gated_seed_leaves_arm_comparisons_unjudged():
+    out = _affine_verdicts(AFF_HOLDS, gate_passed=(True, False, False))
+    v = out.verdicts
+    assert v["uniform_solves_hardest"].status == PASS  # 0.96 >= 0.957 on seed 42 alone
+    assert v["uniform_much_better_than_hard"].status == NOT_JUDGED
+    assert v["short_below_uniform"].status == NOT_JUDGED
