@@ -354,3 +354,13 @@ def test_affine_one_gated_seed_leaves_arm_comparisons_unjudged():
     assert v["uniform_solves_hardest"].status == PASS  # 0.96 >= 0.957 on seed 42 alone
     assert v["uniform_much_better_than_hard"].status == NOT_JUDGED
     assert v["short_below_uniform"].status == NOT_JUDGED
+
+
+def test_learning_off_is_a_legal_setting():
+    """rl_lr = 0 / pretrain_lr = 0 (affine), lr = 0 (bandit-diversity) validate; bandit-regret has no
+    learning knob (its learned-precondition is sublinear regret) and takes the stochastic structure."""
+    from theoryrl.core.experiment import resolve_config
+
+    resolve_config(affine, "quick", ["rl_lr=0", "pretrain_lr=0"])
+    resolve_config(div, "quick", ["lr=0"])
+    assert resolve_config(reg, "quick", ["structure=stochastic"]).structure == "stochastic"
