@@ -173,7 +173,8 @@ def test_T_c0k_bounded():
 
 
 def test_unreached_flows_are_classified_by_movement():
-    """guessing: alpha or p_fwd fell; plateau: nothing moved beyond 1e-3; cap: moved toward traversal."""
+    """guessing: p_fwd fell, or alpha fell without p_fwd rising; plateau: nothing moved beyond 1e-3;
+    cap: moved toward traversal."""
     assert fc.end_state(fake_flow(8, 10.0)) == "reached"
     assert fc.end_state(fake_flow(8, None, "guessing")) == "guessing"
     assert fc.end_state(fake_flow(8, None, "plateau")) == "plateau"
@@ -184,6 +185,11 @@ def test_unreached_flows_are_classified_by_movement():
     fell = fake_flow(8, None, "cap")
     fell["p_fwd"][1] = 0.29  # alpha rose but p_fwd at the farthest source fell: guessing
     assert fc.end_state(fell) == "guessing"
+    down = fake_flow(8, None, "cap")
+    down["consts"][1, 0] = 1.5  # alpha fell, p_fwd 0.3 -> 0.5 rose (beta, gamma fell faster): still toward traversal
+    assert fc.end_state(down) == "cap"
+    down["p_fwd"][1] = 0.3  # alpha fell and p_fwd did not rise: guessing
+    assert fc.end_state(down) == "guessing"
 
 
 def test_hard_only_start_field_decays_like_the_theory_values():

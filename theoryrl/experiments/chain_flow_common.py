@@ -96,8 +96,10 @@ def end_state(out: dict) -> str:
     """How a flow ended, classified by movement from its start (issue 20: comparing p_jump with p_fwd
     at the last point is already true at the (2, 0, 0) start for every m >= 5, moved or not):
     reached: the loss reached eps;
-    guessing: alpha or p_fwd at the farthest source fell from its start (the flow heads for the
-      guess-a-sink optimum of spec §6.1, not for traversal);
+    guessing: p_fwd at the farthest source fell from its start, or alpha fell while p_fwd did not
+      rise (the flow heads for the guess-a-sink optimum of spec §6.1, not for traversal). A flow
+      whose alpha fell while p_fwd rose (beta, gamma fell faster: at m = 16, H = m+1, uniform
+      distances p_fwd goes 0.165 -> 0.64) is still heading for traversal, so it is not guessing;
     plateau: no constant moved beyond MOVE_TOL (the start field is too small to move it by t_max:
       Theorem 3's vanishing signal);
     cap: it moved toward traversal, and the solver's time cap or step limit ended it first."""
@@ -106,7 +108,8 @@ def end_state(out: dict) -> str:
     k = int(out["last"])
     start, end = np.asarray(out["consts"][0], np.float64), np.asarray(out["consts"][k], np.float64)
     fwd0, fwd = float(out["p_fwd"][0][-1]), float(out["p_fwd"][k][-1])
-    if end[0] < start[0] - MOVE_TOL or fwd < fwd0 * (1.0 - MOVE_TOL):
+    fwd_fell, fwd_rose = fwd < fwd0 * (1.0 - MOVE_TOL), fwd > fwd0 * (1.0 + MOVE_TOL)
+    if fwd_fell or (end[0] < start[0] - MOVE_TOL and not fwd_rose):
         return "guessing"
     if np.max(np.abs(end - start)) <= MOVE_TOL:
         return "plateau"

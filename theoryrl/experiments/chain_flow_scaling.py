@@ -18,8 +18,8 @@ time cap (not reached -> t_eps null, never a number):
 Theorem 2's checks are judged at H = inf with a forward-biased start (b0 > 0), the theorem's
 assumptions; H = m+1 is the official code's regime and is reported, not judged (there the flow can
 converge to a guessing optimum of a different objective). How an unreached flow ended (`end_state`)
-is classified by movement: guessing (alpha or p_fwd fell), plateau (nothing moved), cap (moving
-toward traversal when the time or step limit ended it).
+is classified by movement (`fc.end_state`): guessing (p_fwd fell, or alpha fell without p_fwd
+rising), plateau (nothing moved), cap (moving toward traversal when the time or step limit ended it).
 Every part runs for each init (consts = (2, 0, 0), c0 = alpha fitted so min p_fwd = init_c0, i.e.
 the theorem's m-independent base rate; uniform = A = 0) and each horizon (m+1 and inf).
 

@@ -15,7 +15,11 @@ labellings (exact over rollouts).
 
 One stage "trajectories": a compute plan per trajectory, row knobs method (flow, ascent, sgd, adam)
 and seed (None for the deterministic flow and ascent). Rows: method, seed, t_eps (null: not
-reached), final constants, final spread, final hard reward. Verdicts compare sgd/ascent with the flow.
+reached), final constants, final spread, final hard reward. Verdicts compare sgd/ascent with the flow,
+judged only when the flow itself reached eps (the positive control): ascent within 25% of the flow
+time; SGD's mean relative gap over seeds within 25% including 2 SE (one seed: not judged); SGD's
+within-class spread of alpha <= 0.1 x alpha's displacement (judged when every seed moved alpha).
+sgd_lr = 0 or 0 steps switch learning off (the flow's time unit is then 1).
 """
 from __future__ import annotations
 
