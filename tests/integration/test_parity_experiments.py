@@ -40,8 +40,12 @@ def test_parity_star_tiny_run_summary_and_plot(tmp_path):
         ("calibrated", "cot"), ("star", "cot"), ("star", "e2e"), ("pg", "reinforce"), ("pg", "grpo")]
     assert summary["metrics"]["formula_rounds[p0=0.25]"] == 1
     assert summary["metrics"]["kept_long_wrong_mean[star,cot,p0=0.25]"] == 0.0  # r_cot keeps correct chains only
-    assert {"calibrated_switch_round_equals_formula[p0=0.25]", "learned_cot_switch_within_1[p0=0.25]",
-            "pg_reaches_acc_target[pg,grpo,p0=0.25]"} <= set(summary["verdict"])
+    assert {"sim_calibrated_switch_round_equals_formula[p0=0.25]", "learned_cot_switch_within_1[p0=0.25]",
+            "pg_reaches_acc_target[pg,grpo,p0=0.25]"} <= set(summary["verdicts"])
+    assert "sim_calibrated_switch_round_equals_formula[p0=0.25]" in summary["verdict"]  # a simulation: judged
+    calibrated_row = summary["rows"][0]  # the theory's value, not a measured accuracy
+    assert calibrated_row["kind"] == "simulation" and "final_acc" not in calibrated_row
+    assert calibrated_row["theory_final_acc"] == th.greedy_accuracy(calibrated_row["final_long"])
     arrays = load_npz(folder / "arrays.npz")
     calibrated = arrays["calibrated,cot,0/long"]
     assert calibrated.shape == (1, 3) and np.isclose(calibrated[0, 0], 0.25)  # round 0 is the pretrained p0

@@ -43,9 +43,11 @@ def test_parity_rl_tiny_run_hands_the_ntp_checkpoints_to_rl(tmp_path):
     main_sound = bool(arrays["pretrain_main/chain_token_acc"][0, -1] >= 0.99)
     assert {r["base_gate_passed"] for r in summary["rows"]} == {main_sound}
     assert len({r["base_id"] for r in summary["rows"]}) == 1  # good and early: the one main base of seed 42
-    assert {"good_checkpoint_reached", "early_checkpoint_below_early_acc"} <= set(summary["verdict"])
-    judged = set(summary["verdict"]) if main_sound else set(summary.get("not_judged", {}))
-    assert {*GOOD_CLAIMS, "star_early_fails_to_generalise"} <= judged
+    assert "good_checkpoint_reached" in summary["verdict"]  # the learning check itself: always judged
+    claims = {*GOOD_CLAIMS, "star_early_fails_to_generalise", "early_checkpoint_below_early_acc"}
+    assert claims <= set(summary["verdicts"])
+    if not main_sound:  # every claim on an unlearned base is not judged (issue 20)
+        assert claims <= set(summary["not_judged"])
     assert arrays["grpo/good/acc"].shape == (1, 3)  # [seeds, start + 2 chunks]
     assert arrays["star/good/acc"].shape == (1, 3)  # [seeds, start + 2 rounds]
     for alg in ("grpo", "star"):  # r_cot = 1 implies a correct final answer, example by example
@@ -106,8 +108,11 @@ def test_parity_threshold_transformer_family_tiny(tmp_path):
     assert [(r["family"], r["d"], r["p_cot"]) for r in summary["rows"]] == [("transformer", 4, 0.1),
                                                                            ("transformer", 4, 0.6)]
     assert summary["rows"][0]["theory_p_first_x1"] == 0.55
-    assert {"transition_brackets_1/3[transformer,d=4]", "calibrated_p_eos_x1[transformer,d=4]"} <= set(
-        summary["verdict"])
+    claims = {"transition_brackets_1/3[transformer,d=4]", "calibrated_p_eos_x1[transformer,d=4]"}
+    assert claims <= set(summary["verdicts"])
+    # 20 steps do not teach the chain (chain_token_acc < 0.99): both presuppose it, so neither is judged
+    if summary["rows"][0]["chain_token_acc"] < 0.99:
+        assert claims <= set(summary["not_judged"])
     arrays = load_npz(folder / "arrays.npz")
     assert arrays["transformer/hist_acc"].shape == (1, 2, 1, 2)  # [d, p, seeds, chunks]
     assert "final_acc" not in arrays  # the AR-linear layout only when that family ran

@@ -299,3 +299,215 @@ def test_separation_not_judged_when_nothing_learned():
 def test_separation_learning_off_is_legal():
     from theoryrl.core.config import apply_overrides, validate
     validate(apply_overrides(psep.TIERS["quick"], ["lm.lr=0", "rl_lr=0"]))
+
+
+# ----------------------------------------------------------------------------------------------
+# parity-rl
+
+import dataclasses  # noqa: E402
+
+from theoryrl.core.bases import Gate  # noqa: E402
+from theoryrl.experiments import parity_rl as prl  # noqa: E402
+
+RL_CFG = dataclasses.replace(prl.TIERS["quick"], seeds=(1, 2), algorithms=("grpo",))  # d = 8, p_cot_low = 0.01
+
+
+def _rl_runs(cfg, *, main_chain=1.0, low_chain=1.0, low_pi=0.008, ntp=((0.5, 1), (0.5, 1)), early_steps=(300, 300),
+             curves=None) -> Runs:
+    """Bases main / low (gate: chain_token_acc >= 0.99) with final NTP greedy (acc, median length) per
+    seed `ntp`, and RL runs whose per-seed (start, final) values come from `curves[start]`:
+    {"acc": [(a0, a1)] * S, "med": [...], "mean": [...]} (two RL chunks: start, middle, final)."""
+    runs, bases = [], {}
+    for name, chain, pi in (("main", main_chain, 0.25), ("low", low_chain, low_pi)):
+        for i, s in enumerate(cfg.seeds):
+            acc, med = ntp[i] if name == "main" else (0.5, 1)
+            h = {"chain_token_acc": chain, "acc": acc, "greedy_len_median": med, "sampled_long": 0.2, "p_eos_x1": 0.6,
+                 "loss": 0.1, "samples": 1e5, "good_step": 100 if chain >= 0.99 else -1,
+                 "early_step": early_steps[i] if name == "main" else 0, "early_chain_acc": 0.5, "pi_long_correct": pi}
+            gate = Gate(chain >= 0.99, "final teacher-forced chain_token_acc >= 0.99", {"chain_token_acc": chain})
+            bases[name, s] = Run("pretrain", {"base": name, "seed": s},
+                                 {f"history/{k}": np.array([0.0, v]) for k, v in h.items()}, base_id=f"{name}{s}",
+                                 gate=gate)
+            runs.append(bases[name, s])
+    for start, c in curves.items():
+        for i, s in enumerate(cfg.seeds):
+            (a0, a1), (m0, m1), (l0, l1) = c["acc"][i], c["med"][i], c["mean"][i]
+            vals = {"acc": (a0, a1), "greedy_len_median": (m0, m1), "greedy_len_mean": (l0, l1)}
+            h = {}
+            for k in prl.CURVE_KEYS:
+                v0, v1 = vals.get(k, (0.5, 0.5))
+                h[f"history/{k}"], h[f"history/start_{k}"] = np.array([v1, v1]), np.array([v0, v0])
+            h["history/reward"] = np.array([0.5, 0.5])
+            base = bases[prl.BASE_OF[start], s]
+            runs.append(Run("rl", {"algorithm": "grpo", "start": start, "seed": s}, h, base_id=base.base_id,
+                            gate=base.gate))
+    return Runs(runs)
+
+
+def _curve(acc, med, mean):
+    return {"acc": [acc[0], acc[1]], "med": [med[0], med[1]], "mean": [mean[0], mean[1]]}
+
+
+GOOD_OK = _curve(((0.5, 1.0), (0.5, 1.0)), ((1, 8), (1, 8)), ((1, 8), (1, 8)))
+EARLY_OK = _curve(((0.5, 0.5), (0.5, 0.6)), ((1, 2), (1, 3)), ((1, 3), (1, 4)))
+LOW_OK = _curve(((0.5, 0.5), (0.5, 0.5)), ((1, 4), (1, 5)), ((1, 5), (1, 6)))
+FLAT = _curve(((0.5, 0.5), (0.5, 0.5)), ((1, 1), (1, 1)), ((1, 1), (1, 1)))
+
+
+def test_rl_holds():
+    """Main and low learned the chain (1 >= 0.99); low pi(long correct) 0.008 >= 0.01 / 2. NTP alone:
+    acc 0.5 <= 0.6 and length 1. good: final acc 1 >= 0.99, median 8 = d, from 1. early: mean length
+    1 -> (3, 4): growth 2.5, SE 0.5, 2.5 > 1.0; final acc max 0.6 < 0.99 with the good control passed.
+    low: 1 -> (5, 6): growth 4.5 > 2 x 0.5. Early checkpoints at step 300 >= 1."""
+    out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, curves={"good": GOOD_OK, "early": EARLY_OK, "low": LOW_OK}))
+    assert {k: v.status for k, v in out.verdicts.items()} == {k: V.PASS for k in out.verdicts}
+    v = out.verdicts["grpo_early_length_grows"]
+    assert v.value == pytest.approx(2.5) and v.se == pytest.approx(0.5) and v.margin == pytest.approx(1.5)
+    assert out.verdicts["grpo_early_fails_to_generalise"].margin == pytest.approx(0.39)
+    assert out.verdicts["ntp_alone_stays_short"].status == V.PASS
+
+
+def test_rl_fails():
+    """(a) The chain is learned but NTP alone generalises (acc 1, length 8 > 1), RL from good stays
+    short (acc 0.5 < 0.99; median 1 < 8), low does not grow (difference 0: a tie fails), seed 2 has
+    no early checkpoint (min step 0 < 1). (b) good works, but RL from early generalises (max acc 1.0
+    is not < 0.99) without growing the mean length (a tie)."""
+    out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, ntp=((1.0, 8), (1.0, 8)), early_steps=(300, 0),
+                                       curves={"good": FLAT, "early": EARLY_OK, "low": FLAT}))
+    for claim in ("ntp_alone_stays_short", "grpo_good_generalises", "grpo_good_length_grows_from_1",
+                  "grpo_low_length_grows", "early_checkpoint_below_early_acc"):
+        assert _status(out, claim) == V.FAIL, claim
+    early_flat_but_right = _curve(((0.5, 1.0), (0.5, 1.0)), ((1, 1), (1, 1)), ((1, 1), (1, 1)))
+    out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, curves={"good": GOOD_OK, "early": early_flat_but_right, "low": LOW_OK}))
+    assert _status(out, "grpo_early_fails_to_generalise") == V.FAIL
+    assert _status(out, "grpo_early_length_grows") == V.FAIL
+
+
+def test_rl_not_judged_when_nothing_learned_or_a_precondition_fails():
+    """Nothing learned (main and low chain_token_acc 0.5 < 0.99: gates fail, RL flat): every claim is
+    not judged except good_checkpoint_reached, which fails (0.5 < 0.99); nothing passes. Then one
+    precondition at a time: low learned the chain but pi(long correct) 0.001 < 0.005; good RL fails,
+    so early_fails_to_generalise lacks its positive control; the good start is already long (median 8),
+    so 'grows from 1' is not judged; one seed gives the growth no SE."""
+    out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, main_chain=0.5, low_chain=0.5, low_pi=0.0,
+                                       curves={"good": FLAT, "early": FLAT, "low": FLAT}))
+    assert _status(out, "good_checkpoint_reached") == V.FAIL
+    for claim, v in out.verdicts.items():
+        if claim != "good_checkpoint_reached":
+            assert v.status == V.NOT_JUDGED, claim
+    assert "base main learned the chain" in out.not_judged["ntp_alone_stays_short"]
+    _never_passes_anything(out)
+    out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, low_pi=0.001, curves={"good": FLAT, "early": EARLY_OK, "low": LOW_OK}))
+    assert "pi(long correct) >= p_cot_low / 2" in out.not_judged["grpo_low_length_grows"]
+    assert "positive control" in out.not_judged["grpo_early_fails_to_generalise"]
+    assert _status(out, "grpo_early_length_grows") == V.PASS
+    long_start = _curve(((1.0, 1.0), (1.0, 1.0)), ((8, 8), (8, 8)), ((8, 8), (8, 8)))
+    out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, curves={"good": long_start, "early": EARLY_OK, "low": LOW_OK}))
+    assert _status(out, "grpo_good_length_grows_from_1") == V.NOT_JUDGED
+    assert _status(out, "grpo_good_generalises") == V.PASS
+    one = dataclasses.replace(RL_CFG, seeds=(1,))
+    out = prl.analyze(one, _rl_runs(one, ntp=((0.5, 1),), early_steps=(300,),
+                                    curves={k: {kk: vv[:1] for kk, vv in c.items()}
+                                            for k, c in {"good": GOOD_OK, "early": EARLY_OK, "low": LOW_OK}.items()}))
+    assert _status(out, "grpo_early_length_grows") == V.NOT_JUDGED
+    assert _status(out, "grpo_low_length_grows") == V.NOT_JUDGED
+
+
+def test_rl_learning_off_is_legal():
+    from theoryrl.core.config import apply_overrides, validate
+    validate(apply_overrides(prl.TIERS["quick"], ["lm.lr=0", "rl_lr=0", "star_lr=0"]))
+
+
+# ----------------------------------------------------------------------------------------------
+# parity-star
+
+from theoryrl.experiments import parity_star as pst  # noqa: E402
+
+STAR_CFG = pst.Config(p0s=(0.25,), seeds=(1, 2), rounds=3, calib_prompts=8192, pg_steps=6, pg_steps_per_chunk=2)
+CLOSED = th.star_closed_form(0.25, np.arange(4))  # 0.25, 0.4, 0.5714, 0.7273: greedy long from round 1 (formula 1)
+
+
+def _star_runs(cfg: pst.Config, *, calib_shift=0.0, calib_greedy=None, learned=None, pg=None) -> Runs:
+    """calibrated: q_n = closed form + calib_shift after round 0; learned / pg: per-seed dicts of
+    curves over n = 0..3 ("long" = pi(long correct), "acc", "greedy_long"), stored as before_ (n < 3)
+    and after_ (the last)."""
+    runs = []
+    for p0 in cfg.p0s:
+        closed = th.star_closed_form(p0, np.arange(cfg.rounds + 1))
+        q = np.concatenate([[p0], closed[1:] + calib_shift])
+        greedy = calib_greedy if calib_greedy is not None else (q[:-1] > 1 / 3).astype(float)
+        for i, s in enumerate(cfg.seeds):
+            runs.append(Run("main", {"arm": "calibrated", "variant": "cot", "p0": p0, "seed": s},
+                            {"history/long_fraction": q[:-1], "history/next_long_fraction": q[1:],
+                             "history/greedy_long": np.asarray(greedy, float), "history/acc": np.full(cfg.rounds, 0.5)}))
+            for arm, variants, curves in (("star", cfg.rewards, learned), ("pg", cfg.estimators, pg)):
+                for variant in variants:
+                    c = curves[i]
+                    h = {}
+                    for k, name in (("long", "pi_long_correct"), ("acc", "acc"), ("greedy_long", "greedy_long"),
+                                    ("long", "sampled_long")):
+                        h[f"history/before_{name}"] = np.asarray(c[k][:-1], float)
+                        h[f"history/after_{name}"] = np.asarray(c[k][1:], float)
+                    h["history/kept_long_wrong"] = np.zeros(len(c["acc"]) - 1)
+                    h["history/reward"] = np.zeros(len(c["acc"]) - 1)
+                    runs.append(Run("main", {"arm": arm, "variant": variant, "p0": p0, "seed": s}, h))
+    return Runs(runs)
+
+
+GOOD_LEARNED = [{"long": [0.25, 0.4, 0.57, 0.9], "acc": [0.5, 1, 1, 1], "greedy_long": [0, 1, 1, 1]},
+                {"long": [0.25, 0.4, 0.57, 0.95], "acc": [0.5, 1, 1, 1], "greedy_long": [0, 1, 1, 1]}]
+STUCK = [{"long": [0.25] * 4, "acc": [0.5] * 4, "greedy_long": [0] * 4}] * 2
+UNLEARNED = [{"long": [0.0] * 4, "acc": [0.5] * 4, "greedy_long": [0] * 4}] * 2
+SIM = ("sim_calibrated_long_fraction_within_4se[p0=0.25]", "sim_calibrated_switch_round_equals_formula[p0=0.25]")
+LEARNED = ("learned_cot_switch_within_1[p0=0.25]", "learned_cot_final_acc[p0=0.25]",
+           "learned_e2e_switch_within_1[p0=0.25]", "learned_e2e_final_acc[p0=0.25]",
+           "pg_reaches_acc_target[pg,reinforce,p0=0.25]", "pg_long_fraction_grows[pg,reinforce,p0=0.25]",
+           "pg_reaches_acc_target[pg,grpo,p0=0.25]", "pg_long_fraction_grows[pg,grpo,p0=0.25]")
+
+
+def test_star_holds():
+    """The simulation follows the closed form exactly (deviation 0 SE <= 4) and goes long at round 1
+    = formula (|1 - 1| = 0). Learned: pi(long correct) 0.25 >= p0/2 at round 0; switch at round 1
+    (off 0 <= 1), final acc 1 >= 0.95; pg: growth (0.65, 0.70), mean 0.675, SE 0.025: 0.675 > 0.05.
+    The calibrated row carries theory_final_acc (the formula's greedy accuracy at q_3 = 0.727: 1)
+    and no final_acc; the old claim names are gone."""
+    out = pst.analyze(STAR_CFG, _star_runs(STAR_CFG, learned=GOOD_LEARNED, pg=GOOD_LEARNED))
+    for claim in SIM + LEARNED:
+        assert _status(out, claim) == V.PASS, claim
+    v = out.verdicts["pg_long_fraction_grows[pg,grpo,p0=0.25]"]
+    assert v.value == pytest.approx(0.675) and v.se == pytest.approx(0.025)
+    row = next(r for r in out.rows if r["arm"] == "calibrated")
+    assert row["kind"] == "simulation" and row["theory_final_acc"] == 1.0 and "final_acc" not in row
+    assert next(r for r in out.rows if r["arm"] == "star")["kind"] == "learned"
+    assert not any(k.startswith("calibrated_") for k in out.verdicts)
+
+
+def test_star_fails():
+    """Simulation off by +0.1 after round 0 (>> 4 SE at N = 8192) and never long in the recorded
+    rounds (the last q 0.827 goes long: switch 3, |3 - 1| = 2 > 0). Learned arms stuck at p0: never
+    switch (inf > 1), final acc 0.5 < 0.95, no growth (0 with SE 0: a tie fails)."""
+    out = pst.analyze(STAR_CFG, _star_runs(STAR_CFG, calib_shift=0.1, calib_greedy=[0, 0, 0], learned=STUCK, pg=STUCK))
+    for claim in SIM + LEARNED:
+        assert _status(out, claim) == V.FAIL, claim
+    assert out.verdicts["learned_cot_switch_within_1[p0=0.25]"].value == float("inf")
+    assert out.verdicts[SIM[1]].value == 2
+
+
+def test_star_not_judged_when_nothing_learned():
+    """Pre-training learned nothing (pi(long correct) 0 < p0/2 = 0.125): every learned claim is not
+    judged and none passes. The simulation's switch is not judged when the rounds (3) do not reach
+    the formula's round (p0 = 0.01: 6)."""
+    out = pst.analyze(STAR_CFG, _star_runs(STAR_CFG, learned=UNLEARNED, pg=UNLEARNED))
+    for claim in LEARNED:
+        assert _status(out, claim) == V.NOT_JUDGED and "learned the chain" in out.not_judged[claim], claim
+    assert all(not out.verdicts[c].passed for c in LEARNED)
+    low = dataclasses.replace(STAR_CFG, p0s=(0.01,))
+    stuck_low = [{"long": [0.01] * 4, "acc": [0.5] * 4, "greedy_long": [0] * 4}] * 2
+    out = pst.analyze(low, _star_runs(low, learned=stuck_low, pg=stuck_low))
+    assert _status(out, "sim_calibrated_switch_round_equals_formula[p0=0.01]") == V.NOT_JUDGED
+    assert _status(out, "sim_calibrated_long_fraction_within_4se[p0=0.01]") == V.PASS
+
+
+def test_star_learning_off_is_legal():
+    from theoryrl.core.config import apply_overrides, validate
+    validate(apply_overrides(pst.TIERS["quick"], ["pg_lr=0"]))
