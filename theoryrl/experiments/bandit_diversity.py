@@ -260,7 +260,8 @@ def verdicts(cfg: Config, t: dict) -> dict[str, Verdict]:
     learned = {m: ("base" in have and _beats(t, m, "base", "pass1", f"{m} pass@1 vs base").passed) for m in rl}
 
     def pre(*methods: str) -> dict[str, bool]:
-        return {f"{m} learned (final pass@1 above base's by > 2 SE)": learned[m] for m in methods}
+        return {"base (lr = 0) was run, the reference for learning": "base" in have,
+                **{f"{m} learned (final pass@1 above base's by > 2 SE)": learned[m] for m in methods}}
 
     out = {}
     if {"base", "grpo"} <= have:

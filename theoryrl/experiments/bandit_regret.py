@@ -222,9 +222,10 @@ def verdicts(cfg: Config, fits: dict, mean: np.ndarray, se: np.ndarray) -> dict[
     out = {}
 
     def pre(*algos: str) -> dict[str, bool]:
-        return {**{f"{a}'s regret is sublinear in T (T-exponent <= {SUBLINEAR})": fits[a]["exp_T"] <= SUBLINEAR
+        fit = {a: fits.get(a, {"exp_T": np.nan, "r2": np.nan}) for a in algos}  # no fit: regret 0 at < 5 points
+        return {**{f"{a}'s regret is sublinear in T (T-exponent <= {SUBLINEAR})": fit[a]["exp_T"] <= SUBLINEAR
                    for a in algos},
-                **{f"{a}'s power-law fit has R^2 >= {cfg.min_r2}": fits[a]["r2"] >= cfg.min_r2 for a in algos}}
+                **{f"{a}'s power-law fit has R^2 >= {cfg.min_r2}": fit[a]["r2"] >= cfg.min_r2 for a in algos}}
 
     def scales_with(a: str, var: str, what: str) -> Verdict:
         return judged_if(pre(a), at_least(fits[a][f"exp_{var}"], SCALES, what=what))
