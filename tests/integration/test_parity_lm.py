@@ -44,7 +44,7 @@ def test_parity_rl_tiny_run_hands_the_ntp_checkpoints_to_rl(tmp_path):
     assert {r["base_gate_passed"] for r in summary["rows"]} == {main_sound}
     assert len({r["base_id"] for r in summary["rows"]}) == 1  # good and early: the one main base of seed 42
     assert "good_checkpoint_reached" in summary["verdict"]  # the learning check itself: always judged
-    claims = {*GOOD_CLAIMS, "star_early_fails_to_generalise", "early_checkpoint_below_early_acc"}
+    claims = {*GOOD_CLAIMS, "star_early_fails_to_generalise", "early_checkpoint_in_q_window"}
     assert claims <= set(summary["verdicts"])
     if not main_sound:  # every claim on an unlearned base is not judged (issue 20)
         assert claims <= set(summary["not_judged"])
@@ -53,10 +53,10 @@ def test_parity_rl_tiny_run_hands_the_ntp_checkpoints_to_rl(tmp_path):
     for alg in ("grpo", "star"):  # r_cot = 1 implies a correct final answer, example by example
         assert np.all(arrays[f"{alg}/good/greedy_cot"] <= arrays[f"{alg}/good/acc"])
     # the RL runs start from the pretraining checkpoints: the start evaluation (same eval inputs and key)
-    # equals the pretraining history at the checkpoint's chunk (early: the last chunk below early_acc)
+    # equals the pretraining history at the checkpoint's chunk (early: the last chunk with chain_q in the window)
     for start in ("good", "early"):
         row = next(r for r in summary["rows"] if r["algorithm"] == "grpo" and r["start"] == start)
-        if row["ckpt_step"] == 0:  # no chunk below early_acc: the initial params, not in the history
+        if row["ckpt_step"] == 0:  # no chunk in the chain_q window: the initial params, not in the history
             continue
         chunk = row["ckpt_step"] // 10 - 1
         assert arrays[f"grpo/{start}/acc"][0, 0] == arrays["pretrain_main/acc"][0, chunk]
@@ -161,7 +161,7 @@ def test_parity_separation_tiny(tmp_path):
 
 
 def test_parity_rl_early_claims_are_not_judged_without_an_early_checkpoint():
-    """early_step is the last main-pretraining step whose chunk ended below early_acc (0: none did,
+    """early_step is the last main-pretraining step whose chunk ended with chain_q in the window (0: none did,
     so the 'early' start would be the random init). Seed 43 never was below it -> not judged, naming 43."""
     cfg = dataclasses.replace(parity_rl.TIERS["quick"], seeds=(42, 43))
 
@@ -172,4 +172,4 @@ def test_parity_rl_early_claims_are_not_judged_without_an_early_checkpoint():
     assert parity_rl._no_early_checkpoint(cfg, both) is None
     one_never = {("main", 42): base(42, [100, 200, 200]), ("main", 43): base(43, [0, 0, 0])}
     assert parity_rl._no_early_checkpoint(cfg, one_never) == (
-        "no early checkpoint (chain_token_acc was never below early_acc) for seeds [43]")
+        "no early checkpoint (chain_q was never in [0.5, 0.99] before the good checkpoint) for seeds [43]")

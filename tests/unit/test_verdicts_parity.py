@@ -323,7 +323,8 @@ def _rl_runs(cfg, *, main_chain=1.0, low_chain=1.0, low_pi=0.008, ntp=((0.5, 1),
             acc, med = ntp[i] if name == "main" else (0.5, 1)
             h = {"chain_token_acc": chain, "acc": acc, "greedy_len_median": med, "sampled_long": 0.2, "p_eos_x1": 0.6,
                  "loss": 0.1, "samples": 1e5, "good_step": 100 if chain >= 0.99 else -1,
-                 "early_step": early_steps[i] if name == "main" else 0, "early_chain_acc": 0.5, "pi_long_correct": pi}
+                 "early_step": early_steps[i] if name == "main" else 0, "early_chain_acc": 0.9, "early_q": 0.6,
+                 "pi_long_correct": pi}
             gate = Gate(chain >= 0.99, "final teacher-forced chain_token_acc >= 0.99", {"chain_token_acc": chain})
             bases[name, s] = Run("pretrain", {"base": name, "seed": s},
                                  {f"history/{k}": np.array([0.0, v]) for k, v in h.items()}, base_id=f"{name}{s}",
@@ -375,7 +376,7 @@ def test_rl_fails():
     out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, ntp=((1.0, 8), (1.0, 8)), early_steps=(300, 0),
                                        curves={"good": FLAT, "early": EARLY_OK, "low": FLAT}))
     for claim in ("ntp_alone_stays_short", "grpo_good_generalises", "grpo_good_length_grows_from_1",
-                  "grpo_low_length_grows", "early_checkpoint_below_early_acc"):
+                  "grpo_low_length_grows", "early_checkpoint_in_q_window"):
         assert _status(out, claim) == V.FAIL, claim
     early_flat_but_right = _curve(((0.5, 1.0), (0.5, 1.0)), ((1, 1), (1, 1)), ((1, 1), (1, 1)))
     out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, curves={"good": GOOD_OK, "early": early_flat_but_right, "low": LOW_OK}))
@@ -511,3 +512,23 @@ def test_star_not_judged_when_nothing_learned():
 def test_star_learning_off_is_legal():
     from theoryrl.core.config import apply_overrides, validate
     validate(apply_overrides(pst.TIERS["quick"], ["pg_lr=0"]))
+
+
+def test_rl_early_checkpoint_is_chosen_by_chain_q_window():
+    """parity_lm_common._update_snapshots (issue 20): "early" follows the chunks with 0.5 <= chain_q
+    <= 0.99 before "good". Chunks with (chain_token_acc, chain_q): (0.6, 0.03) too early to be useful,
+    (0.93, 0.6) in the window -> early at step 20, (0.995, 0.97) in the window and good -> good at
+    step 30, early stays at 20 (good is taken first)."""
+    import jax.numpy as jnp
+    state = plm.PretrainState(params=jnp.float32(0), opt=None, step=jnp.int32(0), good=jnp.float32(0),
+                              good_step=jnp.int32(-1), early=jnp.float32(0), early_step=jnp.int32(0),
+                              early_chain_acc=jnp.float32(0), early_q=jnp.float32(0))
+    for step, (acc, q) in zip((10, 20, 30), ((0.6, 0.03), (0.93, 0.6), (0.995, 0.97))):
+        new = plm.PretrainState(params=jnp.float32(step), opt=None, step=jnp.int32(step))
+        ev = {"chain_token_acc": jnp.float32(acc), "chain_q": jnp.float32(q), "pi_long_correct": jnp.float32(0.3)}
+        state = plm._update_snapshots(state, new, ev, 0.25, good_acc=0.99, good_pi_frac=0.0, early_q_min=0.5,
+                                      early_q_max=0.99)
+        if step == 10:
+            assert int(state.early_step) == 0  # q = 0.03: not an early checkpoint
+    assert int(state.early_step) == 20 and float(state.early_q) == pytest.approx(0.6)
+    assert int(state.good_step) == 30 and float(state.early) == 20.0

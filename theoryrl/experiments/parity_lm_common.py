@@ -23,7 +23,10 @@ Evaluation (`evaluate`, on fixed eval inputs, metric names shared with the AR-li
   chain_token_acc: the argmax accuracy on the long demonstration's tokens y_2..y_k and the final
   EOS, where at y_2 the argmax is over the two bits only (whether to continue after y_1 is the
   mixture's calibrated choice, not part of knowing the chain). This is spec §7 #3's
-  "teacher-forced per-token accuracy on long chains".
+  "teacher-forced per-token accuracy on long chains"; chain_q: P(whole chain right | long output),
+  the mean over x of the product over y_2..y_k of the model's probability of the right bit among
+  the two bits (given the right prefix; a long output is one that continues with bits to the end).
+  At per-token accuracy ~0.6, q is ~0.6^(k-1): RL from there mostly samples wrong chains.
 """
 from __future__ import annotations
 
@@ -156,7 +159,13 @@ def _teacher_forced(model, params, x_MxD, leap: int) -> dict:
     chain_logp = logp_all[:m, plen:plen + n]
     chain_logp = chain_logp.at[:, 0, parity.EOS_TOKEN].set(-jnp.inf)  # y_2: bits only (see module docstring)
     hit = jnp.argmax(chain_logp, axis=-1) == tok_long[:, plen + 1:plen + n + 1]
-    return {"pi_long_correct": jnp.mean(jnp.exp(seq_logp[:m])), "pi_short_correct": jnp.mean(jnp.exp(seq_logp[m:])),
+    # chain_q: rows plen .. plen + n - 2 predict the bits y_2 .. y_n; the right bit's share of the two bits
+    bits_logp = logp_all[:m, plen:plen + n - 1][..., jnp.array([parity.PLUS_TOKEN, parity.MINUS_TOKEN])]
+    right_logp = jnp.take_along_axis(logp_all[:m, plen:plen + n - 1], tok_long[:, plen + 1:plen + n, None],
+                                     axis=-1)[..., 0]
+    q_M = jnp.exp(jnp.sum(right_logp - jax.nn.logsumexp(bits_logp, axis=-1), axis=1))
+    return {"chain_q": jnp.mean(q_M),
+            "pi_long_correct": jnp.mean(jnp.exp(seq_logp[:m])), "pi_short_correct": jnp.mean(jnp.exp(seq_logp[m:])),
             "p_first_x1": jnp.mean(jnp.exp(logp_tok[:m, plen - 1])),
             "p_eos_x1": jnp.mean(jnp.exp(logp_all[:m, plen, parity.EOS_TOKEN])),
             "chain_token_acc": jnp.mean(hit.astype(jnp.float32))}
@@ -206,7 +215,7 @@ class DemoMix:
 class PretrainState:
     """One NTP run between chunks: parameters, optimiser state, steps taken, and with `snapshots` the
     checkpoints RL starts from (None without): "good" and "early" params, the steps they were taken
-    at, and the chain-token accuracy at "early" (see pretrain_program)."""
+    at, and the chain-token accuracy and chain_q at "early" (see pretrain_program)."""
 
     params: Any
     opt: Any
@@ -216,6 +225,7 @@ class PretrainState:
     early: Any = None
     early_step: jax.Array | None = None  # int32 [], 0 = the initial params
     early_chain_acc: jax.Array | None = None  # float32 []
+    early_q: jax.Array | None = None  # float32 []
 
 
 def _where_tree(cond, new, old):
@@ -223,30 +233,35 @@ def _where_tree(cond, new, old):
 
 
 def _update_snapshots(state: PretrainState, new: PretrainState, ev: dict, p_cot, *, good_acc: float,
-                      good_pi_frac: float, early_acc: float) -> PretrainState:
+                      good_pi_frac: float, early_q_min: float, early_q_max: float) -> PretrainState:
     """`new` with the snapshot fields updated (see pretrain_program): "good" is taken once, at the first
-    chunk that meets its criterion; "early" follows every chunk below early_acc until then."""
+    chunk that meets its criterion; "early" follows every chunk with early_q_min <= chain_q <=
+    early_q_max until then (issue 20: a model that mostly gets the chain right when it goes long,
+    not one whose long outputs are nearly all wrong, where any outcome reward shortens the output)."""
     before_good = state.good_step < 0
     reach = before_good & (ev["chain_token_acc"] >= good_acc) & (ev["pi_long_correct"] >= good_pi_frac * p_cot)
-    early = before_good & (ev["chain_token_acc"] < early_acc)
+    # the chunk that reaches "good" is not also "early" (its chain_q may lie inside the window)
+    early = before_good & ~reach & (ev["chain_q"] >= early_q_min) & (ev["chain_q"] <= early_q_max)
     return dataclasses.replace(new, good=_where_tree(reach, new.params, state.good),
                                good_step=jnp.where(reach, new.step, state.good_step),
                                early=_where_tree(early, new.params, state.early),
                                early_step=jnp.where(early, new.step, state.early_step),
-                               early_chain_acc=jnp.where(early, ev["chain_token_acc"], state.early_chain_acc))
+                               early_chain_acc=jnp.where(early, ev["chain_token_acc"], state.early_chain_acc),
+                               early_q=jnp.where(early, ev["chain_q"], state.early_q))
 
 
 def pretrain_program(setup: LMSetup, d: int, *, leap: int = 1, steps: int, steps_per_chunk: int,
                      snapshots: bool = False, good_acc: float = 0.99, good_pi_frac: float = 0.0,
-                     early_acc: float = 0.9, learned_acc: float = 0.99, stop_at: str | None = None) -> Program:
+                     early_q_min: float = 0.5, early_q_max: float = 0.99, learned_acc: float = 0.99,
+                     stop_at: str | None = None) -> Program:
     """NTP on fresh D(p_cot) batches; hp: `pretrain_hp(seed, p_cot)` (an lm_runs.PretrainHp whose task is a
     DemoMix). State: a PretrainState. Metrics per chunk: the step means of loss / token_acc, `evaluate`
     on the run's eval inputs, samples seen, and learned (greedy accuracy >= learned_acc).
 
     snapshots: also keep "good" = the first chunk-end params with chain_token_acc >= good_acc and
     pi_long_correct >= good_pi_frac * p_cot (the final params when never reached; good_step = -1)
-    and "early" = the last chunk-end params before that with chain_token_acc < early_acc (the
-    initial params when none; early_step = 0); final arrays "params/...", "good_params/...",
+    and "early" = the last chunk-end params before that with early_q_min <= chain_q <= early_q_max
+    (the initial params when none; early_step = 0); final arrays "params/...", "good_params/...",
     "early_params/..." (lm_runs.params_from_arrays with prefix "final/good_params/"). stop_at: a
     metric name (e.g. "good_reached" or "learned") that ends the bucket once every run has it set.
     """
@@ -264,7 +279,8 @@ def pretrain_program(setup: LMSetup, d: int, *, leap: int = 1, steps: int, steps
                               step=jnp.int32(0))
         if snapshots:
             state = dataclasses.replace(state, good=params, early=params, good_step=jnp.int32(-1),
-                                        early_step=jnp.int32(0), early_chain_acc=jnp.float32(0.0))
+                                        early_step=jnp.int32(0), early_chain_acc=jnp.float32(0.0),
+                                        early_q=jnp.float32(0.0))
         return state
 
     def chunk_fn(state: PretrainState, hp: lm_runs.PretrainHp, data):
@@ -282,8 +298,9 @@ def pretrain_program(setup: LMSetup, d: int, *, leap: int = 1, steps: int, steps
                    "learned": (ev["acc"] >= learned_acc).astype(jnp.float32)}
         if snapshots:
             new = _update_snapshots(state, new, ev, p_cot, good_acc=good_acc, good_pi_frac=good_pi_frac,
-                                    early_acc=early_acc)
+                                    early_q_min=early_q_min, early_q_max=early_q_max)
             metrics.update(good_step=new.good_step, early_step=new.early_step, early_chain_acc=new.early_chain_acc,
+                           early_q=new.early_q,
                            good_reached=(new.good_step >= 0).astype(jnp.float32))
         return new, metrics
 
@@ -304,7 +321,8 @@ def pretrain_program(setup: LMSetup, d: int, *, leap: int = 1, steps: int, steps
 # ----------------------------------------------------------------------------------------------
 # NTP pre-training as a stored base, the gates on it, and RL from it
 
-PRETRAIN_PROGRAM = "parity_lm_common.pretrain_program@1"  # bump when pretrain_program's numerics change
+# bump when pretrain_program's numerics change (@2: "early" chosen by chain_q, issue 20)
+PRETRAIN_PROGRAM = "parity_lm_common.pretrain_program@2"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -320,14 +338,16 @@ class PretrainSpec:
     snapshots: bool = False
     good_acc: float = 0.99
     good_pi_frac: float = 0.0
-    early_acc: float = 0.9
+    early_q_min: float = 0.5
+    early_q_max: float = 0.99
     learned_acc: float = 0.99
     stop_at: str | None = None
 
     def program(self) -> Program:
         return pretrain_program(self.setup, self.d, leap=self.leap, steps=self.steps,
                                 steps_per_chunk=self.steps_per_chunk, snapshots=self.snapshots,
-                                good_acc=self.good_acc, good_pi_frac=self.good_pi_frac, early_acc=self.early_acc,
+                                good_acc=self.good_acc, good_pi_frac=self.good_pi_frac,
+                                early_q_min=self.early_q_min, early_q_max=self.early_q_max,
                                 learned_acc=self.learned_acc, stop_at=self.stop_at)
 
 

@@ -9,7 +9,10 @@ the response to the full chain and generalises; RL from a model that has not lea
    needs it), every seed. Gate: the chain is learned, final teacher-forced chain_token_acc >=
    good_acc. Starts: "good" = the end of main (the end, not the first chunk above good_acc: there
    the chain's probabilities are not yet calibrated; see docs/results/parity-rl.md), "early" =
-   main's last chunk end with chain_token_acc < early_acc before that, "low" = the end of low.
+   main's last chunk end before that with early_q_min <= chain_q <= early_q_max (chain_q = P(whole
+   chain right | long output), parity_lm_common; issue 20: at chain-token accuracy ~0.6 chain_q is
+   ~0.03 and any outcome reward must shorten the output, a fact about the reward, not a
+   non-reproduction), "low" = the end of low.
 2. "rl": GRPO, REINFORCE (lm_rl, batch-mean baseline, no KL) and STaR (rl/lm_star.py) with reward
    r_cot at `temperature` from each start, every seed; one vmapped program per algorithm. Greedy
    accuracy and median greedy length (1: short answer, d: the chain) after every chunk.
@@ -22,15 +25,15 @@ mean greedy length beyond 2 SE: one seed is not judged), <alg>_early_fails_to_ge
 accuracy < acc_target; issue 20: judged only when the chain was learned (main's gate) and the
 positive control <alg>_good_generalises passed in the same run); ntp_alone_stays_short (judged
 only when main learned the chain: final chain_token_acc >= good_acc, 0.99 by default); the
-checkpoint checks good_checkpoint_reached and early_checkpoint_below_early_acc (the latter only
-when main learned the chain: an unlearned run is "early" at every chunk). Every claim on a base is
+checkpoint checks good_checkpoint_reached and early_checkpoint_in_q_window (before:
+early_checkpoint_below_early_acc; judged only when main learned the chain). Every claim on a base is
 not judged when that base failed its gate. p_cot = 0.01 ("low", issue 20): judged only when
 pi(long correct) >= p_cot_low / 2 after NTP. The paper's NTP budget for a small p_cot would scale
 like 1/p_cot; here it is the knob low_pretrain_steps, and both tiers set it equal to
 pretrain_steps (not 25x for 0.25 / 0.01): at the quick tier the low base learns neither the chain
 (chain_token_acc ~0.55) nor the long mass, so the low claims are not judged there.
-"Too early" is still chosen by chain-token accuracy < early_acc (issue 20 asks for q = P(whole
-chain right | long output) in [0.5, 0.99]; not done). Defaults for what
+The quick tier's NTP chunks are 50 steps (100 before) so that a chunk end falls inside the q window
+during the fast transition. Defaults for what
 the paper leaves open (spec §7): LMSetup; RL lr = NTP lr / 10, G = 8, token-mean loss, one update
 per rollout batch, tau = 1; STaR N = 8192, E = 1, AdamW lr 1e-3 constant with a fresh state.
 """
@@ -75,7 +78,8 @@ class Config:
     low_pretrain_steps: int = 20_000
     pretrain_steps_per_chunk: int = 500
     good_acc: float = 0.99
-    early_acc: float = 0.9
+    early_q_min: float = 0.5
+    early_q_max: float = 0.99
     algorithms: tuple[str, ...] = ALGORITHMS
     starts: tuple[str, ...] = STARTS
     rl_steps: int = 1000
@@ -105,8 +109,9 @@ class Config:
             require(is_int(v) and 1 <= v <= 10_000_000 and v % self.pretrain_steps_per_chunk == 0, knob, v,
                     f"a positive multiple of pretrain_steps_per_chunk = {self.pretrain_steps_per_chunk}, "
                     "at most 10000000")
-        require_float(self.early_acc, "early_acc", 0.0, self.good_acc, lo_open=True,
-                      allowed=f"0 < early_acc <= good_acc = {self.good_acc}")
+        require_float(self.early_q_min, "early_q_min", 0.0, 1.0)
+        require_float(self.early_q_max, "early_q_max", self.early_q_min, 1.0,
+                      allowed=f"early_q_min = {self.early_q_min} <= early_q_max <= 1")
         require_float(self.good_acc, "good_acc", 0.0, 1.0, lo_open=True)
         for knob, allowed in (("algorithms", ALGORITHMS), ("starts", STARTS)):
             v = getattr(self, knob)
@@ -138,7 +143,7 @@ TIERS = {
     # d = 8, L = 2, width 64, batch 128: the chain is learned in ~1e3 steps on a 2-core CPU
     "quick": Config(d=8, seeds=(42, 43), lm=plm.LMSetup(d_model=64, n_layers=2, batch=128, warmup_steps=100,
                                                          eval_prompts=512),
-                    pretrain_steps=1000, low_pretrain_steps=1000, pretrain_steps_per_chunk=100, rl_steps=60,
+                    pretrain_steps=1000, low_pretrain_steps=1000, pretrain_steps_per_chunk=50, rl_steps=60,
                     rl_steps_per_chunk=5, prompts_per_step=16, star_rounds=6, star_prompts=512, star_batch=128),
     "paper": Config(),
 }
@@ -159,7 +164,8 @@ def _pretrain_plans(cfg: Config) -> list[RunPlan]:
     plans = []
     for name, p_cot, steps in _bases(cfg):
         spec = plm.PretrainSpec(cfg.lm, cfg.d, steps=steps, steps_per_chunk=cfg.pretrain_steps_per_chunk,
-                                snapshots=True, good_acc=cfg.good_acc, early_acc=cfg.early_acc)
+                                snapshots=True, good_acc=cfg.good_acc, early_q_min=cfg.early_q_min,
+                                early_q_max=cfg.early_q_max)
         plans += [plm.pretrain_plan(spec, row={"base": name, "p_cot": p_cot, "seed": int(s)}, label=f"pretrain-{name}",
                                     seed=s, p_cot=p_cot) for s in cfg.seeds]
     return plans
@@ -231,7 +237,8 @@ def _checkpoint_info(cfg: Config, base: Run, start: str) -> dict:
     """The start checkpoint's step and chain-token accuracy (from its base's pretraining history)."""
     if start == "early":
         step = int(base.history("early_step")[-1])
-        return {"ckpt_step": step, "ckpt_chain_acc": float(base.history("early_chain_acc")[-1]) if step else None}
+        return {"ckpt_step": step, "ckpt_chain_acc": float(base.history("early_chain_acc")[-1]) if step else None,
+                "ckpt_chain_q": float(base.history("early_q")[-1]) if step else None}
     hist = base.history("chain_token_acc")
     return {"ckpt_step": len(hist) * cfg.pretrain_steps_per_chunk, "ckpt_chain_acc": float(hist[-1])}
 
@@ -292,10 +299,12 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
 
 def _no_early_checkpoint(cfg: Config, bases: dict) -> str | None:
     """Why the "early" claims cannot be judged, or None. early_step 0 means no chunk of the main
-    pre-training ended with chain_token_acc below early_acc, so the "early" checkpoint would be the
-    random initialisation, not a model that has begun but not finished learning the chain."""
+    pre-training ended with chain_q in [early_q_min, early_q_max] before the good checkpoint, so the
+    "early" checkpoint would be the random initialisation, not a model that has begun but not
+    finished learning the chain."""
     never = [int(s) for s in cfg.seeds if bases["main", int(s)].history("early_step")[-1] <= 0]
-    return f"no early checkpoint (chain_token_acc was never below early_acc) for seeds {never}" if never else None
+    return (f"no early checkpoint (chain_q was never in [{cfg.early_q_min}, {cfg.early_q_max}] before the good "
+            f"checkpoint) for seeds {never}") if never else None
 
 
 def _all_of(parts: list[V.Verdict]) -> V.Verdict:
@@ -388,7 +397,7 @@ def _pretrain_summary(cfg: Config, bases: dict, metrics: dict, verdicts: dict, a
     sound = _base_sound(cfg, bases, "main")
     verdicts["good_checkpoint_reached"] = V.at_least(
         float(main["chain_token_acc"][:, -1].min()), cfg.good_acc, what="min final chain_token_acc of main over seeds")
-    verdicts["early_checkpoint_below_early_acc"] = V.judged_if(sound, V.at_least(
+    verdicts["early_checkpoint_in_q_window"] = V.judged_if(sound, V.at_least(
         float(main["early_step"][:, -1].min()), 1, what="min step of the early checkpoint over seeds (0: none)"))
     # NTP alone: greedy decoding at the end of the p_cot pre-training (a claim about a model that knows the chain)
     acc, med = main["acc"][:, -1], main["greedy_len_median"][:, -1]
