@@ -53,7 +53,7 @@ def test_parity_rl_tiny_run_hands_the_ntp_checkpoints_to_rl(tmp_path):
     for alg in ("grpo", "star"):  # r_cot = 1 implies a correct final answer, example by example
         assert np.all(arrays[f"{alg}/good/greedy_cot"] <= arrays[f"{alg}/good/acc"])
     # the RL runs start from the pretraining checkpoints: the start evaluation (same eval inputs and key)
-    # equals the pretraining history at the checkpoint's chunk (early: the last chunk with chain_q in the window)
+    # equals the pretraining history at the checkpoint's chunk (early: the first chunk with chain_q in the window)
     for start in ("good", "early"):
         row = next(r for r in summary["rows"] if r["algorithm"] == "grpo" and r["start"] == start)
         if row["ckpt_step"] == 0:  # no chunk in the chain_q window: the initial params, not in the history
@@ -161,7 +161,7 @@ def test_parity_separation_tiny(tmp_path):
 
 
 def test_parity_rl_early_claims_are_not_judged_without_an_early_checkpoint():
-    """early_step is the last main-pretraining step whose chunk ended with chain_q in the window (0: none did,
+    """early_step is the first main-pretraining step whose chunk ended with chain_q in the window (0: none did,
     so the 'early' start would be the random init). Seed 43 never was below it -> not judged, naming 43."""
     cfg = dataclasses.replace(parity_rl.TIERS["quick"], seeds=(42, 43))
 
@@ -172,4 +172,4 @@ def test_parity_rl_early_claims_are_not_judged_without_an_early_checkpoint():
     assert parity_rl._no_early_checkpoint(cfg, both) is None
     one_never = {("main", 42): base(42, [100, 200, 200]), ("main", 43): base(43, [0, 0, 0])}
     assert parity_rl._no_early_checkpoint(cfg, one_never) == (
-        "no early checkpoint (chain_q was never in [0.5, 0.99] before the good checkpoint) for seeds [43]")
+        "no early checkpoint (chain_q was never in [0.5, 0.99] at a chunk end) for seeds [43]")

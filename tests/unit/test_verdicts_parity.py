@@ -61,7 +61,8 @@ def test_threshold_holds(tag):
     the chain learned (chain_token_acc 1, pi_long_correct = p). greedy_short: max acc 0.5 <= 0.6,
     margin 0.1; greedy_long: min acc 1 >= 0.95, margin 0.05; transition (0.3, 0.4) brackets 1/3
     with margin min(1/3 - 0.3, 0.4 - 1/3) = 0.0333; calibration errors 0 <= tol."""
-    out = pt.analyze(THRESHOLD_CFG, _threshold_runs(THRESHOLD_CFG, lambda f, p: _calibrated(p, 0.5 if p < 1 / 3 else 1.0)))
+    theorem1 = lambda f, p: _calibrated(p, 0.5 if p < 1 / 3 else 1.0)  # noqa: E731
+    out = pt.analyze(THRESHOLD_CFG, _threshold_runs(THRESHOLD_CFG, theorem1))
     v = out.verdicts[f"greedy_short_for_p_le_0.3[{tag}]"]
     assert v.status == V.PASS and v.value == 0.5 and v.margin == pytest.approx(0.1)
     v = out.verdicts[f"greedy_long_for_p_ge_0.4[{tag}]"]
@@ -440,7 +441,8 @@ def _star_runs(cfg: pst.Config, *, calib_shift=0.0, calib_greedy=None, learned=N
         for i, s in enumerate(cfg.seeds):
             runs.append(Run("main", {"arm": "calibrated", "variant": "cot", "p0": p0, "seed": s},
                             {"history/long_fraction": q[:-1], "history/next_long_fraction": q[1:],
-                             "history/greedy_long": np.asarray(greedy, float), "history/acc": np.full(cfg.rounds, 0.5)}))
+                             "history/greedy_long": np.asarray(greedy, float),
+                             "history/acc": np.full(cfg.rounds, 0.5)}))
             for arm, variants, curves in (("star", cfg.rewards, learned), ("pg", cfg.estimators, pg)):
                 for variant in variants:
                     c = curves[i]
@@ -515,20 +517,21 @@ def test_star_learning_off_is_legal():
 
 
 def test_rl_early_checkpoint_is_chosen_by_chain_q_window():
-    """parity_lm_common._update_snapshots (issue 20): "early" follows the chunks with 0.5 <= chain_q
-    <= 0.99 before "good". Chunks with (chain_token_acc, chain_q): (0.6, 0.03) too early to be useful,
-    (0.93, 0.6) in the window -> early at step 20, (0.995, 0.97) in the window and good -> good at
-    step 30, early stays at 20 (good is taken first)."""
+    """parity_lm_common._update_snapshots (issue 20): "early" is the first chunk with 0.5 <= chain_q
+    <= 0.99, independent of "good". Chunks (chain_token_acc, chain_q): step 10 (0.6, 0.03): too early
+    to be useful, not taken; step 20 (0.995, 0.63): good (acc >= 0.99) and early (q in the window),
+    as in the quick tier where argmax accuracy leads q; step 30 (1.0, 0.93): still in the window,
+    but early stays at 20 (the first); step 40 (1.0, 0.995): above the window."""
     import jax.numpy as jnp
     state = plm.PretrainState(params=jnp.float32(0), opt=None, step=jnp.int32(0), good=jnp.float32(0),
                               good_step=jnp.int32(-1), early=jnp.float32(0), early_step=jnp.int32(0),
                               early_chain_acc=jnp.float32(0), early_q=jnp.float32(0))
-    for step, (acc, q) in zip((10, 20, 30), ((0.6, 0.03), (0.93, 0.6), (0.995, 0.97))):
+    for step, (acc, q) in zip((10, 20, 30, 40), ((0.6, 0.03), (0.995, 0.63), (1.0, 0.93), (1.0, 0.995))):
         new = plm.PretrainState(params=jnp.float32(step), opt=None, step=jnp.int32(step))
         ev = {"chain_token_acc": jnp.float32(acc), "chain_q": jnp.float32(q), "pi_long_correct": jnp.float32(0.3)}
         state = plm._update_snapshots(state, new, ev, 0.25, good_acc=0.99, good_pi_frac=0.0, early_q_min=0.5,
                                       early_q_max=0.99)
         if step == 10:
             assert int(state.early_step) == 0  # q = 0.03: not an early checkpoint
-    assert int(state.early_step) == 20 and float(state.early_q) == pytest.approx(0.6)
-    assert int(state.good_step) == 30 and float(state.early) == 20.0
+    assert int(state.early_step) == 20 and float(state.early_q) == pytest.approx(0.63)
+    assert float(state.early) == 20.0 and int(state.good_step) == 20

@@ -165,7 +165,8 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
                 "with the leap-2 partial chain NTP generalises (greedy accuracy ~1) below p_cot = 1/3 (Fig. 15)")
         else:
             verdicts["full_stays_short_below_1/3"] = V.judged_if(learned[chain], V.at_most(
-                float(acc.max()), cfg.acc_short_max, what="max full-chain greedy accuracy over p < 1/3 and seeds")).citing(
+                float(acc.max()), cfg.acc_short_max,
+                what="max full-chain greedy accuracy over p < 1/3 and seeds")).citing(
                 "greedy outputs (x_1, EOS), accuracy ~0.5, for p_cot < 1/3 (Theorem 1)")
     if {"full", "leap2"} <= set(cfg.chains):
         gap = final["leap2"]["acc"].mean(1) - final["full"]["acc"].mean(1)

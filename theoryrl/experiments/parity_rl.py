@@ -9,7 +9,7 @@ the response to the full chain and generalises; RL from a model that has not lea
    needs it), every seed. Gate: the chain is learned, final teacher-forced chain_token_acc >=
    good_acc. Starts: "good" = the end of main (the end, not the first chunk above good_acc: there
    the chain's probabilities are not yet calibrated; see docs/results/parity-rl.md), "early" =
-   main's last chunk end before that with early_q_min <= chain_q <= early_q_max (chain_q = P(whole
+   main's first chunk end with early_q_min <= chain_q <= early_q_max (chain_q = P(whole
    chain right | long output), parity_lm_common; issue 20: at chain-token accuracy ~0.6 chain_q is
    ~0.03 and any outcome reward must shorten the output, a fact about the reward, not a
    non-reproduction), "low" = the end of low.
@@ -299,12 +299,11 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
 
 def _no_early_checkpoint(cfg: Config, bases: dict) -> str | None:
     """Why the "early" claims cannot be judged, or None. early_step 0 means no chunk of the main
-    pre-training ended with chain_q in [early_q_min, early_q_max] before the good checkpoint, so the
-    "early" checkpoint would be the random initialisation, not a model that has begun but not
-    finished learning the chain."""
+    pre-training ended with chain_q in [early_q_min, early_q_max], so the "early" checkpoint would be
+    the random initialisation, not a model that has begun but not finished learning the chain."""
     never = [int(s) for s in cfg.seeds if bases["main", int(s)].history("early_step")[-1] <= 0]
-    return (f"no early checkpoint (chain_q was never in [{cfg.early_q_min}, {cfg.early_q_max}] before the good "
-            f"checkpoint) for seeds {never}") if never else None
+    return (f"no early checkpoint (chain_q was never in [{cfg.early_q_min}, {cfg.early_q_max}] at a chunk end) "
+            f"for seeds {never}") if never else None
 
 
 def _all_of(parts: list[V.Verdict]) -> V.Verdict:

@@ -180,7 +180,8 @@ def _rows(cfg: Config, runs: Runs) -> list[dict]:
             c = _first_hit(acc, cfg.acc_target)
             rows.append({"arm": "ntp", "d": d, "seed": int(s), "learned": c is not None,
                          "samples": None if c is None else (c + 1) * cfg.steps_per_chunk * cfg.lm.batch,
-                         "cost": ((c + 1) * cfg.steps_per_chunk * cfg.lm.batch) if c is not None else f">= {caps['ntp']}",
+                         "cost": ((c + 1) * cfg.steps_per_chunk * cfg.lm.batch) if c is not None
+                         else f">= {caps['ntp']}",
                          "final_acc": float(acc[-1]), "cap": caps["ntp"]})
         for s in cfg.seeds if "ntp_rl" in cfg.arms else ():
             base, rl = runs.one(stage="pretrain", d=d, seed=int(s)), runs.one(stage="rl", d=d, seed=int(s))
@@ -216,7 +217,8 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
             med[arm, d] = float(np.median(costs))
             metrics[f"median_samples[{arm},d={d}]"] = med[arm, d]
             # the median run never learned: the median is its cap, a lower bound (">= cap")
-            metrics[f"median_samples_is_lower_bound[{arm},d={d}]"] = 2 * sum(not r["learned"] for r in mine) >= len(mine)
+            n_capped = sum(not r["learned"] for r in mine)
+            metrics[f"median_samples_is_lower_bound[{arm},d={d}]"] = 2 * n_capped >= len(mine)
             metrics[f"learned_fraction[{arm},d={d}]"] = float(np.mean([r["learned"] for r in mine]))
             pts_d += [d for r in mine if r["learned"]]
             pts_s += [r["samples"] for r in mine if r["learned"]]
@@ -276,7 +278,8 @@ def _judge(cfg: Config, runs: Runs, rows: list[dict], med: dict, metrics: dict) 
     lo, hi = cfg.ds[0], cfg.ds[-1]
     caps = cfg.caps()
     learned = lambda arm, ds: all(r["learned"] for r in rows if r["arm"] == arm and r["d"] in ds)  # noqa: E731
-    frac = lambda arm, ds: float(np.mean([r["learned"] for r in rows if r["arm"] == arm and r["d"] in ds]))  # noqa: E731
+    frac = lambda arm, ds: float(  # noqa: E731
+        np.mean([r["learned"] for r in rows if r["arm"] == arm and r["d"] in ds]))
     if "ntp_rl" in cfg.arms:
         verdicts["ntp_rl_learns_every_d"] = V.at_least(
             frac("ntp_rl", cfg.ds), 1.0, what=f"fraction of ntp_rl runs that learned within {caps['ntp_rl']} samples"
