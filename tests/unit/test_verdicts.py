@@ -69,3 +69,15 @@ def test_mean_se_against_hand_values():
 def test_unknown_status_is_rejected():
     with pytest.raises(ValueError):
         V.Verdict("maybe")
+
+
+def test_all_of_reports_the_closest_part_and_fails_if_any_fails():
+    """Margins 0.3 and 0.1 (both pass) -> pass with the 0.1 record; add a fail (-0.2) -> fail with that
+    record; a not-judged part makes the whole not judged, naming the part."""
+    parts = {"a": V.at_least(0.8, 0.5), "b": V.at_least(0.6, 0.5)}
+    v = V.all_of(parts, "every pair")
+    assert v.status == V.PASS and v.margin == pytest.approx(0.1) and "closest: b" in v.reason
+    v = V.all_of({**parts, "c": V.at_least(0.3, 0.5)}, "every pair")
+    assert v.status == V.FAIL and v.margin == pytest.approx(-0.2) and "closest: c" in v.reason
+    v = V.all_of({**parts, "d": V.not_judged("one seed")}, "every pair")
+    assert v.status == V.NOT_JUDGED and v.reason == "d: one seed"

@@ -118,6 +118,17 @@ def judged_if(preconditions: Mapping[str, bool], verdict: Verdict) -> Verdict:
     return dataclasses.replace(verdict, status=NOT_JUDGED, reason="precondition failed: " + "; ".join(failed))
 
 
+def all_of(parts: Mapping[str, Verdict], what: str) -> Verdict:
+    """Every part passes: the record of the closest part (smallest margin), naming it; not judged
+    (naming the part) when any part is not judged."""
+    for name, v in parts.items():
+        if not v.judged:
+            return dataclasses.replace(v, reason=f"{name}: {v.reason}")
+    name, worst = min(parts.items(), key=lambda kv: kv[1].margin)
+    status = PASS if all(v.passed for v in parts.values()) else FAIL
+    return dataclasses.replace(worst, status=status, reason=f"{what}; closest: {name}")
+
+
 def split(verdicts: Mapping[str, Verdict]) -> tuple[dict[str, bool], dict[str, str], dict[str, dict]]:
     """The three summary.json views of a claim table: booleans of the judged claims (the fields
     scripts read today), claim -> reason of the not-judged ones, and claim -> full record."""

@@ -42,7 +42,7 @@ from theoryrl.core.config import (
 )
 from theoryrl.core.experiment import Outcome, Program, RunPlan, Runs
 from theoryrl.core.results import load_npz
-from theoryrl.core.verdicts import FAIL, PASS, Verdict, greater, judged_if, mean_se
+from theoryrl.core.verdicts import Verdict, all_of, greater, judged_if, mean_se
 from theoryrl.rl import bandit_pg as pg
 
 ID = "bandit-diversity"
@@ -238,15 +238,6 @@ def _paired(diff_S: np.ndarray, what: str) -> Verdict:
     return greater(m, 0.0, se_a=se, se_b=0.0, what=what)
 
 
-def _every(parts: dict[str, Verdict], what: str) -> Verdict:
-    """All comparisons pass: the record of the closest one (smallest margin), naming it; not judged
-    when any is."""
-    for name, v in parts.items():
-        if not v.judged:
-            return dataclasses.replace(v, reason=f"{name}: {v.reason}")
-    name, worst = min(parts.items(), key=lambda kv: kv[1].margin)
-    status = PASS if all(v.passed for v in parts.values()) else FAIL
-    return dataclasses.replace(worst, status=status, reason=f"{what}; closest: {name}")
 
 
 def verdicts(cfg: Config, t: dict) -> dict[str, Verdict]:
@@ -274,15 +265,15 @@ def verdicts(cfg: Config, t: dict) -> dict[str, Verdict]:
             "base - grpo, cumulative distinct answers on questions neither solved (paired by seed)"))
     ucbs = [m for m in ("ucb", "ucb_mean", "ucb_con") if m in have]
     if "grpo" in have and ucbs:
-        out["ucb_variants_solve_more_than_grpo"] = judged_if(pre("grpo", *ucbs), _every(
+        out["ucb_variants_solve_more_than_grpo"] = judged_if(pre("grpo", *ucbs), all_of(
             {m: _beats(t, m, "grpo", "solved_frac", f"{m} - grpo, fraction solved") for m in ucbs},
             "every UCB variant - grpo, fraction solved"))
     if "ucb_con" in have and len(rl) > 1:
-        out["ucb_con_best_for_solving"] = judged_if(pre(*rl), _every(
+        out["ucb_con_best_for_solving"] = judged_if(pre(*rl), all_of(
             {m: _beats(t, "ucb_con", m, "solved_frac", f"ucb_con - {m}, fraction solved") for m in rl if m != "ucb_con"},
             "ucb_con - every other RL method, fraction solved"))
     if "batch" in have and len(rl) > 1:
-        out["batch_most_distinct_on_unsolved"] = judged_if(pre(*rl), _every(
+        out["batch_most_distinct_on_unsolved"] = judged_if(pre(*rl), all_of(
             {m: _beats(t, "batch", m, "batch_distinct_unsolved", f"batch - {m}, distinct answers in a batch of 8 "
                        "on unsolved questions") for m in rl if m != "batch"},
             "batch - every other RL method, distinct answers in a batch of 8 on unsolved questions")).citing(

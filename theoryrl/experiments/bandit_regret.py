@@ -40,7 +40,7 @@ from theoryrl.core import prng
 from theoryrl.core.config import check_seeds, is_int, require, require_float, require_int, require_ints
 from theoryrl.core.experiment import Outcome, Program, Run, RunPlan, Runs
 from theoryrl.core.results import load_npz
-from theoryrl.core.verdicts import FAIL, PASS, Verdict, at_least, at_most, greater, judged_if, not_judged
+from theoryrl.core.verdicts import FAIL, Verdict, all_of, at_least, at_most, greater, judged_if, not_judged
 from theoryrl.theory import bandits
 
 ID = "bandit-regret"
@@ -267,7 +267,7 @@ def verdicts(cfg: Config, fits: dict, mean: np.ndarray, se: np.ndarray) -> dict[
                                                   se_b=se[o, i, j, -1], what=f"arm_ucb - outcome_ucb regret at T = "
                                                   f"{cfg.horizon}, K = {k}, m = {m}")
                      for i, k in enumerate(cfg.arms) for j, m in enumerate(cfg.outcomes)}
-            v = _every(cells, f"arm_ucb - outcome_ucb regret at T = {cfg.horizon}, every (K, m)")
+            v = all_of(cells, f"arm_ucb - outcome_ucb regret at T = {cfg.horizon}, every (K, m)")
         out["outcome_ucb_below_arm_ucb_everywhere"] = judged_if(pre("outcome_ucb", "arm_ucb"), v)
     return out
 
@@ -283,19 +283,11 @@ def _theorem41(cfg: Config, fits: dict, pre) -> Verdict:
     if not judged:
         return not_judged("no algorithm learned with a good fit: " + "; ".join(v.reason for v in parts.values()))
     skipped = sorted(set(parts) - set(judged))
-    v = _every(judged, "smallest K-exponent over the algorithms that learned")
+    v = all_of(judged, "smallest K-exponent over the algorithms that learned")
     return dataclasses.replace(v, reason=v.reason + (f"; not judged (did not learn / poor fit): {', '.join(skipped)}"
                                                      if skipped else ""))
 
 
-def _every(parts: dict[str, Verdict], what: str) -> Verdict:
-    """All parts pass: the record of the closest one (smallest margin), naming it."""
-    for name, v in parts.items():
-        if not v.judged:
-            return dataclasses.replace(v, reason=f"{name}: {v.reason}")
-    name, worst = min(parts.items(), key=lambda kv: kv[1].margin)
-    status = PASS if all(v.passed for v in parts.values()) else FAIL
-    return dataclasses.replace(worst, status=status, reason=f"{what}; closest: {name}")
 
 
 def plot(run_dir: Path, out_dir: Path) -> list[Path]:
