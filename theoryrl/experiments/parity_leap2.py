@@ -22,8 +22,8 @@ token y_l = y_{l-1} x_{2l-1} x_{2l} needs x_{2l-1} and x_{2l} at offsets d-l+1 a
 with l: under RoPE the model must first recover absolute positions from content (e.g. by causal
 averaging against BOS), where absolute embeddings would give them directly; each step is also a
 3-bit rather than a 2-bit parity. So RoPE is a likely contributor, not an established cause: the
-quick tier (d = 8, 1e3 steps) ends with leap-2 chain_token_acc ~0.62 against 1.0 for the full
-chain, and no run with absolute positions exists to separate the two reasons (that needs a
+quick tier's leap-2 chain is not learned while the full chain is (docs/results/parity-leap2.md),
+and no run with absolute positions exists to separate the two reasons (that needs a
 positional-embedding option in models/transformer.py).
 
 Measurements: docs/results/parity-leap2.md.

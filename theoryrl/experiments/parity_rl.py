@@ -30,8 +30,8 @@ early_checkpoint_below_early_acc; judged only when main learned the chain). Ever
 not judged when that base failed its gate. p_cot = 0.01 ("low", issue 20): judged only when
 pi(long correct) >= p_cot_low / 2 after NTP. The paper's NTP budget for a small p_cot would scale
 like 1/p_cot; here it is the knob low_pretrain_steps, and both tiers set it equal to
-pretrain_steps (not 25x for 0.25 / 0.01): at the quick tier the low base learns neither the chain
-(chain_token_acc ~0.55) nor the long mass, so the low claims are not judged there.
+pretrain_steps (not 25x for 0.25 / 0.01), so the low base may learn neither the chain nor the long
+mass; the low claims are then not judged (values in docs/results/parity-rl.md).
 The quick tier's NTP chunks are 50 steps (100 before) so that a chunk end falls inside the q window
 during the fast transition. Defaults for what
 the paper leaves open (spec §7): LMSetup; RL lr = NTP lr / 10, G = 8, token-mean loss, one update
