@@ -647,3 +647,21 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_the_first_finishes_intac
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 8  # one line per chunk: nobody else wrote
     assert_same_results(out, straight)
     chain_run(out)  # the lock went with the first run: now it is simply finished
+
+
+# ---- learning switched off: a program of 0 chunks is legal (issue 20) -------------------------------
+def test_a_program_of_zero_chunks_returns_the_initial_state_and_empty_histories(tmp_path):
+    """chunks = 0 trains nothing: final w is each seed's w0 (the closed form at T = 0, since
+    (1 - lr)^0 = 1), every history is an empty [runs, 0] array of the metric's dtype (so analyze
+    sees the metric and can tell nothing trained), metrics.jsonl has no line, and the folder is
+    DONE and reopens from its cache."""
+    assert Config().chunks > 0  # the default trains; 0 is the setting under test
+    cfg = Config(chunks=0)
+    run_dir = run(tmp_path, sets=["chunks=0"])
+    assert [r["chunks"] for r in summary(run_dir)["rows"]] == [0, 0]
+    assert [r["w"] for r in summary(run_dir)["rows"]] == [w0_of(s) for s in cfg.seeds]
+    bucket = np.load(next((run_dir / "buckets").glob("*.npz")))
+    assert bucket["history/w"].shape == (len(cfg.seeds), 0) and bucket["history/w"].dtype == np.float32
+    assert not (run_dir / "metrics.jsonl").exists() or (run_dir / "metrics.jsonl").read_text() == ""
+    again = run(tmp_path, sets=["chunks=0"])  # reopened: the cached bucket, same summary
+    assert summary(again)["rows"] == summary(run_dir)["rows"]

@@ -128,7 +128,7 @@ def drive(
     report.flush(pending)
     if ckpt is not None:
         ckpt.wait()
-    return state, _stack(history)
+    return state, _stack(history, metrics_shape)
 
 
 def _compile(chunk_fn, state, hp, out_shardings=None):
@@ -293,7 +293,12 @@ def _runs(mask: np.ndarray) -> str:
     return ", ".join(map(str, idx[:8])) + (", ..." if idx.size > 8 else "")
 
 
-def _stack(history: list[dict]) -> dict[str, np.ndarray]:
+def _stack(history: list[dict], metrics_shape: dict | None = None) -> dict[str, np.ndarray]:
+    """Chunk metrics stacked on a leading chunk axis. With no chunk run (a program of 0 chunks:
+    learning switched off) and `metrics_shape` given, every metric is an empty [0, ...] array of its
+    own trailing shape, so downstream code sees the metric and can tell that nothing was trained."""
     if not history:
-        return {}
+        if metrics_shape is None:
+            return {}
+        return {k: np.zeros((0,) + tuple(v.shape), v.dtype) for k, v in metrics_shape.items()}
     return {k: np.stack([h[k] for h in history]) for k in history[0]}
