@@ -160,6 +160,30 @@ def test_lam_chain_bound_keeps_analyze_finite():
     ("chain-simple-mass", "recipe.lr=0"),
     ("bandit-diversity", "lr=0"),  # sampling from the initial policy (rl/bandit_pg.py)
     ("chain-flow-vs-reinforce", "adam_lr=0"),
+    # issue 20: 0 steps / rounds / epochs and every learning rate 0 (num_chunks = 0 is a legal program)
+    ("affine-uniform-vs-hard", "rl_steps=0"),
+    ("affine-uniform-vs-hard", "rl_lr=0"),
+    ("affine-uniform-vs-hard", "pretrain_lr=0"),
+    ("bandit-regret", "horizon=0"),  # no learning rate: the pulls are its learning
+    ("bandit-diversity", "rounds=0"),
+    ("chain-emergence", "softmax.epochs=0"),
+    ("chain-emergence", "linear.lr=0"),
+    ("chain-simple-vs-hard", "recipe.epochs=0"),
+    ("chain-simple-vs-hard", "recipe.lr=0"),
+    ("chain-ood", "softmax.epochs=0"),
+    ("chain-ood", "linear.lr=0"),
+    ("chain-simple-mass", "recipe.epochs=0"),
+    ("chain-flow-vs-reinforce", "sgd_lr=0"),
+    ("chain-flow-vs-reinforce", "sgd_steps=0"),
+    ("chain-flow-vs-reinforce", "adam_steps=0"),
 ])
 def test_learning_switched_off_stays_legal(eid, assignment):
     validate(apply_overrides(_quick(eid), [assignment]))
+
+
+def test_affine_zero_ntp_steps_needs_zero_reading_steps():
+    """pretrain_steps = 0 is legal with reading_steps = 0 (the reading stage is part of the NTP steps)."""
+    validate(apply_overrides(_quick("affine-uniform-vs-hard"), ["pretrain_steps=0", "reading_steps=0", "rl_steps=0"]))
+    assert "'reading_steps'" in _rejected("affine-uniform-vs-hard", "pretrain_steps=0")
+    assert "'rl_steps'" in _rejected("affine-uniform-vs-hard", "rl_steps=25")  # still a multiple of steps_per_chunk
+    assert "'horizon'" in _rejected("bandit-regret", "horizon=1000")  # one chunk: no T-exponent to fit

@@ -20,7 +20,8 @@ batch_distinct_{solved,unsolved,all} (distinct answers in a batch of 8 from the 
 Table 2 reading in bandit_pg.policy_metrics), pass1, diff_at_k, entropy, tau, skill.
 Verdicts (`verdicts`): three-valued records; a comparison of methods passes only beyond 2 standard
 errors over seeds (ties fail; one seed: not judged), and a claim about RL is judged only when the RL
-methods it names learned (final pass@1 above base's beyond 2 SE), so a run with lr = 0 judges nothing.
+methods it names learned (final pass@1 above base's beyond 2 SE), so a run with lr = 0 judges nothing;
+nor does one with rounds = 0 (no sample drawn: empty curves, rows of NaN).
 """
 from __future__ import annotations
 
@@ -94,8 +95,9 @@ class Config:
         require_int(self.group, "group", 2, 1024, "2..1024 (group baselines and UCB-Mean need two samples)")
         require_int(self.correct, "correct", 1, self.outcomes - 1, f"1 .. outcomes - 1 = {self.outcomes - 1}")
         require_int(self.rounds_per_chunk, "rounds_per_chunk", 1, 100_000)
-        require(is_int(self.rounds) and 1 <= self.rounds <= 100_000 and self.rounds % self.rounds_per_chunk == 0,
-                "rounds", self.rounds, f"a multiple of rounds_per_chunk = {self.rounds_per_chunk} in 1..100000")
+        # 0: learning switched off (no round: nothing sampled, nothing judged)
+        require(is_int(self.rounds) and 0 <= self.rounds <= 100_000 and self.rounds % self.rounds_per_chunk == 0,
+                "rounds", self.rounds, f"a multiple of rounds_per_chunk = {self.rounds_per_chunk} in 0..100000")
         require(len(self.methods) > 0 and all(m in METHODS for m in self.methods) and len(set(self.methods)) == len(
             self.methods), "methods", self.methods, f"distinct names from {list(METHODS)}")
         require_finite_nonneg(self.lr, "lr")  # 0: sampling from the initial policy (rl/bandit_pg.py)
@@ -158,10 +160,12 @@ def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def analyze(cfg: Config, runs: Runs) -> Outcome:
-    M, S = len(cfg.methods), len(cfg.seeds)
+    M, S, chunks = len(cfg.methods), len(cfg.seeds), cfg.rounds // cfg.rounds_per_chunk
     runs_MS = [runs.one(method=m, seed=s) for m in cfg.methods for s in cfg.seeds]
-    hist = {k: np.stack([np.asarray(r.history(k), np.float64) for r in runs_MS]).reshape(M, S, -1)
+    hist = {k: np.stack([np.asarray(r.history(k), np.float64) for r in runs_MS]).reshape(M, S, chunks)
             for k in TABLE_KEYS}
+    # the values at the final budget; rounds = 0 has none (NaN), so every claim is not judged
+    final = {k: v[..., -1] if chunks else np.full((M, S), np.nan) for k, v in hist.items()}
     solved_Q = np.stack([r.final("solved_Q") for r in runs_MS]).reshape(M, S, -1)
     distinct_Q = np.stack([r.final("distinct_Q") for r in runs_MS]).reshape(M, S, -1).astype(np.float64)
     if "base" in cfg.methods:
@@ -174,21 +178,22 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     budget = cfg.group * cfg.rounds_per_chunk * np.arange(1, hist["solved_frac"].shape[-1] + 1)
     rows, metrics, table = [], {}, {}
     for i, method in enumerate(cfg.methods):
-        row = {"method": method, "k": int(budget[-1])}
+        row = {"method": method, "k": int(budget[-1]) if chunks else 0}
         for key in TABLE_KEYS:
-            mean, se = _mean_se(hist[key][i, :, -1])
+            mean, se = _mean_se(final[key][i])
             row[key], row[f"{key}_se"] = float(mean), float(se)
         if "base" in cfg.methods:
-            row["distinct_common_unsolved"] = float(np.nanmean(hist_common[i]))
-            row["base_distinct_common_unsolved"] = float(np.nanmean(base_common[i]))
+            row["distinct_common_unsolved"] = _nanmean(hist_common[i])
+            row["base_distinct_common_unsolved"] = _nanmean(base_common[i])
         rows.append(row)
         table[method] = row
         metrics.update({f"{method}/{k}": row[k] for k in TABLE_KEYS})
     early = max(int(np.ceil(cfg.early_frac * len(budget))) - 1, 0)
-    metrics["k_early"] = int(budget[early])
+    early_solved = hist["solved_frac"][..., early] if chunks else np.full((M, S), np.nan)
+    metrics["k_early"] = int(budget[early]) if chunks else 0
     for method in cfg.methods:
-        metrics[f"{method}/solved_frac_early"] = float(hist["solved_frac"][cfg.methods.index(method), :, early].mean())
-    per_seed = _per_seed(cfg, hist, early, hist_common if "base" in cfg.methods else None,
+        metrics[f"{method}/solved_frac_early"] = float(early_solved[cfg.methods.index(method)].mean())
+    per_seed = _per_seed(cfg, final, early_solved, hist_common if "base" in cfg.methods else None,
                          base_common if "base" in cfg.methods else None)
     verdict = verdicts(cfg, per_seed)
     arrays = {"budget": budget, "methods": np.array(cfg.methods),
@@ -205,20 +210,27 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     return Outcome.judged(metrics, rows, paper, verdict, arrays)
 
 
-def _per_seed(cfg: Config, hist: dict, early: int, common: np.ndarray | None,
+def _per_seed(cfg: Config, final: dict, early_solved: np.ndarray, common: np.ndarray | None,
               base_common: np.ndarray | None) -> dict[str, dict[str, np.ndarray]]:
     """method -> quantity -> [seeds]: the per-seed values the verdicts compare (seed means and their
-    standard errors are what the rows report). `common_unsolved` / `base_common_unsolved`: cumulative
+    standard errors are what the rows report); `final` / `early_solved`: [methods, seeds] at the final /
+    early budget. `common_unsolved` / `base_common_unsolved`: cumulative
     distinct answers of the method / of base on the questions neither solved (NaN for a seed with none)."""
     out = {}
     for i, method in enumerate(cfg.methods):
-        out[method] = {key: hist[key][i, :, -1] for key in ("solved_frac", "pass1", "batch_distinct_solved",
-                                                            "batch_distinct_unsolved")}
-        out[method]["solved_frac_early"] = hist["solved_frac"][i, :, early]
+        out[method] = {key: final[key][i] for key in ("solved_frac", "pass1", "batch_distinct_solved",
+                                                      "batch_distinct_unsolved")}
+        out[method]["solved_frac_early"] = early_solved[i]
         if common is not None:
             out[method]["common_unsolved"] = common[i]
             out[method]["base_common_unsolved"] = base_common[i]
     return out
+
+
+def _nanmean(x: np.ndarray) -> float:
+    """Mean over the seeds that have a value; NaN (without numpy's warning) when none has."""
+    x = np.asarray(x, np.float64)
+    return float(np.nanmean(x)) if np.any(~np.isnan(x)) else float("nan")
 
 
 def _arm(x: np.ndarray) -> tuple[float, float]:

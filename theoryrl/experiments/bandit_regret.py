@@ -25,6 +25,8 @@ arm yields its nominal outcome only with its own probability, theory/bandits.mak
 K-exponent >= 0.25; on the balanced / random maps it is not judged and
 `noshare_outcome_ucb_scales_with_K` says it does not test Theorem 4.1 (one pull reveals an arm's value).
 Rows per (algorithm, K, m): regret (mean at T = horizon), regret_se, outcomes_found, arms_tried.
+The algorithms have no learning rate: their learning is the pulls, so learning switched off is
+horizon = 0 (nothing pulled: empty curves, rows at T = 0, every claim not judged).
 """
 from __future__ import annotations
 
@@ -69,9 +71,11 @@ class Config:
         require_ints(self.arms, "arms", max(self.outcomes), 100_000,
                      allowed=f"integers in max(outcomes) = {max(self.outcomes)}..100000")
         require_int(self.steps_per_chunk, "steps_per_chunk", 1, 100_000)
-        require(is_int(self.horizon) and 2 * self.steps_per_chunk <= self.horizon <= 10_000_000
+        # 0: learning switched off (no pull); otherwise at least 2 chunks, so T varies in the fits
+        require(is_int(self.horizon) and (self.horizon == 0 or 2 * self.steps_per_chunk <= self.horizon <= 10_000_000)
                 and self.horizon % self.steps_per_chunk == 0, "horizon", self.horizon,
-                f"a multiple of steps_per_chunk = {self.steps_per_chunk}, at least 2 chunks, at most 10000000")
+                f"0 (nothing pulled) or a multiple of steps_per_chunk = {self.steps_per_chunk}, at least 2 chunks, "
+                "at most 10000000")
         require(len(self.algorithms) > 0 and all(a in bandits.ALGORITHMS for a in self.algorithms)
                 and len(set(self.algorithms)) == len(self.algorithms), "algorithms", self.algorithms,
                 f"distinct names from {list(bandits.ALGORITHMS)}")
@@ -162,7 +166,8 @@ def regret_table(cfg: Config, runs: Runs) -> tuple[np.ndarray, np.ndarray]:
     """Seed mean and standard error of the regret: [algorithms, K, m, chunks]."""
     A, NK, NM, S = len(cfg.algorithms), len(cfg.arms), len(cfg.outcomes), len(cfg.seeds)
     every = [r for a in cfg.algorithms for k in cfg.arms for m in cfg.outcomes for r in seed_runs(cfg, runs, a, k, m)]
-    reg = np.stack([np.asarray(r.history("regret"), np.float64) for r in every]).reshape(A, NK, NM, S, -1)
+    chunks = cfg.horizon // cfg.steps_per_chunk  # explicit: 0 chunks (horizon 0) has no -1 to infer
+    reg = np.stack([np.asarray(r.history("regret"), np.float64) for r in every]).reshape(A, NK, NM, S, chunks)
     return reg.mean(axis=3), reg.std(axis=3, ddof=1) / np.sqrt(S) if S > 1 else np.zeros_like(reg.mean(axis=3))
 
 
@@ -183,6 +188,11 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
         for ki, k in enumerate(cfg.arms):
             for mi, m in enumerate(cfg.outcomes):
                 finals = seed_runs(cfg, runs, algo, k, m)
+                if not cfg.horizon:  # T = 0: nothing pulled, so no regret, no outcome found, no arm tried
+                    rows.append({"algorithm": algo, "K": k, "m": m, "T": 0, "regret": 0.0, "regret_se": 0.0,
+                                 "outcomes_found": 0.0, "arms_tried": 0.0,
+                                 "K_exponent_zero_by_construction": k_free_by_construction(cfg, algo)})
+                    continue
                 rows.append({"algorithm": algo, "K": k, "m": m, "T": cfg.horizon, "regret": float(mean[a, ki, mi, -1]),
                              "regret_se": float(se[a, ki, mi, -1]),
                              "outcomes_found": float(np.mean([r.history("outcomes_found")[-1] for r in finals])),
@@ -262,6 +272,8 @@ def verdicts(cfg: Config, fits: dict, mean: np.ndarray, se: np.ndarray) -> dict[
         o, a = cfg.algorithms.index("outcome_ucb"), cfg.algorithms.index("arm_ucb")
         if len(cfg.seeds) < 2:
             v = not_judged("one seed: no standard error for the comparison of arms")
+        elif not cfg.horizon:
+            v = not_judged("horizon = 0: nothing was pulled")
         else:
             cells = {f"K = {k}, m = {m}": greater(mean[a, i, j, -1], mean[o, i, j, -1], se_a=se[a, i, j, -1],
                                                   se_b=se[o, i, j, -1], what=f"arm_ucb - outcome_ucb regret at T = "
@@ -309,12 +321,13 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
     for col, (vals, name, idx) in enumerate(((Ks, "K (arms)", None), (ms, "m (outcomes)", None)), start=1):
         ax = axes[0, col]
         for a, algo in enumerate(algos):
-            y = mean[a, :, mi, -1] if col == 1 else mean[a, ki, :, -1]
+            at_end = mean[..., -1] if mean.shape[-1] else np.full(mean.shape[:-1], np.nan)  # horizon 0: no curve
+            y = at_end[a, :, mi] if col == 1 else at_end[a, ki, :]
             fit = summary["metrics"].get(f"{algo}/exp_{'K' if col == 1 else 'm'}")
             ax.loglog(vals, np.maximum(y, 1e-3), "o-", color=f"C{a}",
                       label=f"{algo} (exp {fit:.2f})" if fit is not None else algo)
         ax.set_xlabel(name)
-        ax.set_ylabel(f"regret at T = {int(T[-1])}" + (f", m = {ms[mi]}" if col == 1 else f", K = {Ks[ki]}"))
+        ax.set_ylabel(f"regret at T = {int(T[-1]) if len(T) else 0}" + (f", m = {ms[mi]}" if col == 1 else f", K = {Ks[ki]}"))
         ax.legend(fontsize=7)
     fig.suptitle("bandit-regret: arm- vs outcome-level exploration")
     return [plotting.savefig(fig, Path(out_dir) / "bandit-regret.png")]
