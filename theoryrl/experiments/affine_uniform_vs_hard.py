@@ -21,8 +21,11 @@ metrics average every seed), and not judged when none does. Thresholds are the p
 (hard_level 0.957, fail_level 0.05); "stays low" claims need the uniform arm to have reached
 hard_level in the same run, and arm comparisons (paired by seed) pass only beyond 2 SE, so they are
 not judged with one gated seed (the quick tier). Learning off is legal: rl_lr = 0 leaves every arm
-at its base (no claim passes), pretrain_lr = 0 leaves a base that fails its gate (nothing judged);
-0 steps are not (the harness needs at least one chunk per program).
+at its base (no claim passes), pretrain_lr = 0 leaves a base that fails its gate (nothing judged).
+0 steps are legal too: rl_steps = 0 evaluates no RL policy (every claim not judged), pretrain_steps
+= 0 (with reading_steps = 0) leaves the initial decoder as the base, which fails its gate.
+"uniform_solves_hardest" presupposes that the base does not already solve the hardest distance,
+so the claim is about what RL added and cannot pass with learning switched off.
 Measurements, probes and status, by run: docs/results/affine-uniform-vs-hard.md.
 """
 from __future__ import annotations
@@ -122,10 +125,13 @@ class Config:
         for knob, chunk, hi in (("pretrain_steps", "pretrain_chunk", 1_000_000),
                                 ("rl_steps", "steps_per_chunk", 100_000)):
             value, size = getattr(self, knob), getattr(self, chunk)
-            require(is_int(value) and size <= value <= hi and value % size == 0, knob, value,
-                    f"a positive multiple of {chunk} = {size}, at most {hi}")
-        require(is_int(self.reading_steps) and 0 <= self.reading_steps < self.pretrain_steps, "reading_steps",
-                self.reading_steps, f"0..{self.pretrain_steps - 1} (the reading stage is part of pretrain_steps)")
+            # 0: learning switched off (a program of 0 chunks: nothing trained, nothing evaluated)
+            require(is_int(value) and 0 <= value <= hi and value % size == 0, knob, value,
+                    f"0 (no training) or a multiple of {chunk} = {size}, at most {hi}")
+        require(is_int(self.reading_steps) and (self.reading_steps == 0 or 0 < self.reading_steps < self.pretrain_steps),
+                "reading_steps", self.reading_steps,
+                f"0..{self.pretrain_steps - 1} (the reading stage is part of pretrain_steps)" if self.pretrain_steps
+                else "0 (pretrain_steps = 0: no NTP at all)")
         require(is_int(self.reading_chain_len) and 2 <= self.reading_chain_len < self.chain_len, "reading_chain_len",
                 self.reading_chain_len, f"2..{self.chain_len - 1}")
         require_int(self.pretrain_batch, "pretrain_batch", 1, 4096)
@@ -249,8 +255,9 @@ LENGTH_TOLERANCE = 4  # tokens: half an edge step (each step is 8 tokens)
 
 
 def _pretrain_optim(cfg: Config) -> ntp.OptimSpec:
+    # total_steps >= 1 for the optimiser's own check: with 0 steps it is built but never stepped
     return ntp.OptimSpec(lr=cfg.pretrain_lr, warmup_steps=min(200, cfg.pretrain_steps // 10),
-                         total_steps=cfg.pretrain_steps)
+                         total_steps=max(cfg.pretrain_steps, 1))
 
 
 def _pretrain_program(cfg: Config) -> Program:
@@ -294,6 +301,8 @@ def _base_key(cfg: Config, seed: int) -> dict:
             "model": dataclasses.asdict(_model(cfg)),
             "optimiser": {"batch": cfg.pretrain_batch, "lr_scale": 1.0, **dataclasses.asdict(_pretrain_optim(cfg))},
             "pretrain_chunk": cfg.pretrain_chunk,
+            # 0 NTP steps builds the optimiser of 1 step: marked, so it never shares an address with 1 step
+            **({"no_ntp": True} if cfg.pretrain_steps == 0 else {}),
             "eval": {"per_distance": cfg.eval_per_distance, "samples": cfg.eval_samples,
                      "temperature": cfg.temperature, "sampler": dataclasses.asdict(_sampler(cfg))}}
 
@@ -314,6 +323,10 @@ def _gate(cfg: Config, run: Run) -> Gate:
     slip-only base is greedy-wrong everywhere (the slipped value is the mode), so its accuracy cannot
     tell it from one that never learned the lookup and stops early; its length can."""
     trained = np.arange(1, cfg.pretrain_max_distance + 1)
+    if not len(run.history("eval_len")):  # 0 NTP steps: the initial decoder, never evaluated
+        return Gate(passed=False, requirement=_requirement(cfg),
+                    measured={"distance": trained.tolist(), "mean_greedy_len": None,
+                              "note": "pretrain_steps = 0: nothing was trained or evaluated"})
     length = run.history("eval_len")[-1]
     return Gate(passed=_writes_trained_lengths(cfg, length), requirement=_requirement(cfg),
                 measured={"distance": trained.tolist(), "mean_greedy_len": _floats(length[trained - 1]),
@@ -337,7 +350,7 @@ def _rl_spec(cfg: Config) -> lm_rl.RLSpec:
 
 
 def _rl_program(cfg: Config) -> Program:
-    optim = ntp.OptimSpec(lr=cfg.rl_lr, warmup_steps=0, total_steps=cfg.rl_steps, schedule="constant",
+    optim = ntp.OptimSpec(lr=cfg.rl_lr, warmup_steps=0, total_steps=max(cfg.rl_steps, 1), schedule="constant",
                           weight_decay=0.0)
     return lm_runs.rl_program(_model(cfg), _sampler(cfg), _rl_spec(cfg), optim, _rl_task(cfg, cfg.reward),
                               num_chunks=cfg.rl_steps // cfg.steps_per_chunk, steps_per_chunk=cfg.steps_per_chunk,
@@ -407,7 +420,7 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     solution_p = np.stack([_solution_probs(cfg, lm_runs.params_from_arrays(model, base.arrays), seed)
                            for base, seed in zip(bases, cfg.seeds, strict=True)])  # [seeds, D, E]
     mixed = 1.0 - solution_p ** cfg.group_size - (1.0 - solution_p) ** cfg.group_size
-    base_acc = np.stack([base.history("eval_acc")[-1] for base in bases])  # [seeds, distances]
+    base_acc = np.stack([_last(base.history("eval_acc")) for base in bases])  # [seeds, distances]
     base_of = {int(seed): base for seed, base in zip(cfg.seeds, bases)}
     sound = [int(seed) for seed, base in base_of.items() if base.gate is not None and base.gate.passed]
     rows = [_row(cfg, run, base_of[run.row["seed"]], in_verdicts=run.row["seed"] in sound) for run in rl]
@@ -417,17 +430,17 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     arm_of_run = np.array([run.row["arm"] for run in rl])
     arm_mean, arm_proc, arm_sampled = _by_arm(cfg, rows)
     metrics = {"pretrained_hard_acc": float(base_acc[:, hard].mean()),
-               "pretrained_hard_process_acc": float(np.mean([base.history("eval_process_acc")[-1][hard]
+               "pretrained_hard_process_acc": float(np.mean([_last(base.history("eval_process_acc"))[hard]
                                                              for base in bases])),
                **{f"pretrained_acc_d{d + 1}": float(base_acc[:, d].mean()) for d in dists},
                **{f"{a}_hard_acc": v for a, v in arm_mean.items()},
                **{f"{a}_hard_process_acc": v for a, v in arm_proc.items()},
-               **{f"{a}_zero_adv_groups": float(zero_adv[arm_of_run == a].mean()) for a in cfg.arms},
+               **{f"{a}_zero_adv_groups": _mean(zero_adv[arm_of_run == a]) for a in cfg.arms},
                **{f"pretrained_solution_prob_d{d + 1}": float(solution_p[:, d].mean()) for d in dists},
                **{f"pretrained_mixed_group_prob_d{d + 1}": float(mixed[:, d].mean()) for d in dists}}
     if cfg.eval_samples:
-        base_sampled = np.stack([base.history("eval_sample_acc")[-1] for base in bases])  # [seeds, distances]
-        base_sampled_proc = np.stack([base.history("eval_sample_process_acc")[-1] for base in bases])
+        base_sampled = np.stack([_last(base.history("eval_sample_acc")) for base in bases])  # [seeds, distances]
+        base_sampled_proc = np.stack([_last(base.history("eval_sample_process_acc")) for base in bases])
         metrics.update({f"pretrained_sample_acc_d{d + 1}": float(base_sampled[:, d].mean()) for d in dists})
         metrics.update({f"pretrained_sample_process_acc_d{d + 1}": float(base_sampled_proc[:, d].mean())
                         for d in dists})
@@ -451,12 +464,13 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
 
 def _row(cfg: Config, run: Run, base: Run, in_verdicts: bool) -> dict:
     hard = cfg.chain_len - 2
-    last = {k[len("history/"):]: v[-1] for k, v in run.arrays.items() if k.startswith("history/")}
-    base_last = {k[len("history/"):]: v[-1] for k, v in base.arrays.items() if k.startswith("history/")}
+    last = {k[len("history/"):]: _last(v) for k, v in run.arrays.items() if k.startswith("history/")}
+    base_last = {k[len("history/"):]: _last(v) for k, v in base.arrays.items() if k.startswith("history/")}
     return {"seed": run.row["seed"], "arm": run.row["arm"], "hard_acc": float(last["eval_acc"][hard]),
             "hard_process_acc": float(last["eval_process_acc"][hard]),
             "hard_len": float(last["eval_len"][hard]),
             "base_hard_acc": float(base_last["eval_acc"][hard]),
+            "base_hard_process_acc": float(base_last["eval_process_acc"][hard]),
             "acc_by_distance": _floats(last["eval_acc"]),
             "process_acc_by_distance": _floats(last["eval_process_acc"]),
             # the seed's base, so a multi-seed run shows which bases learned the short chains
@@ -465,6 +479,8 @@ def _row(cfg: Config, run: Run, base: Run, in_verdicts: bool) -> dict:
             "base_writes_trained_lengths": _writes_trained_lengths(cfg, base_last["eval_len"]),
             **({"hard_sample_acc": float(last["eval_sample_acc"][hard]),
                 "hard_sample_process_acc": float(last["eval_sample_process_acc"][hard]),
+                "base_hard_sample_acc": float(base_last["eval_sample_acc"][hard]),
+                "base_hard_sample_process_acc": float(base_last["eval_sample_process_acc"][hard]),
                 "sample_acc_by_distance": _floats(last["eval_sample_acc"]),
                 "sample_process_acc_by_distance": _floats(last["eval_sample_process_acc"]),
                 "base_sample_process_acc_by_distance": _floats(base_last["eval_sample_process_acc"])}
@@ -482,6 +498,18 @@ def _by_arm(cfg: Config, rows: list[dict]) -> tuple[dict, dict, dict | None]:
 
 def _floats(values) -> list[float]:
     return [float(x) for x in values]
+
+
+def _last(history: np.ndarray) -> np.ndarray:
+    """The last evaluation of a [chunks, ...] history; NaN of its trailing shape when the stage ran 0
+    chunks (learning switched off: nothing was trained or evaluated), so every claim on it is not judged."""
+    history = np.asarray(history)
+    return history[-1] if len(history) else np.full(history.shape[1:], np.nan)
+
+
+def _mean(values: np.ndarray) -> float:
+    """Mean of a possibly empty array (0 RL chunks: no group was drawn): NaN, without numpy's warning."""
+    return float(np.mean(values)) if np.size(values) else float("nan")
 
 
 def _arm_means(cfg: Config, rows: list[dict], key: str) -> dict:
@@ -510,7 +538,9 @@ def _verdict(cfg: Config, rows: list[dict]) -> dict[str, Verdict]:
     Thresholds are the paper's claims (hard_level 0.957, fail_level 0.05 by default) on the seed mean,
     with its SE over seeds recorded. "Stays low" claims (`hard_only_stays_low`, `short_below_uniform`)
     need the positive control in the same run: the uniform arm reached hard_level on that measure,
-    so the low score is not an untrained or broken policy. Arm comparisons are paired by seed (one
+    so the low score is not an untrained or broken policy. `uniform_solves_hardest` presupposes that
+    the bases did not already reach hard_level on that measure (rows' base_hard_*; unknown counts as
+    not reached): the claim is what RL added, so RL with learning switched off cannot pass it. Arm comparisons are paired by seed (one
     base per seed) and pass only beyond 2 SE of the mean difference: with one gated seed they are
     not judged. `uniform_much_better_than_hard` asks the difference to exceed hard_level - fail_level
     beyond 2 SE."""
@@ -533,8 +563,11 @@ def _verdict(cfg: Config, rows: list[dict]) -> dict[str, Verdict]:
         control = {f"positive control: the uniform arm reached {cfg.hard_level} on {key}":
                    "uniform" in cfg.arms and bool(uniform[0] >= cfg.hard_level)}
         if "uniform" in cfg.arms:
-            verdict["uniform_solves_hardest" + suffix] = at_least(
-                uniform[0], cfg.hard_level, se=uniform[1], what=f"uniform arm's seed-mean {key}")
+            base = mean_se(row.get("base_" + key, np.nan) for row in rows if row["arm"] == "uniform")[0]
+            verdict["uniform_solves_hardest" + suffix] = judged_if(
+                {f"the bases do not already reach {cfg.hard_level} on {key} (seed mean {base:.4g})":
+                 not base >= cfg.hard_level},
+                at_least(uniform[0], cfg.hard_level, se=uniform[1], what=f"uniform arm's seed-mean {key}"))
         if "hard" in cfg.arms:
             hard_mean, hard_se = mean_se(per_seed("hard", key).values())
             verdict["hard_only_stays_low" + suffix] = judged_if(control, at_most(

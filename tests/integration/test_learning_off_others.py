@@ -1,0 +1,98 @@
+"""Learning switched off (issue 20): affine-uniform-vs-hard, the bandit experiments, the chain
+REINFORCE experiments and the gradient-flow experiments run end to end at tiny sizes with (a) every
+learning rate 0 (steps > 0) and (b) every step / round / epoch count 0 (for the flows: the smallest
+horizon they take), finish, pass no claim, and leave the model where it started.
+
+Why: a claim that passes when nothing was learned is vacuous. Each case runs the real experiment
+through `execute` into its own folder and base store (THEORYRL_BASES, see conftest)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from theoryrl.core.bases import BaseStore
+from theoryrl.core.experiment import execute
+from theoryrl.core.results import load_npz
+from theoryrl.experiments import affine_uniform_vs_hard, bandit_diversity, bandit_regret
+
+
+def _run(module, sets, out):
+    folder = execute(module, "quick", sets, out=out, quiet=True)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["verdicts"], "no claim recorded"
+    passed = [claim for claim, v in summary["verdicts"].items() if v["status"] == "pass"]
+    assert not passed, f"claims passed with learning switched off: {passed}"
+    assert not any(summary["verdict"].values())
+    return folder, summary, load_npz(folder / "arrays.npz")
+
+
+# ---------------------------------------------------------------- affine-uniform-vs-hard
+AFFINE = ["chain_len=3", "reading_chain_len=2", "slip=0", "eval_samples=0", "token_shift=2", "pretrain_max_distance=1",
+          "short_max_distance=1", "seeds=42", "d_model=16", "n_layers=1", "n_heads=2", "pretrain_batch=4",
+          "prompts_per_step=2", "group_size=2", "eval_per_distance=4", "pretrain_chunk=1", "steps_per_chunk=1"]
+
+
+def test_affine_learning_rates_zero(tmp_path):
+    """pretrain_lr = rl_lr = 0: the base is the initial decoder (its evaluations never move), it fails its
+    gate, and every RL arm ends where its base is."""
+    sets = AFFINE + ["pretrain_steps=2", "reading_steps=1", "rl_steps=1", "pretrain_lr=0", "rl_lr=0"]
+    _, summary, arrays = _run(affine_uniform_vs_hard, sets, tmp_path / "lr0")
+    assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
+    for key in ("pretrain_eval_acc", "pretrain_eval_process_acc", "pretrain_eval_len"):
+        np.testing.assert_array_equal(arrays[key][:, 0], arrays[key][:, -1], err_msg=key)
+    for key in ("eval_acc", "eval_process_acc", "eval_len"):  # one seed: every arm starts from base 0
+        np.testing.assert_array_equal(arrays[f"rl_{key}"][:, -1], np.repeat(arrays[f"pretrain_{key}"][:, -1], 3, 0))
+
+
+def test_affine_zero_steps(tmp_path):
+    """pretrain_steps = reading_steps = rl_steps = 0: no history at all, the stored base is the
+    initial decoder (INIT stream of its seed), and nothing is judged."""
+    import jax
+
+    from theoryrl.core import prng
+    from theoryrl.models import transformer as tfm
+    from theoryrl.rl import lm_runs
+
+    sets = AFFINE + ["pretrain_steps=0", "reading_steps=0", "rl_steps=0"]
+    _, summary, arrays = _run(affine_uniform_vs_hard, sets, tmp_path / "steps0")
+    assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
+    assert arrays["rl_eval_acc"].shape == (3, 0, 2) and arrays["pretrain_eval_acc"].shape == (1, 0, 2)
+    assert all(row["base_gate_passed"] is False for row in summary["rows"])
+    cfg = affine_uniform_vs_hard.Config(**{k: v for k, v in json.loads(
+        (tmp_path / "steps0" / "config.json").read_text())["config"].items() if not isinstance(v, list)})
+    model = affine_uniform_vs_hard._model(cfg)
+    row = summary["rows"][0]
+    stored = lm_runs.params_from_arrays(model, BaseStore(os.environ["THEORYRL_BASES"]).load(row["base_id"]).arrays)
+    initial = tfm.init_params(model, prng.stream_key(prng.root_key(np.int32(row["seed"])), prng.Stream.INIT))
+    for a, b in zip(jax.tree.leaves(stored), jax.tree.leaves(initial), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-8)  # jitted vs eager init
+
+
+# ---------------------------------------------------------------- bandit-regret (no learning rate: steps)
+def test_bandit_regret_zero_horizon(tmp_path):
+    """horizon = 0: no arm is pulled, the regret table is empty, nothing is judged."""
+    sets = ["arms=20,40", "outcomes=2,5", "horizon=0", "steps_per_chunk=100", "algorithms=arm_ucb,outcome_ucb",
+            "seeds=42,43", "fit_from=0"]
+    _, summary, arrays = _run(bandit_regret, sets, tmp_path / "r")
+    assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
+    assert arrays["regret_mean"].shape == (2, 2, 2, 0)
+    assert all(row["T"] == 0 and row["arms_tried"] == 0 and row["regret"] == 0 for row in summary["rows"])
+
+
+# ---------------------------------------------------------------- bandit-diversity
+DIVERSITY = ["questions=16", "arms=8", "outcomes=4", "rounds_per_chunk=2", "seeds=42,43"]
+
+
+def test_bandit_diversity_lr_zero(tmp_path):
+    """lr = 0: every method samples from the initial policy (pass@1 never moves), nothing is judged."""
+    _, summary, arrays = _run(bandit_diversity, DIVERSITY + ["rounds=4", "lr=0"], tmp_path / "lr0")
+    assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
+    np.testing.assert_allclose(arrays["pass1_mean"][:, 0], arrays["pass1_mean"][:, -1], rtol=0, atol=1e-6)
+
+
+def test_bandit_diversity_zero_rounds(tmp_path):
+    """rounds = 0: no sample drawn, nothing solved, nothing judged."""
+    _, summary, arrays = _run(bandit_diversity, DIVERSITY + ["rounds=0"], tmp_path / "r0")
+    assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
+    assert arrays["solved_frac_mean"].shape[-1] == 0
