@@ -37,6 +37,8 @@ judged only when the full chain was learned (the short answer is then a choice, 
 leap2_beats_full_below_1/3 (at every p < 1/3 the seed-mean leap-2 accuracy exceeds the full
 chain's by more than 2 SE of the difference; reported: the p with the smallest margin), judged
 only when both chains were learned; with one seed there is no SE and it is not judged.
+Learning switched off (issue 20): lm.lr = 0 or steps = 0 (no chunk runs, rows None); chain_learned
+then fails and every other claim is not judged.
 """
 from __future__ import annotations
 
@@ -88,8 +90,9 @@ class Config:
         check_seeds(self.seeds)
         # steps: 500x the paper tier's 2e4 (int32 step keys stay far from overflow)
         require_int(self.chunks, "chunks", 1, 10_000)
-        require(is_int(self.steps) and self.chunks <= self.steps <= 10_000_000 and self.steps % self.chunks == 0,
-                "steps", self.steps, f"a positive multiple of chunks = {self.chunks}, at most 10000000")
+        # steps 0: learning switched off (issue 20), the runs train nothing and are evaluated at no chunk
+        require(is_int(self.steps) and 0 <= self.steps <= 10_000_000 and self.steps % self.chunks == 0,
+                "steps", self.steps, f"a multiple of chunks = {self.chunks} in 0..10000000 (0: learning off)")
         require_float(self.acc_short_max, "acc_short_max", 0.0, 1.0, lo_open=True)
         require_float(self.acc_long_min, "acc_long_min", self.acc_short_max, 1.0, lo_open=True,
                       allowed=f"acc_short_max = {self.acc_short_max} < acc_long_min <= 1")
@@ -109,8 +112,9 @@ def _plans(cfg: Config) -> list[RunPlan]:
     static setting, so sweep points with another d or budget never share a program)."""
     plans = []
     for chain in cfg.chains:
+        # steps 0: a program of 0 chunks (chunks of 1 step, none run)
         build = functools.partial(plm.pretrain_program, cfg.lm, cfg.d, leap=parity.CHAINS[chain], steps=cfg.steps,
-                                  steps_per_chunk=cfg.steps // cfg.chunks)
+                                  steps_per_chunk=max(cfg.steps // cfg.chunks, 1))
         bucket = (chain, cfg.d, cfg.steps, cfg.chunks, cfg.lm)
         plans += [RunPlan(row={"chain": chain, "p_cot": p, "seed": int(s)}, bucket=bucket, label=f"ntp-{chain}",
                           hp=plm.pretrain_hp(s, p), build=build)
@@ -144,18 +148,23 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
         # [P, S, chunks] per metric, selected by knobs
         hist = {k: np.stack([np.stack([runs.one(chain=chain, p_cot=p, seed=int(s)).history(k) for s in cfg.seeds])
                              for p in cfg.p_cots]) for k in KEYS}
-        final[chain] = {k: v[..., -1] for k, v in hist.items()}  # [P, S]
+        # 0 steps (issue 20): no chunk ran, nothing was trained or measured; finals are NaN, rows None
+        trained = hist["acc"].shape[-1] > 0
+        final[chain] = {k: v[..., -1] if trained else np.full(v.shape[:-1], np.nan) for k, v in hist.items()}  # [P, S]
         arrays.update({f"{chain}/hist_{k}": v for k, v in hist.items()})
+        num = (lambda x: float(x)) if trained else (lambda x: None)  # noqa: E731
         for j, p in enumerate(cfg.p_cots):
             rows.append({"chain": chain, "p_cot": p, "chain_len": parity.chain_len(cfg.d, parity.CHAINS[chain]),
-                         **{k: float(final[chain][k][j].mean()) for k in KEYS},
-                         "acc_min_seed": float(final[chain]["acc"][j].min()),
-                         "acc_max_seed": float(final[chain]["acc"][j].max()),
+                         **{k: num(final[chain][k][j].mean()) for k in KEYS},
+                         "acc_min_seed": num(final[chain]["acc"][j].min()),
+                         "acc_max_seed": num(final[chain]["acc"][j].max()),
                          "theory_p_first": th.p_first_is_x1(p), "theory_p_eos": th.p_eos_given_first_x1(p)})
-            metrics[f"acc_mean[{chain},p={p}]"] = float(final[chain]["acc"][j].mean())
+            metrics[f"acc_mean[{chain},p={p}]"] = num(final[chain]["acc"][j].mean())
+        what = f"min final teacher-forced chain-token accuracy of the {chain} chain over p and seeds"
+        # the learning check itself: a chain that was never trained was not learned (fail, not "not judged")
         verdicts[f"chain_learned[{chain}]"] = V.at_least(
-            float(final[chain]["chain_token_acc"].min()), cfg.chain_acc_min,
-            what=f"min final teacher-forced chain-token accuracy of the {chain} chain over p and seeds")
+            float(final[chain]["chain_token_acc"].min()), cfg.chain_acc_min, what=what) if trained else V.Verdict(
+            V.FAIL, None, cfg.chain_acc_min, None, None, f"{what}: {plm.NOTHING_TRAINED}")
         learned[chain] = {f"the {chain} chain was learned (chain_token_acc >= {cfg.chain_acc_min} in every run)":
                           verdicts[f"chain_learned[{chain}]"].passed}
         acc = final[chain]["acc"][below]

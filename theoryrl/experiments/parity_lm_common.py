@@ -98,8 +98,10 @@ def ntp_optim(setup: LMSetup, total_steps: int) -> ntp.OptimSpec:
     """AdamW, linear warmup, then cosine decay to lr/10 at `total_steps` (the spec names no decay; at a
     constant lr the calibrated P(EOS | y_1 = x_1) keeps fluctuating by ~0.1 from chunk to chunk, enough
     to flip greedy decoding on some inputs at p_cot = 0.25)."""
-    return ntp.OptimSpec(lr=setup.lr, warmup_steps=min(setup.warmup_steps, total_steps), total_steps=total_steps,
-                         schedule="cosine", final_lr_frac=0.1, weight_decay=setup.weight_decay)
+    # total_steps 0 (learning switched off, issue 20): no step is taken, the schedule only needs a horizon >= 1
+    return ntp.OptimSpec(lr=setup.lr, warmup_steps=min(setup.warmup_steps, total_steps),
+                         total_steps=max(total_steps, 1), schedule="cosine", final_lr_frac=0.1,
+                         weight_decay=setup.weight_decay)
 
 
 def rl_optim(lr: float, total_steps: int) -> ntp.OptimSpec:
@@ -367,15 +369,32 @@ def pretrain_plan(spec: PretrainSpec, *, row: dict, label: str, seed: int, p_cot
                                                  "seed": int(seed), "lr_scale": 1.0})
 
 
+NOTHING_TRAINED = "nothing was trained (0 steps: learning switched off)"
+
+
+def trained(history) -> bool:
+    """One run's history ([chunks, ...]) has at least one chunk: a program of 0 chunks (learning
+    switched off, issue 20) leaves every history empty."""
+    return len(history) > 0
+
+
 def chain_learned_gate(run: Run, *, good_acc: float) -> Gate:
-    """A base RL can start from knows the chain: final teacher-forced chain_token_acc >= good_acc."""
+    """A base RL can start from knows the chain: final teacher-forced chain_token_acc >= good_acc.
+    A base of 0 NTP steps fails it: nothing was trained."""
+    if not trained(run.history("chain_token_acc")):
+        return Gate(False, f"final teacher-forced chain_token_acc >= {good_acc}; {NOTHING_TRAINED}",
+                    {"chain_token_acc": None})
     acc = run.history("chain_token_acc")[-1]  # float32, compared as the verdicts always compared it
     return Gate(bool(acc >= good_acc), f"final teacher-forced chain_token_acc >= {good_acc}",
                 {"chain_token_acc": float(acc)})
 
 
 def good_reached_gate(run: Run) -> Gate:
-    """The snapshot RL starts from exists: the "good" checkpoint was reached (good_step >= 0)."""
+    """The snapshot RL starts from exists: the "good" checkpoint was reached (good_step >= 0); never
+    with 0 NTP steps (nothing was trained)."""
+    if not trained(run.history("good_step")):
+        return Gate(False, f"the good checkpoint was reached (good_step >= 0) within the NTP steps; {NOTHING_TRAINED}",
+                    {"good_step": -1, "chain_token_acc": None})
     step = int(run.history("good_step")[-1])
     return Gate(step >= 0, "the good checkpoint was reached (good_step >= 0) within the NTP steps",
                 {"good_step": step, "chain_token_acc": float(run.history("chain_token_acc")[-1])})

@@ -25,6 +25,13 @@ the chain, pi(long correct) >= p0 / 2 at round 0): learned switch within `switch
 formula and final greedy accuracy >= `acc_target`; pg reaches `acc_target` and grows the long
 fraction beyond 2 SE. Measurements:
 docs/results/parity-star.md.
+
+Learning switched off (issue 20): pg_lr may be 0; the AR-linear learner has no learning rate
+(eta_t = 1/(lam t)), its learning is head_samples / chain_samples (NTP), rounds and epochs (STaR)
+and pg_steps, each of which may be 0 (0 samples: the zero-initialised model; 0 rounds / steps: the
+arm runs no chunk and its claims, the simulation's too, are not judged; 0 epochs: STaR fits
+nothing). Accuracy and switch claims are judged only when the start had not already reached them
+(at p0 > 1/3 NTP alone generalises), so no claim passes with learning switched off.
 """
 from __future__ import annotations
 
@@ -43,6 +50,8 @@ from theoryrl.core.config import (check_seeds, is_int, require, require_finite_n
                                   require_float, require_floats, require_int)
 from theoryrl.core.experiment import Outcome, Program, Run, RunPlan, Runs
 from theoryrl.core.results import load_npz
+from theoryrl.experiments.parity_lm_common import NOTHING_TRAINED
+from theoryrl.experiments.parity_threshold import long_correct_learned_min
 from theoryrl.models import ar_linear as ar
 from theoryrl.rl import star
 from theoryrl.rl.ar_linear_train import evaluate, sgd_hyper, train_ntp
@@ -93,8 +102,9 @@ class Config:
         # predicted switch round (~19) is already twice the tiers' 10 rounds
         require_floats(self.p0s, "p0s", 1e-6, 1.0, hi_open=True, allowed="values in [1e-6, 1)")
         check_seeds(self.seeds)
-        # rounds <= 1000: analyze evaluates 2^round in float64 (overflows at 1024)
-        require_int(self.rounds, "rounds", 1, 1000)
+        # rounds <= 1000: analyze evaluates 2^round in float64 (overflows at 1024); 0 rounds, epochs, samples or
+        # pg_steps: learning switched off (issue 20), that arm fits nothing
+        require_int(self.rounds, "rounds", 0, 1000, "0..1000 (0: learning off)")
         # sizes ~16x-64x the paper tier (8192 calibration prompts, 2^20 STaR prompts, 2e6 / 2e5 samples)
         require_int(self.calib_prompts, "calib_prompts", 2, 4_194_304)
         require_int(self.learned_d, "learned_d", 3, 256)  # as parity_lm_common.check_ds: 5x the spec's d = 50
@@ -102,12 +112,12 @@ class Config:
         require(is_int(self.learned_prompts) and self.learned_batch <= self.learned_prompts <= 2 ** 24
                 and self.learned_prompts % self.learned_batch == 0, "learned_prompts", self.learned_prompts,
                 f"a positive multiple of learned_batch = {self.learned_batch}, at most 2^24")
-        require_int(self.epochs, "epochs", 1, 100)
+        require_int(self.epochs, "epochs", 0, 100, "0..100 (0: the STaR fit keeps the params)")
         require_finite_positive(self.temperature, "temperature")
         require(len(self.rewards) > 0 and set(self.rewards) <= set(parity.REWARDS), "rewards", self.rewards,
                 f"a subset of {parity.REWARDS}")
-        require_int(self.head_samples, "head_samples", 1, 100_000_000)
-        require_int(self.chain_samples, "chain_samples", 1, 100_000_000)
+        require_int(self.head_samples, "head_samples", 0, 100_000_000, "0..100000000 (0: learning off)")
+        require_int(self.chain_samples, "chain_samples", 0, 100_000_000, "0..100000000 (0: learning off)")
         # lam, lam_chain: float32 SGD with eta_t = 1/(lam t); 1e-8 keeps the first step -grad/lam finite
         require_float(self.lam, "lam", 1e-8, None)
         require_float(self.lam_chain, "lam_chain", 1e-8, None)
@@ -117,9 +127,9 @@ class Config:
         require(len(self.estimators) > 0 and set(self.estimators) <= set(star.PG_ESTIMATORS), "estimators",
                 self.estimators, f"a subset of {star.PG_ESTIMATORS}")
         require_int(self.pg_steps_per_chunk, "pg_steps_per_chunk", 1, 1_000_000)
-        require(is_int(self.pg_steps) and self.pg_steps_per_chunk <= self.pg_steps <= 1_000_000
+        require(is_int(self.pg_steps) and 0 <= self.pg_steps <= 1_000_000
                 and self.pg_steps % self.pg_steps_per_chunk == 0, "pg_steps", self.pg_steps,
-                f"a positive multiple of pg_steps_per_chunk = {self.pg_steps_per_chunk}, at most 1000000")
+                f"a multiple of pg_steps_per_chunk = {self.pg_steps_per_chunk} in 0..1000000 (0: learning off)")
         require_int(self.pg_prompts, "pg_prompts", 1, 16_384)
         require_int(self.pg_group, "pg_group", 2, 1024, "2..1024 (GRPO needs a group)")
         require_finite_nonneg(self.pg_lr, "pg_lr")  # 0: learning switched off (issue 20)
@@ -342,6 +352,9 @@ def plan(cfg: Config) -> list[RunPlan]:
 def curves(arm: str, run: Run) -> dict[str, np.ndarray]:
     """Per-run curves over n = 0..rounds (STaR) or chunk boundaries (pg): long fraction, acc, greedy_long."""
     h = {k[len("history/"):]: np.asarray(v, np.float64) for k, v in run.arrays.items() if k.startswith("history/")}
+    if not len(next(iter(h.values()))):  # 0 rounds / steps (issue 20): nothing ran, no point of any curve
+        return {k: np.zeros(0) for k in ("long", "acc", "greedy_long") + (() if arm == "calibrated" else
+                                                                          ("sampled_long",))}
     if arm == "calibrated":
         q = np.append(h["long_fraction"], h["next_long_fraction"][-1])
         greedy_long = np.append(h["greedy_long"], float(th.greedy_goes_long(q[-1])))
@@ -363,6 +376,11 @@ def _steps_to(acc: np.ndarray, target: float, steps_per_chunk: int) -> int | Non
 
 
 def _row(cfg: Config, row: dict, c: dict) -> dict:
+    if not len(c["long"]):  # 0 rounds / steps: nothing was trained or simulated
+        return {**row, "kind": "simulation" if row["arm"] == "calibrated" else "learned",
+                "formula_rounds": th.star_rounds(row["p0"]) if row["arm"] != "pg" else None, "switch_round": None,
+                "max_abs_dev_closed_form": None, "steps_to_acc_target": None, "final_long": None,
+                **({} if row["arm"] == "calibrated" else {"final_acc": None})}
     if row["arm"] == "pg":
         return {**row, "kind": "learned", "formula_rounds": None, "switch_round": None, "max_abs_dev_closed_form": None,
                 "steps_to_acc_target": _steps_to(c["acc"], cfg.acc_target, cfg.pg_steps_per_chunk),
@@ -378,11 +396,21 @@ def _row(cfg: Config, row: dict, c: dict) -> dict:
 
 def _pretrained_learned(cfg: Config, p0: float, stack: dict) -> dict[str, bool]:
     """Precondition of every learned-arm claim (issue 20): NTP pre-training taught the chain, i.e.
-    pi(long correct) >= p0 / 2 at round 0 on every seed (as parity_threshold.chain_learned for the
-    AR-linear family); otherwise there is no long chain for STaR or RL to amplify."""
+    pi(long correct) >= p0 / 2 at round 0 on every seed, and at least twice the untrained model's
+    (parity_threshold.long_correct_learned_min, as its chain_learned for the AR-linear family);
+    otherwise there is no long chain for STaR or RL to amplify."""
     pi0 = float(np.min(stack["long"][:, 0]))
-    return {f"the pretrained learner learned the chain: pi(long correct) >= p0 / 2 = {p0 / 2:g} on every seed "
-            f"(measured min {pi0:.4g})": pi0 >= p0 / 2}
+    least = float(long_correct_learned_min(p0, cfg.learned_d))
+    return {f"the pretrained learner learned the chain: pi(long correct) >= max(p0 / 2, 2^-d) = {least:g} on every "
+            f"seed (measured min {pi0:.4g})": pi0 >= least}
+
+
+def _start_below_target(cfg: Config, stack: dict) -> dict[str, bool]:
+    """Precondition of the accuracy claims (issue 20): the pretrained learner's greedy accuracy at
+    round / step 0 is below acc_target on every seed, so reaching it is the post-training's doing
+    (at p0 > 1/3 NTP alone already generalises, and the claim would pass with nothing learned)."""
+    return {f"the start's greedy accuracy is below acc_target = {cfg.acc_target} on every seed (post-training has "
+            "something to learn)": bool(np.all(stack["acc"][:, 0] < cfg.acc_target))}
 
 
 def _judge(cfg: Config, arm: str, variant: str, p0: float, stack: dict, members: Runs, metrics: dict,
@@ -393,16 +421,37 @@ def _judge(cfg: Config, arm: str, variant: str, p0: float, stack: dict, members:
       formula on every seed (value: max |switch - formula|), judged when the simulated rounds reach
       the formula's round;
     - star (learned): every seed switches within switch_tol rounds of the formula (value: max
-      |switch - formula|, inf when a seed never switches); min final greedy accuracy >= acc_target;
-    - pg (learned): min final greedy accuracy >= acc_target; the seed-mean growth of pi(long correct)
-      beyond 2 SE (one seed: not judged).
-    Every learned claim is judged only when pre-training learned the chain (`_pretrained_learned`)."""
+      |switch - formula|, inf when a seed never switches), judged when no seed's greedy output was
+      already long at round 0 (issue 20: else the switch is pre-training's, and would be "found"
+      with nothing fitted); min final greedy accuracy >= acc_target (`_start_below_target`);
+    - pg (learned): min final greedy accuracy >= acc_target (`_start_below_target`); the seed-mean
+      growth of pi(long correct) beyond 2 SE (one seed: not judged).
+    Every learned claim is judged only when pre-training learned the chain (`_pretrained_learned`).
+    An arm of 0 rounds / steps (issue 20: learning switched off) ran nothing: its claims are not
+    judged (for the calibrated arm: no round was simulated)."""
     tag = f"{arm},{variant},p0={p0}"
+    formula = th.star_rounds(p0)
+    paper_switch = f"greedy switches to the chain at round {formula} = first n with 2^n > (1 - p0)/(2 p0) (Theorem 2)"
+    if not stack["long"].shape[1]:
+        why = V.not_judged(f"{'no round was simulated' if arm == 'calibrated' else NOTHING_TRAINED} "
+                           f"({'pg_steps' if arm == 'pg' else 'rounds'} = 0)")
+        names = {"pg": [f"pg_reaches_acc_target[{tag}]", f"pg_long_fraction_grows[{tag}]"],
+                 "calibrated": [f"sim_calibrated_long_fraction_within_{cfg.se_tol:g}se[p0={p0}]",
+                                f"sim_calibrated_switch_round_equals_formula[p0={p0}]"],
+                 "star": [f"learned_{variant}_switch_within_{cfg.switch_tol}[p0={p0}]",
+                          f"learned_{variant}_final_acc[p0={p0}]"]}[arm]
+        verdicts.update({name: why for name in names})
+        if arm == "pg":
+            metrics[f"steps_to_acc_target[{tag}]"] = None
+        else:
+            metrics[f"switch_round_mean[{tag}]"] = metrics[f"max_abs_dev_closed_form[{tag}]"] = None
+        return
     if arm == "pg":
         reach = [_steps_to(a, cfg.acc_target, cfg.pg_steps_per_chunk) for a in stack["acc"]]
         metrics[f"steps_to_acc_target[{tag}]"] = float(np.mean(reach)) if None not in reach else None
         learned = _pretrained_learned(cfg, p0, stack)
-        verdicts[f"pg_reaches_acc_target[{tag}]"] = V.judged_if(learned, V.at_least(
+        verdicts[f"pg_reaches_acc_target[{tag}]"] = V.judged_if({**learned, **_start_below_target(cfg, stack)},
+                                                                V.at_least(
             float(stack["acc"][:, -1].min()), cfg.acc_target, what="min final greedy accuracy over seeds")).citing(
             "REINFORCE and GRPO also reach perfect accuracy")
         growth, se = V.mean_se(stack["long"][:, -1] - stack["long"][:, 0])
@@ -410,13 +459,11 @@ def _judge(cfg: Config, arm: str, variant: str, p0: float, stack: dict, members:
             growth, 0.0, se_a=se, se_b=0.0, what="seed-mean growth of pi(long correct)")).citing(
             "REINFORCE and GRPO increase the length")
         return
-    formula = th.star_rounds(p0)
     switches = [switch_round(g) for g in stack["greedy_long"]]
     metrics[f"switch_round_mean[{tag}]"] = float(np.mean(switches)) if None not in switches else None
     dev = np.abs(stack["long"] - th.star_closed_form(p0, np.arange(stack["long"].shape[1]))[None])
     metrics[f"max_abs_dev_closed_form[{tag}]"] = float(dev.max())
     off = float(max(np.inf if sw is None else abs(sw - formula) for sw in switches))
-    paper_switch = f"greedy switches to the chain at round {formula} = first n with 2^n > (1 - p0)/(2 p0) (Theorem 2)"
     if arm == "calibrated":
         se = th.star_long_fraction_se(p0, cfg.rounds, cfg.calib_prompts)
         metrics[f"max_dev_in_se[{tag}]"] = float(np.max(dev[:, 1:] / se[None, 1:]))
@@ -430,9 +477,13 @@ def _judge(cfg: Config, arm: str, variant: str, p0: float, stack: dict, members:
         return
     metrics[f"kept_long_wrong_mean[{tag}]"] = float(np.mean([r.history("kept_long_wrong") for r in members]))
     learned = _pretrained_learned(cfg, p0, stack)
-    verdicts[f"learned_{variant}_switch_within_{cfg.switch_tol}[p0={p0}]"] = V.judged_if(learned, V.at_most(
+    short_at_0 = {"the pretrained learner's greedy output is short at round 0 on every seed (STaR has a switch to "
+                  "make)": bool(np.all(stack["greedy_long"][:, 0] < 0.5))}
+    verdicts[f"learned_{variant}_switch_within_{cfg.switch_tol}[p0={p0}]"] = V.judged_if({**learned, **short_at_0},
+                                                                                      V.at_most(
         off, cfg.switch_tol, what="max |switch round - formula| over seeds (inf: never switched)")).citing(paper_switch)
-    verdicts[f"learned_{variant}_final_acc[p0={p0}]"] = V.judged_if(learned, V.at_least(
+    verdicts[f"learned_{variant}_final_acc[p0={p0}]"] = V.judged_if({**learned, **_start_below_target(cfg, stack)},
+                                                                    V.at_least(
         float(stack["acc"][:, -1].min()), cfg.acc_target, what="min final greedy accuracy over seeds")).citing(
         "greedy becomes long and correct (accuracy 1) after the switch (Theorem 2)")
 

@@ -19,7 +19,8 @@ the low regime, smallest p of the high regime) contains 1/3; calibration: |p_fir
 SGD-bias tolerance, not a sampling error; lm_calib_tol for the transformer, whose Adam keeps some
 noise). Preconditions (issue 20): "greedy stays short" and the transition are judged only when
 every run with p <= 0.3 learned the chain (`chain_learned`: transformer chain_token_acc >= 0.99;
-AR-linear pi_long_correct >= p/2), so the short answer is a choice, not an inability; calibration
+AR-linear pi_long_correct >= p/2 and >= twice the untrained model's 2^-(d+1)), so the short answer
+is a choice, not an inability; calibration
 only when every run learned it. Metric p_half: where
 the seed-mean accuracy first crosses 0.75. Arrays: AR-linear final_<metric> [1, D, P, S] and
 hist_<metric> [1, D, P, S, chunks]; the transformer's under "transformer/" without the leading 1
@@ -89,10 +90,11 @@ class Config:
         check_seeds(self.seeds)
         # sample budgets: 50x the paper tier (2e6 / 2e5 online SGD steps, one sample each)
         require_int(self.chunks, "chunks", 1, 10_000)
+        # 0 samples: learning switched off (issue 20), every chunk evaluates the initial (zero) model
         for knob in ("head_samples", "chain_samples"):
             n = getattr(self, knob)
-            require(is_int(n) and self.chunks <= n <= 100_000_000 and n % self.chunks == 0, knob, n,
-                    f"a positive multiple of chunks = {self.chunks}, at most 100000000")
+            require(is_int(n) and 0 <= n <= 100_000_000 and n % self.chunks == 0, knob, n,
+                    f"a multiple of chunks = {self.chunks} in 0..100000000 (0: learning off)")
         # lam: the AR-linear SGD runs in float32 with eta_t = 1/(lam t), so its first step is -grad/lam; 1e-8
         # keeps that within 1e8 |grad|, far from float32 overflow. lam_chain also sets the chain-head optimum
         # that analyze reports (theory.parity.chain_head_weight), whose bisection evaluates exp(1/(2 lam_chain)):
@@ -112,9 +114,10 @@ class Config:
         require_floats(self.lm_p_cots, "lm_p_cots", 0.0, 1.0, lo_open=True, hi_open=True)
         require(list(self.lm_p_cots) == sorted(set(self.lm_p_cots)), "lm_p_cots", self.lm_p_cots, "strictly increasing")
         require_int(self.lm_chunks, "lm_chunks", 1, 10_000)
-        require(is_int(self.lm_steps) and self.lm_chunks <= self.lm_steps <= 10_000_000
+        # lm_steps 0: learning switched off (issue 20), the transformer runs no chunk
+        require(is_int(self.lm_steps) and 0 <= self.lm_steps <= 10_000_000
                 and self.lm_steps % self.lm_chunks == 0, "lm_steps", self.lm_steps,
-                f"a positive multiple of lm_chunks = {self.lm_chunks}, at most 10000000")
+                f"a multiple of lm_chunks = {self.lm_chunks} in 0..10000000 (0: learning off)")
         require_finite_positive(self.lm_calib_tol, "lm_calib_tol")
 
 
@@ -175,8 +178,9 @@ def _ar_linear_program(cfg: Config, d: int) -> Program:
 
 
 def _transformer_program(cfg: Config, d: int) -> Program:
-    """NTP on D(p_cot) (hp: seed, p_cot, lr_scale), evaluated after each of lm_chunks chunks."""
-    return plm.pretrain_program(cfg.lm, d, steps=cfg.lm_steps, steps_per_chunk=cfg.lm_steps // cfg.lm_chunks)
+    """NTP on D(p_cot) (hp: seed, p_cot, lr_scale), evaluated after each of lm_chunks chunks (none when
+    lm_steps = 0: a program of 0 chunks)."""
+    return plm.pretrain_program(cfg.lm, d, steps=cfg.lm_steps, steps_per_chunk=max(cfg.lm_steps // cfg.lm_chunks, 1))
 
 
 FAMILIES = {"ar_linear": _ar_linear_program, "transformer": _transformer_program}
@@ -237,20 +241,38 @@ CHAIN_ACC_MIN = 0.99  # issue 20: "stays short" presupposes the chain was learne
 LONG_CORRECT_FRAC_MIN = 0.5  # AR-linear: pi(long correct) >= p_cot / 2 (it has no chain-token metric)
 
 
-def chain_learned(family: str, final: dict, ps: np.ndarray) -> np.ndarray:
+def untrained_long_correct(d: int) -> float:
+    """pi(long correct) of the untrained (zero-initialised) AR-linear model: every head is a fair
+    coin, so the correct first token, "continue", the d - 1 further chain bits and the final EOS
+    have probability 2^-(d + 1)."""
+    return 2.0 ** -(d + 1)
+
+
+def long_correct_learned_min(p, d: int):
+    """The AR-linear "chain learned" threshold on pi(long correct): LONG_CORRECT_FRAC_MIN * p_cot,
+    and at least twice the untrained model's value (issue 20: at small d and p_cot, e.g. d = 4 and
+    p_cot <= 1/16, half the long mass is no more than the untrained model already has, so the
+    first bound alone would call a model that learned nothing "learned")."""
+    return np.maximum(LONG_CORRECT_FRAC_MIN * np.asarray(p), 2.0 * untrained_long_correct(d))
+
+
+def chain_learned(family: str, final: dict, ps: np.ndarray, d: int | None = None) -> np.ndarray:
     """[P, S] bool: the run learned the chain, so a short greedy answer is a choice, not an inability
     (issue 20). Transformer: final teacher-forced chain_token_acc >= CHAIN_ACC_MIN. AR-linear (which
     measures no chain-token accuracy): pi_long_correct >= LONG_CORRECT_FRAC_MIN * p_cot, i.e. at
     least half of the calibrated long mass is the correct chain (at d = 50 a mean per-token
-    correct probability >= 0.5^(1/50) = 0.986)."""
+    correct probability >= 0.5^(1/50) = 0.986), and with d given twice the untrained model's
+    (`long_correct_learned_min`; analyze always gives d). A run that was not trained (NaN finals)
+    learned nothing."""
     if family == "transformer":
         return final["chain_token_acc"] >= CHAIN_ACC_MIN
-    return final["pi_long_correct"] >= LONG_CORRECT_FRAC_MIN * ps[:, None]
+    least = LONG_CORRECT_FRAC_MIN * ps if d is None else long_correct_learned_min(ps, d)
+    return final["pi_long_correct"] >= least[:, None]
 
 
 def _learned_what(family: str) -> str:
     return (f"chain_token_acc >= {CHAIN_ACC_MIN}" if family == "transformer"
-            else f"pi_long_correct >= {LONG_CORRECT_FRAC_MIN} p_cot")
+            else f"pi_long_correct >= {LONG_CORRECT_FRAC_MIN} p_cot and >= 2^-d (twice the untrained model's)")
 
 
 def _bracket(lo: float | None, hi: float | None) -> V.Verdict:
@@ -281,7 +303,11 @@ def _family_outcome(cfg: Config, family: str, runs: Runs, rows: list, metrics: d
     runs_DPS = [runs.one(family=family, d=d, p_cot=p, seed=s) for d in ds for p in p_grid for s in cfg.seeds]
     hist = {k: np.stack([np.asarray(r.history(k), np.float64) for r in runs_DPS]).reshape(D, P, S, -1)
             for k in keys}
-    final = {k: v[..., -1] for k, v in hist.items()}  # [D, P, S]
+    # lm_steps 0 (issue 20): no chunk ran, nothing was trained or measured: finals are NaN (no claim
+    # can be judged on them), row values None
+    trained = hist["acc"].shape[-1] > 0
+    final = {k: v[..., -1] if trained else np.full(v.shape[:-1], np.nan) for k, v in hist.items()}  # [D, P, S]
+    num = (lambda x: float(x)) if trained else (lambda x: None)  # noqa: E731
     ps = np.array(p_grid)
     low, high = ps <= LOW_P, ps >= HIGH_P
     tol = cfg.lm_calib_tol if family == "transformer" else cfg.calib_tol
@@ -292,11 +318,11 @@ def _family_outcome(cfg: Config, family: str, runs: Runs, rows: list, metrics: d
     for i, d in enumerate(ds):
         tag = f"{family},d={d}"
         acc_S = final["acc"][i]  # [P, S]
-        learned_PS = chain_learned(family, {k: v[i] for k, v in final.items()}, ps)
+        learned_PS = chain_learned(family, {k: v[i] for k, v in final.items()}, ps, d)
         for j, p in enumerate(p_grid):
-            means = {k: float(final[k][i, j].mean()) for k in keys}
-            rows.append({"family": family, "d": d, "p_cot": p, **means, "acc_min_seed": float(acc_S[j].min()),
-                         "acc_max_seed": float(acc_S[j].max()), "chain_learned_all_seeds": bool(learned_PS[j].all()),
+            means = {k: num(final[k][i, j].mean()) for k in keys}
+            rows.append({"family": family, "d": d, "p_cot": p, **means, "acc_min_seed": num(acc_S[j].min()),
+                         "acc_max_seed": num(acc_S[j].max()), "chain_learned_all_seeds": bool(learned_PS[j].all()),
                          **theory_row(p)})
         lo, hi = transition(ps, acc_S.max(axis=1), acc_S.min(axis=1), cfg.acc_short_max, cfg.acc_long_min)
         metrics[f"p_half[{tag}]"] = crossing(ps, acc_S.mean(axis=1))
@@ -308,7 +334,8 @@ def _family_outcome(cfg: Config, family: str, runs: Runs, rows: list, metrics: d
             float(acc_S[low].max()) if low.any() else np.nan, cfg.acc_short_max,
             what=f"max greedy accuracy over p <= {LOW_P} and seeds")).citing(paper_short)
         verdicts[f"greedy_long_for_p_ge_0.4[{tag}]"] = V.judged_if(
-            {f"the p grid has a value >= {HIGH_P}": bool(high.any())},
+            {f"the p grid has a value >= {HIGH_P}": bool(high.any()),
+             f"the runs were trained ({plm.NOTHING_TRAINED} otherwise)": trained},
             V.at_least(float(acc_S[high].min()) if high.any() else np.nan, cfg.acc_long_min,
                        what=f"min greedy accuracy over p >= {HIGH_P} and seeds")).citing(
             "greedy outputs the full chain, accuracy 1, for p_cot > 1/3 (Theorem 1, Fig. 2)")
