@@ -96,3 +96,42 @@ def test_bandit_diversity_zero_rounds(tmp_path):
     _, summary, arrays = _run(bandit_diversity, DIVERSITY + ["rounds=0"], tmp_path / "r0")
     assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
     assert arrays["solved_frac_mean"].shape[-1] == 0
+
+
+# ---------------------------------------------------------------- chain REINFORCE experiments (chain_common)
+def _recipe(prefix):
+    return [f"{prefix}.batch=16", f"{prefix}.dataset_size=0", f"{prefix}.steps_per_epoch=1", f"{prefix}.eval_size=16",
+            f"{prefix}.epochs_per_chunk=1", f"{prefix}.early_stop=false"]
+
+
+CHAIN = {  # experiment -> (tiny sets, the recipe's prefix, an eval curve [runs, epochs] of arrays.npz)
+    "chain-emergence": (["m=3", "attention=softmax", "seeds=42,43"] + _recipe("softmax"), "softmax",
+                        "softmax/m3/test/acc"),
+    "chain-simple-vs-hard": (["m=3", "num_start_positions=1,2", "seeds=42,43"] + _recipe("recipe"), "recipe",
+                             "test/acc"),
+    "chain-ood": (["n=8", "m_train=3", "m_test=4", "attention=softmax", "seeds=42,43", "train_horizon=4",
+                   "test_horizon=6"] + _recipe("softmax"), "softmax", "softmax/test_m4/acc"),
+    "chain-simple-mass": (["m=3", "c=0.2,1.0", "seeds=42,43"] + _recipe("recipe"), "recipe", "hard/acc"),
+}
+
+
+@pytest.mark.parametrize("eid", list(CHAIN))
+def test_chain_learning_rate_zero(eid, tmp_path):
+    """lr = 0 (Adam steps of size 0): the greedy evaluation on the fixed eval set never moves."""
+    from theoryrl import experiments
+
+    sets, recipe, curve = CHAIN[eid]
+    _, _, arrays = _run(experiments.get(eid), sets + [f"{recipe}.lr=0", f"{recipe}.epochs=2"], tmp_path / eid)
+    assert arrays[curve].shape[1] == 2
+    np.testing.assert_array_equal(arrays[curve][:, 0], arrays[curve][:, -1])
+
+
+@pytest.mark.parametrize("eid", list(CHAIN))
+def test_chain_zero_epochs(eid, tmp_path):
+    """epochs = 0: no epoch trained or evaluated; every claim is not judged."""
+    from theoryrl import experiments
+
+    sets, recipe, curve = CHAIN[eid]
+    _, summary, arrays = _run(experiments.get(eid), sets + [f"{recipe}.epochs=0"], tmp_path / eid)
+    assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
+    assert arrays[curve].shape[1] == 0
