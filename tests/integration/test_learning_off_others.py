@@ -135,3 +135,60 @@ def test_chain_zero_epochs(eid, tmp_path):
     _, summary, arrays = _run(experiments.get(eid), sets + [f"{recipe}.epochs=0"], tmp_path / eid)
     assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
     assert arrays[curve].shape[1] == 0
+
+
+# ---------------------------------------------------------------- gradient-flow experiments
+# no learning rate: learning switched off is the shortest flow the options take (t_max > 0 is
+# FlowOpts' own bound, so 1e-3 with t_first 1e-4 stands for t = 0); the constants barely move
+TINY_FLOW = ["opts.t_max=1e-3", "opts.t_first=1e-4", "opts.num_save=4", "x64=false"]
+
+
+def _barely_moved(rows, start=2.0):
+    for row in rows:  # init consts (alpha, beta, gamma) = (2, 0, 0)
+        assert row["t_eps"] is None and row["t_end"] <= 1.001e-3  # float32 time
+        assert abs(row["final_alpha"] - start) < 1e-3 and abs(row["final_beta"]) < 1e-3
+
+
+def test_chain_flow_scaling_tiny_horizon(tmp_path):
+    from theoryrl.experiments import chain_flow_scaling
+
+    sets = ["ms=3,4", "horizons=inf", "inits=consts", "hard_sets=m-1", "mass_m=3", "cs=0.5,0.05", "ks=1",
+            "rests=hardest"] + TINY_FLOW
+    _, summary, _ = _run(chain_flow_scaling, sets, tmp_path / "s")
+    assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
+    _barely_moved(summary["rows"])
+
+
+def test_chain_flow_structure_tiny_horizon(tmp_path):
+    from theoryrl.experiments import chain_flow_structure
+
+    sets = ["m=3", "attentions=linear", "inits=consts", "horizons=inf", "m_tests=4", "iso_n=6", "full_m=2",
+            "num_labellings=2", "full_t_max=1e-3"] + [s for s in TINY_FLOW if not s.startswith("x64")]
+    _, summary, _ = _run(chain_flow_structure, sets, tmp_path / "s")
+    assert all(v["status"] != "pass" for v in summary["verdicts"].values())
+    _barely_moved([r for r in summary["rows"] if "t_end" in r])  # the symmetric flows
+    assert all(r["t_eps"] is None for r in summary["rows"])  # and the full-A flow: never reached eps
+
+
+REINFORCE = ["m=3", "batch=16", "record_every=2", "seeds=42,43", "eval_labellings=1"]
+
+
+def test_chain_flow_vs_reinforce_learning_rates_zero(tmp_path):
+    """sgd_lr = adam_lr = 0: SGD and Adam REINFORCE never leave A = a0 (every probe is the start)."""
+    from theoryrl.experiments import chain_flow_vs_reinforce
+
+    sets = REINFORCE + ["sgd_lr=0", "adam_lr=0", "sgd_steps=4", "adam_steps=4"]
+    _, summary, arrays = _run(chain_flow_vs_reinforce, sets, tmp_path / "lr0")
+    assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
+    for key in ("sgd/42/consts", "adam/43/consts"):
+        assert arrays[key].shape[0] == 3
+        np.testing.assert_array_equal(arrays[key][0], arrays[key][-1])
+
+
+def test_chain_flow_vs_reinforce_zero_steps(tmp_path):
+    """sgd_steps = adam_steps = 0: only the step-0 probe of A = a0; nothing is judged."""
+    from theoryrl.experiments import chain_flow_vs_reinforce
+
+    _, summary, arrays = _run(chain_flow_vs_reinforce, REINFORCE + ["sgd_steps=0", "adam_steps=0"], tmp_path / "s0")
+    assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
+    assert arrays["sgd/42/consts"].shape[0] == 1 and arrays["ascent/consts"].shape[0] == 1
