@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 from theoryrl.core.config import ConfigError
-from theoryrl.tasks.dag import generate as gen, mix, tokens as tk
+from theoryrl.tasks.dag import generate as gen
+from theoryrl.tasks.dag import mix
+from theoryrl.tasks.dag import tokens as tk
 
 SPEC = gen.DagSpec(p=97, op_max=10, max_distractors=4)
 N = 10_000  # every sample call below has this size: one compiled sampler for the whole file
@@ -149,7 +151,8 @@ def test_every_total_is_the_sum_of_its_places_items_and_totals_are_common(proble
         with_total += bool(totals)
         for name in totals:
             items = [n for n in ref.defs if n[1] == name[1]]
-            assert 2 <= len(items) <= 4 and all(i in ref.need for i in items)  # a needed total's place has no distractor
+            # a needed total's place holds no distractor: every item there is needed
+            assert 2 <= len(items) <= 4 and all(i in ref.need for i in items)
             assert pr.gold_value_BxN[b, _local_name(*name)] == sum(ref.value(i) for i in items) % SPEC.p
     assert 0.2 < with_total / N < 0.9
 
@@ -177,8 +180,9 @@ def test_contexts_share_structure_and_no_noun_token():
             np.testing.assert_array_equal(is_word(toks), is_word(toks_a))
             np.testing.assert_array_equal(np.where(is_word(toks), 0, toks), np.where(is_word(toks_a), 0, toks_a))
             np.testing.assert_array_equal((toks - tk.NOUN0) % tk.CONTEXT_WIDTH, (toks_a - tk.NOUN0) % tk.CONTEXT_WIDTH)
-    nouns = [set(np.concatenate([pr.prompt_BxLp[is_word(pr.prompt_BxLp)], pr.solution_BxLs[is_word(pr.solution_BxLs)]]).tolist())
-             for pr in per_ctx]
+    nouns = [set(pr.prompt_BxLp[is_word(pr.prompt_BxLp)].tolist()) for pr in per_ctx]
+    for pr, seen in zip(per_ctx, nouns):
+        assert set(pr.solution_BxLs[is_word(pr.solution_BxLs)].tolist()) <= seen  # the solution copies names
     assert all(len(s) == tk.CONTEXT_WIDTH for s in nouns)  # every place, item and category noun is used
     assert not (nouns[0] & nouns[1]) and not (nouns[0] & nouns[2]) and not (nouns[1] & nouns[2])
 
@@ -200,6 +204,12 @@ def test_sequences_put_the_solution_right_after_the_prompt(problems):
         np.testing.assert_array_equal(tokens[b, :lp], pr.prompt_BxLp[b, :lp])
         np.testing.assert_array_equal(tokens[b, lp:lp + ls], pr.solution_BxLs[b, :ls])
         assert (tokens[b, lp + ls:] == 0).all() and mask[b].sum() == ls and mask[b, lp:lp + ls].all()
+
+
+def test_params_of_another_spec_are_refused_at_the_boundary():
+    other = mix.make_params(gen.DagSpec(op_max=8), [((2, 8), 1.0)])
+    with pytest.raises(ValueError, match="op_probs must have shape"):
+        gen.sample(jax.random.key(0), SPEC, other, 4)
 
 
 @pytest.mark.parametrize("build, match", [

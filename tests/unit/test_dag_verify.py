@@ -26,7 +26,10 @@ import numpy as np
 import pytest
 
 from theoryrl.core.config import ConfigError
-from theoryrl.tasks.dag import generate as gen, mix, tokens as tk, verify as ver
+from theoryrl.tasks.dag import generate as gen
+from theoryrl.tasks.dag import mix
+from theoryrl.tasks.dag import tokens as tk
+from theoryrl.tasks.dag import verify as ver
 
 SPEC = gen.DagSpec(p=97, op_max=10, max_distractors=4)
 N = 10_000  # the size of every generated batch and every verified batch: one compile each
@@ -125,6 +128,14 @@ def test_gold_solutions_verify_on_1e4_problems(generated):
     np.testing.assert_array_equal(res["answer_B"], generated.answer_B)
 
 
+def _is_word(tok):
+    return tk.NOUN0 <= tok < tk.NUM0
+
+
+def _is_place(tok):
+    return _is_word(tok) and (tok - tk.NOUN0) % tk.CONTEXT_WIDTH < tk.NUM_PLACES
+
+
 def _corruptions(problems, rows, rng):
     """Every value token and every parent (noun or place) token of each gold step, each changed to
     another token of its kind and context; and the answer token. Returns (rows, responses, is_answer)."""
@@ -135,8 +146,7 @@ def _corruptions(problems, rows, rng):
         start = 0
         for e in np.flatnonzero(sol[:ans] == tk.SEMI):
             expr = range(start + 3, e - 4)  # between the two `=`
-            prev_is_place = lambda i: tk.NOUN0 <= sol[i - 1] < tk.NUM0 and (sol[i - 1] - tk.NOUN0) % tk.CONTEXT_WIDTH < tk.NUM_PLACES
-            targets = [i for i in expr if tk.NOUN0 <= sol[i] < tk.NUM0 or (sol[i] >= tk.NUM0 and prev_is_place(i))]
+            targets = [i for i in expr if _is_word(sol[i]) or (sol[i] >= tk.NUM0 and _is_place(sol[i - 1]))]
             for i in targets + [e - 1]:  # operand names, operand values, the stated value
                 tok = int(sol[i])
                 if tok >= tk.NUM0:
@@ -146,11 +156,15 @@ def _corruptions(problems, rows, rng):
                     base = tok - local
                     lo, size = (0, tk.NUM_PLACES) if local < tk.NUM_PLACES else (tk.NUM_PLACES, tk.NUM_NOUNS)
                     new = base + lo + (local - lo + rng.integers(1, size)) % size
-                out_rows.append(b), out_resp.append(np.where(np.arange(sol.size) == i, new, sol)), is_answer.append(False)
+                out_rows.append(b)
+                out_resp.append(np.where(np.arange(sol.size) == i, new, sol))
+                is_answer.append(False)
             start = e + 1
         bad = sol.copy()
         bad[ans + 1] = tk.NUM0 + (sol[ans + 1] - tk.NUM0 + rng.integers(1, SPEC.p)) % SPEC.p
-        out_rows.append(b), out_resp.append(bad), is_answer.append(True)
+        out_rows.append(b)
+        out_resp.append(bad)
+        is_answer.append(True)
     width = problems.solution_BxLs.shape[1]
     resp = np.stack([np.pad(r, (0, width - r.size)) for r in out_resp])
     return np.array(out_rows), resp, np.array(is_answer)

@@ -219,6 +219,8 @@ def _distractors(spec: DagSpec, Nn, kind, par, cval, u_Dx5):
         row = jnp.where(jnp.arange(MAX_PARENTS) < n_par, jnp.array([node(j1), node(j2), 0, 0]), -1)
         return kind.at[M + d].set(k), par.at[M + d].set(row), cval.at[M + d].set(_constant(k, u[3], p))
 
+    if spec.max_distractors == 0:  # the loop body would index an empty array
+        return kind, par, cval
     return jax.lax.fori_loop(0, spec.max_distractors, body, (kind, par, cval))
 
 
@@ -236,7 +238,7 @@ def _values(spec: DagSpec, kind, par, cval):
 
 def _compact(tok_KxW, len_K, out_len: int):
     """Concatenate the first len_K[k] tokens of each row k into one PAD-padded [out_len] row."""
-    K, W = tok_KxW.shape
+    W = tok_KxW.shape[1]
     w = jnp.arange(W)[None, :]
     pos = jnp.where(w < len_K[:, None], (jnp.cumsum(len_K) - len_K)[:, None] + w, out_len)
     out = jnp.full((out_len,), PAD_ID, jnp.int32).at[pos.reshape(-1)].set(tok_KxW.reshape(-1), mode="drop")
@@ -309,7 +311,7 @@ def _solution_order(spec: DagSpec, Nn, kind, par, necessary, pos):
 def _one(spec: DagSpec, op, ctx, n_dis, u_node, u_dis, places_6, items_2x6, names_36, shuffle_NT):
     """One problem from its random draws (deterministic; vmapped by `sample`)."""
     NT, P = spec.num_nodes, tk.NUM_PLACES
-    C, R, A, kind, par, cval, agg_of, agg_idx, agg_first = _grow(spec, op, u_node)
+    C, _, A, kind, par, cval, agg_of, agg_idx, agg_first = _grow(spec, op, u_node)  # _: 0 ops left
     kind, par, cval = _distractors(spec, C, kind, par, cval, u_dis)
     vals = _values(spec, kind, par, cval)
     name, stmt, necessary = _names(spec, C, A, kind, agg_of, agg_idx, agg_first, n_dis, places_6, items_2x6,
@@ -357,6 +359,10 @@ def sample(key: jax.Array, spec: DagSpec, params: DagParams, n: int) -> DagProbl
     permutations, one uniform array for the rest); each problem is then assembled by `_one`, vmapped.
     The context draw uses its own uniform, so the same key with another context gives the same graph."""
     M, D, NT = spec.op_max, spec.max_distractors, spec.num_nodes
+    want = {"op_probs": (M + 1,), "context_probs": (tk.NUM_CONTEXTS,), "distractor_probs": (D + 1,)}
+    for field, shape in want.items():
+        if jnp.shape(getattr(params, field)) != shape:
+            raise ValueError(f"params.{field} must have shape {shape} for {spec}, got {jnp.shape(getattr(params, field))}")
     k_u, k_pl, k_it, k_nm, k_sh = jax.random.split(key, 5)
     u = jax.random.uniform(k_u, (n, 3 + 5 * (M + D)))
     op = jax.vmap(_draw, (None, 0))(params.op_probs, u[:, 0])

@@ -8,7 +8,7 @@ bands such as ID / edge / hard, must not overlap (an op in two bands would count
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import jax.numpy as jnp
 import numpy as np

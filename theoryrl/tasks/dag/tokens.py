@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from theoryrl.tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
+from theoryrl.tasks.vocab import Vocab
 
 KEYWORDS = ("<sep>", "=", "+", "-", "*", ".", ";", "?", "answer")
 SEP, EQ, PLUS, MINUS, TIMES, DOT, SEMI, QUERY, ANSWER = range(3, 3 + len(KEYWORDS))

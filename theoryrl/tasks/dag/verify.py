@@ -51,20 +51,28 @@ def _classify(spec: DagSpec, tok_T, ctx):
     is_op = (tok_T == tk.PLUS) | (tok_T == tk.MINUS) | (tok_T == tk.TIMES)
     cls = jnp.select([is_word & (local >= tk.NUM_PLACES), is_word, is_num, is_op, tok_T == tk.EQ],
                      [_NOUN, _PLACE, _NUM, _OP, _EQ], _OTHER)
-    return cls, jnp.where(local >= tk.NUM_PLACES, local - tk.NUM_PLACES, local), is_word & (rel // tk.CONTEXT_WIDTH == ctx), tok_T - tk.NUM0
+    index = jnp.where(local >= tk.NUM_PLACES, local - tk.NUM_PLACES, local)
+    return cls, index, is_word & (rel // tk.CONTEXT_WIDTH == ctx), tok_T - tk.NUM0
 
 
 def _evaluate(in_expr_T, cls_T, num_T, tok_T, p: int):
-    """Left-to-right value of each step's <expr> at every position (a scan over T)."""
-    def step(carry, x):
-        acc, pend = carry
-        inside, c, v, t = x
-        new = jnp.select([pend == tk.PLUS, pend == tk.MINUS, pend == tk.TIMES], [acc + v, acc - v, acc * v], v) % p
-        acc = jnp.where(inside & (c == _NUM), new, acc)
-        pend = jnp.where(~inside, 0, jnp.where(c == _OP, t, pend))  # 0: the next number starts the value
-        return (acc, pend), acc
+    """Left-to-right value of each step's <expr> at every position, without a sequential loop.
 
-    return jax.lax.scan(step, (jnp.int32(0), jnp.int32(0)), (in_expr_T, cls_T, num_T, tok_T))[1]
+    Each number of an <expr> is an affine map x -> m x + a (mod p) by the operator before its operand:
+    `+ v` (1, v), `- v` (1, -v), `* v` (v, 0), and (0, v) for the first operand, which forgets
+    everything before it; other tokens are the identity. An associative scan of the composition gives
+    every prefix's value."""
+    prev_place = jnp.concatenate([jnp.zeros(1, bool), cls_T[:-1] == _PLACE])
+    op_T = jnp.where(prev_place, jnp.concatenate([jnp.zeros(3, tok_T.dtype), tok_T[:-3]]),
+                     jnp.concatenate([jnp.zeros(1, tok_T.dtype), tok_T[:-1]]))  # before `N P v` or before `c`
+    live = in_expr_T & (cls_T == _NUM)
+    m = jnp.where(live, jnp.select([op_T == tk.PLUS, op_T == tk.MINUS, op_T == tk.TIMES], [1, 1, num_T], 0), 1)
+    a = jnp.where(live, jnp.select([op_T == tk.PLUS, op_T == tk.MINUS, op_T == tk.TIMES], [num_T, -num_T, 0], num_T), 0)
+
+    def compose(f, g):  # f first, then g
+        return (g[0] * f[0]) % p, (g[0] * f[1] + g[1]) % p
+
+    return jax.lax.associative_scan(compose, (m % p, a % p))[1]
 
 
 def _take(a_T, i):
