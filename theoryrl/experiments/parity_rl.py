@@ -36,6 +36,10 @@ The quick tier's NTP chunks are 50 steps (100 before) so that a chunk end falls 
 during the fast transition. Defaults for what
 the paper leaves open (spec §7): LMSetup; RL lr = NTP lr / 10, G = 8, token-mean loss, one update
 per rollout batch, tau = 1; STaR N = 8192, E = 1, AdamW lr 1e-3 constant with a fresh state.
+Learning switched off (issue 20): lm.lr, rl_lr, star_lr may be 0 and pretrain_steps,
+low_pretrain_steps, rl_steps, star_rounds may be 0 (that stage runs no chunk: a base of 0 NTP steps
+fails its gate, an RL stage of 0 steps has empty curves and its claims are not judged); no claim
+passes then. star_epochs stays >= 1 (rl/lm_star.StarSpec).
 """
 from __future__ import annotations
 
@@ -103,12 +107,13 @@ class Config:
         check_seeds(self.seeds)
         # step and sample bounds: ~50x-500x the paper tier (20k NTP steps, 1000 RL steps of 64 x 8, STaR 20 rounds
         # of 8192 prompts); step counts stay far below 2^31 (int32 step keys)
+        # 0 steps / rounds: learning switched off (issue 20), that stage runs no chunk
         require_int(self.pretrain_steps_per_chunk, "pretrain_steps_per_chunk", 1, 1_000_000)
         for knob in ("pretrain_steps", "low_pretrain_steps"):
             v = getattr(self, knob)
-            require(is_int(v) and 1 <= v <= 10_000_000 and v % self.pretrain_steps_per_chunk == 0, knob, v,
-                    f"a positive multiple of pretrain_steps_per_chunk = {self.pretrain_steps_per_chunk}, "
-                    "at most 10000000")
+            require(is_int(v) and 0 <= v <= 10_000_000 and v % self.pretrain_steps_per_chunk == 0, knob, v,
+                    f"a multiple of pretrain_steps_per_chunk = {self.pretrain_steps_per_chunk} in 0..10000000 "
+                    "(0: learning off)")
         require_float(self.early_q_min, "early_q_min", 0.0, 1.0)
         require_float(self.early_q_max, "early_q_max", self.early_q_min, 1.0,
                       allowed=f"early_q_min = {self.early_q_min} <= early_q_max <= 1")
@@ -118,15 +123,15 @@ class Config:
             require(len(v) > 0 and set(v) <= set(allowed) and len(set(v)) == len(v), knob, v,
                     f"distinct values from {list(allowed)}")
         require_int(self.rl_steps_per_chunk, "rl_steps_per_chunk", 1, 1_000_000)
-        require(is_int(self.rl_steps) and 1 <= self.rl_steps <= 1_000_000
+        require(is_int(self.rl_steps) and 0 <= self.rl_steps <= 1_000_000
                 and self.rl_steps % self.rl_steps_per_chunk == 0, "rl_steps", self.rl_steps,
-                f"a positive multiple of rl_steps_per_chunk = {self.rl_steps_per_chunk}, at most 1000000")
+                f"a multiple of rl_steps_per_chunk = {self.rl_steps_per_chunk} in 0..1000000 (0: learning off)")
         require_int(self.prompts_per_step, "prompts_per_step", 1, 4096)
         require_int(self.group_size, "group_size", 2, 1024, "2..1024 (GRPO needs a group)")
         for knob in ("rl_lr", "star_lr"):  # 0: learning switched off (issue 20)
             require_finite_nonneg(getattr(self, knob), knob)
         require_finite_positive(self.temperature, "temperature")
-        require_int(self.star_rounds, "star_rounds", 1, 1000)
+        require_int(self.star_rounds, "star_rounds", 0, 1000, "0..1000 (0: learning off)")
         # lm_star.StarSpec's own check names its fields; these name the knobs set here
         require_int(self.star_batch, "star_batch", 1, 16_384)
         require(is_int(self.star_prompts) and self.star_batch <= self.star_prompts <= 1_048_576
@@ -236,11 +241,34 @@ def _steps_to(acc: np.ndarray, target: float, per_chunk: int) -> int | None:
 def _checkpoint_info(cfg: Config, base: Run, start: str) -> dict:
     """The start checkpoint's step and chain-token accuracy (from its base's pretraining history)."""
     if start == "early":
-        step = int(base.history("early_step")[-1])
+        step = _early_step(base)
         return {"ckpt_step": step, "ckpt_chain_acc": float(base.history("early_chain_acc")[-1]) if step else None,
                 "ckpt_chain_q": float(base.history("early_q")[-1]) if step else None}
     hist = base.history("chain_token_acc")
-    return {"ckpt_step": len(hist) * cfg.pretrain_steps_per_chunk, "ckpt_chain_acc": float(hist[-1])}
+    return {"ckpt_step": len(hist) * cfg.pretrain_steps_per_chunk,
+            "ckpt_chain_acc": float(hist[-1]) if plm.trained(hist) else None}
+
+
+def _early_step(base: Run) -> int:
+    """The step of the base's "early" checkpoint; 0 (none: the initial params) also for a base of 0
+    NTP steps, which has no history."""
+    hist = base.history("early_step")
+    return int(hist[-1]) if plm.trained(hist) else 0
+
+
+def _last(a_SxC: np.ndarray) -> np.ndarray:
+    """[S] last-chunk values; NaN for a stage of 0 chunks (nothing was trained, nothing measured)."""
+    return a_SxC[:, -1] if a_SxC.shape[1] else np.full(a_SxC.shape[0], np.nan)
+
+
+def _first(a_SxC: np.ndarray) -> np.ndarray:
+    return a_SxC[:, 0] if a_SxC.shape[1] else np.full(a_SxC.shape[0], np.nan)
+
+
+def _num(x) -> float | None:
+    """A row / metric value: None where nothing was measured (NaN)."""
+    x = float(x)
+    return None if np.isnan(x) else x
 
 
 def _stack(rl: list[Run], key: str) -> np.ndarray:
@@ -259,20 +287,22 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
             c = {k: plm.curve(_stack(rl, k), _stack(rl, f"start_{k}")) for k in CURVE_KEYS}
             arrays.update({f"{alg}/{start}/{k}": v for k, v in c.items()})
             arrays[f"{alg}/{start}/reward"] = _stack(rl, "reward")
+            # a stage of 0 RL steps / STaR rounds (issue 20) has empty curves: its values are None
+            first, last = ({k: f(v) for k, v in c.items()} for f in (_first, _last))
             for i, run in enumerate(rl):
                 info = _checkpoint_info(cfg, bases[BASE_OF[start], run.row["seed"]], start)
                 rows.append({"algorithm": alg, "start": start, "seed": run.row["seed"], **info,
-                             "start_acc": float(c["acc"][i, 0]), "final_acc": float(c["acc"][i, -1]),
-                             "start_len_median": float(c["greedy_len_median"][i, 0]),
-                             "final_len_median": float(c["greedy_len_median"][i, -1]),
-                             "start_len_mean": float(c["greedy_len_mean"][i, 0]),
-                             "final_len_mean": float(c["greedy_len_mean"][i, -1]),
-                             "final_greedy_long": float(c["greedy_long"][i, -1]),
+                             "start_acc": _num(first["acc"][i]), "final_acc": _num(last["acc"][i]),
+                             "start_len_median": _num(first["greedy_len_median"][i]),
+                             "final_len_median": _num(last["greedy_len_median"][i]),
+                             "start_len_mean": _num(first["greedy_len_mean"][i]),
+                             "final_len_mean": _num(last["greedy_len_mean"][i]),
+                             "final_greedy_long": _num(last["greedy_long"][i]),
                              "steps_to_acc_target": _steps_to(c["acc"][i], cfg.acc_target, per_chunk),
                              **run.base_info()})
             tag = f"{alg},{start}"
-            metrics[f"final_acc_mean[{tag}]"] = float(c["acc"][:, -1].mean())
-            metrics[f"final_len_median_mean[{tag}]"] = float(c["greedy_len_median"][:, -1].mean())
+            metrics[f"final_acc_mean[{tag}]"] = _num(last["acc"].mean())
+            metrics[f"final_len_median_mean[{tag}]"] = _num(last["greedy_len_median"].mean())
             reach = [_steps_to(a, cfg.acc_target, per_chunk) for a in c["acc"]]
             metrics[f"{'rounds' if alg == 'star' else 'steps'}_to_acc_target_mean[{tag}]"] = (
                 float(np.mean(reach)) if None not in reach else None)
@@ -301,7 +331,7 @@ def _no_early_checkpoint(cfg: Config, bases: dict) -> str | None:
     """Why the "early" claims cannot be judged, or None. early_step 0 means no chunk of the main
     pre-training ended with chain_q in [early_q_min, early_q_max], so the "early" checkpoint would be
     the random initialisation, not a model that has begun but not finished learning the chain."""
-    never = [int(s) for s in cfg.seeds if bases["main", int(s)].history("early_step")[-1] <= 0]
+    never = [int(s) for s in cfg.seeds if _early_step(bases["main", int(s)]) <= 0]
     return (f"no early checkpoint (chain_q was never in [{cfg.early_q_min}, {cfg.early_q_max}] at a chunk end) "
             f"for seeds {never}") if never else None
 
@@ -338,9 +368,10 @@ def _base_sound(cfg: Config, bases: dict, base: str) -> dict[str, bool]:
 def _low_long_enough(cfg: Config, bases: dict) -> dict[str, bool]:
     """p_cot = 0.01 (issue 20): RL can only grow what NTP left: pi(long correct) >= p_cot_low / 2 at the
     end of the low pre-training, on every seed."""
-    pi = [float(bases["low", int(s)].history("pi_long_correct")[-1]) for s in cfg.seeds]
-    return {f"pi(long correct) >= p_cot_low / 2 = {cfg.p_cot_low / 2:g} after NTP (measured {min(pi):.4g})":
-            min(pi) >= cfg.p_cot_low / 2}
+    pi = float(np.min([_last(bases["low", int(s)].history("pi_long_correct")[None])[0]
+                       for s in cfg.seeds]))  # NaN after 0 NTP steps: not met
+    return {f"pi(long correct) >= p_cot_low / 2 = {cfg.p_cot_low / 2:g} after NTP (measured {pi:.4g})":
+            bool(pi >= cfg.p_cot_low / 2)}
 
 
 def _claims(cfg: Config, alg: str, start: str, c: dict, bases: dict, done: dict) -> dict[str, V.Verdict]:
@@ -348,9 +379,15 @@ def _claims(cfg: Config, alg: str, start: str, c: dict, bases: dict, done: dict)
     - early: an early checkpoint exists, and "fails to generalise" needs the positive control
       <alg>_good_generalises passed in the same run (RL from the learned chain works, so a failure
       from "early" is about timing, not the recipe) and the chain learned (the main gate);
-    - low: pi(long correct) >= p_cot_low / 2 after NTP (`_low_long_enough`)."""
+    - low: pi(long correct) >= p_cot_low / 2 after NTP (`_low_long_enough`);
+    - every claim: the RL stage ran (issue 20: 0 RL steps / STaR rounds train nothing, the curves
+      are empty)."""
+    ran = c["acc"].shape[1] > 0
+    if not ran:  # NaN curves of one point: every value below is "not measured"
+        c = {k: np.full((v.shape[0], 1), np.nan) for k, v in c.items()}
     acc, med, mean = c["acc"], c["greedy_len_median"], c["greedy_len_mean"]
-    sound = _base_sound(cfg, bases, BASE_OF[start])
+    sound = {**_base_sound(cfg, bases, BASE_OF[start]),
+             f"the {alg} stage ran at least one chunk ({plm.NOTHING_TRAINED} otherwise)": ran}
     if start == "good":
         length = V.at_least(float(med[:, -1].min()), cfg.d, what="min final median greedy length over seeds")
         return {f"{alg}_good_generalises": V.judged_if(sound, _all_of([
@@ -385,23 +422,26 @@ def _pretrain_summary(cfg: Config, bases: dict, metrics: dict, verdicts: dict, a
                                 "samples", "good_step", "early_step", "pi_long_correct")}
         for k in ("chain_token_acc", "acc", "greedy_len_median", "sampled_long", "p_eos_x1", "loss", "samples"):
             arrays[f"pretrain_{name}/{k}"] = hist[name][k]
-        good_step = hist[name]["good_step"][:, -1]
+        good_step = _last(hist[name]["good_step"])  # NaN after 0 NTP steps: never reached
         reached = good_step >= 0
         metrics[f"pretrain_{name}_reached_good_fraction"] = float(reached.mean())
         metrics[f"pretrain_{name}_steps_to_good_mean"] = float(good_step.mean()) if reached.all() else None
-        metrics[f"pretrain_{name}_final_chain_token_acc_mean"] = float(hist[name]["chain_token_acc"][:, -1].mean())
-        metrics[f"pretrain_{name}_final_pi_long_correct_mean"] = float(hist[name]["pi_long_correct"][:, -1].mean())
+        metrics[f"pretrain_{name}_final_chain_token_acc_mean"] = _num(_last(hist[name]["chain_token_acc"]).mean())
+        metrics[f"pretrain_{name}_final_pi_long_correct_mean"] = _num(_last(hist[name]["pi_long_correct"]).mean())
     arrays["pretrain_p_cot"] = np.array([cfg.p_cot, cfg.p_cot_low][:len(hist)], np.float32)
     main = hist["main"]
     sound = _base_sound(cfg, bases, "main")
+    what = "min final chain_token_acc of main over seeds"
+    # the learning check itself: a main base of 0 NTP steps learned nothing (fail, not "not judged")
     verdicts["good_checkpoint_reached"] = V.at_least(
-        float(main["chain_token_acc"][:, -1].min()), cfg.good_acc, what="min final chain_token_acc of main over seeds")
+        float(main["chain_token_acc"][:, -1].min()), cfg.good_acc, what=what) if main["acc"].shape[1] else V.Verdict(
+        V.FAIL, None, cfg.good_acc, None, None, f"{what}: {plm.NOTHING_TRAINED}")
     verdicts["early_checkpoint_in_q_window"] = V.judged_if(sound, V.at_least(
-        float(main["early_step"][:, -1].min()), 1, what="min step of the early checkpoint over seeds (0: none)"))
+        float(_last(main["early_step"]).min()), 1, what="min step of the early checkpoint over seeds (0: none)"))
     # NTP alone: greedy decoding at the end of the p_cot pre-training (a claim about a model that knows the chain)
-    acc, med = main["acc"][:, -1], main["greedy_len_median"][:, -1]
-    metrics["ntp_final_acc_mean"] = float(acc.mean())
-    metrics["ntp_final_len_median_mean"] = float(med.mean())
+    acc, med = _last(main["acc"]), _last(main["greedy_len_median"])
+    metrics["ntp_final_acc_mean"] = _num(acc.mean())
+    metrics["ntp_final_len_median_mean"] = _num(med.mean())
     verdicts["ntp_alone_stays_short"] = V.judged_if(sound, _all_of([
         V.at_most(float(acc.max()), cfg.short_acc_max, what="max final NTP greedy accuracy over seeds"),
         V.at_most(float(med.max()), 1, what="max final NTP median greedy length over seeds")])).citing(

@@ -23,6 +23,10 @@ capped "ntp" cost is a lower bound, so the comparison is judged as one); ntp_cos
 (log2 cost growth beyond 2 SE, judged when ntp at the smallest d and ntp_rl at both ends learned;
 ntp capped at the largest d gives a lower bound on its growth). With one seed the comparisons have
 no SE and are not judged. Measurements: docs/results/parity-separation.md.
+
+Learning switched off (issue 20): lm.lr and rl_lr may be 0, and ntp_steps, pre_steps, rl_steps may be
+0 (that stage runs no chunk: its runs learn nothing, final_acc None, and a 0-step arm's cap is 0
+samples, so the cost growth is not judged); no claim passes then.
 """
 from __future__ import annotations
 
@@ -77,14 +81,15 @@ class Config:
         check_seeds(self.seeds)
         # steps: 500x the paper tier (2e4 NTP, 2e3 RL steps); int32 step keys stay far from overflow
         require_int(self.steps_per_chunk, "steps_per_chunk", 1, 1_000_000)
+        # 0 steps: learning switched off (issue 20), that stage runs no chunk and nothing is learned
         for knob in ("ntp_steps", "pre_steps"):
             v = getattr(self, knob)
-            require(is_int(v) and 1 <= v <= 10_000_000 and v % self.steps_per_chunk == 0, knob, v,
-                    f"a positive multiple of steps_per_chunk = {self.steps_per_chunk}, at most 10000000")
+            require(is_int(v) and 0 <= v <= 10_000_000 and v % self.steps_per_chunk == 0, knob, v,
+                    f"a multiple of steps_per_chunk = {self.steps_per_chunk} in 0..10000000 (0: learning off)")
         require_int(self.rl_steps_per_chunk, "rl_steps_per_chunk", 1, 1_000_000)
-        require(is_int(self.rl_steps) and 1 <= self.rl_steps <= 1_000_000
+        require(is_int(self.rl_steps) and 0 <= self.rl_steps <= 1_000_000
                 and self.rl_steps % self.rl_steps_per_chunk == 0, "rl_steps", self.rl_steps,
-                f"a positive multiple of rl_steps_per_chunk = {self.rl_steps_per_chunk}, at most 1000000")
+                f"a multiple of rl_steps_per_chunk = {self.rl_steps_per_chunk} in 0..1000000 (0: learning off)")
         require_float(self.good_pi_frac, "good_pi_frac", 0.0, 1.0)
         require_float(self.good_acc, "good_acc", 0.0, 1.0, lo_open=True)
         require_float(self.acc_target, "acc_target", 0.0, 1.0, lo_open=True)
@@ -171,8 +176,14 @@ def _first_hit(values: np.ndarray, target: float) -> int | None:
     return int(hit[0]) if hit.size else None
 
 
+def _final(history: np.ndarray) -> float | None:
+    """The last chunk's value, None when the stage ran no chunk (0 steps: nothing was trained)."""
+    return float(history[-1]) if len(history) else None
+
+
 def _rows(cfg: Config, runs: Runs) -> list[dict]:
-    """One row per (d, arm, seed), with samples to learn (None when not learned within the cap)."""
+    """One row per (d, arm, seed), with samples to learn (None when not learned within the cap; a
+    stage of 0 steps learns nothing: its final_acc is None)."""
     rows, caps = [], cfg.caps()
     for d in cfg.ds:
         for s in cfg.seeds if "ntp" in cfg.arms else ():
@@ -182,10 +193,10 @@ def _rows(cfg: Config, runs: Runs) -> list[dict]:
                          "samples": None if c is None else (c + 1) * cfg.steps_per_chunk * cfg.lm.batch,
                          "cost": ((c + 1) * cfg.steps_per_chunk * cfg.lm.batch) if c is not None
                          else f">= {caps['ntp']}",
-                         "final_acc": float(acc[-1]), "cap": caps["ntp"]})
+                         "final_acc": _final(acc), "cap": caps["ntp"]})
         for s in cfg.seeds if "ntp_rl" in cfg.arms else ():
             base, rl = runs.one(stage="pretrain", d=d, seed=int(s)), runs.one(stage="rl", d=d, seed=int(s))
-            good_step = int(base.history("good_step")[-1])
+            good_step = int(base.history("good_step")[-1]) if plm.trained(base.history("good_step")) else -1
             acc = plm.curve(rl.history("acc")[None], rl.history("start_acc")[None])[0]
             c = _first_hit(acc, cfg.acc_target) if good_step >= 0 else None
             rl_samples = None if c is None else c * cfg.rl_steps_per_chunk * cfg.prompts_per_step * cfg.group_size
@@ -193,7 +204,7 @@ def _rows(cfg: Config, runs: Runs) -> list[dict]:
                          "samples": None if c is None else good_step * cfg.lm.batch + rl_samples,
                          "cost": (good_step * cfg.lm.batch + rl_samples) if c is not None else f">= {caps['ntp_rl']}",
                          "pretrain_samples": good_step * cfg.lm.batch if good_step >= 0 else None,
-                         "rl_samples": rl_samples, "final_acc": float(acc[-1]), "cap": caps["ntp_rl"],
+                         "rl_samples": rl_samples, "final_acc": _final(acc), "cap": caps["ntp_rl"],
                          **rl.base_info()})
     return rows
 
@@ -297,7 +308,13 @@ def _judge(cfg: Config, runs: Runs, rows: list[dict], med: dict, metrics: dict) 
         failed = [v for v in per_d if v.status == V.FAIL]
         verdicts["ntp_rl_cheaper_at_every_d"] = (unjudged[0] if unjudged else failed[0] if failed else min(
             per_d, key=lambda v: v.margin)).citing("NTP + RL is poly(d), NTP alone exponential (Theorems 1-2)")
-        if hi > lo:
+        if hi > lo and min(caps.values()) == 0:
+            # an arm of 0 steps (learning switched off, issue 20) has a cap of 0 samples and learned
+            # nothing: there is no cost whose growth could be compared (and log2 0 is not a cost)
+            verdicts["ntp_cost_grows_faster"] = V.not_judged(
+                f"an arm's cap is 0 samples (caps: {caps}): {plm.NOTHING_TRAINED}").citing(
+                "exponential (NTP) vs polynomial (NTP + RL) growth in d (Theorems 1-2)")
+        elif hi > lo:
             growth = {arm: med[arm, hi] / med[arm, lo] for arm in ARMS}
             metrics.update({f"cost_growth_d{lo}_to_d{hi}[{arm}]": g for arm, g in growth.items()})
             (g_ntp, se_ntp), (g_rl, se_rl) = (
