@@ -187,3 +187,36 @@ def test_affine_zero_ntp_steps_needs_zero_reading_steps():
     assert "'reading_steps'" in _rejected("affine-uniform-vs-hard", "pretrain_steps=0")
     assert "'rl_steps'" in _rejected("affine-uniform-vs-hard", "rl_steps=25")  # still a multiple of steps_per_chunk
     assert "'horizon'" in _rejected("bandit-regret", "horizon=1000")  # one chunk: no T-exponent to fit
+
+
+# learning switched off in the parity experiments (issue 20): every learning rate and every step / round /
+# epoch / sample count of a training stage accepts 0, alone or all at once; per-chunk sizes stay >= 1
+PARITY_OFF = [
+    ("parity-separation", ["lm.lr=0", "rl_lr=0", "ntp_steps=0", "pre_steps=0", "rl_steps=0"]),
+    ("parity-rl", ["lm.lr=0", "rl_lr=0", "star_lr=0", "pretrain_steps=0", "low_pretrain_steps=0", "rl_steps=0",
+                   "star_rounds=0"]),
+    ("parity-threshold", ["lm.lr=0", "head_samples=0", "chain_samples=0", "lm_steps=0"]),
+    ("parity-leap2", ["lm.lr=0", "steps=0"]),
+    ("parity-star", ["pg_lr=0", "rounds=0", "epochs=0", "pg_steps=0", "head_samples=0", "chain_samples=0"]),
+]
+
+
+@pytest.mark.parametrize("eid, assignments", PARITY_OFF)
+def test_parity_learning_switched_off_is_legal(eid, assignments):
+    for assignment in assignments:
+        validate(apply_overrides(_quick(eid), [assignment]))
+    validate(apply_overrides(_quick(eid), assignments))
+
+
+@pytest.mark.parametrize("eid, assignment, knob", [
+    ("parity-separation", "steps_per_chunk=0", "steps_per_chunk"),
+    ("parity-separation", "rl_steps=5", "rl_steps"),  # still a multiple of rl_steps_per_chunk = 10
+    ("parity-rl", "pretrain_steps_per_chunk=0", "pretrain_steps_per_chunk"),
+    ("parity-rl", "rl_steps_per_chunk=0", "rl_steps_per_chunk"),
+    ("parity-threshold", "chunks=0", "chunks"),
+    ("parity-threshold", "lm_chunks=0", "lm_chunks"),
+    ("parity-leap2", "chunks=0", "chunks"),
+    ("parity-star", "pg_steps_per_chunk=0", "pg_steps_per_chunk"),
+])
+def test_parity_per_chunk_sizes_stay_positive(eid, assignment, knob):
+    assert f"'{knob}'" in _rejected(eid, assignment)
