@@ -17,8 +17,10 @@ from theoryrl.core.results import load_npz
 from theoryrl.experiments import affine_uniform_vs_hard, bandit_diversity, bandit_regret
 
 
-def _run(module, sets, out):
+def _run(module, sets, out, plot=False):
     folder = execute(module, "quick", sets, out=out, quiet=True)
+    if plot:  # the figure of an untrained run is drawn from its (possibly empty) histories
+        assert all(p.exists() for p in module.plot(folder, out.parent / f"{out.name}-fig"))
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["verdicts"], "no claim recorded"
     passed = [claim for claim, v in summary["verdicts"].items() if v["status"] == "pass"]
@@ -55,7 +57,7 @@ def test_affine_zero_steps(tmp_path):
     from theoryrl.rl import lm_runs
 
     sets = AFFINE + ["pretrain_steps=0", "reading_steps=0", "rl_steps=0"]
-    _, summary, arrays = _run(affine_uniform_vs_hard, sets, tmp_path / "steps0")
+    _, summary, arrays = _run(affine_uniform_vs_hard, sets, tmp_path / "steps0", plot=True)
     assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
     assert arrays["rl_eval_acc"].shape == (3, 0, 2) and arrays["pretrain_eval_acc"].shape == (1, 0, 2)
     assert all(row["base_gate_passed"] is False for row in summary["rows"])
@@ -74,7 +76,7 @@ def test_bandit_regret_zero_horizon(tmp_path):
     """horizon = 0: no arm is pulled, the regret table is empty, nothing is judged."""
     sets = ["arms=20,40", "outcomes=2,5", "horizon=0", "steps_per_chunk=100", "algorithms=arm_ucb,outcome_ucb",
             "seeds=42,43", "fit_from=0"]
-    _, summary, arrays = _run(bandit_regret, sets, tmp_path / "r")
+    _, summary, arrays = _run(bandit_regret, sets, tmp_path / "r", plot=True)
     assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
     assert arrays["regret_mean"].shape == (2, 2, 2, 0)
     assert all(row["T"] == 0 and row["arms_tried"] == 0 and row["regret"] == 0 for row in summary["rows"])
@@ -93,7 +95,7 @@ def test_bandit_diversity_lr_zero(tmp_path):
 
 def test_bandit_diversity_zero_rounds(tmp_path):
     """rounds = 0: no sample drawn, nothing solved, nothing judged."""
-    _, summary, arrays = _run(bandit_diversity, DIVERSITY + ["rounds=0"], tmp_path / "r0")
+    _, summary, arrays = _run(bandit_diversity, DIVERSITY + ["rounds=0"], tmp_path / "r0", plot=True)
     assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
     assert arrays["solved_frac_mean"].shape[-1] == 0
 
@@ -132,7 +134,7 @@ def test_chain_zero_epochs(eid, tmp_path):
     from theoryrl import experiments
 
     sets, recipe, curve = CHAIN[eid]
-    _, summary, arrays = _run(experiments.get(eid), sets + [f"{recipe}.epochs=0"], tmp_path / eid)
+    _, summary, arrays = _run(experiments.get(eid), sets + [f"{recipe}.epochs=0"], tmp_path / eid, plot=True)
     assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
     assert arrays[curve].shape[1] == 0
 

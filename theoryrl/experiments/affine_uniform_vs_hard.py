@@ -601,6 +601,10 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
     from theoryrl.core import plotting
 
     arrays = load_npz(Path(run_dir) / "arrays.npz")
+    # a stage of 0 steps (learning switched off) has empty [runs, 0, ...] histories: one NaN evaluation
+    # stands in, so the figure is drawn (empty) instead of failing on the last evaluation
+    arrays = {k: np.full((v.shape[0], 1) + v.shape[2:], np.nan) if v.ndim >= 2 and v.shape[1] == 0 else v
+              for k, v in arrays.items()}
     cfg = json.loads((Path(run_dir) / "config.json").read_text())["config"]
     sampled = cfg["eval_samples"] > 0
     # step 0 is the pre-trained base every arm starts from

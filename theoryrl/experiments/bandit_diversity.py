@@ -303,6 +303,9 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
     from theoryrl.core import plotting
 
     arr = load_npz(Path(run_dir) / "arrays.npz")
+    # rounds = 0 (learning switched off): empty curves; one NaN point stands in, so the figure is drawn empty
+    arr = {key: np.full(v.shape[:-1] + (1,), np.nan) if v.dtype.kind in "fiu" and v.shape[-1:] == (0,) else v
+           for key, v in arr.items()}
     methods, k = [str(m) for m in arr["methods"]], arr["budget"]
     fig, axes = plotting.subplots(1, 3, width=4.4)
     for col, (key, label) in enumerate((("solved_frac", "questions solved at least once"),
