@@ -152,9 +152,14 @@ def _apply(kind, pv_4, pmask_4, c, p):
                       [c, pv_4[0], pv_4[0] + c, pv_4[0] * c, pv_4[0] + pv_4[1], pv_4[0] - pv_4[1]], total) % p
 
 
+def _below(u, n):
+    """Integer uniform in 0..n-1 from u ~ U[0, 1) (clamped: a float32 product can round up to n)."""
+    return jnp.clip(jnp.floor(u * n).astype(jnp.int32), 0, jnp.maximum(n - 1, 0))
+
+
 def _constant(kind, u, p):
     return jnp.select([kind == CONST, kind == ADDC, kind == MULC],
-                      [jnp.floor(u * p), 1 + jnp.floor(u * (p - 1)), 2 + jnp.floor(u * 3)], 0).astype(jnp.int32)
+                      [_below(u, p), 1 + _below(u, p - 1), 2 + _below(u, 3)], 0).astype(jnp.int32)
 
 
 def _grow(spec: DagSpec, op, u_Mx5):
@@ -181,8 +186,8 @@ def _grow(spec: DagSpec, op, u_Mx5):
         ok &= (o_kind != AGG) | ((A < MAX_AGGREGATES) & (agg_of[i] < 0))
         o = _draw(jnp.where(ok, o_w, 0.0), u[0])
         k, n_new, n_sh = o_kind[o], o_new[o], o_sh[o]
-        s1 = i + 1 + jnp.minimum(jnp.floor(u[1] * O).astype(jnp.int32), jnp.maximum(O - 1, 0))
-        s2 = i + 1 + (s1 - i + jnp.floor(u[2] * (O - 1)).astype(jnp.int32)) % jnp.maximum(O, 1)
+        s1 = i + 1 + _below(u[1], O)  # two distinct open nodes
+        s2 = i + 1 + (s1 - i + _below(u[2], O - 1)) % jnp.maximum(O, 1)
         row = jnp.where(j4 < n_new, C + j4, jnp.where(j4 == n_new, s1, s2))
         row = jnp.where(j4 < n_new + n_sh, row, -1)
         swap = ((k == ADD) | (k == SUB)) & (u[4] < 0.5)  # operand order of a binary op is random
@@ -212,8 +217,8 @@ def _distractors(spec: DagSpec, Nn, kind, par, cval, u_Dx5):
         u, size = u_Dx5[d], Nn + d
         k = kinds[_draw(weights, u[0])]
         k = jnp.where(((k == ADD) | (k == SUB)) & (size < 2), ADDC, k)
-        j1 = jnp.minimum(jnp.floor(u[1] * size).astype(jnp.int32), size - 1)
-        j2 = (j1 + 1 + jnp.floor(u[2] * (size - 1)).astype(jnp.int32)) % size
+        j1 = _below(u[1], size)
+        j2 = (j1 + 1 + _below(u[2], size - 1)) % size
         node = lambda j: jnp.where(j < Nn, j, M + j - Nn)
         n_par = jnp.select([k == CONST, (k == ADD) | (k == SUB)], [0, 2], 1)
         row = jnp.where(jnp.arange(MAX_PARENTS) < n_par, jnp.array([node(j1), node(j2), 0, 0]), -1)
@@ -362,7 +367,8 @@ def sample(key: jax.Array, spec: DagSpec, params: DagParams, n: int) -> DagProbl
     want = {"op_probs": (M + 1,), "context_probs": (tk.NUM_CONTEXTS,), "distractor_probs": (D + 1,)}
     for field, shape in want.items():
         if jnp.shape(getattr(params, field)) != shape:
-            raise ValueError(f"params.{field} must have shape {shape} for {spec}, got {jnp.shape(getattr(params, field))}")
+            raise ValueError(f"params.{field} must have shape {shape} for {spec}, "
+                             f"got {jnp.shape(getattr(params, field))}")
     k_u, k_pl, k_it, k_nm, k_sh = jax.random.split(key, 5)
     u = jax.random.uniform(k_u, (n, 3 + 5 * (M + D)))
     op = jax.vmap(_draw, (None, 0))(params.op_probs, u[:, 0])
