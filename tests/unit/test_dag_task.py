@@ -206,6 +206,15 @@ def test_sequences_put_the_solution_right_after_the_prompt(problems):
         assert (tokens[b, lp + ls:] == 0).all() and mask[b].sum() == ls and mask[b, lp:lp + ls].all()
 
 
+def test_left_padded_prompts_and_take(problems):
+    pr = gen.take(jax.tree.map(jnp.asarray, problems), jnp.array([3, 1, 2]))
+    tokens, mask = map(np.asarray, gen.left_padded_prompts(pr))
+    for i, b in enumerate([3, 1, 2]):
+        lp = int(problems.prompt_len_B[b])
+        assert mask[i].sum() == lp and mask[i, -lp:].all() and (tokens[i, :-lp] == 0).all()
+        np.testing.assert_array_equal(tokens[i, -lp:], problems.prompt_BxLp[b, :lp])
+
+
 def test_params_of_another_spec_are_refused_at_the_boundary():
     other = mix.make_params(gen.DagSpec(op_max=8), [((2, 8), 1.0)])
     with pytest.raises(ValueError, match="op_probs must have shape"):

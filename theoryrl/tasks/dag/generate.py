@@ -394,3 +394,20 @@ def sequences(problems: DagProblems) -> tuple[jax.Array, jax.Array]:
     from_prompt = jnp.take_along_axis(problems.prompt_BxLp, jnp.minimum(t, Lp - 1), axis=1)
     tokens = jnp.where(t < lp, from_prompt, jnp.where(t < end, from_sol, PAD_ID))
     return tokens.astype(jnp.int32), ((t >= lp) & (t < end)).astype(jnp.int32)
+
+
+@jax.jit
+def left_padded_prompts(problems: DagProblems) -> tuple[jax.Array, jax.Array]:
+    """(prompts_BxLp, mask_BxLp): each prompt right-aligned behind PADs, the layout the KV-cache
+    sampler (`rl/sampling.py`) takes, so every response starts at the same cache slot."""
+    Lp = problems.prompt_BxLp.shape[1]
+    shift = Lp - problems.prompt_len_B[:, None]
+    t = jnp.arange(Lp)[None, :]
+    tokens = jnp.take_along_axis(problems.prompt_BxLp, jnp.clip(t - shift, 0, Lp - 1), axis=1)
+    mask = t >= shift
+    return jnp.where(mask, tokens, PAD_ID).astype(jnp.int32), mask
+
+
+def take(problems: DagProblems, idx) -> DagProblems:
+    """Rows idx of every field (e.g. jnp.repeat(jnp.arange(P), G) for G samples per prompt)."""
+    return jax.tree.map(lambda x: x[idx], problems)
