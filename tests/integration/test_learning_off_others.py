@@ -166,7 +166,7 @@ def _barely_moved(rows, start=2.0):
 def test_chain_flow_scaling_tiny_horizon(tmp_path):
     from theoryrl.experiments import chain_flow_scaling
 
-    sets = ["ms=3,4", "horizons=inf", "inits=consts", "hard_sets=m-1", "mass_m=3", "cs=0.5,0.05", "ks=1",
+    sets = ["ms=3,4", "horizons=inf", "inits=consts", "hard_sets=m-1", "mass_m=3", "cs=0.5", "ks=",
             "rests=hardest"] + TINY_FLOW
     _, summary, _ = _run(chain_flow_scaling, sets, tmp_path / "s")
     assert all(v["status"] == "not judged" for v in summary["verdicts"].values())
