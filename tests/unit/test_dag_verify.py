@@ -115,6 +115,26 @@ def test_every_reward_mode_on_the_hand_cases(hand, mode, want):
     np.testing.assert_allclose(np.asarray(ver.reward(hand, mode, alpha=0.2)), want, atol=1e-6)
 
 
+def test_parse_reads_names_parents_values_and_the_answer():
+    texts = [CASES[0], "bear forest = 5 = bear forest 6 ; answer 2",
+             ("elementary evervale = 5 = elementary evervale 5 ; "
+              "bear forest = elementary evervale 5 + 1 = bear forest 6 ;"),
+             "bear evervale = 5 = bear evervale 5 ; wolf = ; <eos>"]
+    ids = _ids(texts)
+    g = jax.tree.map(np.asarray, ver.parse(SPEC, ids, jnp.zeros(len(texts), jnp.int32)))
+    steps = [np.flatnonzero(row) for row in g["is_step_BxT"]]
+    assert [len(s) for s in steps] == [3, 1, 2, 2]
+    at = lambda key, b: g[key][b, steps[b]].tolist()
+    assert at("name_BxT", 0) == [0, 6, 36] and at("value_BxT", 0) == [5, 8, 13] and all(at("consistent_BxT", 0))
+    assert [set(np.flatnonzero(p)) for p in g["parents_BxTxN"][0, steps[0]]] == [set(), {0}, {0, 6}]
+    assert at("name_BxT", 1) == [0] and at("value_BxT", 1) == [6] and at("consistent_BxT", 1) == [False]
+    assert at("name_BxT", 2) == [-2, 0] and at("foreign_parents_BxT", 2) == [0, 1] and not g["parents_BxTxN"][2].any()
+    assert at("name_BxT", 3) == [-2, -1]  # a name of two contexts; a malformed step
+    assert g["answer_B"].tolist() == [13, 2, -1, -1]
+    ops = g["operand_name_BxT"][0] >= 0
+    assert g["operand_name_BxT"][0, ops].tolist() == [0, 0, 6] and g["operand_value_BxT"][0, ops].tolist() == [5, 5, 8]
+
+
 def test_hacking_rate_on_a_hand_built_batch(hand):
     assert float(ver.hacking_rate(hand["answer_correct_B"], hand["perfect_B"])) == pytest.approx(3 / 7)
     assert float(ver.hacking_rate(jnp.array([1, 1, 0, 1]), jnp.array([1, 1, 0, 1]))) == 0.0

@@ -21,7 +21,8 @@ value as right only when its stated value is the gold one, every operand value i
 parent's gold value, and the step is consistent (so a wrong constant with a lucky result fails too).
 With right parents this is the letter substitution's meaning. Extra nodes (names not in the gold
 graph, repeats, other contexts' names, malformed steps) are allowed by `perfect` (evaluation, §5.3)
-and penalised by the process reward and by `strict` (§7.2, §7.4).
+and penalised by the process reward and by `strict` (§7.2, §7.4). `parse` returns the stated graph
+itself, for inspection.
 """
 from __future__ import annotations
 
@@ -85,7 +86,10 @@ def _unpack(words_Nx2):
     return ((words_Nx2[:, n // 32] >> (n % 32).astype(jnp.uint32)[None, :]) & 1).astype(bool)
 
 
-def _verify_one(spec: DagSpec, tok_T, ctx, gold_value_N, gold_parents_Nx2, answer, num_nodes):
+def _parse_one(spec: DagSpec, tok_T, ctx) -> dict:
+    """The graph one response states. Step arrays are indexed by the position t of the step's `;`
+    (a step is every `;` before `answer`, parsed or not); operand arrays by the position of each
+    operand's noun token."""
     (T,) = tok_T.shape
     t = jnp.arange(T)
     eos = jnp.min(jnp.where(tok_T == EOS_ID, t, T))
@@ -93,53 +97,84 @@ def _verify_one(spec: DagSpec, tok_T, ctx, gold_value_N, gold_parents_Nx2, answe
     cls, idx, own, num = _classify(spec, tok_T, ctx)
     c_at, i_at, o_at, n_at = (partial(_take, a) for a in (cls, idx, own, num))
     at = partial(_take, tok_T)
-    given = jnp.where((ans_pos + 1 < eos) & (c_at(ans_pos + 1) == _NUM), n_at(ans_pos + 1), -1)
-    is_semi = (tok_T == tk.SEMI) & (t < jnp.minimum(ans_pos, eos))
-    start = jnp.concatenate([jnp.zeros(1, jnp.int32), jax.lax.cummax(jnp.where(is_semi, t, -1))[:-1] + 1])
-    end = jax.lax.cummin(jnp.where(is_semi, t, T), reverse=True)
+    is_step = (tok_T == tk.SEMI) & (t < jnp.minimum(ans_pos, eos))
+    start = jnp.concatenate([jnp.zeros(1, jnp.int32), jax.lax.cummax(jnp.where(is_step, t, -1))[:-1] + 1])
+    end = jax.lax.cummin(jnp.where(is_step, t, T), reverse=True)
     # per-position facts, summed into the step that ends at `end` (slot T: no step)
     in_expr = (t >= start + 3) & (t <= end - 5) & (end < T)
     prev = jnp.concatenate([jnp.full(1, _OTHER), cls[:-1]])
     pair_ok = jnp.zeros((), bool)
     for a, b in _ALLOWED:
         pair_ok |= (prev == a) & (cls == b)
-    is_par = in_expr & (cls == _NOUN)
-    par_own = is_par & own & o_at(t + 1)
-    par_name = idx * tk.NUM_PLACES + i_at(t + 1)
-    op_wrong = is_par & (~par_own | (gold_value_N[par_name] != n_at(t + 2)))
+    is_operand = in_expr & (cls == _NOUN)
+    operand_own = is_operand & own & o_at(t + 1)
+    operand_name = jnp.where(operand_own, idx * tk.NUM_PLACES + i_at(t + 1), -1)
     slot = lambda mask: jnp.where(mask, end, T)
     bad_T = jnp.zeros(T + 1, jnp.int32).at[slot(in_expr & ~pair_ok)].add(1)[:T]
-    foreign_T = jnp.zeros(T + 1, jnp.int32).at[slot(is_par & ~par_own)].add(1)[:T]
-    op_wrong_T = jnp.zeros(T + 1, jnp.int32).at[slot(op_wrong)].add(1)[:T]
-    parents_TxN = jnp.zeros((T + 1, tk.NUM_NAMES), bool).at[slot(par_own), par_name].set(True)[:T]
-    value_T = _evaluate(in_expr, cls, num, tok_T, spec.p)
+    foreign_T = jnp.zeros(T + 1, jnp.int32).at[slot(is_operand & ~operand_own)].add(1)[:T]
+    parents_TxN = jnp.zeros((T + 1, tk.NUM_NAMES), bool).at[slot(operand_own), jnp.maximum(operand_name, 0)].set(True)
+    expr_value_T = _evaluate(in_expr, cls, num, tok_T, spec.p)
     # the step ending at each `;` position e
     s, e = start, t
     name_ok = (c_at(s) == _NOUN) & (c_at(s + 1) == _PLACE) & (at(s) == at(e - 3)) & (at(s + 1) == at(e - 2))
     shape_ok = ((e - s >= 8) & (at(s + 2) == tk.EQ) & (at(e - 4) == tk.EQ) & (c_at(e - 1) == _NUM)
                 & (c_at(e - 5) == _NUM))
-    parsed = is_semi & name_ok & shape_ok & (bad_T == 0)
-    defined = jnp.where(parsed & o_at(s) & o_at(s + 1), i_at(s) * tk.NUM_PLACES + i_at(s + 1), -1)
-    consistent = value_T[jnp.clip(e - 5, 0, T - 1)] == n_at(e - 1)
+    parsed = is_step & name_ok & shape_ok & (bad_T == 0)
+    name = jnp.where(parsed, jnp.where(o_at(s) & o_at(s + 1), i_at(s) * tk.NUM_PLACES + i_at(s + 1), -2), -1)
+    return {"is_step_T": is_step, "name_T": name.astype(jnp.int32),
+            "value_T": jnp.where(parsed, n_at(e - 1), -1).astype(jnp.int32),
+            "parents_TxN": parents_TxN[:T] & parsed[:, None], "foreign_parents_T": foreign_T,
+            "consistent_T": parsed & (expr_value_T[jnp.clip(e - 5, 0, T - 1)] == n_at(e - 1)),
+            "operand_name_T": operand_name.astype(jnp.int32),
+            "operand_value_T": jnp.where(operand_own, n_at(t + 2), -1),
+            "operand_step_T": jnp.where(operand_own, end, -1),
+            "answer": jnp.where((ans_pos + 1 < eos) & (c_at(ans_pos + 1) == _NUM), n_at(ans_pos + 1), -1)}
+
+
+def _verify_one(spec: DagSpec, tok_T, ctx, gold_value_N, gold_parents_Nx2, answer, num_nodes):
+    (T,) = tok_T.shape
+    g = _parse_one(spec, tok_T, ctx)
+    # operand values against the gold values of the names they follow, counted per step
+    op_wrong = (g["operand_name_T"] >= 0) & (gold_value_N[jnp.maximum(g["operand_name_T"], 0)] != g["operand_value_T"])
+    op_wrong_T = jnp.zeros(T + 1, jnp.int32).at[jnp.where(op_wrong, g["operand_step_T"], T)].add(1)[:T]
     # match gold nodes by name: the first parsed step that defines it
-    hit_TxN = defined[:, None] == jnp.arange(tk.NUM_NAMES)[None, :]
+    hit_TxN = g["name_T"][:, None] == jnp.arange(tk.NUM_NAMES)[None, :]
     first_N = jnp.argmax(hit_TxN, axis=0)
     gold = gold_value_N >= 0
     found = gold & jnp.any(hit_TxN, axis=0)
-    value_ok = (n_at(first_N - 1) == gold_value_N) & consistent[first_N] & (op_wrong_T[first_N] == 0)
-    dep_ok = jnp.all(parents_TxN[first_N] == _unpack(gold_parents_Nx2), axis=1) & (foreign_T[first_N] == 0)
+    value_ok = (g["value_T"][first_N] == gold_value_N) & g["consistent_T"][first_N] & (op_wrong_T[first_N] == 0)
+    dep_ok = (jnp.all(g["parents_TxN"][first_N] == _unpack(gold_parents_Nx2), axis=1)
+              & (g["foreign_parents_T"][first_N] == 0))
     value_mm, dep_mm = jnp.sum(found & ~value_ok), jnp.sum(found & ~dep_ok)
     missing = jnp.sum(gold & ~found)
-    extra = jnp.sum(is_semi) - jnp.sum(found)
-    answer_ok = given == answer
+    extra = jnp.sum(g["is_step_T"]) - jnp.sum(found)
+    answer_ok = g["answer"] == answer
     penalty = value_mm + dep_mm + missing + jnp.minimum(extra, num_nodes) + (~answer_ok)
     perfect = answer_ok & (value_mm == 0) & (dep_mm == 0) & (missing == 0)
-    return dict(answer_N=given.astype(jnp.int32), answer_correct_B=answer_ok, perfect_B=perfect,
-                strict_B=perfect & (extra == 0),
-                process_reward_B=jnp.maximum(0.0, 1.0 - penalty / num_nodes).astype(jnp.float32),
-                penalty_B=penalty.astype(jnp.int32), value_mismatch_B=value_mm.astype(jnp.int32),
-                dep_mismatch_B=dep_mm.astype(jnp.int32), missing_B=missing.astype(jnp.int32),
-                extra_B=extra.astype(jnp.int32))
+    return {"answer_B": g["answer"].astype(jnp.int32), "answer_correct_B": answer_ok, "perfect_B": perfect,
+            "strict_B": perfect & (extra == 0),
+            "process_reward_B": jnp.maximum(0.0, 1.0 - penalty / num_nodes).astype(jnp.float32),
+            "penalty_B": penalty.astype(jnp.int32), "value_mismatch_B": value_mm.astype(jnp.int32),
+            "dep_mismatch_B": dep_mm.astype(jnp.int32), "missing_B": missing.astype(jnp.int32),
+            "extra_B": extra.astype(jnp.int32)}
+
+
+@partial(jax.jit, static_argnames=("spec",))
+def parse(spec: DagSpec, response_BxT: jax.Array, context_B: jax.Array) -> dict:
+    """The graph each response states, for inspection (verify does this and compares with the gold).
+
+    Per step, indexed by the position of its `;` ([B, T]; a step is every `;` before `answer`):
+    is_step_BxT; name_BxT (the local name id noun * 6 + place it defines, -2 for another context's
+    name, -1 where no step parses); value_BxT (the stated value); parents_BxTxN (its parent-name
+    set); foreign_parents_BxT (operand names of another context); consistent_BxT (its <expr>
+    evaluates to the stated value). Per operand, at its noun token: operand_name_BxT,
+    operand_value_BxT, operand_step_BxT (where its step's `;` is). answer_B: the stated answer, -1
+    if none."""
+    if response_BxT.ndim != 2 or jnp.shape(context_B) != response_BxT.shape[:1]:
+        raise ValueError(f"response_BxT must be [B, T] and context_B [B], got {response_BxT.shape} "
+                         f"and {jnp.shape(context_B)}")
+    out = jax.vmap(partial(_parse_one, spec))(response_BxT.astype(jnp.int32), context_B)
+    return {k.replace("_T", "_BxT").replace("answer", "answer_B"): v for k, v in out.items()}
 
 
 @partial(jax.jit, static_argnames=("spec",))
@@ -154,11 +189,9 @@ def verify(spec: DagSpec, problems: DagProblems, response_BxT: jax.Array) -> dic
     B = problems.answer_B.shape[0]
     if response_BxT.ndim != 2 or response_BxT.shape[0] != B:
         raise ValueError(f"response_BxT must be [B={B}, T], got shape {response_BxT.shape}")
-    out = jax.vmap(partial(_verify_one, spec))(
+    return jax.vmap(partial(_verify_one, spec))(
         response_BxT.astype(jnp.int32), problems.context_B, problems.gold_value_BxN, problems.gold_parents_BxNx2,
         problems.answer_B, problems.num_nodes_B)
-    out["answer_B"] = out.pop("answer_N")
-    return out
 
 
 def reward(result: dict, mode: str, alpha=0.5) -> jax.Array:
