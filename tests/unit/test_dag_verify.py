@@ -214,6 +214,12 @@ def test_random_token_strings_never_verify_and_never_raise(generated):
         assert np.isfinite(res["process_reward_B"]).all() and (res["process_reward_B"] < 1).all()
 
 
+def test_a_one_token_response_is_parsed_without_error():
+    res = ver.verify(SPEC, _hand_problems(2), jnp.array([[tk.SEMI], [tk.ANSWER]]))
+    np.testing.assert_array_equal(np.asarray(res["extra_B"]), [1, 0])
+    np.testing.assert_array_equal(np.asarray(res["process_reward_B"]), [0, 0])
+
+
 def test_bad_input_errors():
     with pytest.raises(ConfigError, match="'reward'"):
         ver.reward({}, "best")

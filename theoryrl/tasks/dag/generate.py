@@ -123,7 +123,7 @@ class DagParams:
 class DagProblems:
     """B problems: token ids (PAD-padded, lengths beside) and the gold graph indexed by local name id
     (noun * 6 + place, tokens.py): its value (-1 where the name is not a necessary node) and its
-    parent-name set as a 42-bit mask in two uint32 words (bit n of word n // 32)."""
+    parent-name set as a 42-bit mask in two uint32 words (name n is bit n % 32 of word n // 32)."""
 
     prompt_BxLp: jax.Array
     prompt_len_B: jax.Array

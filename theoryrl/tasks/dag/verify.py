@@ -56,6 +56,11 @@ def _classify(spec: DagSpec, tok_T, ctx):
     return cls, index, is_word & (rel // tk.CONTEXT_WIDTH == ctx), tok_T - tk.NUM0
 
 
+def _shift(x_T, k: int, fill):
+    """x_T delayed by k positions (fill first), any length T."""
+    return jnp.concatenate([jnp.full(k, fill, x_T.dtype), x_T])[:x_T.shape[0]]
+
+
 def _evaluate(in_expr_T, cls_T, num_T, tok_T, p: int):
     """Left-to-right value of each step's <expr> at every position, without a sequential loop.
 
@@ -63,9 +68,8 @@ def _evaluate(in_expr_T, cls_T, num_T, tok_T, p: int):
     `+ v` (1, v), `- v` (1, -v), `* v` (v, 0), and (0, v) for the first operand, which forgets
     everything before it; other tokens are the identity. An associative scan of the composition gives
     every prefix's value."""
-    prev_place = jnp.concatenate([jnp.zeros(1, bool), cls_T[:-1] == _PLACE])
-    op_T = jnp.where(prev_place, jnp.concatenate([jnp.zeros(3, tok_T.dtype), tok_T[:-3]]),
-                     jnp.concatenate([jnp.zeros(1, tok_T.dtype), tok_T[:-1]]))  # before `N P v` or before `c`
+    prev_place = _shift(cls_T, 1, _OTHER) == _PLACE
+    op_T = jnp.where(prev_place, _shift(tok_T, 3, 0), _shift(tok_T, 1, 0))  # before `N P v` or before `c`
     live = in_expr_T & (cls_T == _NUM)
     m = jnp.where(live, jnp.select([op_T == tk.PLUS, op_T == tk.MINUS, op_T == tk.TIMES], [1, 1, num_T], 0), 1)
     a = jnp.where(live, jnp.select([op_T == tk.PLUS, op_T == tk.MINUS, op_T == tk.TIMES], [num_T, -num_T, 0], num_T), 0)
@@ -102,7 +106,7 @@ def _parse_one(spec: DagSpec, tok_T, ctx) -> dict:
     end = jax.lax.cummin(jnp.where(is_step, t, T), reverse=True)
     # per-position facts, summed into the step that ends at `end` (slot T: no step)
     in_expr = (t >= start + 3) & (t <= end - 5) & (end < T)
-    prev = jnp.concatenate([jnp.full(1, _OTHER), cls[:-1]])
+    prev = _shift(cls, 1, _OTHER)
     pair_ok = jnp.zeros((), bool)
     for a, b in _ALLOWED:
         pair_ok |= (prev == a) & (cls == b)
