@@ -242,12 +242,14 @@ def _values(spec: DagSpec, kind, par, cval):
 
 
 def _compact(tok_KxW, len_K, out_len: int):
-    """Concatenate the first len_K[k] tokens of each row k into one PAD-padded [out_len] row."""
-    W = tok_KxW.shape[1]
-    w = jnp.arange(W)[None, :]
-    pos = jnp.where(w < len_K[:, None], (jnp.cumsum(len_K) - len_K)[:, None] + w, out_len)
-    out = jnp.full((out_len,), PAD_ID, jnp.int32).at[pos.reshape(-1)].set(tok_KxW.reshape(-1), mode="drop")
-    return out, jnp.sum(len_K).astype(jnp.int32)
+    """Concatenate the first len_K[k] tokens of each row k into one PAD-padded [out_len] row (a
+    gather: each output position finds its row among the running ends; scatters are slow on CPU)."""
+    K, W = tok_KxW.shape
+    ends = jnp.cumsum(len_K)
+    o = jnp.arange(out_len)
+    row = jnp.minimum(jnp.sum(o[:, None] >= ends[None, :], axis=1), K - 1)
+    tok = tok_KxW[row, jnp.clip(o - ends[row] + len_K[row], 0, W - 1)]
+    return jnp.where(o < ends[-1], tok, PAD_ID).astype(jnp.int32), ends[-1].astype(jnp.int32)
 
 
 def _row(ctx, name, kind, pnames_4, pvals_4, c, value, solution: bool):
@@ -307,7 +309,7 @@ def _solution_order(spec: DagSpec, Nn, kind, par, necessary, pos):
         key = jnp.where(ready, jnp.where(kind == AGG, -1, pos), 4 * NT)
         pick = jnp.argmin(key)
         valid = s < Nn
-        return done.at[pick].set(done[pick] | valid), order.at[s].set(jnp.where(valid, pick, -1))
+        return done | ((jnp.arange(NT) == pick) & valid), order.at[s].set(jnp.where(valid, pick, -1))
 
     init = (jnp.zeros(NT, bool), jnp.full(spec.op_max, -1, jnp.int32))
     return jax.lax.fori_loop(0, spec.op_max, body, init)[1]
