@@ -102,8 +102,9 @@ def drive(
     `on_chunk(c, metrics)` receives host metrics in order (used for metrics.jsonl);
     `all_stopped(metrics)` ends the run early. State leaves carry the leading run axis.
     """
-    compiled, compile_s = _compile(chunk_fn, state, hp, out_shardings)
-    progress.compiled(compile_s)
+    if plan.num_chunks > 0:  # a program of 0 chunks (learning switched off) needs no compiled chunk
+        compiled, compile_s = _compile(chunk_fn, state, hp, out_shardings)
+        progress.compiled(compile_s)
     metrics_shape = jax.eval_shape(chunk_fn, state, hp)[1]
     start, state, history = _restore(ckpt, state, metrics_shape, plan, progress)
     on_start(start, _stack(history))
