@@ -72,6 +72,7 @@ def test_separation_zero_steps(tmp_path):
         ("ntp", False, None, 0), ("ntp_rl", False, None, 0)]
     assert all(h.shape[1] == 0 for h in _histories(folder, "acc"))  # no chunk ran: the initial models
     assert summary["verdicts"]["ntp_rl_learns_every_d"]["status"] == V.FAIL
+    assert parity_separation.plot(folder, tmp_path / "fig")  # the figure of a run that trained nothing
 
 
 def test_separation_zero_steps_at_two_ds_judges_no_cost_growth():
@@ -112,6 +113,7 @@ def test_rl_zero_steps(tmp_path):
     assert all(h.shape[1] == 0 for h in _histories(folder, "acc"))
     assert summary["verdicts"]["good_checkpoint_reached"]["status"] == V.FAIL
     assert summary["metrics"]["pretrain_main_reached_good_fraction"] == 0.0
+    assert parity_rl.plot(folder, tmp_path / "fig")
 
 
 # ---------------------------------------------------------------- parity-threshold
@@ -141,6 +143,7 @@ def test_threshold_zero_samples(tmp_path):
     assert arrays["transformer/hist_acc"].shape[-1] == 0
     assert all(r["acc"] is None for r in summary["rows"] if r["family"] == "transformer")
     assert summary["verdicts"]["greedy_short_for_p_le_0.3[ar_linear,d=4]"]["status"] == V.NOT_JUDGED
+    assert parity_threshold.plot(folder, tmp_path / "fig")
 
 
 # ---------------------------------------------------------------- parity-leap2
@@ -160,6 +163,7 @@ def test_leap2_zero_steps(tmp_path):
     assert load_npz(folder / "arrays.npz")["full/hist_acc"].shape == (2, 1, 0)
     assert {k: v["status"] for k, v in summary["verdicts"].items()} == {
         "chain_learned[full]": V.FAIL, "full_stays_short_below_1/3": V.NOT_JUDGED}
+    assert parity_leap2.plot(folder, tmp_path / "fig")
 
 
 # ---------------------------------------------------------------- parity-star
@@ -187,3 +191,4 @@ def test_star_zero_rounds_and_samples(tmp_path):
     assert "sim_calibrated_switch_round_equals_formula[p0=0.25]" in summary["verdicts"]
     assert all(r["final_long"] is None for r in summary["rows"])
     assert all(h.shape[1] == 0 for h in _histories(folder, "acc"))
+    assert parity_star.plot(folder, tmp_path / "fig")

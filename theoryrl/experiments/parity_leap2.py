@@ -201,6 +201,8 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
     ps, chains = arr["p_cots"], [str(c) for c in arr["chains"]]
     fig, axes = plotting.subplots(1, 3, width=4.2)
     for c, chain in enumerate(chains):
+        if arr[f"{chain}/hist_acc"].shape[-1] == 0:  # 0 steps (learning switched off): no chunk, nothing to draw
+            continue
         acc = arr[f"{chain}/hist_acc"][..., -1]  # [P, S]
         axes[0, 0].errorbar(ps, acc.mean(1), yerr=[acc.mean(1) - acc.min(1), acc.max(1) - acc.mean(1)], marker="os"[c],
                             capsize=2, color=f"C{c}", label=chain)

@@ -531,7 +531,7 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
             ax.plot(n, closed, color=f"C{i}", lw=3, alpha=0.3, label=f"p0 = {p0:g} (closed form)")
         for (arm, variant), (marker, ls) in styles.items():
             key = f"{arm},{variant},{i}"
-            if f"{key}/long" not in arr:
+            if f"{key}/long" not in arr or arr[f"{key}/long"].shape[1] == 0:  # 0 rounds: nothing to draw
                 continue
             ax = axes[0, 0] if arm == "calibrated" else axes[0, 1]
             label = f"{arm} {variant}" if i == 0 else None

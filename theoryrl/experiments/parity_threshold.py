@@ -405,6 +405,8 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
     for k, (_, theory, _) in enumerate(calib):
         axes[0, 1].plot(grid, theory, color=f"C{k}", lw=1, alpha=0.6)
     for f, (family, a) in enumerate(families):
+        if a["hist_acc"].shape[-1] == 0:  # lm_steps 0 (learning switched off): no chunk, nothing to draw
+            continue
         ps, ds = a["p_cots"], a["ds"]
         for i, d in enumerate(ds):
             acc = a["final_acc"][i]
