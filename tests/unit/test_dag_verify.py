@@ -16,7 +16,9 @@ max(0, 1 - penalty / 3). The cases (α = 0.2) and their derivations:
     6 garbage, no EOS: one malformed step  extra 1 + missing 3 + answer 1 = 5 -> R_pv 0, out 0
     7 gold, then junk after EOS            penalty 0 (after EOS is ignored)
     8 gold plus a malformed step `bear forest = ;`  extra 1 -> 1, 2/3  out 1  perfect, not strict
-Hacking rate: answer right in 0, 1, 2, 3, 4, 7, 8; of those 2, 3, 4 are not perfect: 3/7.
+    9 total written `bear forest 5 + fox valley 8`  dependency 1 -> 1, 2/3 out 1  hacked (fox valley is
+      not a gold node, so its written value is not checked: the step counts once, as a dependency)
+Hacking rate: answer right in 0, 1, 2, 3, 4, 7, 8, 9; of those 2, 3, 4, 9 are not perfect: 4/8.
 """
 from __future__ import annotations
 
@@ -48,11 +50,12 @@ CASES = [
     "= = ; 5 bear forest answer",
     f"{BEAR} {WOLF} {TOTAL} answer 13 <eos> fox ; ; 3 answer 1",
     f"{BEAR} {WOLF} bear forest = ; {TOTAL} answer 13 <eos>",
+    f"{BEAR} {WOLF} animals forest = bear forest 5 + fox valley 8 = animals forest 13 ; answer 13 <eos>",
 ]
-OUT = np.array([1, 1, 1, 1, 1, 0, 0, 1, 1], np.float32)
-PV = np.array([1, 2 / 3, 2 / 3, 2 / 3, 2 / 3, 2 / 3, 0, 1, 2 / 3], np.float32)
-PERFECT = np.array([1, 1, 0, 0, 0, 0, 0, 1, 1], bool)
-STRICT = np.array([1, 0, 0, 0, 0, 0, 0, 1, 0], bool)
+OUT = np.array([1, 1, 1, 1, 1, 0, 0, 1, 1, 1], np.float32)
+PV = np.array([1, 2 / 3, 2 / 3, 2 / 3, 2 / 3, 2 / 3, 0, 1, 2 / 3, 2 / 3], np.float32)
+PERFECT = np.array([1, 1, 0, 0, 0, 0, 0, 1, 1, 0], bool)
+STRICT = np.array([1, 0, 0, 0, 0, 0, 0, 1, 0, 0], bool)
 
 
 def _hand_problems(rows: int) -> gen.DagProblems:
@@ -96,12 +99,12 @@ def _verify_rows(problems, rows_idx, responses):
 
 
 def test_hand_cases_counts_and_flags(hand):
-    np.testing.assert_array_equal(hand["answer_B"], [13, 13, 13, 13, 13, 14, -1, 13, 13])
-    np.testing.assert_array_equal(hand["penalty_B"], [0, 1, 1, 1, 1, 1, 5, 0, 1])
-    np.testing.assert_array_equal(hand["extra_B"], [0, 1, 0, 0, 0, 0, 1, 0, 1])
-    np.testing.assert_array_equal(hand["value_mismatch_B"], [0, 0, 1, 0, 0, 0, 0, 0, 0])
-    np.testing.assert_array_equal(hand["dep_mismatch_B"], [0, 0, 0, 0, 1, 0, 0, 0, 0])
-    np.testing.assert_array_equal(hand["missing_B"], [0, 0, 0, 1, 0, 0, 3, 0, 0])
+    np.testing.assert_array_equal(hand["answer_B"], [13, 13, 13, 13, 13, 14, -1, 13, 13, 13])
+    np.testing.assert_array_equal(hand["penalty_B"], [0, 1, 1, 1, 1, 1, 5, 0, 1, 1])
+    np.testing.assert_array_equal(hand["extra_B"], [0, 1, 0, 0, 0, 0, 1, 0, 1, 0])
+    np.testing.assert_array_equal(hand["value_mismatch_B"], [0, 0, 1, 0, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(hand["dep_mismatch_B"], [0, 0, 0, 0, 1, 0, 0, 0, 0, 1])
+    np.testing.assert_array_equal(hand["missing_B"], [0, 0, 0, 1, 0, 0, 3, 0, 0, 0])
     np.testing.assert_array_equal(hand["perfect_B"], PERFECT)
     np.testing.assert_array_equal(hand["strict_B"], STRICT)
     np.testing.assert_allclose(hand["process_reward_B"], PV, atol=1e-6)
@@ -136,7 +139,7 @@ def test_parse_reads_names_parents_values_and_the_answer():
 
 
 def test_hacking_rate_on_a_hand_built_batch(hand):
-    assert float(ver.hacking_rate(hand["answer_correct_B"], hand["perfect_B"])) == pytest.approx(3 / 7)
+    assert float(ver.hacking_rate(hand["answer_correct_B"], hand["perfect_B"])) == pytest.approx(4 / 8)
     assert float(ver.hacking_rate(jnp.array([1, 1, 0, 1]), jnp.array([1, 1, 0, 1]))) == 0.0
     assert np.isnan(float(ver.hacking_rate(jnp.zeros(3, bool), jnp.zeros(3, bool))))
 

@@ -17,8 +17,9 @@ Official semantics kept (§5.2): nodes are matched by name (the first parsed ste
 node v is correct when present, its parent-name set equals the gold set and its value equals the gold
 value. The official format substitutes a parent's value from the letter that defined it, so an
 operand value cannot disagree with the trace; here operands are written out, and we count a step's
-value as right only when its stated value is the gold one, every operand value it writes is its
-parent's gold value, and the step is consistent (so a wrong constant with a lucky result fails too).
+value as right only when its stated value is the gold one, every operand value it writes after a
+gold name is that node's gold value, and the step is consistent (so a wrong constant with a lucky
+result fails too).
 With right parents this is the letter substitution's meaning. Extra nodes (names not in the gold
 graph, repeats, other contexts' names, malformed steps) are allowed by `perfect` (evaluation, §5.3)
 and penalised by the process reward and by `strict` (§7.2, §7.4). `parse` returns the stated graph
@@ -139,7 +140,9 @@ def _verify_one(spec: DagSpec, tok_T, ctx, gold_value_N, gold_parents_Nx2, answe
     (T,) = tok_T.shape
     g = _parse_one(spec, tok_T, ctx)
     # operand values against the gold values of the names they follow, counted per step
-    op_wrong = (g["operand_name_T"] >= 0) & (gold_value_N[jnp.maximum(g["operand_name_T"], 0)] != g["operand_value_T"])
+    # (a name outside the gold graph has no gold value: it already counts as a dependency mismatch)
+    gold_of_operand = gold_value_N[jnp.maximum(g["operand_name_T"], 0)]
+    op_wrong = (g["operand_name_T"] >= 0) & (gold_of_operand >= 0) & (gold_of_operand != g["operand_value_T"])
     op_wrong_T = jnp.zeros(T + 1, jnp.int32).at[jnp.where(op_wrong, g["operand_step_T"], T)].add(1)[:T]
     # match gold nodes by name: the first parsed step that defines it
     hit_TxN = g["name_T"][:, None] == jnp.arange(tk.NUM_NAMES)[None, :]
