@@ -234,6 +234,8 @@ def test_params_of_another_spec_are_refused_at_the_boundary():
     (lambda: mix.op_probs(SPEC, [((2, 4), 0.5), ((3, 6), 0.5)]), "disjoint"),
     (lambda: mix.op_probs(SPEC, [((2, 4), 1.5), ((5, 6), -0.5)]), r"\[0, 1\]"),
     (lambda: mix.op_probs(SPEC, [((2, 4), 0.5), ((5, 6), 0.3)]), "summing to 1"),
+    (lambda: mix.op_probs(SPEC, [(2, 4, 1.0)]), r"a pair \(\(lo, hi\), share\)"),
+    (lambda: mix.context_probs(np.float32(1.2)), r"\[0, 1\]"),
     (lambda: mix.context_probs(1.2), r"\[0, 1\]"),
     (lambda: mix.context_probs(-0.1), r"\[0, 1\]"),
     (lambda: mix.distractor_probs(SPEC, 2, 5), "'distractors'"),

@@ -43,6 +43,8 @@ def check_bands(spec: DagSpec, bands: Mapping[str, Sequence[int]], disjoint: boo
 
 
 def check_share(value, knob: str) -> float:
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
     require(is_finite(value) and 0.0 <= value <= 1.0, knob, value, "a share in [0, 1]")
     return float(value)
 
@@ -52,6 +54,8 @@ def op_probs(spec: DagSpec, mixture: Sequence[tuple[Sequence[int], float]]) -> n
     summing to 1, each share spread uniformly over its band (§6.1's presets)."""
     require(isinstance(mixture, (tuple, list)) and len(mixture) > 0, "op_mixture", mixture,
             "a non-empty list of ((lo, hi), share)")
+    for i, m in enumerate(mixture):
+        require(isinstance(m, (tuple, list)) and len(m) == 2, f"op_mixture.{i}", m, "a pair ((lo, hi), share)")
     bands = check_bands(spec, {f"{i}": m[0] for i, m in enumerate(mixture)})
     shares = [check_share(m[1], f"op_mixture.{i}.share") for i, m in enumerate(mixture)]
     require(abs(sum(shares) - 1.0) < SUM_TOL, "op_mixture", shares, "shares summing to 1")
