@@ -665,3 +665,12 @@ def test_a_program_of_zero_chunks_returns_the_initial_state_and_empty_histories(
     assert not (run_dir / "metrics.jsonl").exists() or (run_dir / "metrics.jsonl").read_text() == ""
     again = run(tmp_path, sets=["chunks=0"])  # reopened: the cached bucket, same summary
     assert summary(again)["rows"] == summary(run_dir)["rows"]
+
+
+def test_a_stage_with_no_plans_at_this_config_is_skipped(tmp_path):
+    """A later stage that plans nothing here (an arm the config does not select) adds no run: the
+    table holds the first stage's runs only, and the analysis sees exactly them."""
+    module = make_module()
+    module.stages = lambda cfg: [Stage("train", functools.partial(_plans, cfg)), Stage("unused", lambda runs: [])]
+    rows = summary(run(tmp_path, module=module))["rows"]
+    assert [r["seed"] for r in rows] == list(Config().seeds)

@@ -91,6 +91,8 @@ def run_stage(ctx: "RunContext", stages: list[Stage], plans: list[RunPlan]) -> l
     """Finished runs of `plans`, in order (`stages[i]` is plan i's own grid point's stage, whose gate
     judges it): stored bases are reused, equal base keys trained once, the rest trained one
     vmapped program per bucket."""
+    if not plans:  # a stage with nothing to run at this config (e.g. an arm that is not selected)
+        return []
     out: list[Run | None] = [None] * len(plans)
     ids = [_base_id(stage, p) for stage, p in zip(stages, plans, strict=True)]
     todo: dict[Any, int] = {}  # base id (or plan index) -> the plan that trains it

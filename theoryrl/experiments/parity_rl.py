@@ -380,6 +380,7 @@ def _claims(cfg: Config, alg: str, start: str, c: dict, bases: dict, done: dict)
       <alg>_good_generalises passed in the same run (RL from the learned chain works, so a failure
       from "early" is about timing, not the recipe) and the chain learned (the main gate);
     - low: pi(long correct) >= p_cot_low / 2 after NTP (`_low_long_enough`);
+    - good: "generalises" needs a start below acc_target on every seed (else it passes unlearned);
     - every claim: the RL stage ran (issue 20: 0 RL steps / STaR rounds train nothing, the curves
       are empty)."""
     ran = c["acc"].shape[1] > 0
@@ -390,7 +391,10 @@ def _claims(cfg: Config, alg: str, start: str, c: dict, bases: dict, done: dict)
              f"the {alg} stage ran at least one chunk ({plm.NOTHING_TRAINED} otherwise)": ran}
     if start == "good":
         length = V.at_least(float(med[:, -1].min()), cfg.d, what="min final median greedy length over seeds")
-        return {f"{alg}_good_generalises": V.judged_if(sound, _all_of([
+        # a start that already generalises (e.g. p_cot > 1/3) would pass with nothing learned
+        below = {f"the start's greedy accuracy is below acc_target = {cfg.acc_target:g} on every seed":
+                 bool(np.all(acc[:, 0] < cfg.acc_target))}
+        return {f"{alg}_good_generalises": V.judged_if({**sound, **below}, _all_of([
                     V.at_least(float(acc[:, -1].min()), cfg.acc_target, what="min final greedy accuracy over seeds"),
                     length])).citing("greedy accuracy 50% -> 100% and length 1 -> d after RL (Fig. 3)"),
                 f"{alg}_good_length_grows_from_1": V.judged_if(
