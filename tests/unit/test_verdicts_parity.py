@@ -98,6 +98,24 @@ def test_threshold_fails(tag):
 
 
 @pytest.mark.parametrize("tag", TAGS)
+@pytest.mark.parametrize("metric", ("p_eos_x1", "pi_long_correct", "pi_short_correct"))
+def test_threshold_calibration_fails_for_each_metric(tag, metric):
+    """Theorem 1's accuracies and the chain learned, but one calibration metric is off by +0.1 at
+    every p and seed (the others exact). Its max |measured - theory| is 0.1 > tol (calib_tol 0.03 for
+    AR-linear: margin -0.07; lm_calib_tol 0.05 for the transformer: margin -0.05): fail; the other
+    three stay at error 0: pass. pi_long_correct + 0.1 keeps the chain learned (>= p/2)."""
+    def off(f, p):
+        m = _calibrated(p, 0.5 if p < 1 / 3 else 1.0)
+        return {**m, metric: m[metric] + 0.1}
+    out = pt.analyze(THRESHOLD_CFG, _threshold_runs(THRESHOLD_CFG, off))
+    tol = THRESHOLD_CFG.lm_calib_tol if tag.startswith("transformer") else THRESHOLD_CFG.calib_tol
+    v = out.verdicts[f"calibrated_{metric}[{tag}]"]
+    assert v.status == V.FAIL and v.value == pytest.approx(0.1) and v.margin == pytest.approx(tol - 0.1)
+    for other in {"p_first_x1", "p_eos_x1", "pi_long_correct", "pi_short_correct"} - {metric}:
+        assert _status(out, f"calibrated_{other}[{tag}]") == V.PASS, other
+
+
+@pytest.mark.parametrize("tag", TAGS)
 def test_threshold_not_judged_when_nothing_learned(tag):
     """Nothing learned: greedy acc 0.5 everywhere, chain_token_acc 0.5, pi_long_correct 0 (< p/2).
     The short answer is an inability: greedy_short, the transition and calibration are not judged;
@@ -120,6 +138,23 @@ def test_threshold_not_judged_when_nothing_learned(tag):
     assert _status(out, f"greedy_short_for_p_le_0.3[{tag}]") == V.PASS
 
 
+def test_threshold_greedy_long_not_judged_when_nothing_was_trained():
+    """lm_steps = 0 (issue 20): the transformer runs have empty histories (no chunk ran), so every
+    final is NaN: greedy_long_for_p_ge_0.4[transformer,d=8] is not judged ("nothing was trained"),
+    and so is every other transformer claim; no transformer claim passes. The AR-linear family is
+    fed Theorem 1 exactly here, and its greedy_long still passes (min acc 1 >= 0.95)."""
+    runs = []
+    for r in _threshold_runs(THRESHOLD_CFG, lambda f, p: _calibrated(p, 0.5 if p < 1 / 3 else 1.0)):
+        arrays = r.arrays if r.row["family"] == "ar_linear" else {k: np.zeros(0) for k in r.arrays}
+        runs.append(Run(r.stage, r.row, arrays))
+    out = pt.analyze(THRESHOLD_CFG, Runs(runs))
+    v = out.verdicts["greedy_long_for_p_ge_0.4[transformer,d=8]"]
+    assert v.status == V.NOT_JUDGED and "nothing was trained" in v.reason
+    transformer = {k: v for k, v in out.verdicts.items() if "[transformer," in k}
+    assert transformer and all(v.status == V.NOT_JUDGED for v in transformer.values())
+    assert _status(out, "greedy_long_for_p_ge_0.4[ar_linear,d=10]") == V.PASS
+
+
 def test_threshold_ar_linear_chain_learned_rule():
     """AR-linear has no chain-token metric: learned iff pi_long_correct >= p/2 (0.049 at p = 0.1 fails,
     0.05 passes)."""
@@ -129,8 +164,9 @@ def test_threshold_ar_linear_chain_learned_rule():
 
 
 def test_threshold_learning_off_is_legal():
-    """lm.lr = 0 (AdamW steps of size 0) is an accepted knob value (issue 20); a tiny lr = 0 run
-    judged no claim as passed (checked by hand: greedy_long fails, the rest not judged)."""
+    """lm.lr = 0 (AdamW steps of size 0) is an accepted knob value (issue 20). This test only
+    validates the config; that such a run passes no claim is checked by running it, in
+    tests/integration/test_learning_off_parity.py (test_threshold_lr_0, test_threshold_zero_samples)."""
     from theoryrl.core.config import apply_overrides, validate
     validate(apply_overrides(pt.TIERS["quick"], ["lm.lr=0"]))
 
@@ -161,7 +197,9 @@ def test_leap2_holds():
     >= 0.95 (margin 0.04); full acc (0.49, 0.51): max 0.51 <= 0.6 (margin 0.09). Beats: mean 0.995 (SE
     0.005) vs 0.5 (SE 0.01): difference 0.495 > 2 sqrt(0.005^2 + 0.01^2) = 0.02236 at every p."""
     out = pl.analyze(LEAP_CFG, _leap_runs(LEAP_CFG, {"leap2": (1.0, (0.99, 1.0)), "full": (1.0, (0.49, 0.51))}))
-    assert out.verdicts["chain_learned[leap2]"].margin == pytest.approx(0.01)
+    for chain in ("leap2", "full"):
+        v = out.verdicts[f"chain_learned[{chain}]"]
+        assert v.status == V.PASS and v.value == 1.0 and v.margin == pytest.approx(0.01)
     v = out.verdicts["leap2_generalises_below_1/3"]
     assert v.status == V.PASS and v.margin == pytest.approx(0.04)
     v = out.verdicts["full_stays_short_below_1/3"]
@@ -180,16 +218,23 @@ def test_leap2_fails():
 
 
 def test_leap2_not_judged_when_a_chain_is_not_learned():
-    """Nothing learned (chain_token_acc 0.5, acc 0.5): chain_learned fails (margin -0.49), the three
-    claims are not judged, nothing passes. Only the leap-2 chain unlearned (the quick tier's case):
-    leap-2's claim and the comparison are not judged, full's is judged. One seed: no SE, the
-    comparison is not judged."""
+    """Nothing learned (chain_token_acc 0.5, acc 0.5): chain_learned fails for both chains (0.5 < 0.99,
+    margin -0.49: trained but not learned), the three claims are not judged, nothing passes. Only the
+    leap-2 chain unlearned (the quick tier's case, chain_token_acc 0.62): chain_learned[leap2] fails
+    (margin -0.37), chain_learned[full] passes; leap-2's claim and the comparison are not judged,
+    full's is judged. One seed: no SE, the comparison is not judged."""
     out = pl.analyze(LEAP_CFG, _leap_runs(LEAP_CFG, {"leap2": (0.5, (0.5, 0.5)), "full": (0.5, (0.5, 0.5))}))
-    assert out.verdicts["chain_learned[full]"].margin == pytest.approx(-0.49)
+    for chain in ("leap2", "full"):
+        v = out.verdicts[f"chain_learned[{chain}]"]
+        assert v.status == V.FAIL and v.value == 0.5 and v.margin == pytest.approx(-0.49), chain
+        assert out.verdict[f"chain_learned[{chain}]"] is False
     for claim in ("leap2_generalises_below_1/3", "full_stays_short_below_1/3", "leap2_beats_full_below_1/3"):
         assert _status(out, claim) == V.NOT_JUDGED and "was learned" in out.not_judged[claim], claim
     _never_passes_anything(out)
     out = pl.analyze(LEAP_CFG, _leap_runs(LEAP_CFG, {"leap2": (0.62, (0.5, 0.5)), "full": (1.0, (0.49, 0.51))}))
+    v = out.verdicts["chain_learned[leap2]"]
+    assert v.status == V.FAIL and v.margin == pytest.approx(-0.37)
+    assert _status(out, "chain_learned[full]") == V.PASS
     assert _status(out, "leap2_generalises_below_1/3") == V.NOT_JUDGED
     assert _status(out, "leap2_beats_full_below_1/3") == V.NOT_JUDGED
     assert _status(out, "full_stays_short_below_1/3") == V.PASS
@@ -200,7 +245,25 @@ def test_leap2_not_judged_when_a_chain_is_not_learned():
     assert _status(out, "leap2_generalises_below_1/3") == V.PASS
 
 
+def test_leap2_chain_learned_not_judged_when_nothing_was_trained():
+    """steps = 0 (issue 20): no chunk ran, every history is empty, so no chain was trained:
+    chain_learned[<chain>] is not judged ("nothing was trained"; before: fail), and with it every
+    claim that needs a learned chain; nothing passes. The value is None, the threshold 0.99."""
+    runs = Runs([Run(r.stage, r.row, {k: np.zeros(0) for k in r.arrays})
+                 for r in _leap_runs(LEAP_CFG, {"leap2": (1.0, (1.0, 1.0)), "full": (1.0, (0.5, 0.5))})])
+    out = pl.analyze(LEAP_CFG, runs)
+    for chain in ("leap2", "full"):
+        v = out.verdicts[f"chain_learned[{chain}]"]
+        assert v.status == V.NOT_JUDGED and "nothing was trained" in v.reason, chain
+        assert v.value is None and v.threshold == 0.99
+    assert {k: v.status for k, v in out.verdicts.items()} == {k: V.NOT_JUDGED for k in out.verdicts}
+    assert all(r["acc"] is None for r in out.rows)
+
+
 def test_leap2_learning_off_is_legal():
+    """lm.lr=0 (learning rates of 0) are accepted knob values (issue 20). This test only validates the
+    config; that such a run passes no claim is checked by running it, in
+    tests/integration/test_learning_off_parity.py (test_leap2_lr_0, test_leap2_zero_steps)."""
     from theoryrl.core.config import apply_overrides, validate
     validate(apply_overrides(pl.TIERS["quick"], ["lm.lr=0"]))
 
@@ -298,6 +361,9 @@ def test_separation_not_judged_when_nothing_learned():
 
 
 def test_separation_learning_off_is_legal():
+    """lm.lr=0 and rl_lr=0 (learning rates of 0) are accepted knob values (issue 20). This test only validates the
+    config; that such a run passes no claim is checked by running it, in
+    tests/integration/test_learning_off_parity.py (test_separation_lr_0, test_separation_zero_steps)."""
     from theoryrl.core.config import apply_overrides, validate
     validate(apply_overrides(psep.TIERS["quick"], ["lm.lr=0", "rl_lr=0"]))
 
@@ -418,6 +484,9 @@ def test_rl_not_judged_when_nothing_learned_or_a_precondition_fails():
 
 
 def test_rl_learning_off_is_legal():
+    """lm.lr=0, rl_lr=0 and star_lr=0 (learning rates of 0) are accepted knob values (issue 20). This test only validates the
+    config; that such a run passes no claim is checked by running it, in
+    tests/integration/test_learning_off_parity.py (test_rl_lr_0, test_rl_zero_steps)."""
     from theoryrl.core.config import apply_overrides, validate
     validate(apply_overrides(prl.TIERS["quick"], ["lm.lr=0", "rl_lr=0", "star_lr=0"]))
 
@@ -514,6 +583,9 @@ def test_star_not_judged_when_nothing_learned():
 
 
 def test_star_learning_off_is_legal():
+    """pg_lr=0 (learning rates of 0) are accepted knob values (issue 20). This test only validates the
+    config; that such a run passes no claim is checked by running it, in
+    tests/integration/test_learning_off_parity.py (test_star_lr_0, test_star_zero_rounds_and_samples)."""
     from theoryrl.core.config import apply_overrides, validate
     validate(apply_overrides(pst.TIERS["quick"], ["pg_lr=0"]))
 

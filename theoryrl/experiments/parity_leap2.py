@@ -29,16 +29,17 @@ positional-embedding option in models/transformer.py).
 Measurements: docs/results/parity-leap2.md.
 
 Verdicts (three-valued records, core/verdicts.py): chain_learned[<chain>] (min final teacher-forced
-chain-token accuracy over p and seeds >= chain_acc_min; the learning check itself, so it fails,
-never "not judged", when nothing learned); leap2_generalises_below_1/3 (min leap-2 greedy accuracy
+chain-token accuracy over p and seeds >= chain_acc_min; the learning check itself, so a trained
+chain that was not learned fails; a chain of 0 steps trained nothing and is not judged); leap2_generalises_below_1/3 (min leap-2 greedy accuracy
 over p < 1/3 and seeds >= acc_long_min), judged only when the leap-2 chain was learned;
 full_stays_short_below_1/3 (max full-chain accuracy over p < 1/3 and seeds <= acc_short_max),
 judged only when the full chain was learned (the short answer is then a choice, not an inability);
 leap2_beats_full_below_1/3 (at every p < 1/3 the seed-mean leap-2 accuracy exceeds the full
 chain's by more than 2 SE of the difference; reported: the p with the smallest margin), judged
 only when both chains were learned; with one seed there is no SE and it is not judged.
-Learning switched off (issue 20): lm.lr = 0 or steps = 0 (no chunk runs, rows None); chain_learned
-then fails and every other claim is not judged.
+Learning switched off (issue 20): lm.lr = 0 (AdamW steps of size 0: trained, nothing learned,
+chain_learned fails) or steps = 0 (no chunk runs, rows None: chain_learned is not judged); every
+other claim is then not judged.
 """
 from __future__ import annotations
 
@@ -161,10 +162,11 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
                          "theory_p_first": th.p_first_is_x1(p), "theory_p_eos": th.p_eos_given_first_x1(p)})
             metrics[f"acc_mean[{chain},p={p}]"] = num(final[chain]["acc"][j].mean())
         what = f"min final teacher-forced chain-token accuracy of the {chain} chain over p and seeds"
-        # the learning check itself: a chain that was never trained was not learned (fail, not "not judged")
+        # the learning check itself (issue 20 review): a trained chain that was not learned fails (the
+        # claim is "it learns"); a chain of 0 steps trained nothing: not judged ("nothing was trained")
         verdicts[f"chain_learned[{chain}]"] = V.at_least(
-            float(final[chain]["chain_token_acc"].min()), cfg.chain_acc_min, what=what) if trained else V.Verdict(
-            V.FAIL, None, cfg.chain_acc_min, None, None, f"{what}: {plm.NOTHING_TRAINED}")
+            float(final[chain]["chain_token_acc"].min()), cfg.chain_acc_min, what=what) if trained else V.not_judged(
+            f"{what}: {plm.NOTHING_TRAINED} (steps = 0)", None, cfg.chain_acc_min)
         learned[chain] = {f"the {chain} chain was learned (chain_token_acc >= {cfg.chain_acc_min} in every run)":
                           verdicts[f"chain_learned[{chain}]"].passed}
         acc = final[chain]["acc"][below]
