@@ -380,9 +380,9 @@ RL_CFG = dataclasses.replace(prl.TIERS["quick"], seeds=(1, 2), algorithms=("grpo
 
 
 def _rl_runs(cfg, *, main_chain=1.0, low_chain=1.0, low_pi=0.008, ntp=((0.5, 1), (0.5, 1)), early_steps=(300, 300),
-             curves=None) -> Runs:
+             early_qs=(0.6, 0.6), curves=None) -> Runs:
     """Bases main / low (gate: chain_token_acc >= 0.99) with final NTP greedy (acc, median length) per
-    seed `ntp`, and RL runs whose per-seed (start, final) values come from `curves[start]`:
+    seed `ntp`, main's early checkpoint per seed at `early_steps` with chain_q `early_qs`, and RL runs whose per-seed (start, final) values come from `curves[start]`:
     {"acc": [(a0, a1)] * S, "med": [...], "mean": [...]} (two RL chunks: start, middle, final)."""
     runs, bases = [], {}
     for name, chain, pi in (("main", main_chain, 0.25), ("low", low_chain, low_pi)):
@@ -390,7 +390,8 @@ def _rl_runs(cfg, *, main_chain=1.0, low_chain=1.0, low_pi=0.008, ntp=((0.5, 1),
             acc, med = ntp[i] if name == "main" else (0.5, 1)
             h = {"chain_token_acc": chain, "acc": acc, "greedy_len_median": med, "sampled_long": 0.2, "p_eos_x1": 0.6,
                  "loss": 0.1, "samples": 1e5, "good_step": 100 if chain >= 0.99 else -1,
-                 "early_step": early_steps[i] if name == "main" else 0, "early_chain_acc": 0.9, "early_q": 0.6,
+                 "early_step": early_steps[i] if name == "main" else 0, "early_chain_acc": 0.9,
+                 "early_q": early_qs[i] if name == "main" else 0.0,
                  "pi_long_correct": pi}
             gate = Gate(chain >= 0.99, "final teacher-forced chain_token_acc >= 0.99", {"chain_token_acc": chain})
             bases[name, s] = Run("pretrain", {"base": name, "seed": s},
@@ -426,9 +427,14 @@ def test_rl_holds():
     """Main and low learned the chain (1 >= 0.99); low pi(long correct) 0.008 >= 0.01 / 2. NTP alone:
     acc 0.5 <= 0.6 and length 1. good: final acc 1 >= 0.99, median 8 = d, from 1. early: mean length
     1 -> (3, 4): growth 2.5, SE 0.5, 2.5 > 1.0; final acc max 0.6 < 0.99 with the good control passed.
-    low: 1 -> (5, 6): growth 4.5 > 2 x 0.5. Early checkpoints at step 300 >= 1."""
+    low: 1 -> (5, 6): growth 4.5 > 2 x 0.5. Early checkpoints at step 300 with chain_q 0.6 on both
+    seeds, inside [0.5, 0.99]: margin min(0.6 - 0.5, 0.99 - 0.6) = 0.1 (value 0.6, nearest edge 0.5).
+    good_checkpoint_reached: min final chain_token_acc 1 >= 0.99 (margin 0.01)."""
     out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, curves={"good": GOOD_OK, "early": EARLY_OK, "low": LOW_OK}))
     assert {k: v.status for k, v in out.verdicts.items()} == {k: V.PASS for k in out.verdicts}
+    v = out.verdicts["early_checkpoint_in_q_window"]
+    assert v.value == pytest.approx(0.6) and v.threshold == 0.5 and v.margin == pytest.approx(0.1)
+    assert out.verdicts["good_checkpoint_reached"].margin == pytest.approx(0.01)
     v = out.verdicts["grpo_early_length_grows"]
     assert v.value == pytest.approx(2.5) and v.se == pytest.approx(0.5) and v.margin == pytest.approx(1.5)
     assert out.verdicts["grpo_early_fails_to_generalise"].margin == pytest.approx(0.39)
@@ -437,14 +443,22 @@ def test_rl_holds():
 
 def test_rl_fails():
     """(a) The chain is learned but NTP alone generalises (acc 1, length 8 > 1), RL from good stays
-    short (acc 0.5 < 0.99; median 1 < 8), low does not grow (difference 0: a tie fails), seed 2 has
-    no early checkpoint (min step 0 < 1). (b) good works, but RL from early generalises (max acc 1.0
-    is not < 0.99) without growing the mean length (a tie)."""
-    out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, ntp=((1.0, 8), (1.0, 8)), early_steps=(300, 0),
+    short (acc 0.5 < 0.99; median 1 < 8), low does not grow (difference 0: a tie fails), seed 2's
+    early checkpoint has chain_q 0.3 < 0.5 (value 0.3, threshold 0.5, margin -0.2). (b) good works,
+    but RL from early generalises (max acc 1.0 is not < 0.99) without growing the mean length (a tie).
+    (c) chain_q 0.995 above the window on seed 1: margin float32(0.99) - 0.995 = -0.005."""
+    out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, ntp=((1.0, 8), (1.0, 8)), early_qs=(0.6, 0.3),
                                        curves={"good": FLAT, "early": EARLY_OK, "low": FLAT}))
     for claim in ("ntp_alone_stays_short", "grpo_good_generalises", "grpo_good_length_grows_from_1",
                   "grpo_low_length_grows", "early_checkpoint_in_q_window"):
         assert _status(out, claim) == V.FAIL, claim
+    v = out.verdicts["early_checkpoint_in_q_window"]
+    assert v.value == pytest.approx(0.3) and v.threshold == 0.5 and v.margin == pytest.approx(-0.2)
+    assert out.verdict["early_checkpoint_in_q_window"] is False
+    out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, early_qs=(0.995, 0.6),
+                                       curves={"good": GOOD_OK, "early": EARLY_OK, "low": LOW_OK}))
+    v = out.verdicts["early_checkpoint_in_q_window"]
+    assert v.status == V.FAIL and v.value == pytest.approx(0.995) and v.margin == pytest.approx(-0.005, abs=1e-6)
     early_flat_but_right = _curve(((0.5, 1.0), (0.5, 1.0)), ((1, 1), (1, 1)), ((1, 1), (1, 1)))
     out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, curves={"good": GOOD_OK, "early": early_flat_but_right, "low": LOW_OK}))
     assert _status(out, "grpo_early_fails_to_generalise") == V.FAIL
@@ -456,7 +470,9 @@ def test_rl_not_judged_when_nothing_learned_or_a_precondition_fails():
     not judged except good_checkpoint_reached, which fails (0.5 < 0.99); nothing passes. Then one
     precondition at a time: low learned the chain but pi(long correct) 0.001 < 0.005; good RL fails,
     so early_fails_to_generalise lacks its positive control; the good start is already long (median 8),
-    so 'grows from 1' is not judged; one seed gives the growth no SE."""
+    so 'grows from 1' is not judged; one seed gives the growth no SE; seed 2 has no early checkpoint
+    (early_step 0: chain_q never in the window): early_checkpoint_in_q_window and the early claims
+    are not judged (before: fail)."""
     out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, main_chain=0.5, low_chain=0.5, low_pi=0.0,
                                        curves={"good": FLAT, "early": FLAT, "low": FLAT}))
     assert _status(out, "good_checkpoint_reached") == V.FAIL
@@ -481,6 +497,27 @@ def test_rl_not_judged_when_nothing_learned_or_a_precondition_fails():
                                             for k, c in {"good": GOOD_OK, "early": EARLY_OK, "low": LOW_OK}.items()}))
     assert _status(out, "grpo_early_length_grows") == V.NOT_JUDGED
     assert _status(out, "grpo_low_length_grows") == V.NOT_JUDGED
+    out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, early_steps=(300, 0), early_qs=(0.6, 0.0),
+                                       curves={"good": GOOD_OK, "early": EARLY_OK, "low": LOW_OK}))
+    v = out.verdicts["early_checkpoint_in_q_window"]
+    assert v.status == V.NOT_JUDGED and "no early checkpoint" in v.reason and "[2]" in v.reason
+    assert _status(out, "grpo_early_length_grows") == V.NOT_JUDGED
+    assert _status(out, "grpo_good_generalises") == V.PASS
+
+
+def test_rl_good_checkpoint_not_judged_when_nothing_was_trained():
+    """pretrain_steps = low_pretrain_steps = rl_steps = 0 (issue 20): every history is empty (no chunk
+    ran). good_checkpoint_reached is not judged ("nothing was trained"; before: fail; a trained base
+    that did not learn still fails, as in the test above), and so is every other claim (the gates
+    fail, the RL curves are empty). Nothing passes."""
+    learned = _rl_runs(RL_CFG, main_chain=0.5, low_chain=0.5, low_pi=0.0,
+                       curves={"good": FLAT, "early": FLAT, "low": FLAT})
+    runs = Runs([Run(r.stage, r.row, {k: np.zeros(0) for k in r.arrays}, base_id=r.base_id, gate=r.gate)
+                 for r in learned])
+    out = prl.analyze(RL_CFG, runs)
+    v = out.verdicts["good_checkpoint_reached"]
+    assert v.status == V.NOT_JUDGED and "nothing was trained" in v.reason and v.threshold == 0.99
+    assert {k: v.status for k, v in out.verdicts.items()} == {k: V.NOT_JUDGED for k in out.verdicts}
 
 
 def test_rl_learning_off_is_legal():

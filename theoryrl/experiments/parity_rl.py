@@ -25,8 +25,11 @@ mean greedy length beyond 2 SE: one seed is not judged), <alg>_early_fails_to_ge
 accuracy < acc_target; issue 20: judged only when the chain was learned (main's gate) and the
 positive control <alg>_good_generalises passed in the same run); ntp_alone_stays_short (judged
 only when main learned the chain: final chain_token_acc >= good_acc, 0.99 by default); the
-checkpoint checks good_checkpoint_reached and early_checkpoint_in_q_window (before:
-early_checkpoint_below_early_acc; judged only when main learned the chain). Every claim on a base is
+checkpoint checks good_checkpoint_reached (the learning check itself: a trained main base that
+did not learn the chain fails; one of 0 NTP steps trained nothing and is not judged) and
+early_checkpoint_in_q_window (before: early_checkpoint_below_early_acc; the recorded chain_q of the
+chosen early checkpoint, early_q, lies in [early_q_min, early_q_max] on every seed; judged only when
+main learned the chain and every seed has an early checkpoint). Every claim on a base is
 not judged when that base failed its gate. p_cot = 0.01 ("low", issue 20): judged only when
 pi(long correct) >= p_cot_low / 2 after NTP. The paper's NTP budget for a small p_cot would scale
 like 1/p_cot; here it is the knob low_pretrain_steps, and both tiers set it equal to
@@ -38,8 +41,8 @@ the paper leaves open (spec §7): LMSetup; RL lr = NTP lr / 10, G = 8, token-mea
 per rollout batch, tau = 1; STaR N = 8192, E = 1, AdamW lr 1e-3 constant with a fresh state.
 Learning switched off (issue 20): lm.lr, rl_lr, star_lr may be 0 and pretrain_steps,
 low_pretrain_steps, rl_steps, star_rounds may be 0 (that stage runs no chunk: a base of 0 NTP steps
-fails its gate, an RL stage of 0 steps has empty curves and its claims are not judged); no claim
-passes then. star_epochs stays >= 1 (rl/lm_star.StarSpec).
+fails its gate and good_checkpoint_reached is not judged, an RL stage of 0 steps has empty curves
+and its claims are not judged); no claim passes then. star_epochs stays >= 1 (rl/lm_star.StarSpec).
 """
 from __future__ import annotations
 
@@ -336,6 +339,26 @@ def _no_early_checkpoint(cfg: Config, bases: dict) -> str | None:
             f"for seeds {never}") if never else None
 
 
+def _early_q_window(cfg: Config, bases: dict) -> V.Verdict:
+    """early_checkpoint_in_q_window: on every seed, chain_q of the chosen "early" checkpoint (the
+    base's recorded early_q: chain_q at early_step, measured when the checkpoint was taken) lies in
+    [early_q_min, early_q_max]. Value: the q of the seed nearest an edge (or furthest outside);
+    threshold: that edge; margin: min over seeds of min(q - early_q_min, early_q_max - q), >= 0 to
+    pass. The edges are compared in float32, as the selection (_update_snapshots) compared them.
+    Not judged when a seed has no early checkpoint (early_step 0: chain_q never fell in the window
+    at a chunk end, or 0 NTP steps): there is no checkpoint whose q could be judged."""
+    why = _no_early_checkpoint(cfg, bases)
+    if why is not None:
+        return V.not_judged(why)
+    lo, hi = float(np.float32(cfg.early_q_min)), float(np.float32(cfg.early_q_max))
+    qs = [float(bases["main", int(s)].history("early_q")[-1]) for s in cfg.seeds]
+    edge = [(q - lo, q, lo) if q - lo <= hi - q else (hi - q, q, hi) for q in qs]
+    margin, q, threshold = min(edge)
+    return V.Verdict(V.PASS if margin >= 0 else V.FAIL, q, threshold, margin, None,
+                     f"chain_q of the early checkpoint in [{cfg.early_q_min}, {cfg.early_q_max}] on every seed "
+                     f"(seed values {[round(x, 4) for x in qs]}); reported: the seed nearest an edge")
+
+
 def _all_of(parts: list[V.Verdict]) -> V.Verdict:
     """Several conditions of one claim: the first that is not judged, else the first that fails,
     else the one with the smallest margin."""
@@ -436,12 +459,12 @@ def _pretrain_summary(cfg: Config, bases: dict, metrics: dict, verdicts: dict, a
     main = hist["main"]
     sound = _base_sound(cfg, bases, "main")
     what = "min final chain_token_acc of main over seeds"
-    # the learning check itself: a main base of 0 NTP steps learned nothing (fail, not "not judged")
+    # the learning check itself (issue 20 review): a trained main base that did not learn the chain
+    # fails (the claim is "it learns"); a main base of 0 NTP steps trained nothing: not judged
     verdicts["good_checkpoint_reached"] = V.at_least(
-        float(main["chain_token_acc"][:, -1].min()), cfg.good_acc, what=what) if main["acc"].shape[1] else V.Verdict(
-        V.FAIL, None, cfg.good_acc, None, None, f"{what}: {plm.NOTHING_TRAINED}")
-    verdicts["early_checkpoint_in_q_window"] = V.judged_if(sound, V.at_least(
-        float(_last(main["early_step"]).min()), 1, what="min step of the early checkpoint over seeds (0: none)"))
+        float(main["chain_token_acc"][:, -1].min()), cfg.good_acc, what=what) if main["acc"].shape[1] else (
+        V.not_judged(f"{what}: {plm.NOTHING_TRAINED} (pretrain_steps = 0)", None, cfg.good_acc))
+    verdicts["early_checkpoint_in_q_window"] = V.judged_if(sound, _early_q_window(cfg, bases))
     # NTP alone: greedy decoding at the end of the p_cot pre-training (a claim about a model that knows the chain)
     acc, med = _last(main["acc"]), _last(main["greedy_len_median"])
     metrics["ntp_final_acc_mean"] = _num(acc.mean())
