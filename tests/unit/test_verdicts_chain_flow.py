@@ -374,8 +374,10 @@ def test_vs_reinforce_nothing_learned_is_not_judged():
 
 @pytest.mark.parametrize("assignment", ["sgd_lr=0", "adam_lr=0", "sgd_steps=0", "adam_steps=0"])
 def test_vs_reinforce_learning_switched_off_is_legal(assignment):
-    """lr = 0 and 0 steps are legal knob values (issue 20); a tiny CLI run of each gives no pass: the
-    flow's positive control (t_max = 4 * max(sgd_lr, 1) * max(sgd_steps, 1)) is not reached there."""
+    """lr = 0 and 0 steps are legal knob values (issue 20): config validation only, nothing is run
+    here. That a tiny run of each gives no pass (the flow's positive control, t_max = 4 * max(sgd_lr,
+    1) * max(sgd_steps, 1), is not reached there) is checked end to end in
+    tests/integration/test_learning_off_others.py (test_chain_flow_vs_reinforce_*)."""
     from theoryrl.core.config import apply_overrides, validate
 
     validate(apply_overrides(vr.TIERS["quick"], [assignment]))
