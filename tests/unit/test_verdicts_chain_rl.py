@@ -110,8 +110,10 @@ def test_emergence_timeouts_fail_though_the_conditional_accuracy_passes():
     assert v["softmax_m4_test_ge_98"].margin == pytest.approx(-0.03)
     assert v["softmax_m12_traversal_ge_90"].status == FAIL
     assert v["softmax_m12_traversal_ge_90"].margin == pytest.approx(-0.05)
+    assert v["linear_m12_traversal_ge_99"].status == FAIL
+    assert v["linear_m12_traversal_ge_99"].value == pytest.approx(0.85)
     assert v["linear_m12_traversal_ge_99"].margin == pytest.approx(-0.14)
-    assert out.verdict["linear_m12_test_ge_98"] is False
+    assert out.verdict["linear_m12_test_ge_98"] is False and out.verdict["linear_m12_traversal_ge_99"] is False
 
 
 def test_emergence_nothing_learned_never_passes_and_unmeasured_is_not_judged():
@@ -122,6 +124,10 @@ def test_emergence_nothing_learned_never_passes_and_unmeasured_is_not_judged():
     nan = emergence.analyze(EM_CFG, _em_runs(acc=math.nan, acc_all=(math.nan, 0.0)))
     assert all(v.status == NOT_JUDGED for v in nan.verdicts.values())
     assert nan.verdict == {} and set(nan.not_judged) == set(nan.verdicts)
+    for a in ("softmax", "linear"):
+        for m in (4, 12):
+            assert nan.verdicts[f"{a}_m{m}_test_ge_98"].status == NOT_JUDGED
+            assert "not measured (NaN)" in nan.verdicts[f"{a}_m{m}_test_ge_98"].reason
 
 
 def test_emergence_early_stops_on_val_and_tests_on_an_independent_set():
@@ -141,6 +147,11 @@ def test_emergence_early_stops_on_val_and_tests_on_an_independent_set():
 - fails (the issue's quick-tier linear numbers, at m = 12): conditional 0.963, over all 0.951 -+ 0.005
   -> value 0.951, margin -0.029; traversal conditional 0.938, over all 0.93 -> margin -0.05. m = 4, 8
   and softmax still pass.
+- softmax fails (linear as in holds): m = 12 test conditional 0.97, over all 0.95 -+ 0.005 -> value
+  0.95, margin -0.03; m = 8 traversal conditional 0.93, over all 0.89 -+ 0.005 -> value 0.89, SE
+  0.005, margin 0.89 - 0.90 = -0.01 (its own threshold 0.90: fail by 0.01). The threshold is
+  softmax's own: traversal 0.95 / 0.92 at m = 4 in both attentions -> softmax 0.92 - 0.90 = +0.02
+  (pass), linear 0.92 - 0.98 = -0.06 (fail); softmax m = 12 traversal 0.96 / 0.94 -> +0.04 (pass).
 - nothing learned: val accuracy 0.5 (and test 0.5) -> not judged: the training length was not learned.
 - the "holds" runs under the quick tier's recipe (5000 x 30 x 10 = 1.5e6 rollouts) -> not judged:
   the paper's claim is judged at the paper tier; the value (0.99) and threshold stay in the record.
@@ -186,6 +197,32 @@ def test_ood_on_the_threshold_fails_at_the_paper_budget():
     assert v["linear_test_m12_traversal_ge_98"].margin == pytest.approx(-0.05)
     assert v["linear_test_m8_acc_ge_98"].status == PASS and v["softmax_test_m12_acc_ge_98"].status == PASS
     assert out.verdict["linear_test_m12_acc_ge_98"] is False
+
+
+def test_ood_softmax_fails_at_the_paper_budget_against_its_own_traversal_threshold():
+    low = (1.0, (0.99, 0.005), 0.95, (0.92, 0.0))  # traversal 0.92 at m = 4, both attentions
+    out = ood.analyze(OOD_CFG, _ood_runs(OOD_CFG, test={("softmax", 12): (0.97, (0.95, 0.005), 0.96, (0.94, 0.0)),
+                                                        ("softmax", 8): (1.0, (0.99, 0.005), 0.93, (0.89, 0.005)),
+                                                        ("softmax", 4): low, ("linear", 4): low}))
+    v = out.verdicts
+    acc = v["softmax_test_m12_acc_ge_98"]
+    assert acc.status == FAIL and acc.value == pytest.approx(0.95) and acc.margin == pytest.approx(-0.03)
+    assert acc.se == pytest.approx(0.005)
+    trav = v["softmax_test_m8_traversal_ge_90"]
+    assert trav.status == FAIL and trav.threshold == 0.90 and trav.value == pytest.approx(0.89)
+    assert trav.margin == pytest.approx(-0.01) and trav.se == pytest.approx(0.005)
+    assert v["softmax_test_m12_traversal_ge_90"].status == PASS
+    assert v["softmax_test_m12_traversal_ge_90"].margin == pytest.approx(0.04)
+    assert v["softmax_test_m8_acc_ge_98"].status == PASS
+    # the same traversal (0.92) passes softmax's 0.90 and fails linear's 0.98
+    assert v["softmax_test_m4_traversal_ge_90"].status == PASS
+    assert v["softmax_test_m4_traversal_ge_90"].margin == pytest.approx(0.02)
+    assert v["linear_test_m4_traversal_ge_98"].status == FAIL
+    assert v["linear_test_m4_traversal_ge_98"].threshold == 0.98
+    assert v["linear_test_m4_traversal_ge_98"].margin == pytest.approx(-0.06)
+    assert v["linear_test_m12_acc_ge_98"].status == PASS and v["linear_test_m12_traversal_ge_98"].status == PASS
+    assert out.verdict["softmax_test_m12_acc_ge_98"] is False
+    assert out.verdict["softmax_test_m8_traversal_ge_90"] is False
 
 
 def test_ood_nothing_learned_is_not_judged():
@@ -392,3 +429,24 @@ def test_learning_switched_off_is_legal_and_judges_nothing():
         out = module.analyze(cfg, Runs([_no_history(p.row) for p in module.plan(cfg)]))
         assert out.verdicts and all(v.status == NOT_JUDGED for v in out.verdicts.values()), module.ID
         assert out.verdict == {}
+
+
+def test_learning_claims_are_not_judged_when_nothing_was_trained():
+    """The "it learns" claims fail when a trained run learned nothing (sections above) and are not
+    judged when nothing was trained: 0 epochs leave no evaluation (NaN), so chain-emergence's
+    `*_test_ge_98` and traversal claims at m = 4 and 12, and chain-simple-vs-hard's
+    most_starts_solves_hardest (and the two claims it is the positive control of) are not judged."""
+    cfg = dataclasses.replace(EM_CFG, softmax=dataclasses.replace(EM_CFG.softmax, epochs=0),
+                              linear=dataclasses.replace(EM_CFG.linear, epochs=0))
+    v = emergence.analyze(cfg, Runs([_no_history(p.row) for p in emergence.plan(cfg)])).verdicts
+    assert set(v) == {"softmax_m4_test_ge_98", "softmax_m12_test_ge_98", "linear_m4_test_ge_98",
+                      "linear_m12_test_ge_98", "softmax_m12_traversal_ge_90", "linear_m12_traversal_ge_99"}
+    for claim, rec in v.items():
+        assert rec.status == NOT_JUDGED and "not measured (NaN)" in rec.reason, claim
+    cfg = _svh_cfg()
+    cfg = dataclasses.replace(cfg, recipe=dataclasses.replace(cfg.recipe, epochs=0))
+    v = svh.analyze(cfg, Runs([_no_history(p.row) for p in svh.plan(cfg)])).verdicts
+    solves = v["most_starts_solves_hardest"]
+    assert solves.status == NOT_JUDGED and "not measured (NaN)" in solves.reason
+    assert v["hard_only_stalls"].status == NOT_JUDGED and "most-starts arm" in v["hard_only_stalls"].reason
+    assert v["more_easy_starts_learn_no_slower"].status == NOT_JUDGED
