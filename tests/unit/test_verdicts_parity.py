@@ -341,13 +341,14 @@ def test_separation_fails():
 
 
 def test_separation_not_judged_when_nothing_learned():
-    """No run learns: ntp_rl_learns_every_d fails (0 < 1; a positive claim has no precondition);
+    """No run learns (every stage trained): ntp_rl_learns_every_d fails (0 < 1: trained but not learned);
     ntp_fails_at_largest_d lacks its control (NTP never learned at d = 4): not judged; at every d
     both arms are lower bounds: not judged; the growth needs learned end points: not judged. With
     one seed the comparisons have no SE: not judged."""
     none_ntp, none_rl = {k: None for k in HOLDS_NTP}, {k: None for k in HOLDS_RL}
     out = psep.analyze(SEP_CFG, _sep_runs(SEP_CFG, none_ntp, none_rl))
-    assert _status(out, "ntp_rl_learns_every_d") == V.FAIL
+    v = out.verdicts["ntp_rl_learns_every_d"]
+    assert v.status == V.FAIL and v.value == 0.0 and v.margin == -1.0
     for claim in ("ntp_fails_at_largest_d", "ntp_rl_cheaper_at_every_d", "ntp_cost_grows_faster"):
         assert _status(out, claim) == V.NOT_JUDGED, claim
     assert "positive control" in out.not_judged["ntp_fails_at_largest_d"]
@@ -358,6 +359,25 @@ def test_separation_not_judged_when_nothing_learned():
     assert _status(out, "ntp_rl_cheaper_at_every_d") == V.NOT_JUDGED
     assert _status(out, "ntp_cost_grows_faster") == V.NOT_JUDGED
     assert _status(out, "ntp_fails_at_largest_d") == V.PASS
+
+
+@pytest.mark.parametrize("off", (("pre_steps", "rl_steps"), ("pre_steps",), ("rl_steps",)))
+def test_separation_ntp_rl_learns_not_judged_when_a_stage_trained_nothing(off):
+    """A stage of the ntp_rl arm has 0 steps (issue 20): its histories are empty, no run learns,
+    and ntp_rl_learns_every_d is not judged ("nothing was trained", naming the knob; before: fail at
+    learned fraction 0). Nothing passes (the ntp arm trained 100 steps but, as fed here, never learned)."""
+    cfg = dataclasses.replace(SEP_CFG, **{k: 0 for k in off})
+    none_ntp, none_rl = {k: None for k in HOLDS_NTP}, {k: None for k in HOLDS_RL}
+    runs = []
+    for r in _sep_runs(SEP_CFG, none_ntp, none_rl):
+        empty = r.stage == "rl" and "rl_steps" in off or r.stage == "pretrain" and "pre_steps" in off
+        runs.append(Run(r.stage, r.row, {k: v[:0] for k, v in r.arrays.items()} if empty else r.arrays))
+    out = psep.analyze(cfg, Runs(runs))
+    v = out.verdicts["ntp_rl_learns_every_d"]
+    assert v.status == V.NOT_JUDGED and "nothing was trained" in v.reason and v.threshold == 1.0
+    assert all(f"{k} = 0" in v.reason for k in off)
+    assert not any(r["learned"] for r in out.rows if r["arm"] == "ntp_rl")
+    _never_passes_anything(out)
 
 
 def test_separation_learning_off_is_legal():

@@ -26,7 +26,8 @@ no SE and are not judged. Measurements: docs/results/parity-separation.md.
 
 Learning switched off (issue 20): lm.lr and rl_lr may be 0, and ntp_steps, pre_steps, rl_steps may be
 0 (that stage runs no chunk: its runs learn nothing, final_acc None, and a 0-step arm's cap is 0
-samples, so the cost growth is not judged); no claim passes then.
+samples, so the cost growth is not judged; ntp_rl_learns_every_d is not judged when pre_steps or
+rl_steps is 0, and fails at lr 0); no claim passes then.
 """
 from __future__ import annotations
 
@@ -276,7 +277,9 @@ def _cheaper_at(cfg: Config, rows: list[dict], d: int) -> V.Verdict:
 def _judge(cfg: Config, runs: Runs, rows: list[dict], med: dict, metrics: dict) -> dict[str, V.Verdict]:
     """The verdict records. Reaching the NTP checkpoint within the cap is part of the ntp_rl arm's
     cost, not a precondition: a base that failed its gate is an ntp_rl run that did not learn.
-    - ntp_rl_learns_every_d: the fraction of ntp_rl runs (all d, seeds) that learned is 1;
+    - ntp_rl_learns_every_d: the fraction of ntp_rl runs (all d, seeds) that learned is 1 (a trained
+      arm that did not learn fails; not judged when pre_steps or rl_steps is 0: that stage trained
+      nothing, issue 20);
     - ntp_fails_at_largest_d: the fraction of ntp runs at the largest d that learned is 0 within the
       cap, judged only when the same NTP recipe learned at the smallest d (positive control, issue 20:
       otherwise "fails" holds for a run that learns nothing);
@@ -292,8 +295,13 @@ def _judge(cfg: Config, runs: Runs, rows: list[dict], med: dict, metrics: dict) 
     frac = lambda arm, ds: float(  # noqa: E731
         np.mean([r["learned"] for r in rows if r["arm"] == arm and r["d"] in ds]))
     if "ntp_rl" in cfg.arms:
-        verdicts["ntp_rl_learns_every_d"] = V.at_least(
-            frac("ntp_rl", cfg.ds), 1.0, what=f"fraction of ntp_rl runs that learned within {caps['ntp_rl']} samples"
+        off = [knob for knob in ("pre_steps", "rl_steps") if getattr(cfg, knob) == 0]
+        what = f"fraction of ntp_rl runs that learned within {caps['ntp_rl']} samples"
+        # the learning check itself (issue 20 review): trained runs that did not learn fail (the claim
+        # is "it learns"); an arm with a stage of 0 steps trained nothing there: not judged
+        verdicts["ntp_rl_learns_every_d"] = (V.not_judged(
+            f"{what}: a stage of the ntp_rl arm has 0 steps ({', '.join(f'{k} = 0' for k in off)}): "
+            f"{plm.NOTHING_TRAINED}", None, 1.0) if off else V.at_least(frac("ntp_rl", cfg.ds), 1.0, what=what)
         ).citing("NTP + RL with p_cot = 1/d learns parity in poly(d) samples (Theorem 2)")
     if "ntp" in cfg.arms:
         verdicts["ntp_fails_at_largest_d"] = V.judged_if(
