@@ -639,6 +639,42 @@ def test_star_not_judged_when_nothing_learned():
     assert _status(out, "sim_calibrated_long_fraction_within_4se[p0=0.01]") == V.PASS
 
 
+def test_star_sim_fails_when_the_long_fraction_stays_at_p0():
+    """The calibrated arm's STaR refits are its learning; here they learn nothing: q_n = p0 = 0.25 at
+    every round. Delta-method SEs at N = 8192 (theory.star_long_fraction_se): round 1 var =
+    f(1-f)/(N(1+p)/2) = 0.24/5120 = 4.6875e-5 (SE 0.006847), f = 0.4; round 2 var =
+    (2/(1+0.4)^2)^2 4.6875e-5 + 0.2449/5734.4 = 9.1515e-5 (SE 0.009566); round 3 var =
+    (2/(1+0.5714)^2)^2 9.1515e-5 + 0.19835/6436.6 = 9.0847e-5 (SE 0.009531). Deviations from the
+    closed form 0.15, 0.3214, 0.4773: 21.9, 33.6, 50.07 SE; max 50.07 > 4: fail (margin -46.07). The
+    greedy output never goes long (q = 0.25 < 1/3): no switch, |inf - 1|: fail."""
+    stuck = dataclasses.replace(STAR_CFG, arms=("calibrated",))
+    runs = Runs([Run("main", {"arm": "calibrated", "variant": "cot", "p0": 0.25, "seed": s},
+                     {"history/long_fraction": np.full(3, 0.25), "history/next_long_fraction": np.full(3, 0.25),
+                      "history/greedy_long": np.zeros(3), "history/acc": np.full(3, 0.5)}) for s in stuck.seeds])
+    out = pst.analyze(stuck, runs)
+    v = out.verdicts[SIM[0]]
+    assert v.status == V.FAIL and v.value == pytest.approx(50.07, abs=0.01) and v.margin == pytest.approx(-46.07, abs=0.01)
+    v = out.verdicts[SIM[1]]
+    assert v.status == V.FAIL and v.value == float("inf")
+
+
+def test_star_sim_not_judged_when_no_round_was_simulated():
+    """rounds = 0 (issue 20): the calibrated arm's histories are empty, nothing was simulated (its
+    refits are its learning): sim_calibrated_long_fraction_within_4se and the switch are not judged
+    ("no round was simulated"), nothing passes."""
+    none = dataclasses.replace(STAR_CFG, arms=("calibrated",), rounds=0)
+    empty = np.zeros(0)
+    runs = Runs([Run("main", {"arm": "calibrated", "variant": "cot", "p0": 0.25, "seed": s},
+                     {f"history/{k}": empty for k in ("long_fraction", "next_long_fraction", "greedy_long", "acc")})
+                 for s in none.seeds])
+    out = pst.analyze(none, runs)
+    for claim in SIM:
+        v = out.verdicts[claim]
+        assert v.status == V.NOT_JUDGED and "no round was simulated" in v.reason, claim
+    assert set(out.verdicts) == set(SIM)
+    _never_passes_anything(out)
+
+
 def test_star_learning_off_is_legal():
     """pg_lr=0 (learning rates of 0) are accepted knob values (issue 20). This test only validates the
     config; that such a run passes no claim is checked by running it, in
