@@ -478,7 +478,8 @@ def test_rl_fails():
     out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, early_qs=(0.995, 0.6),
                                        curves={"good": GOOD_OK, "early": EARLY_OK, "low": LOW_OK}))
     v = out.verdicts["early_checkpoint_in_q_window"]
-    assert v.status == V.FAIL and v.value == pytest.approx(0.995) and v.margin == pytest.approx(-0.005, abs=1e-6)
+    assert v.status == V.FAIL and v.value == pytest.approx(0.995) and v.threshold == 0.99
+    assert v.margin == pytest.approx(-0.005, abs=1e-6)
     early_flat_but_right = _curve(((0.5, 1.0), (0.5, 1.0)), ((1, 1), (1, 1)), ((1, 1), (1, 1)))
     out = prl.analyze(RL_CFG, _rl_runs(RL_CFG, curves={"good": GOOD_OK, "early": early_flat_but_right, "low": LOW_OK}))
     assert _status(out, "grpo_early_fails_to_generalise") == V.FAIL

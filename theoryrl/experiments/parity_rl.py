@@ -344,7 +344,8 @@ def _early_q_window(cfg: Config, bases: dict) -> V.Verdict:
     base's recorded early_q: chain_q at early_step, measured when the checkpoint was taken) lies in
     [early_q_min, early_q_max]. Value: the q of the seed nearest an edge (or furthest outside);
     threshold: that edge; margin: min over seeds of min(q - early_q_min, early_q_max - q), >= 0 to
-    pass. The edges are compared in float32, as the selection (_update_snapshots) compared them.
+    pass. The margin uses the edges in float32, as the selection (_update_snapshots) compared them
+    (the threshold shows the knob's value).
     Not judged when a seed has no early checkpoint (early_step 0: chain_q never fell in the window
     at a chunk end, or 0 NTP steps): there is no checkpoint whose q could be judged."""
     why = _no_early_checkpoint(cfg, bases)
@@ -352,7 +353,7 @@ def _early_q_window(cfg: Config, bases: dict) -> V.Verdict:
         return V.not_judged(why)
     lo, hi = float(np.float32(cfg.early_q_min)), float(np.float32(cfg.early_q_max))
     qs = [float(bases["main", int(s)].history("early_q")[-1]) for s in cfg.seeds]
-    edge = [(q - lo, q, lo) if q - lo <= hi - q else (hi - q, q, hi) for q in qs]
+    edge = [(q - lo, q, cfg.early_q_min) if q - lo <= hi - q else (hi - q, q, cfg.early_q_max) for q in qs]
     margin, q, threshold = min(edge)
     return V.Verdict(V.PASS if margin >= 0 else V.FAIL, q, threshold, margin, None,
                      f"chain_q of the early checkpoint in [{cfg.early_q_min}, {cfg.early_q_max}] on every seed "
