@@ -101,7 +101,7 @@ def problems():
 
 def test_uniform_guesser_is_inflated_outcome_only_and_zero_process_verified(problems):
     """Each of S = 256 samples is `answer v <eos>` with v uniform mod 97, run through the verifier.
-    Outcome-only pass@k's expectation is 1 - (1 - 1/p)^k (≈ 0.0103 at k = 1, 0.2825 at 32, 0.9296 at
+    Outcome-only pass@k's expectation is 1 - (1 - 1/p)^k (≈ 0.0103 at k = 1, 0.2822 at 32, 0.9296 at
     256, the docstring's "≈ 93%"); over N = 200 problems the sample mean is within 4 standard errors
     (the per-problem values' std / sqrt(N)). No step is written, so nothing is process-verified and
     every right answer is a hack."""
