@@ -43,8 +43,8 @@ ZERO = {
 LR0 = {
     "chain-emergence": ["softmax.lr=0", "linear.lr=0", "softmax.epochs=10", "linear.epochs=10"],
     "chain-ood": ["softmax.lr=0", "linear.lr=0", "softmax.epochs=10", "linear.epochs=10"],
-    "chain-simple-vs-hard": ["recipe.lr=0", "recipe.epochs=10"],
-    "chain-simple-mass": ["recipe.lr=0", "recipe.epochs=10"],
+    "chain-simple-vs-hard": ["recipe.lr=0", "recipe.epochs=16"],  # a multiple of epochs_per_chunk = 8
+    "chain-simple-mass": ["recipe.lr=0", "recipe.epochs=10"],  # epochs_per_chunk = 10
     "chain-flow-vs-reinforce": ["sgd_lr=0", "adam_lr=0"],
     "bandit-diversity": ["lr=0"],
     "affine-uniform-vs-hard": ["pretrain_lr=0", "rl_lr=0", "pretrain_steps=500", "reading_steps=0", "rl_steps=100"],
