@@ -28,6 +28,7 @@ MODULES = {
     "parity-rl": "theoryrl.experiments.parity_rl",
     "parity-leap2": "theoryrl.experiments.parity_leap2",
     "parity-separation": "theoryrl.experiments.parity_separation",
+    "dag-edge-of-competence": "theoryrl.experiments.dag_edge_of_competence",
 }
 
 

@@ -1,0 +1,246 @@
+"""dag-edge-of-competence: RL on the ID band sharpens, RL at the edge of competence extends.
+
+Zhang, Neubig and Yue (arXiv 2512.07783), Observation 1 and Fig. 3 (spec `dag_arithmetic.md` §9.1,
+§11.5-11.7), at theory scale on DAG-lite arithmetic (`tasks/dag`). Stage "pretrain": the shared
+base (`rl/dag_runs.py`: NTP on the ID band with the 20/30/50 easy/medium/hard mix, stored once in
+the base store and gated on process-verified pass@1 and pass@k_max of every ID op). Its evaluation
+table (fixed problems per op 2..op_max, n samples each) calibrates the bands: edge = the ops above
+the ID band with pass@k_max in [10%, 60%] and pass@1 <= 10%; hard = the ops above that with
+pass@k_max ~ 0. Stage "rl": from each gated base, GRPO (outcome reward, as the paper) on prompts
+from one band per arm: id, edge, hard (too hard) and mixed (all three), then the same evaluation
+table, so every arm-vs-base difference is paired per problem and sampling key.
+Claims (process-verified, pooled over gated seeds, paired bootstrap 95% intervals over problems):
+`id_rl_sharpens_only`: the ID arm raises ID pass@1 (interval above 0) but not ID pass@k_max
+(interval not above 0); `edge_rl_extends_edge` / `edge_rl_extends_hard`: the edge arm raises
+pass@k_max on edge / hard ops (interval above 0); `too_hard_rl_no_gain`: the hard arm's pass@k_max
+on hard ops is not above the base's, judged only when the edge arm gained somewhere in the same
+seeds (RL can learn here). A seed whose base fails its gate or has no edge band is reported and
+left out; with none left every claim is not judged. Learning off (rl.lr = 0) leaves every arm at its
+base, so no "raises" claim passes and "no gain" is not judged; rl.steps = 0 judges nothing.
+Measurements by run id: docs/results/dag-edge-of-competence.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from theoryrl.core.config import check_seeds, require, run_id, to_dict
+from theoryrl.core.results import load_npz
+from theoryrl.core.stages import Outcome, RunPlan, Runs, Stage
+from theoryrl.core.verdicts import PASS, FAIL, Verdict, judged_if, not_judged
+from theoryrl.rl import dag_runs as dr
+from theoryrl.rl import lm_runs
+
+ID = "dag-edge-of-competence"
+TITLE = "DAG arithmetic: RL on the ID band sharpens pass@1, RL at the edge of competence raises pass@k beyond the base"
+PAPER = "Zhang, Neubig, Yue 2512.07783, Observation 1 / Fig. 3"
+ARMS = ("id", "edge", "hard", "mixed")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    base: dr.BaseSpec = dr.BaseSpec()
+    rl: dr.RLKnobs = dr.RLKnobs()
+    arms: tuple[str, ...] = ARMS
+    seeds: tuple[int, ...] = (42,)
+
+    def validate(self) -> None:
+        self.base.validate()
+        self.rl.validate()
+        require(len(self.arms) > 0 and all(a in ARMS for a in self.arms) and len(set(self.arms)) == len(self.arms),
+                "arms", self.arms, f"distinct values from {list(ARMS)}")
+        check_seeds(self.seeds)
+
+
+TIERS = {
+    "quick": Config(),
+    # spec §11.3 / §11.6 GPU setting: ~5M parameters, ID 2-8, ops up to 16, k_max 128 (n = 256)
+    "paper": Config(base=dr.BaseSpec(p=97, op_max=16, max_distractors=4, id_lo=2, id_hi=8, easy_max=3, medium_max=6,
+                                     d_model=256, n_layers=6, n_heads=8, d_ff=1024, steps=3000, batch=128, lr=1e-3,
+                                     warmup=150, chunk=500, curve_problems=16, curve_samples=16, eval_problems=64,
+                                     eval_samples=256, k_max=128),
+                    rl=dr.RLKnobs(steps=200, chunk=20, prompts_per_step=128, group_size=8, lr=3e-5, kl_coef=1e-3,
+                                  curve_problems=8, curve_samples=8),
+                    seeds=(42, 43, 44)),
+}
+
+
+def _pretrain_plans(cfg: Config) -> list[RunPlan]:
+    static = {k: v for k, v in dr.base_key(cfg.base, 0).items() if k != "seed"}
+    return [RunPlan(row={"seed": int(seed)}, bucket=("pretrain", run_id(static)), label="pretrain",
+                    hp=lm_runs.PretrainHp(seed=np.int32(seed), lr_scale=np.float32(1.0)),
+                    build=functools.partial(dr.pretrain_program, cfg.base), base_key=dr.base_key(cfg.base, seed))
+            for seed in cfg.seeds]
+
+
+def _arm_bands(arm: str, bands: dr.Bands) -> list[tuple[int, int]] | None:
+    """The op bands an arm's RL prompts come from; None when the base lacks one of them."""
+    need = {"id": [bands.id], "edge": [bands.edge], "hard": [bands.hard], "mixed": [bands.id, bands.edge, bands.hard]}[arm]
+    return None if any(b is None for b in need) else need
+
+
+def _rl_plans(cfg: Config, runs: Runs) -> list[RunPlan]:
+    """One GRPO run per (gated seed, arm whose band exists); arms of equal shapes share a bucket."""
+    model = dr.model(cfg.base)
+    static = run_id({k: v for k, v in to_dict(cfg).items() if k != "seeds"})
+    plans = []
+    for seed in cfg.seeds:
+        base = runs.one(stage="pretrain", seed=int(seed))
+        if base.gate is None or not base.gate.passed:
+            continue
+        bands = dr.calibrate(cfg.base, dr.table_from_arrays(base.arrays, "eval"))
+        params = jax.tree.map(np.asarray, lm_runs.params_from_arrays(model, base.arrays))
+        for arm in cfg.arms:
+            arm_bands = _arm_bands(arm, bands)
+            if arm_bands is None:
+                continue
+            shape = max(hi for _, hi in arm_bands)
+            plans.append(RunPlan(row={"seed": int(seed), "arm": arm}, bucket=("rl", shape, static), label=f"rl-{arm}",
+                                 hp=dr.rl_hp(params, dr.band_params(cfg.base, arm_bands, shape), seed, cfg.rl),
+                                 build=functools.partial(dr.rl_program, cfg.base, cfg.rl, shape), parent=base))
+    return plans
+
+
+def stages(cfg: Config) -> list[Stage]:
+    return [Stage("pretrain", lambda runs: _pretrain_plans(cfg), store_bases=True,
+                  gate=functools.partial(dr.gate, cfg.base)),
+            Stage("rl", functools.partial(_rl_plans, cfg))]
+
+
+def _ops(band) -> list[int]:
+    return [] if band is None else list(range(band[0], band[1] + 1))
+
+
+def analyze(cfg: Config, runs: Runs) -> Outcome:
+    """Rows: one per seed for the base (arm "base") and per RL run, with process-verified pass@1 and
+    pass@k_max (and outcome-only pass@k_max) on the seed's calibrated ID / edge / hard bands, and
+    the bands. Metrics pool the judged seeds. Arrays: per-op pass@1 / pass@k_max of every row."""
+    base_cfg, k = cfg.base, cfg.base.k_max
+    rows, skipped, judged_seeds, tables, bands_of = [], {}, [], {}, {}
+    for seed in cfg.seeds:
+        base = runs.one(stage="pretrain", seed=int(seed))
+        table = dr.table_from_arrays(base.arrays, "eval")
+        bands = dr.calibrate(base_cfg, table)
+        bands_of[int(seed)] = bands
+        tables[(int(seed), "base")] = table
+        for run in runs.where(stage="rl", seed=int(seed)):
+            tables[(int(seed), run.row["arm"])] = dr.table_from_arrays(run.arrays, "eval")
+        if not base.gate.passed:
+            skipped[int(seed)] = "base failed its gate"
+        elif bands.edge is None or bands.hard is None:
+            skipped[int(seed)] = f"base has no {'edge' if bands.edge is None else 'hard'} band"
+        else:
+            judged_seeds.append(int(seed))
+        for arm in ("base",) + tuple(cfg.arms):
+            if (int(seed), arm) not in tables:
+                continue
+            t = tables[(int(seed), arm)]
+            row = {"seed": int(seed), "arm": arm, "base_gate_passed": bool(base.gate.passed), "bands": bands.to_dict()}
+            for name, band in (("id", bands.id), ("edge", bands.edge), ("hard", bands.hard)):
+                row[f"{name}_pass1"] = dr.band_pass(t, _ops(band), 1)
+                row[f"{name}_pass{k}"] = dr.band_pass(t, _ops(band), k)
+                row[f"{name}_outcome_pass{k}"] = dr.band_pass(t, _ops(band), k, "answer_correct")
+            rows.append(row)
+    verdicts, metrics = _verdicts(cfg, tables, bands_of, judged_seeds, skipped)
+    arrays = _arrays(cfg, tables)
+    paper = {"claim": "RL on ID: pass@1 up, pass@k_max flat; RL on the edge band: pass@k_max up on edge and hard ops; "
+                      "RL on too-hard ops: no gain", "figure": "Fig. 3", "seeds_judged": judged_seeds,
+             "seeds_left_out": skipped, "bands": {s: b.to_dict() for s, b in bands_of.items()},
+             "gate": {int(s): runs.one(stage="pretrain", seed=int(s)).gate.to_dict() for s in cfg.seeds}}
+    return Outcome.judged(metrics, rows, paper, verdicts, arrays)
+
+
+def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, Verdict], dict]:
+    k = cfg.base.k_max
+    names = ("id_rl_sharpens_only", "edge_rl_extends_edge", "edge_rl_extends_hard", "too_hard_rl_no_gain")
+    if not seeds:
+        reason = ("no seed has a gated base with an edge and a hard band: "
+                  + "; ".join(f"seed {s}: {why}" for s, why in skipped.items()))
+        return {n: not_judged(reason) for n in names}, {}
+    if cfg.rl.steps == 0:
+        return {n: not_judged("rl.steps = 0: no RL step was taken") for n in names}, {}
+    metrics = {}
+
+    def gain(arm: str, band: str, kk: int) -> dr.Gain | None:
+        if any((s, arm) not in tables for s in seeds):
+            return None
+        # every seed's own band ops; pooled problem rows keep each seed's pairing
+        rows_a = np.concatenate([dr.band_rows(tables[(s, arm)], _ops(getattr(bands_of[s], band)), kk) for s in seeds])
+        rows_b = np.concatenate([dr.band_rows(tables[(s, "base")], _ops(getattr(bands_of[s], band)), kk) for s in seeds])
+        g = dr.paired_gain_rows(rows_a, rows_b)
+        metrics[f"{arm}_gain_{band}_pass{kk}"] = g.diff
+        metrics[f"{arm}_gain_{band}_pass{kk}_lo"] = g.lo
+        metrics[f"{arm}_gain_{band}_pass{kk}_hi"] = g.hi
+        return g
+
+    def above_zero(g: dr.Gain | None, what: str) -> Verdict:
+        if g is None:
+            return not_judged(f"{what}: the arm was not run")
+        return Verdict(PASS if g.lo > 0 else FAIL, g.diff, 0.0, g.lo, g.se,
+                       f"{what}: paired gain {g.diff:+.3f}, 95% interval [{g.lo:+.3f}, {g.hi:+.3f}]")
+
+    v = {}
+    g1, gk = gain("id", "id", 1), gain("id", "id", k)
+    if g1 is None or gk is None:
+        v["id_rl_sharpens_only"] = not_judged("the id arm was not run")
+    else:
+        ok = g1.lo > 0 and gk.lo <= 0
+        v["id_rl_sharpens_only"] = Verdict(PASS if ok else FAIL, g1.diff, 0.0, min(g1.lo, -gk.lo), g1.se,
+                                           f"ID pass@1 gain {g1.diff:+.3f} [{g1.lo:+.3f}, {g1.hi:+.3f}] (must be above 0); "
+                                           f"ID pass@{k} gain {gk.diff:+.3f} [{gk.lo:+.3f}, {gk.hi:+.3f}] (must not be)")
+    ge, gh = gain("edge", "edge", k), gain("edge", "hard", k)
+    v["edge_rl_extends_edge"] = above_zero(ge, f"edge arm, pass@{k} on edge ops")
+    v["edge_rl_extends_hard"] = above_zero(gh, f"edge arm, pass@{k} on hard ops")
+    gt = gain("hard", "hard", k)
+    learned = [g for g in (ge, gh, gain("edge", "edge", 1)) if g is not None and g.lo > 0]
+    if gt is None:
+        v["too_hard_rl_no_gain"] = not_judged("the hard arm was not run")
+    else:
+        raw = Verdict(PASS if gt.lo <= 0 else FAIL, gt.diff, 0.0, -gt.lo, gt.se,
+                      f"hard arm, pass@{k} on hard ops: gain {gt.diff:+.3f} [{gt.lo:+.3f}, {gt.hi:+.3f}] "
+                      "(passes unless the interval is above 0)")
+        v["too_hard_rl_no_gain"] = judged_if(
+            {"RL learns in this setup: the edge arm raised edge pass@1 or pass@k somewhere (interval above 0)":
+             bool(learned)}, raw)
+    return v, metrics
+
+
+def _arrays(cfg: Config, tables) -> dict:
+    keys = sorted(tables)
+    k = cfg.base.k_max
+    p1 = np.stack([dr.pass_curves(tables[key], k)[:, 0] for key in keys])
+    pk = np.stack([dr.pass_curves(tables[key], k)[:, -1] for key in keys])
+    ok = np.stack([dr.pass_curves(tables[key], k, "answer_correct")[:, -1] for key in keys])
+    return {"row_seed": np.array([s for s, _ in keys]), "row_arm": np.array([a for _, a in keys]),
+            "ops": np.asarray(cfg.base.eval_ops), "pass1_RxO": p1, "passk_RxO": pk, "outcome_passk_RxO": ok}
+
+
+def plot(run_dir: Path, out_dir: Path) -> list[Path]:
+    from theoryrl.core import plotting
+
+    arrays = load_npz(Path(run_dir) / "arrays.npz")
+    cfg = json.loads((Path(run_dir) / "config.json").read_text())["config"]
+    k = cfg["base"]["k_max"]
+    fig, axes = plotting.subplots(1, 2, width=4.6, height=4.0)
+    arms = ["base"] + list(cfg["arms"])
+    for col, (key, label) in enumerate((("pass1_RxO", "pass@1"), ("passk_RxO", f"pass@{k}"))):
+        ax = axes[0, col]
+        for j, arm in enumerate(arms):
+            sel = arrays["row_arm"] == arm
+            if not np.any(sel):
+                continue
+            style = dict(color="k", ls="--") if arm == "base" else dict(color=f"C{j - 1}")
+            ax.plot(arrays["ops"], arrays[key][sel].mean(0), marker="o", label=arm if arm == "base" else f"RL on {arm}",
+                    **style)
+        ax.axvline(cfg["base"]["id_hi"] + 0.5, color="0.6", lw=0.8)
+        ax.set_xlabel("op (edges of the answer-relevant DAG)")
+        ax.set_ylabel(f"process-verified {label}")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{ID}: ID ops {cfg['base']['id_lo']}-{cfg['base']['id_hi']} (left of the line)")
+    return [plotting.savefig(fig, Path(out_dir) / f"{ID}.png")]

@@ -1,0 +1,566 @@
+"""DAG-lite substrate: the shared pre-trained base, its gate, band calibration, and the RL program.
+
+What. Zhang, Neubig and Yue (arXiv 2512.07783; spec `dag_arithmetic.md` §6, §8, §11) pre-train a
+decoder on an in-distribution (ID) op band, then compare RL runs on bands defined *from the measured
+base*: the edge of competence (pass@k_max 10-60%, pass@1 < 10%) and the too-hard band (pass@k_max
+~ 0). This module is the piece every DAG experiment (and the RLVR-limits and LM-exploration ones)
+shares, so they reuse one stored base:
+- `BaseSpec`: everything a base's training reads; `base_key` is its content address in the store.
+- `pretrain_program`: NTP on the ID band with the spec's easy/medium/hard mix (optionally with
+  context B at op 2 only, `b_share`), curves of process-verified pass@1 / pass@S on the ID ops at
+  every chunk, and, once trained, the evaluation table (`eval_table`) over every op 2..op_max with
+  fixed problems and sampling keys, stored with the base so no experiment samples it again.
+- `gate`: on every ID op, process-verified pass@1 and pass@k_max at least the base's thresholds
+  (a base that never learned the lookup fails it).
+- `calibrate`: the edge and hard bands from that table (`Bands`, recorded in each summary).
+- `rl_program`: GRPO (or any zoo algorithm) with the DAG verifier's reward on a traced op mixture,
+  evaluated at the end on the same fixed table as the base, so base-vs-RL is paired per problem.
+Why the fixed evaluation key: every base and every RL arm is measured on the same problems with the
+same sampling keys (common random numbers), which keeps paired differences' intervals tight.
+"""
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from theoryrl.core.bases import Gate
+from theoryrl.core.config import (is_int, require, require_finite_nonneg, require_float, require_int)
+from theoryrl.core.stages import Program, Run
+from theoryrl.eval import dag_eval, lm_eval, passk
+from theoryrl.models import transformer as tfm
+from theoryrl.rl import lm_rl, lm_runs, ntp, sampling
+from theoryrl.rl.advantages import AdvantageSpec
+from theoryrl.rl.losses import LossSpec
+from theoryrl.tasks.dag import generate as gen
+from theoryrl.tasks.dag import mix
+from theoryrl.tasks.dag import verify as ver
+from theoryrl.tasks.vocab import EOS_ID, PAD_ID
+
+PRETRAIN_PROGRAM = "dag.pretrain@1"  # bump when the pre-training numerics or its evaluation change
+EVAL_SEED = 20251208  # the fixed evaluation problems and sampling keys of every base and arm
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseSpec:
+    """A DAG base: task shapes, the ID pre-training mixture, model, NTP and evaluation knobs.
+
+    The ID band id_lo..id_hi is split into easy (id_lo..easy_max), medium (..medium_max) and hard
+    (..id_hi), drawn with shares `mix` (spec §11.3: 20/30/50). `b_share`: the share of pre-training
+    problems in context B (context 1), all at op 2 (spec §11.8); the rest are context A (0)."""
+
+    p: int = 23
+    op_max: int = 10  # largest op evaluated anywhere: sets the longest prompt and solution
+    max_distractors: int = 2
+    id_lo: int = 2
+    id_hi: int = 5
+    easy_max: int = 2
+    medium_max: int = 4
+    mix: tuple[float, float, float] = (0.2, 0.3, 0.5)
+    b_share: float = 0.0
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int = 512
+    token_shift: int = 3
+    rope: bool = False  # NoPE: nothing ties a step to an absolute position, so longer solutions can be read
+    steps: int = 3000
+    batch: int = 64
+    lr: float = 2e-3
+    warmup: int = 100
+    chunk: int = 500
+    curve_problems: int = 8  # per ID op, at every chunk (learning curves)
+    curve_samples: int = 8
+    eval_problems: int = 16  # per op 2..op_max, once trained (gate, calibration, every comparison)
+    eval_samples: int = 64  # n; pass@k for k = 1..k_max
+    k_max: int = 32
+    temperature: float = 0.7  # spec §5.4 / §11.7
+    gate_pass1: float = 0.3
+    gate_passk: float = 0.9
+    edge_passk_lo: float = 0.10
+    edge_passk_hi: float = 0.60
+    edge_pass1_max: float = 0.10
+    hard_passk_max: float = 0.0
+
+    def validate(self) -> None:
+        self.task().validate()
+        mix.check_band(self.task(), (self.id_lo, self.id_hi), "id band (id_lo, id_hi)")
+        require(self.id_hi < self.op_max, "id_hi", self.id_hi, f"below op_max = {self.op_max} (ops above it are judged)")
+        require(is_int(self.easy_max) and self.id_lo <= self.easy_max <= self.id_hi, "easy_max", self.easy_max,
+                f"in {self.id_lo}..{self.id_hi}")
+        require(is_int(self.medium_max) and self.easy_max <= self.medium_max <= self.id_hi, "medium_max",
+                self.medium_max, f"in {self.easy_max}..{self.id_hi}")
+        require(isinstance(self.mix, (tuple, list)) and len(self.mix) == 3, "mix", self.mix, "three shares")
+        shares = [mix.check_share(s, f"mix.{i}") for i, s in enumerate(self.mix)]
+        require(abs(sum(shares) - 1.0) < 1e-6, "mix", self.mix, "shares summing to 1")
+        require(shares[1] == 0 or self.medium_max > self.easy_max, "mix", self.mix,
+                "no medium share when the medium band is empty (medium_max = easy_max)")
+        require(shares[2] == 0 or self.id_hi > self.medium_max, "mix", self.mix,
+                "no hard share when the hard band is empty (medium_max = id_hi)")
+        mix.check_share(self.b_share, "b_share")
+        require_int(self.n_heads, "n_heads", 1, 64)
+        require(is_int(self.d_model) and 8 <= self.d_model <= 4096 and self.d_model % self.n_heads == 0
+                and (self.d_model // self.n_heads) % 2 == 0, "d_model", self.d_model,
+                f"8..4096, divisible by n_heads = {self.n_heads} with an even head size")
+        require_int(self.n_layers, "n_layers", 1, 64)
+        require_int(self.d_ff, "d_ff", 0, 65_536, "0 (SwiGLU default) .. 65536")
+        require_int(self.token_shift, "token_shift", 0, 64)
+        require_int(self.chunk, "chunk", 1, 1_000_000)
+        require(is_int(self.steps) and 0 <= self.steps <= 10_000_000 and self.steps % self.chunk == 0, "steps",
+                self.steps, f"0 (no pre-training) or a multiple of chunk = {self.chunk}")
+        require_int(self.batch, "batch", 1, 65_536)
+        require_finite_nonneg(self.lr, "lr")
+        require_int(self.warmup, "warmup", 0, 10_000_000)
+        for knob in ("curve_problems", "curve_samples", "eval_problems"):
+            require_int(getattr(self, knob), knob, 1, 65_536)
+        require_int(self.eval_samples, "eval_samples", 1, dag_eval.MAX_SAMPLES)
+        require_int(self.k_max, "k_max", 1, self.eval_samples,
+                    f"1..eval_samples = {self.eval_samples} (unbiased pass@k needs n >= k)")
+        require_float(self.temperature, "temperature", 0.0, lo_open=True)
+        for knob in ("gate_pass1", "gate_passk", "edge_passk_lo", "edge_passk_hi", "edge_pass1_max", "hard_passk_max"):
+            require_float(getattr(self, knob), knob, 0.0, 1.0)
+        require(self.edge_passk_lo <= self.edge_passk_hi, "edge_passk_lo", self.edge_passk_lo,
+                f"<= edge_passk_hi = {self.edge_passk_hi}")
+
+    def task(self, op_max: int | None = None) -> gen.DagSpec:
+        """The generator at these shapes (op_max defaults to the largest evaluated op)."""
+        return gen.DagSpec(p=self.p, op_max=self.op_max if op_max is None else op_max,
+                           max_distractors=self.max_distractors)
+
+    @property
+    def id_ops(self) -> list[int]:
+        return list(range(self.id_lo, self.id_hi + 1))
+
+    @property
+    def eval_ops(self) -> list[int]:
+        return list(range(2, self.op_max + 1))
+
+
+def model(base: BaseSpec) -> tfm.TransformerSpec:
+    task = base.task()
+    return tfm.TransformerSpec(vocab_size=task.vocab_size, d_model=base.d_model, n_layers=base.n_layers,
+                               n_heads=base.n_heads, n_kv_heads=base.n_heads, d_ff=base.d_ff,
+                               max_len=task.prompt_len + task.solution_len, rope=base.rope,
+                               token_shift=base.token_shift)
+
+
+def sampler(task: gen.DagSpec) -> sampling.SamplerSpec:
+    return sampling.SamplerSpec(max_new_tokens=task.solution_len, eos_id=EOS_ID, pad_id=PAD_ID)
+
+
+def shape_op(base: BaseSpec, op: int) -> int:
+    """The generator shapes an op is evaluated at: the ID band's for ID ops, else op_max's (two
+    compiled shapes instead of one per op; a prompt's padding never changes its tokens' meaning)."""
+    return base.id_hi if op <= base.id_hi else base.op_max
+
+
+def pretrain_op_probs(base: BaseSpec, spec: gen.DagSpec) -> np.ndarray:
+    bands = [((base.id_lo, base.easy_max), base.mix[0]), ((base.easy_max + 1, base.medium_max), base.mix[1]),
+             ((base.medium_max + 1, base.id_hi), base.mix[2])]
+    return mix.op_probs(spec, [(band, share) for band, share in bands if share > 0])
+
+
+def base_key(base: BaseSpec, seed: int) -> dict:
+    """The base's content address: every knob above (each is read by its training or evaluation),
+    the program version and the seed."""
+    return {"program": PRETRAIN_PROGRAM, "seed": int(seed), "base": dataclasses.asdict(base),
+            "eval_seed": EVAL_SEED}
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def eval_problems(base: BaseSpec, op: int, num: int, *, context: int = 0, salt: int = 0) -> gen.DagProblems:
+    """`num` fixed problems of one op and context (the same for every base and arm)."""
+    spec = base.task(shape_op(base, op))
+    probs = np.zeros(spec.op_max + 1)
+    probs[op] = 1.0
+    params = mix.make_params(spec, probs, contexts=np.eye(3)[context])
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(EVAL_SEED), 1000 * salt + 10 * op + context), 0)
+    return gen.sample(key, spec, params, num)
+
+
+def eval_table(base: BaseSpec, params, *, ops=None, context: int = 0, num_problems: int | None = None,
+               num_samples: int | None = None, temperature: float | None = None) -> dict:
+    """Sample and verify one model on the fixed problems of every op: [O, N, S] arrays perfect,
+    answer_correct and strict, with ops [O]. One run's params (no run axis)."""
+    ops = base.eval_ops if ops is None else list(ops)
+    n = base.eval_problems if num_problems is None else num_problems
+    s = base.eval_samples if num_samples is None else num_samples
+    temperature = base.temperature if temperature is None else temperature
+    spec_m = model(base)
+    out = {"perfect": [], "answer_correct": [], "strict": []}
+    for op in ops:
+        spec = base.task(shape_op(base, op))
+        key = jax.random.fold_in(jax.random.key(EVAL_SEED + 1), 100 * op + context)
+        res = dag_eval.sample_and_verify(spec_m, sampler(spec), params, spec,
+                                         eval_problems(base, op, n, context=context), key, s,
+                                         temperature=temperature, max_rows=2048)
+        for name in out:
+            out[name].append(res[f"{name}_NxS"])
+    table = {name: np.stack(v) for name, v in out.items()}
+    table["ops"] = np.asarray(ops, np.int64)
+    return table
+
+
+def table_arrays(table: dict, prefix: str) -> dict:
+    return {f"{prefix}/{k}": v for k, v in table.items()}
+
+
+def table_from_arrays(arrays: dict, prefix: str) -> dict:
+    """The table `eval_table` stored under "final/<prefix>/..." of a run's arrays."""
+    pre = f"final/{prefix}/"
+    return {k[len(pre):]: v for k, v in arrays.items() if k.startswith(pre)}
+
+
+def pass_curves(table: dict, k_max: int, kind: str = "perfect") -> np.ndarray:
+    """[O, k_max] unbiased pass@k (k = 1..k_max) per op, mean over problems."""
+    flags = np.asarray(table[kind])
+    ks = np.arange(1, k_max + 1)
+    return np.stack([passk.pass_at_k_curve(np.full(flags.shape[1], flags.shape[2]), flags[o].sum(axis=1), ks)
+                     for o in range(flags.shape[0])])
+
+
+def per_problem_pass(table: dict, k: int, kind: str = "perfect") -> np.ndarray:
+    """[O, N] unbiased pass@k of every problem (the unit a paired bootstrap resamples)."""
+    flags = np.asarray(table[kind])
+    return passk.pass_at_k(np.full(flags.shape[:2], flags.shape[2]), flags.sum(axis=2), k)
+
+
+# ---------------------------------------------------------------- pre-training
+
+
+def _curve_data(base: BaseSpec) -> dict:
+    """Fixed learning-curve problems: curve_problems per ID op, at the ID shapes."""
+    parts = [eval_problems(base, op, base.curve_problems, salt=1) for op in base.id_ops]
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
+
+
+def _curve_fn(base: BaseSpec):
+    """Process-verified pass@1 and pass@S (S = curve_samples) per ID op, at temperature."""
+    spec_m, spec = model(base), base.task(base.id_hi)
+    samp, num_ops = sampler(spec), len(base.id_ops)
+
+    def score(problems, response_NxT, mask_NxT):
+        del mask_NxT
+        res = ver.verify(spec, problems, response_NxT)
+        return {"perfect": res["perfect_B"], "answer_correct": res["answer_correct_B"]}
+
+    def curves(params, problems):
+        prompts, mask = gen.left_padded_prompts(problems)
+        key = jax.random.key(EVAL_SEED + 2)
+        rollout = sampling.sample(spec_m, params, prompts, mask, key, base.curve_samples, samp,
+                                  temperature=base.temperature)
+        scores = lm_eval.score_samples(score, problems, rollout)
+        perfect_OxNxS = scores["perfect"].reshape(num_ops, base.curve_problems, base.curve_samples)
+        answer_OxNxS = scores["answer_correct"].reshape(num_ops, base.curve_problems, base.curve_samples)
+        return {"id_pass1": jnp.mean(perfect_OxNxS, axis=(1, 2)),
+                "id_passS": jnp.mean(jnp.max(perfect_OxNxS, axis=2), axis=1),
+                "id_outcome_pass1": jnp.mean(answer_OxNxS, axis=(1, 2))}
+
+    return curves
+
+
+def _optim(base: BaseSpec) -> ntp.OptimSpec:
+    return ntp.OptimSpec(lr=base.lr, warmup_steps=min(base.warmup, max(base.steps, 1)),
+                         total_steps=max(base.steps, 1), schedule="cosine", final_lr_frac=0.1)
+
+
+def _batch_fn(base: BaseSpec):
+    spec = base.task(base.id_hi)
+    a = mix.make_params(spec, pretrain_op_probs(base, spec))
+    op2 = np.zeros(spec.op_max + 1)
+    op2[2] = 1.0
+    b = mix.make_params(spec, op2, contexts=np.eye(3)[1])
+
+    def batch(key, step):
+        del step
+        k_a, k_b, k_pick = jax.random.split(key, 3)
+        problems = gen.sample(k_a, spec, a, base.batch)
+        if base.b_share > 0:  # static: runs without context B draw exactly what they drew before it existed
+            from_b = gen.sample(k_b, spec, b, base.batch)
+            pick = jax.random.uniform(k_pick, (base.batch,)) < base.b_share
+            problems = jax.tree.map(lambda x, y: jnp.where(pick.reshape((-1,) + (1,) * (x.ndim - 1)), y, x),
+                                    problems, from_b)
+        return gen.sequences(problems)
+
+    return batch
+
+
+def pretrain_program(base: BaseSpec) -> Program:
+    """NTP from a fresh init (seed in hp, a `lm_runs.PretrainHp`), curves at every chunk, and the
+    evaluation table of the trained base as final arrays ("final/eval/...")."""
+    curves = _curve_fn(base)
+    program = lm_runs.pretrain_program(
+        model(base), _optim(base), lambda key, hp, step: _batch_fn(base)(key, step),
+        num_chunks=base.steps // base.chunk, steps_per_chunk=base.chunk, data_fn=lambda hp: _curve_data(base),
+        eval_fn=lambda params, hp, data: curves(params, data))
+    return dataclasses.replace(program, final_fn=partial(_final_with_table, base))
+
+
+def _final_with_table(base: BaseSpec, state) -> dict:
+    """Trained parameters by key path, plus every run's evaluation table (host loop over runs)."""
+    out = lm_runs.params_to_arrays(state.params)
+    num_runs = jax.tree.leaves(state.params)[0].shape[0]
+    tables = [eval_table(base, jax.tree.map(lambda x: x[r], state.params)) for r in range(num_runs)]
+    for name in tables[0]:
+        out[f"eval/{name}"] = np.stack([t[name] for t in tables])
+    return out
+
+
+# ---------------------------------------------------------------- gate and bands
+
+
+@dataclasses.dataclass(frozen=True)
+class Bands:
+    """Op bands calibrated from a base's table: id (pre-training's), edge and hard (None when the
+    base has no such band), with the per-op numbers they were chosen on."""
+
+    id: tuple[int, int]
+    edge: tuple[int, int] | None
+    hard: tuple[int, int] | None
+    pass1: dict
+    passk: dict
+    rule: str
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def gate_requirement(base: BaseSpec) -> str:
+    return (f"process-verified pass@1 >= {base.gate_pass1} and pass@{base.k_max} >= {base.gate_passk} on every "
+            f"ID op {base.id_lo}..{base.id_hi} (n = {base.eval_samples} samples of {base.eval_problems} "
+            f"problems per op at T = {base.temperature})")
+
+
+def gate(base: BaseSpec, run: Run) -> Gate:
+    table = table_from_arrays(run.arrays, "eval")
+    curves = pass_curves(table, base.k_max)
+    ops = [int(o) for o in table["ops"]]
+    pass1 = {op: float(curves[i, 0]) for i, op in enumerate(ops) if op in base.id_ops}
+    passk_ = {op: float(curves[i, -1]) for i, op in enumerate(ops) if op in base.id_ops}
+    ok = all(pass1[o] >= base.gate_pass1 and passk_[o] >= base.gate_passk for o in base.id_ops)
+    measured = {"pass1": pass1, f"pass{base.k_max}": passk_}
+    if base.steps == 0:
+        measured["note"] = "steps = 0: the initial decoder, never trained"
+    return Gate(passed=bool(ok), requirement=gate_requirement(base), measured=measured)
+
+
+def calibrate(base: BaseSpec, table: dict) -> Bands:
+    """Edge: the first maximal run of consecutive ops above the ID band whose pass@k_max is in
+    [edge_passk_lo, edge_passk_hi] and pass@1 <= edge_pass1_max. Hard: the ops above the edge (or
+    above the ID band when there is no edge) with pass@k_max <= hard_passk_max, the first maximal
+    run of them. Spec §11.5."""
+    curves = pass_curves(table, base.k_max)
+    ops = [int(o) for o in table["ops"]]
+    pass1 = {op: float(curves[i, 0]) for i, op in enumerate(ops)}
+    passk_ = {op: float(curves[i, -1]) for i, op in enumerate(ops)}
+    above = [op for op in ops if op > base.id_hi]
+    is_edge = [base.edge_passk_lo <= passk_[o] <= base.edge_passk_hi and pass1[o] <= base.edge_pass1_max
+               for o in above]
+    edge = _first_run(above, is_edge)
+    after = [o for o in above if edge is None or o > edge[1]]
+    hard = _first_run(after, [passk_[o] <= base.hard_passk_max for o in after])
+    rule = (f"edge: pass@{base.k_max} in [{base.edge_passk_lo}, {base.edge_passk_hi}] and pass@1 <= "
+            f"{base.edge_pass1_max}; hard: pass@{base.k_max} <= {base.hard_passk_max}; both above the ID band")
+    return Bands(id=(base.id_lo, base.id_hi), edge=edge, hard=hard, pass1=pass1, passk=passk_, rule=rule)
+
+
+def _first_run(ops: list[int], flags: list[bool]) -> tuple[int, int] | None:
+    """(first, last) op of the first maximal run of consecutive flagged ops, or None."""
+    run: list[int] = []
+    for op, flag in zip(ops, flags):
+        if flag:
+            run.append(op)
+        elif run:
+            break
+    return (run[0], run[-1]) if run else None
+
+
+# ---------------------------------------------------------------- RL
+
+
+@dataclasses.dataclass(frozen=True)
+class RLKnobs:
+    """Static knobs of a DAG RL run (spec §11.6; the quick tier scales steps and batch down).
+    reward: a `verify.REWARD_MODES` mode; alpha: its outcome weight for "mix" / "mix_gated".
+    kl_coef 0 = no KL term; otherwise k3 in the loss (spec §11.6)."""
+
+    steps: int = 60
+    chunk: int = 20
+    prompts_per_step: int = 8
+    group_size: int = 8
+    lr: float = 3e-4
+    reward: str = "outcome"
+    alpha: float = 0.5
+    kl_coef: float = 0.0
+    temperature: float = 1.0
+    curve_problems: int = 4  # per op 2..op_max, at every chunk (curves only; the verdicts use the table)
+    curve_samples: int = 4
+
+    def validate(self) -> None:
+        require_int(self.chunk, "rl.chunk", 1, 1_000_000)
+        require(is_int(self.steps) and 0 <= self.steps <= 10_000_000 and self.steps % self.chunk == 0, "rl.steps",
+                self.steps, f"0 (no RL) or a multiple of rl.chunk = {self.chunk}")
+        require_int(self.prompts_per_step, "rl.prompts_per_step", 1, 65_536)
+        require_int(self.group_size, "rl.group_size", 2, 1024)
+        require_finite_nonneg(self.lr, "rl.lr")
+        require(self.reward in ver.REWARD_MODES, "rl.reward", self.reward, " | ".join(ver.REWARD_MODES))
+        require_float(self.alpha, "rl.alpha", 0.0, 1.0)
+        require_finite_nonneg(self.kl_coef, "rl.kl_coef")
+        require_float(self.temperature, "rl.temperature", 0.0, lo_open=True)
+        require_int(self.curve_problems, "rl.curve_problems", 1, 65_536)
+        require_int(self.curve_samples, "rl.curve_samples", 1, 1024)
+
+
+def rl_task(spec: gen.DagSpec, reward: str, alpha: float) -> lm_rl.RLTask:
+    """Prompts from the run's traced `DagParams` (hp.task), scored by the verifier."""
+
+    def sample_prompts(key, hp: lm_runs.RLHp, n):
+        problems = gen.sample(key, spec, hp.task, n)
+        prompts, mask = gen.left_padded_prompts(problems)
+        return prompts, mask, problems
+
+    def score(problems, response_NxT, mask_NxT):
+        del mask_NxT  # the verifier stops at EOS
+        res = ver.verify(spec, problems, response_NxT)
+        return {"reward": ver.reward(res, reward, alpha), "perfect": res["perfect_B"].astype(jnp.float32),
+                "answer_correct": res["answer_correct_B"].astype(jnp.float32),
+                "process_reward": res["process_reward_B"]}
+
+    return lm_rl.RLTask(sample_prompts=sample_prompts, score=score)
+
+
+def _rl_curve_data(base: BaseSpec, rl: RLKnobs):
+    """Fixed curve problems: rl.curve_problems per op 2..op_max, at the op_max shapes."""
+    spec = base.task()
+    parts = []
+    for op in base.eval_ops:
+        probs = np.zeros(spec.op_max + 1)
+        probs[op] = 1.0
+        key = jax.random.fold_in(jax.random.key(EVAL_SEED + 3), op)
+        parts.append(gen.sample(key, spec, mix.make_params(spec, probs), rl.curve_problems))
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
+
+
+def _rl_curve_fn(base: BaseSpec, rl: RLKnobs):
+    """Process-verified pass@1 per op 2..op_max at the evaluation temperature (a few problems)."""
+    spec_m, spec = model(base), base.task()
+    samp, num_ops = sampler(spec), len(base.eval_ops)
+
+    def score(problems, response_NxT, mask_NxT):
+        del mask_NxT
+        return {"perfect": ver.verify(spec, problems, response_NxT)["perfect_B"]}
+
+    def curves(params, hp, problems):
+        del hp
+        prompts, mask = gen.left_padded_prompts(problems)
+        rollout = sampling.sample(spec_m, params, prompts, mask, jax.random.key(EVAL_SEED + 4), rl.curve_samples,
+                                  samp, temperature=base.temperature)
+        perfect = lm_eval.score_samples(score, problems, rollout)["perfect"]
+        return {"op_pass1": jnp.mean(perfect.reshape(num_ops, -1), axis=1)}
+
+    return curves
+
+
+def rl_spec(rl: RLKnobs) -> lm_rl.RLSpec:
+    kl = {} if rl.kl_coef == 0 else {"kl": "loss", "kl_kind": "k3", "kl_coef": rl.kl_coef}
+    return lm_rl.RLSpec(prompts_per_step=rl.prompts_per_step, group_size=rl.group_size,
+                        advantage=AdvantageSpec(estimator="grpo"), loss=LossSpec(agg="token-mean", **kl))
+
+
+def rl_program(base: BaseSpec, rl: RLKnobs, shape_op_max: int) -> Program:
+    """RL from hp.init_params on prompts drawn from hp.task (a `DagParams` over ops <= shape_op_max,
+    the shapes of this program), curves at every chunk, and the evaluation table at the end."""
+    spec = base.task(shape_op_max)
+    optim = ntp.OptimSpec(lr=rl.lr, warmup_steps=0, total_steps=max(rl.steps, 1), schedule="constant",
+                          weight_decay=0.0)
+    program = lm_runs.rl_program(model(base), sampler(spec), rl_spec(rl), optim, rl_task(spec, rl.reward, rl.alpha),
+                                 num_chunks=rl.steps // rl.chunk, steps_per_chunk=rl.chunk,
+                                 data_fn=lambda hp: _rl_curve_data(base, rl), eval_fn=_rl_curve_fn(base, rl))
+    return dataclasses.replace(program, final_fn=partial(_final_with_table, base))
+
+
+def rl_hp(base_params, task_params: gen.DagParams, seed: int, rl: RLKnobs) -> lm_runs.RLHp:
+    return lm_runs.RLHp(seed=np.int32(seed), lr_scale=np.float32(1.0), temperature=np.float32(rl.temperature),
+                        top_p=np.float32(1.0), init_params=base_params, task=task_params)
+
+
+def band_params(base: BaseSpec, bands, shape_op_max: int, context_probs=None) -> gen.DagParams:
+    """DagParams uniform over the ops of the given (lo, hi) bands (ops counted once)."""
+    spec = base.task(shape_op_max)
+    probs = np.zeros(spec.op_max + 1)
+    for lo, hi in bands:
+        probs[lo:hi + 1] = 1.0
+    return mix.make_params(spec, probs / probs.sum(), contexts=context_probs)
+
+
+# ---------------------------------------------------------------- paired comparisons
+
+
+@dataclasses.dataclass(frozen=True)
+class Gain:
+    """Paired difference a - b of mean pass@k over the same problems, with a percentile bootstrap
+    interval over problems and its standard error (the bootstrap's standard deviation)."""
+
+    a: float
+    b: float
+    diff: float
+    lo: float
+    hi: float
+    se: float
+    num_problems: int
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def paired_gain(table_a: dict, table_b: dict, ops, k: int, *, kind: str = "perfect", num_resamples: int = 2000,
+                alpha: float = 0.05, seed: int = 0) -> Gain:
+    """a - b on the problems of `ops`, where a and b were sampled on the same fixed problems (tables
+    of `eval_table`)."""
+    return paired_gain_rows(band_rows(table_a, ops, k, kind), band_rows(table_b, ops, k, kind),
+                            num_resamples=num_resamples, alpha=alpha, seed=seed)
+
+
+def paired_gain_rows(a_rows, b_rows, *, num_resamples: int = 2000, alpha: float = 0.05, seed: int = 0) -> Gain:
+    """Gain of per-problem values a_rows - b_rows (matched row by row, e.g. pooled over seeds); NaN
+    with no rows."""
+    a_rows, b_rows = np.asarray(a_rows, np.float64), np.asarray(b_rows, np.float64)
+    if a_rows.shape != b_rows.shape or a_rows.ndim != 1:
+        raise ValueError(f"paired rows must be two equal 1-D arrays, got {a_rows.shape} and {b_rows.shape}")
+    if a_rows.size == 0:
+        return Gain(*(float("nan"),) * 6, 0)
+    diff = a_rows - b_rows
+    rng = np.random.default_rng(seed)
+    boots = diff[rng.integers(0, diff.size, size=(num_resamples, diff.size))].mean(axis=1)
+    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
+    se = float(boots.std(ddof=1)) if num_resamples > 1 else float("nan")
+    return Gain(float(a_rows.mean()), float(b_rows.mean()), float(diff.mean()), float(lo), float(hi), se,
+                int(diff.size))
+
+
+def band_rows(table: dict, ops, k: int, kind: str = "perfect") -> np.ndarray:
+    """[problems of `ops`] per-problem pass@k, ops in the given order (absent ops skipped)."""
+    ops_T = [int(o) for o in table["ops"]]
+    per = per_problem_pass(table, k, kind)
+    picked = [per[ops_T.index(o)] for o in ops if o in ops_T]
+    return np.concatenate(picked) if picked else np.zeros(0)
+
+
+def band_pass(table: dict, ops, k: int, kind: str = "perfect") -> float:
+    rows = band_rows(table, ops, k, kind)
+    return float(rows.mean()) if rows.size else float("nan")
+
+
+def pool_tables(tables: list[dict]) -> dict:
+    """Tables of the same ops (e.g. one per seed) as one, problems concatenated."""
+    ops = tables[0]["ops"]
+    if any(not np.array_equal(t["ops"], ops) for t in tables):
+        raise ValueError("pooled tables must cover the same ops")
+    out = {k: np.concatenate([t[k] for t in tables], axis=1) for k in tables[0] if k != "ops"}
+    out["ops"] = ops
+    return out
