@@ -29,6 +29,7 @@ MODULES = {
     "parity-leap2": "theoryrl.experiments.parity_leap2",
     "parity-separation": "theoryrl.experiments.parity_separation",
     "dag-edge-of-competence": "theoryrl.experiments.dag_edge_of_competence",
+    "dag-process-reward": "theoryrl.experiments.dag_process_reward",
 }
 
 

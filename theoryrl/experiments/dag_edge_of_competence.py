@@ -14,8 +14,8 @@ Claims (process-verified, pooled over gated seeds, paired bootstrap 95% interval
 (interval not above 0); `edge_rl_extends_edge` / `edge_rl_extends_hard`: the edge arm raises
 pass@k_max on edge / hard ops (interval above 0); `too_hard_rl_no_gain`: the hard arm's pass@k_max
 on hard ops is not above the base's, judged only when the edge arm gained somewhere in the same
-seeds (RL can learn here). A seed whose base fails its gate or has no edge band is reported and
-left out; with none left every claim is not judged. Learning off (rl.lr = 0) leaves every arm at its
+seeds (RL can learn here). A seed whose base fails its gate or has no edge or no hard band is
+reported and left out (no RL is run for it); with none left every claim is not judged. Learning off (rl.lr = 0) leaves every arm at its
 base, so no "raises" claim passes and "no gain" is not judged; rl.steps = 0 judges nothing.
 Measurements by run id: docs/results/dag-edge-of-competence.md.
 """
@@ -70,14 +70,6 @@ TIERS = {
 }
 
 
-def _pretrain_plans(cfg: Config) -> list[RunPlan]:
-    static = {k: v for k, v in dr.base_key(cfg.base, 0).items() if k != "seed"}
-    return [RunPlan(row={"seed": int(seed)}, bucket=("pretrain", run_id(static)), label="pretrain",
-                    hp=lm_runs.PretrainHp(seed=np.int32(seed), lr_scale=np.float32(1.0)),
-                    build=functools.partial(dr.pretrain_program, cfg.base), base_key=dr.base_key(cfg.base, seed))
-            for seed in cfg.seeds]
-
-
 def _arm_bands(arm: str, bands: dr.Bands) -> list[tuple[int, int]] | None:
     """The op bands an arm's RL prompts come from; None when the base lacks one of them."""
     need = {"id": [bands.id], "edge": [bands.edge], "hard": [bands.hard], "mixed": [bands.id, bands.edge, bands.hard]}[arm]
@@ -85,15 +77,16 @@ def _arm_bands(arm: str, bands: dr.Bands) -> list[tuple[int, int]] | None:
 
 
 def _rl_plans(cfg: Config, runs: Runs) -> list[RunPlan]:
-    """One GRPO run per (gated seed, arm whose band exists); arms of equal shapes share a bucket."""
+    """One GRPO run per (judged seed: gated, with an edge and a hard band; arm); arms of equal shapes
+    share a bucket."""
     model = dr.model(cfg.base)
     static = run_id({k: v for k, v in to_dict(cfg).items() if k != "seeds"})
     plans = []
     for seed in cfg.seeds:
         base = runs.one(stage="pretrain", seed=int(seed))
-        if base.gate is None or not base.gate.passed:
+        bands, why = dr.seed_status(cfg.base, base)
+        if why is not None:  # left out of every verdict, so its RL would be compute nobody reads
             continue
-        bands = dr.calibrate(cfg.base, dr.table_from_arrays(base.arrays, "eval"))
         params = jax.tree.map(np.asarray, lm_runs.params_from_arrays(model, base.arrays))
         for arm in cfg.arms:
             arm_bands = _arm_bands(arm, bands)
@@ -107,13 +100,7 @@ def _rl_plans(cfg: Config, runs: Runs) -> list[RunPlan]:
 
 
 def stages(cfg: Config) -> list[Stage]:
-    return [Stage("pretrain", lambda runs: _pretrain_plans(cfg), store_bases=True,
-                  gate=functools.partial(dr.gate, cfg.base)),
-            Stage("rl", functools.partial(_rl_plans, cfg))]
-
-
-def _ops(band) -> list[int]:
-    return [] if band is None else list(range(band[0], band[1] + 1))
+    return [dr.pretrain_stage(cfg.base, cfg.seeds), Stage("rl", functools.partial(_rl_plans, cfg))]
 
 
 def analyze(cfg: Config, runs: Runs) -> Outcome:
@@ -125,33 +112,31 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     for seed in cfg.seeds:
         base = runs.one(stage="pretrain", seed=int(seed))
         table = dr.table_from_arrays(base.arrays, "eval")
-        bands = dr.calibrate(base_cfg, table)
+        bands, why = dr.seed_status(base_cfg, base)
         bands_of[int(seed)] = bands
         tables[(int(seed), "base")] = table
         for run in runs.where(stage="rl", seed=int(seed)):
             tables[(int(seed), run.row["arm"])] = dr.table_from_arrays(run.arrays, "eval")
-        if not base.gate.passed:
-            skipped[int(seed)] = "base failed its gate"
-        elif bands.edge is None or bands.hard is None:
-            skipped[int(seed)] = f"base has no {'edge' if bands.edge is None else 'hard'} band"
-        else:
+        if why is None:
             judged_seeds.append(int(seed))
+        else:
+            skipped[int(seed)] = why
         for arm in ("base",) + tuple(cfg.arms):
             if (int(seed), arm) not in tables:
                 continue
             t = tables[(int(seed), arm)]
-            row = {"seed": int(seed), "arm": arm, "base_gate_passed": bool(base.gate.passed), "bands": bands.to_dict()}
+            row = {"seed": int(seed), "arm": arm, "base_gate_passed": base.gate is not None and base.gate.passed, "bands": bands.to_dict()}
             for name, band in (("id", bands.id), ("edge", bands.edge), ("hard", bands.hard)):
-                row[f"{name}_pass1"] = dr.band_pass(t, _ops(band), 1)
-                row[f"{name}_pass{k}"] = dr.band_pass(t, _ops(band), k)
-                row[f"{name}_outcome_pass{k}"] = dr.band_pass(t, _ops(band), k, "answer_correct")
+                row[f"{name}_pass1"] = dr.band_pass(t, dr.ops_of(band), 1)
+                row[f"{name}_pass{k}"] = dr.band_pass(t, dr.ops_of(band), k)
+                row[f"{name}_outcome_pass{k}"] = dr.band_pass(t, dr.ops_of(band), k, "answer_correct")
             rows.append(row)
     verdicts, metrics = _verdicts(cfg, tables, bands_of, judged_seeds, skipped)
     arrays = _arrays(cfg, tables)
     paper = {"claim": "RL on ID: pass@1 up, pass@k_max flat; RL on the edge band: pass@k_max up on edge and hard ops; "
                       "RL on too-hard ops: no gain", "figure": "Fig. 3", "seeds_judged": judged_seeds,
              "seeds_left_out": skipped, "bands": {s: b.to_dict() for s, b in bands_of.items()},
-             "gate": {int(s): runs.one(stage="pretrain", seed=int(s)).gate.to_dict() for s in cfg.seeds}}
+             "gate": dr.gates(runs, cfg.seeds)}
     return Outcome.judged(metrics, rows, paper, verdicts, arrays)
 
 
@@ -170,8 +155,8 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
         if any((s, arm) not in tables for s in seeds):
             return None
         # every seed's own band ops; pooled problem rows keep each seed's pairing
-        rows_a = np.concatenate([dr.band_rows(tables[(s, arm)], _ops(getattr(bands_of[s], band)), kk) for s in seeds])
-        rows_b = np.concatenate([dr.band_rows(tables[(s, "base")], _ops(getattr(bands_of[s], band)), kk) for s in seeds])
+        rows_a = np.concatenate([dr.band_rows(tables[(s, arm)], dr.ops_of(getattr(bands_of[s], band)), kk) for s in seeds])
+        rows_b = np.concatenate([dr.band_rows(tables[(s, "base")], dr.ops_of(getattr(bands_of[s], band)), kk) for s in seeds])
         g = dr.paired_gain_rows(rows_a, rows_b)
         metrics[f"{arm}_gain_{band}_pass{kk}"] = g.diff
         metrics[f"{arm}_gain_{band}_pass{kk}_lo"] = g.lo

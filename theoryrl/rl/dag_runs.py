@@ -28,8 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from theoryrl.core.bases import Gate
-from theoryrl.core.config import (is_int, require, require_finite_nonneg, require_float, require_int)
-from theoryrl.core.stages import Program, Run
+from theoryrl.core.config import is_int, require, require_finite_nonneg, require_float, require_int, run_id
+from theoryrl.core.stages import Program, Run, RunPlan, Stage
 from theoryrl.eval import dag_eval, lm_eval, passk
 from theoryrl.models import transformer as tfm
 from theoryrl.rl import lm_rl, lm_runs, ntp, sampling
@@ -164,8 +164,11 @@ def pretrain_op_probs(base: BaseSpec, spec: gen.DagSpec) -> np.ndarray:
 
 
 def base_key(base: BaseSpec, seed: int) -> dict:
-    """The base's content address: every knob above (each is read by its training or evaluation),
-    the program version and the seed."""
+    """The base's content address: every BaseSpec knob, the program version and the seed. It also
+    holds k_max and the gate / calibration thresholds, which neither training nor the stored table
+    reads (the gate is judged again on every reuse), so changing one of them trains the base again:
+    an over-specified address (tests/unit/test_dag_runs.py marks it xfail), kept until the version
+    is next bumped so that stored bases keep their addresses."""
     return {"program": PRETRAIN_PROGRAM, "seed": int(seed), "base": dataclasses.asdict(base),
             "eval_seed": EVAL_SEED}
 
@@ -351,7 +354,7 @@ def gate(base: BaseSpec, run: Run) -> Gate:
 
 def calibrate(base: BaseSpec, table: dict) -> Bands:
     """Edge: the first maximal run of consecutive ops above the ID band whose pass@k_max is in
-    [edge_passk_lo, edge_passk_hi] and pass@1 <= edge_pass1_max. Hard: the ops above the edge (or
+    [edge_passk_lo, edge_passk_hi] and pass@1 below edge_pass1_max. Hard: the ops above the edge (or
     above the ID band when there is no edge) with pass@k_max <= hard_passk_max, the first maximal
     run of them. Spec §11.5."""
     curves = pass_curves(table, base.k_max)
@@ -359,12 +362,12 @@ def calibrate(base: BaseSpec, table: dict) -> Bands:
     pass1 = {op: float(curves[i, 0]) for i, op in enumerate(ops)}
     passk_ = {op: float(curves[i, -1]) for i, op in enumerate(ops)}
     above = [op for op in ops if op > base.id_hi]
-    is_edge = [base.edge_passk_lo <= passk_[o] <= base.edge_passk_hi and pass1[o] <= base.edge_pass1_max
+    is_edge = [base.edge_passk_lo <= passk_[o] <= base.edge_passk_hi and pass1[o] < base.edge_pass1_max
                for o in above]
     edge = _first_run(above, is_edge)
     after = [o for o in above if edge is None or o > edge[1]]
     hard = _first_run(after, [passk_[o] <= base.hard_passk_max for o in after])
-    rule = (f"edge: pass@{base.k_max} in [{base.edge_passk_lo}, {base.edge_passk_hi}] and pass@1 <= "
+    rule = (f"edge: pass@{base.k_max} in [{base.edge_passk_lo}, {base.edge_passk_hi}] and pass@1 < "
             f"{base.edge_pass1_max}; hard: pass@{base.k_max} <= {base.hard_passk_max}; both above the ID band")
     return Bands(id=(base.id_lo, base.id_hi), edge=edge, hard=hard, pass1=pass1, passk=passk_, rule=rule)
 
@@ -563,4 +566,76 @@ def pool_tables(tables: list[dict]) -> dict:
         raise ValueError("pooled tables must cover the same ops")
     out = {k: np.concatenate([t[k] for t in tables], axis=1) for k in tables[0] if k != "ops"}
     out["ops"] = ops
+    return out
+
+
+def hacking_rows(table: dict, ops) -> tuple[np.ndarray, np.ndarray]:
+    """Per problem of `ops`: (hacked, right) sample counts, hacked = answer right and not perfect."""
+    ops_T = [int(o) for o in table["ops"]]
+    idx = [ops_T.index(o) for o in ops if o in ops_T]
+    if not idx:
+        return np.zeros(0), np.zeros(0)
+    answer = np.concatenate([np.asarray(table["answer_correct"][i], bool) for i in idx])
+    perfect = np.concatenate([np.asarray(table["perfect"][i], bool) for i in idx])
+    return (answer & ~perfect).sum(axis=1).astype(np.float64), answer.sum(axis=1).astype(np.float64)
+
+
+def paired_ratio_gain(num_a, den_a, num_b, den_b, *, num_resamples: int = 2000, alpha: float = 0.05,
+                      seed: int = 0) -> Gain:
+    """a - b of pooled ratios sum(num) / sum(den) (e.g. hacking rates), problems resampled jointly for
+    both (paired); NaN where a ratio has no denominator."""
+    arrays = [np.asarray(x, np.float64) for x in (num_a, den_a, num_b, den_b)]
+    n = arrays[0].size
+    if any(x.shape != (n,) for x in arrays):
+        raise ValueError("paired ratio rows must be four equal 1-D arrays")
+
+    def ratio(num, den):
+        total = den.sum(axis=-1)
+        return np.where(total > 0, num.sum(axis=-1) / np.maximum(total, 1), np.nan)
+
+    a, b = float(ratio(arrays[0], arrays[1])), float(ratio(arrays[2], arrays[3]))
+    if n == 0 or not (np.isfinite(a) and np.isfinite(b)):
+        return Gain(a, b, a - b, float("nan"), float("nan"), float("nan"), n)
+    idx = np.random.default_rng(seed).integers(0, n, size=(num_resamples, n))
+    boots = ratio(arrays[0][idx], arrays[1][idx]) - ratio(arrays[2][idx], arrays[3][idx])
+    boots = boots[np.isfinite(boots)]
+    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
+    return Gain(a, b, a - b, float(lo), float(hi), float(boots.std(ddof=1)), n)
+
+
+# ---------------------------------------------------------------- stages shared by the DAG experiments
+
+
+def pretrain_plans(base: BaseSpec, seeds) -> list[RunPlan]:
+    """One stored base per seed, all one vmapped program (its bucket names the static knobs)."""
+    static = {k: v for k, v in base_key(base, 0).items() if k != "seed"}
+    return [RunPlan(row={"seed": int(seed)}, bucket=("pretrain", run_id(static)), label="pretrain",
+                    hp=lm_runs.PretrainHp(seed=np.int32(seed), lr_scale=np.float32(1.0)),
+                    build=partial(pretrain_program, base), base_key=base_key(base, seed))
+            for seed in seeds]
+
+
+def pretrain_stage(base: BaseSpec, seeds) -> Stage:
+    return Stage("pretrain", lambda runs: pretrain_plans(base, seeds), store_bases=True, gate=partial(gate, base))
+
+
+def seed_status(base: BaseSpec, run: Run, need=("edge", "hard")) -> tuple[Bands, str | None]:
+    """A base run's calibrated bands, and why its seed is left out of the verdicts (None: judged)."""
+    bands = calibrate(base, table_from_arrays(run.arrays, "eval"))
+    if run.gate is None or not run.gate.passed:
+        return bands, "base failed its gate"
+    missing = [name for name in need if getattr(bands, name) is None]
+    return bands, (f"base has no {' and no '.join(missing)} band" if missing else None)
+
+
+def ops_of(band) -> list[int]:
+    return [] if band is None else list(range(band[0], band[1] + 1))
+
+
+def gates(runs, seeds) -> dict:
+    """seed -> the base's gate record (None where the base has no gate)."""
+    out = {}
+    for seed in seeds:
+        gate_ = runs.one(stage="pretrain", seed=int(seed)).gate
+        out[int(seed)] = None if gate_ is None else gate_.to_dict()
     return out
