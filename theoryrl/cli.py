@@ -10,7 +10,7 @@
   compare RUN_DIR [--reference DIR]     a finished run beside the reference run, claim by claim
   reference RUN_DIR [...] [--into DIR]  keep finished runs' summaries (no arrays) in the reference folder
   bases [--results DIR]                 the stored trained bases: id, stage, experiment, gate, size, time
-  bench NAME [args]                     throughput benchmarks (NAME: chain | lm | bandit)
+  bench NAME [args]                     throughput benchmarks (NAME: chain | lm | bandit | dag)
 
 Every failure the user can cause (a bad knob, a folder that holds another run, a corrupt or
 unreadable file, a run stopped by the NaN tripwire, a locked folder) ends with one `error:` line on
