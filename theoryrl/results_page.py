@@ -26,7 +26,7 @@ from theoryrl.core.config import run_id
 from theoryrl.core.results import ResultsError, atomic_write_bytes, atomic_write_json
 
 SUMMARY_FILES = ("config.json", "summary.json", "env.json")
-PAPER_ORDER = ("2601.15158", "2510.11495", "2509.06941")  # Ran-Milo, Tsilivis, Song et al.
+PAPER_ORDER = ("2601.15158", "2510.11495", "2512.07783", "2509.06941")  # Ran-Milo, Tsilivis, Zhang, Song et al.
 
 
 @dataclasses.dataclass(frozen=True)

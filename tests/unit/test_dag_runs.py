@@ -274,10 +274,15 @@ def test_base_spec_bad_input_is_one_line_config_error(knobs, knob):
     ({"lr": -1e-3}, "rl.lr"),
 ])
 def test_rl_knobs_bad_input_is_one_line_config_error(knobs, knob):
+    """Validated as an experiment's nested `rl` group, the error names the knob by its full path
+    (core/config.validate prefixes the group name)."""
+    from theoryrl.core.config import validate
+    from theoryrl.experiments import dag_edge_of_competence as edge
+
     with pytest.raises(ConfigError) as err:
-        dr.RLKnobs(**knobs).validate()
+        validate(edge.Config(rl=dr.RLKnobs(**knobs)))
     msg = str(err.value)
-    assert knob in msg and "\n" not in msg
+    assert f"'{knob}'" in msg and "\n" not in msg
 
 
 def test_defaults_validate():

@@ -87,8 +87,9 @@ class BaseSpec:
 
     def validate(self) -> None:
         self.task().validate()
-        mix.check_band(self.task(), (self.id_lo, self.id_hi), "id band (id_lo, id_hi)")
-        require(self.id_hi < self.op_max, "id_hi", self.id_hi, f"below op_max = {self.op_max} (ops above it are judged)")
+        require_int(self.id_lo, "id_lo", 2, self.op_max - 1, f"2..{self.op_max - 1} (op_max = {self.op_max})")
+        require_int(self.id_hi, "id_hi", self.id_lo, self.op_max - 1,
+                    f"{self.id_lo}..{self.op_max - 1}: at least id_lo, below op_max (ops above it are judged)")
         require(is_int(self.easy_max) and self.id_lo <= self.easy_max <= self.id_hi, "easy_max", self.easy_max,
                 f"in {self.id_lo}..{self.id_hi}")
         require(is_int(self.medium_max) and self.easy_max <= self.medium_max <= self.id_hi, "medium_max",
@@ -405,18 +406,18 @@ class RLKnobs:
     curve_samples: int = 4
 
     def validate(self) -> None:
-        require_int(self.chunk, "rl.chunk", 1, 1_000_000)
-        require(is_int(self.steps) and 0 <= self.steps <= 10_000_000 and self.steps % self.chunk == 0, "rl.steps",
-                self.steps, f"0 (no RL) or a multiple of rl.chunk = {self.chunk}")
-        require_int(self.prompts_per_step, "rl.prompts_per_step", 1, 65_536)
-        require_int(self.group_size, "rl.group_size", 2, 1024)
-        require_finite_nonneg(self.lr, "rl.lr")
-        require(self.reward in ver.REWARD_MODES, "rl.reward", self.reward, " | ".join(ver.REWARD_MODES))
-        require_float(self.alpha, "rl.alpha", 0.0, 1.0)
-        require_finite_nonneg(self.kl_coef, "rl.kl_coef")
-        require_float(self.temperature, "rl.temperature", 0.0, lo_open=True)
-        require_int(self.curve_problems, "rl.curve_problems", 1, 65_536)
-        require_int(self.curve_samples, "rl.curve_samples", 1, 1024)
+        require_int(self.chunk, "chunk", 1, 1_000_000)
+        require(is_int(self.steps) and 0 <= self.steps <= 10_000_000 and self.steps % self.chunk == 0, "steps",
+                self.steps, f"0 (no RL) or a multiple of chunk = {self.chunk}")
+        require_int(self.prompts_per_step, "prompts_per_step", 1, 65_536)
+        require_int(self.group_size, "group_size", 2, 1024)
+        require_finite_nonneg(self.lr, "lr")
+        require(self.reward in ver.REWARD_MODES, "reward", self.reward, " | ".join(ver.REWARD_MODES))
+        require_float(self.alpha, "alpha", 0.0, 1.0)
+        require_finite_nonneg(self.kl_coef, "kl_coef")
+        require_float(self.temperature, "temperature", 0.0, lo_open=True)
+        require_int(self.curve_problems, "curve_problems", 1, 65_536)
+        require_int(self.curve_samples, "curve_samples", 1, 1024)
 
 
 def rl_task(spec: gen.DagSpec, reward: str, alpha: float) -> lm_rl.RLTask:

@@ -1,0 +1,89 @@
+"""The DAG experiments end to end at a tiny size: a cold base store, then a warm one.
+
+dag-edge-of-competence trains the shared base into an empty store (cold); dag-process-reward then
+asks for the same base and must reuse it (warm: nothing new stored, no pre-training bucket, the
+same base rows). A tiny untrained base has pass@k = 0 on every op, so its calibration finds no edge
+band and both experiments would judge nothing; to exercise the RL stage and the verdict path the
+bands are fixed (`dag_runs.seed_status` patched: edge op 4, hard ops 5-6, seed judged), which the
+unit tests of `calibrate` do not need. RL in the warm run has rl.lr = 0, so every arm's final table
+must equal the base's (the same fixed problems and sampling keys) and no claim may pass.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from theoryrl.core.experiment import execute
+from theoryrl.experiments import dag_edge_of_competence as edge
+from theoryrl.experiments import dag_process_reward as reward
+from theoryrl.rl import dag_runs as dr
+
+TINY = ["seeds=42", "base.op_max=6", "base.id_hi=3", "base.medium_max=3", "base.mix=0.5,0.5,0.0", "base.steps=4",
+        "base.chunk=2", "base.d_model=32", "base.n_layers=1", "base.n_heads=2", "base.d_ff=64",
+        "base.eval_problems=4", "base.eval_samples=8", "base.k_max=4", "base.curve_problems=2", "base.curve_samples=2",
+        "rl.steps=2", "rl.chunk=1", "rl.prompts_per_step=2", "rl.group_size=2", "rl.curve_problems=1",
+        "rl.curve_samples=2"]
+
+
+def _force_bands(mp) -> None:
+    real = dr.seed_status
+
+    def forced(base, run, need=("edge", "hard")):
+        bands, _ = real(base, run, need)
+        return dataclasses.replace(bands, edge=(4, 4), hard=(5, 6)), None
+
+    mp.setattr(dr, "seed_status", forced)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return tmp_path_factory.mktemp("dag_bases")
+
+
+def _summary(folder):
+    return json.loads((folder / "summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def cold(store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("dag_cold") / "edge"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("THEORYRL_BASES", str(store))
+        _force_bands(mp)
+        folder = execute(edge, "quick", TINY, out=out, quiet=True)
+    return folder
+
+
+def test_cold_store_trains_the_base_and_runs_every_arm(cold, store):
+    summary = _summary(cold)
+    assert [p.name for p in store.iterdir() if not p.name.startswith(".")] != []
+    arms = {(r["seed"], r["arm"]) for r in summary["rows"]}
+    assert arms == {(42, a) for a in ("base",) + edge.ARMS}
+    assert set(summary["verdicts"]) == {"id_rl_sharpens_only", "edge_rl_extends_edge", "edge_rl_extends_hard",
+                                        "too_hard_rl_no_gain"}
+    assert summary["paper"]["bands"]["42"]["edge"] == [4, 4]
+    assert edge.plot(cold, cold)[0].exists()
+
+
+def test_warm_store_reuses_the_base_and_lr0_leaves_every_arm_at_it(cold, store, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("THEORYRL_BASES", str(store))
+    _force_bands(monkeypatch)
+    before = sorted(p.name for p in store.iterdir() if not p.name.startswith("."))
+    folder = execute(reward, "quick", TINY + ["arms=outcome,strict", "rl.lr=0"], out=tmp_path / "reward", quiet=False)
+    log = capsys.readouterr().err
+    assert sorted(p.name for p in store.iterdir() if not p.name.startswith(".")) == before
+    assert f"reusing stored base {before[0]}" in log
+    assert not [p for p in (folder / "buckets").iterdir() if p.name.startswith("pretrain")]
+    summary = _summary(folder)
+    base_row = next(r for r in _summary(cold)["rows"] if r["arm"] == "base")
+    rows = {r["arm"]: r for r in summary["rows"]}
+    keys = [k for k in base_row if k.endswith(("_pass1", "_pass4")) and "outcome" not in k]
+    assert {k: rows["base"][k] for k in keys} == {k: base_row[k] for k in keys}  # the same stored base
+    for arm in ("outcome", "strict"):  # lr 0: the final tables are the base's, sample for sample
+        assert {k: rows[arm][k] for k in keys} == {k: base_row[k] for k in keys}
+    statuses = {name: v["status"] for name, v in summary["verdicts"].items()}
+    assert set(statuses) == {"strict_raises_hard_pass1", "strict_lowers_hacking"}
+    assert "pass" not in statuses.values()
+    assert reward.plot(folder, tmp_path)[0].exists()
