@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import warnings
 from pathlib import Path
 
 import jax
@@ -219,8 +220,10 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
             if not np.any(sel):
                 continue
             style = dict(color="k", ls="--") if arm == "base" else dict(color=f"C{j - 1}")
-            ax.plot(arrays["ops"], np.nanmean(arrays[key][sel], axis=0), marker="o",
-                    label=arm if arm == "base" else f"RL, {arm}", **style)
+            with warnings.catch_warnings():  # an op where no sample's answer is right has no hacking rate
+                warnings.simplefilter("ignore", RuntimeWarning)
+                curve = np.nanmean(arrays[key][sel], axis=0)
+            ax.plot(arrays["ops"], curve, marker="o", label=arm if arm == "base" else f"RL, {arm}", **style)
         ax.axvline(cfg["base"]["id_hi"] + 0.5, color="0.6", lw=0.8)
         ax.set_xlabel("op")
         ax.set_ylabel(label)
