@@ -7,7 +7,8 @@ one dag-edge-of-competence uses), GRPO on the calibrated edge band (the paper's 
 R_pv), `mix0.5` (0.5 / 0.5) and `strict` (R_out only when the process is perfect with no extra
 node). `mix_form` picks the mixed reward's form: "mix" (the paper's and the issue's sum) or
 "mix_gated" (what the official code computes, R_out (alpha + (1 - alpha) R_pv)). Every arm is then
-measured on the base's fixed evaluation table, so arms are paired per problem and sampling key.
+measured on the base's fixed evaluation table, so arms are paired per problem and sampling key; the
+bands come from the table's first half of problems and every number from its second half.
 Claims, for each process arm a (process-verified, pooled over judged seeds, paired bootstrap 95%
 intervals over problems): `<a>_raises_hard_pass1`: a's pass@1 on the hard ops beats the outcome
 arm's (interval above 0), the paper's "+4-5 points of pass@1 in the hardest settings";
@@ -116,11 +117,11 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     for seed in cfg.seeds:
         s = int(seed)
         base = runs.one(stage="pretrain", seed=s)
-        bands, why = dr.seed_status(cfg.base, base)
+        bands, why = dr.seed_status(cfg.base, base)  # calibrated on the first half of the base's problems
         bands_of[s] = bands
-        tables[(s, "base")] = dr.table_from_arrays(base.arrays, "eval")
+        tables[(s, "base")] = dr.eval_half(base.arrays)  # every number below: the second half
         for run in runs.where(stage="rl", seed=s):
-            tables[(s, run.row["arm"])] = dr.table_from_arrays(run.arrays, "eval")
+            tables[(s, run.row["arm"])] = dr.eval_half(run.arrays)
         if why is None:
             seeds.append(s)
         else:
@@ -162,10 +163,17 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
         hacked, right = zip(*(dr.hacking_rows(tables[(s, arm)], ops[s]) for s in seeds))
         return pass1, np.concatenate(hacked), np.concatenate(right)
 
+    missing = [a for a in cfg.arms if any((s, a) not in tables for s in seeds)]
+    if "outcome" in missing:
+        return {n: not_judged("the outcome arm was not run for every judged seed") for n in names}, {}
     out_hard, _, _ = pooled("outcome", ["hard"])
     _, out_hacked, out_right = pooled("outcome", ["edge", "hard"])
     metrics["outcome_hacking_rate"] = float(out_hacked.sum() / out_right.sum()) if out_right.sum() else float("nan")
     for arm in process_arms:
+        if arm in missing:
+            v[f"{arm}_raises_hard_pass1"] = v[f"{arm}_lowers_hacking"] = not_judged(
+                f"the {arm} arm was not run for every judged seed")
+            continue
         hard1, _, _ = pooled(arm, ["hard"])
         _, hacked, right = pooled(arm, ["edge", "hard"])
         g = dr.paired_gain_rows(hard1, out_hard)

@@ -13,7 +13,7 @@ shares, so they reuse one stored base:
 - `gate`: on every ID op, process-verified pass@1 and pass@k_max at least the base's thresholds
   (a base that never learned the lookup fails it).
 - `calibrate`: the edge and hard bands from that table (`Bands`, recorded in each summary).
-- `rl_program`: GRPO (or any zoo algorithm) with the DAG verifier's reward on a traced op mixture,
+- `rl_program`: GRPO with the DAG verifier's reward on a traced op mixture,
   evaluated at the end on the same fixed table as the base, so base-vs-RL is paired per problem.
 Why the fixed evaluation key: every base and every RL arm is measured on the same problems with the
 same sampling keys (common random numbers), which keeps paired differences' intervals tight.
@@ -115,8 +115,10 @@ class BaseSpec:
         require_int(self.batch, "batch", 1, 65_536)
         require_finite_nonneg(self.lr, "lr")
         require_int(self.warmup, "warmup", 0, 10_000_000)
-        for knob in ("curve_problems", "curve_samples", "eval_problems"):
+        for knob in ("curve_problems", "curve_samples"):
             require_int(getattr(self, knob), knob, 1, 65_536)
+        require_int(self.eval_problems, "eval_problems", 2, 65_536,
+                    "2..65536 per op (half calibrate the bands, the other half measure every gain)")
         require_int(self.eval_samples, "eval_samples", 1, dag_eval.MAX_SAMPLES)
         require_int(self.k_max, "k_max", 1, self.eval_samples,
                     f"1..eval_samples = {self.eval_samples} (unbiased pass@k needs n >= k)")
@@ -164,13 +166,20 @@ def pretrain_op_probs(base: BaseSpec, spec: gen.DagSpec) -> np.ndarray:
     return mix.op_probs(spec, [(band, share) for band, share in bands if share > 0])
 
 
+# read only by `gate` (judged again on every reuse of a stored base) and `calibrate` (run by each
+# experiment on the stored table): no base's training or evaluation table depends on them
+JUDGING_KNOBS = ("k_max", "gate_pass1", "gate_passk", "edge_passk_lo", "edge_passk_hi", "edge_pass1_max",
+                 "hard_passk_max")
+
+
 def base_key(base: BaseSpec, seed: int) -> dict:
-    """The base's content address: every BaseSpec knob, the program version and the seed. It also
-    holds k_max and the gate / calibration thresholds, which neither training nor the stored table
-    reads (the gate is judged again on every reuse), so changing one of them trains the base again:
-    an over-specified address (tests/unit/test_dag_runs.py marks it xfail), kept until the version
-    is next bumped so that stored bases keep their addresses."""
-    return {"program": PRETRAIN_PROGRAM, "seed": int(seed), "base": dataclasses.asdict(base),
+    """The base's content address: every BaseSpec knob its training or evaluation table reads, the
+    program version and the seed. The judging knobs enter at their default values whatever they are
+    set to, so bases that differ only in them are one base (and the addresses of bases stored before
+    they were normalised stay valid)."""
+    defaults = BaseSpec()
+    keyed = dataclasses.replace(base, **{k: getattr(defaults, k) for k in JUDGING_KNOBS})
+    return {"program": PRETRAIN_PROGRAM, "seed": int(seed), "base": dataclasses.asdict(keyed),
             "eval_seed": EVAL_SEED}
 
 
@@ -620,9 +629,28 @@ def pretrain_stage(base: BaseSpec, seeds) -> Stage:
     return Stage("pretrain", lambda runs: pretrain_plans(base, seeds), store_bases=True, gate=partial(gate, base))
 
 
+def split_table(table: dict) -> tuple[dict, dict]:
+    """(calibration half, evaluation half) of a table: its first and second halves of problems.
+
+    The bands are chosen on the first half and every gain is measured on the second. Choosing the
+    hard band as "the ops where the base scored 0" and then measuring gains on those same problems
+    would credit any arm that merely samples differently with a gain (regression to the mean from a
+    selected 0); problems drawn independently of the selection carry no such bias."""
+    half = table["perfect"].shape[1] // 2
+    calib = {k: (v if k == "ops" else v[:, :half]) for k, v in table.items()}
+    evaluation = {k: (v if k == "ops" else v[:, half:]) for k, v in table.items()}
+    return calib, evaluation
+
+
+def eval_half(arrays: dict) -> dict:
+    """The evaluation half of the table stored in a run's arrays."""
+    return split_table(table_from_arrays(arrays, "eval"))[1]
+
+
 def seed_status(base: BaseSpec, run: Run, need=("edge", "hard")) -> tuple[Bands, str | None]:
-    """A base run's calibrated bands, and why its seed is left out of the verdicts (None: judged)."""
-    bands = calibrate(base, table_from_arrays(run.arrays, "eval"))
+    """A base run's bands, calibrated on the first half of its table, and why its seed is left out
+    of the verdicts (None: judged)."""
+    bands = calibrate(base, split_table(table_from_arrays(run.arrays, "eval"))[0])
     if run.gate is None or not run.gate.passed:
         return bands, "base failed its gate"
     missing = [name for name in need if getattr(bands, name) is None]
