@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theoryrl.core import prng
 from theoryrl.core.bases import Gate
 from theoryrl.core.config import is_int, require, require_finite_nonneg, require_float, require_int, run_id
 from theoryrl.core.stages import Program, Run, RunPlan, Stage
@@ -668,3 +669,53 @@ def gates(runs, seeds) -> dict:
         gate_ = runs.one(stage="pretrain", seed=int(seed)).gate
         out[int(seed)] = None if gate_ is None else gate_.to_dict()
     return out
+
+
+# ---------------------------------------------------------------- mid-training and compute matching
+
+
+def rl_token_equivalents(prompts_per_step: int, group_size: int, rollout_len: int) -> float:
+    """Pre-training-token equivalents of one RL step, spec §8: T_RL = (5/3) N G L (an RL token costs
+    ~10 P FLOPs: 2 P to sample, 2 P for the reference pass, 6 P to train; a pre-training token 6 P)."""
+    return 5.0 / 3.0 * prompts_per_step * group_size * rollout_len
+
+
+def split_budget(budget_tokens: float, cpt_fraction: float, cpt_tokens_per_step: float,
+                 rl_tokens_per_step: float) -> tuple[int, int]:
+    """(CPT steps, RL steps) spending `cpt_fraction` of the budget on mid-training and the rest on
+    RL, each rounded to the nearest whole step (spec §8: budgets round to the step sizes)."""
+    cpt = mix.check_share(cpt_fraction, "cpt_fraction")
+    require(budget_tokens > 0, "budget", budget_tokens, "a positive number of token equivalents")
+    return (int(round(cpt * budget_tokens / cpt_tokens_per_step)),
+            int(round((1.0 - cpt) * budget_tokens / rl_tokens_per_step)))
+
+
+def midtrain_program(base: BaseSpec, shape_op_max: int, *, steps: int, chunk: int, lr: float, batch: int) -> Program:
+    """Continued pre-training (NTP, spec §6.2 / §11.9) from hp.init_params (an `lm_runs.RLHp`'s: the
+    base) on problems drawn from hp.task (a `DagParams`, traced, so mixtures of equal shapes share a
+    bucket) at the shapes of op `shape_op_max`; constant lr after a 10% warmup. The base's learning
+    curves on the ID ops at every chunk, the evaluation table at the end."""
+    spec_m, spec = model(base), base.task(shape_op_max)
+    optim = ntp.OptimSpec(lr=lr, warmup_steps=max(1, steps // 10), total_steps=max(steps, 1), schedule="constant")
+    curves = _curve_fn(base)
+
+    def init_fn(hp: lm_runs.RLHp):
+        tx = ntp.make_optimizer(optim, lr_scale=hp.lr_scale)
+        return lm_rl.TrainState(hp.init_params, tx.init(hp.init_params), jnp.int32(0))
+
+    def chunk_fn(state: lm_rl.TrainState, hp: lm_runs.RLHp, data):
+        tx = ntp.make_optimizer(optim, lr_scale=hp.lr_scale)
+        # the seed's data stream, folded apart from its pre-training batches
+        key = jax.random.fold_in(prng.stream_key(prng.root_key(hp.seed), prng.Stream.DATA), 1)
+
+        def batch_fn(k, t):
+            del t
+            return gen.sequences(gen.sample(k, spec, hp.task, batch))
+
+        params, opt, metrics = ntp.ntp_chunk(spec_m, tx, batch_fn, state.params, state.opt, key, state.step, chunk)
+        metrics = {name: jnp.mean(v, axis=0) for name, v in metrics.items()}
+        metrics.update(curves(params, data))
+        return lm_rl.TrainState(params, opt, state.step + chunk), metrics
+
+    return Program(data_fn=lambda hp: _curve_data(base), init_fn=init_fn, chunk_fn=chunk_fn,
+                   num_chunks=steps // chunk, steps_per_chunk=chunk, final_fn=partial(_final_with_table, base))
