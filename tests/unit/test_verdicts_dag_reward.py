@@ -7,12 +7,12 @@ and one where it is not judged (handbook).
 Construction: n = S = 4 samples, N = 8 problems per op, ops 2..10, hand bands ID 2..5, edge 6..7,
 hard 8..10. A table gives, per band and problem, p perfect samples and h "hacked" ones (answer right,
 process wrong); the rest are wrong. pass@1 per problem = p / 4 (unbiased pass@1 is the mean).
-Hacking rate = hacked / right over the pooled edge and hard problems:
-- outcome arm: edge p = 1, h = 2 (3 right), hard p = 0, h = 2 (2 right): 2 edge ops x 8 problems and
-  3 hard ops x 8: rate = (2*16 + 2*24) / (3*16 + 2*24) = 80 / 96 = 5/6; per band: edge 2/3, hard 1.
+Hacking rate = hacked / right over the pooled edge problems (on hard ops right answers are mostly
+guesses, so the experiment reads the edge band):
+- outcome arm: edge p = 1, h = 2 (3 right): rate 2/3; hard p = 0, h = 2 (row rate 1, not judged on).
 - a good process arm: edge p = 2, h = 0, hard p = 1, h = 0: hard pass@1 gain +1/4 on every hard
-  problem (interval [1/4, 1/4]); hacking rate 0, and a resample's outcome rate lies in [2/3, 1] (all
-  edge rows .. all hard rows), so the difference's interval lies in [-1, -2/3], below 0.
+  problem (interval [1/4, 1/4]); hacking rate 0, every edge row alike, so the difference's interval
+  is [-2/3, -2/3], below 0.
 - an arm equal to the outcome arm: gains 0, interval [0, 0]: both claims fail (ties never pass).
 """
 from __future__ import annotations
@@ -57,9 +57,9 @@ def test_a_process_arm_that_helps_passes_both_claims():
     assert v["strict_raises_hard_pass1"].status == PASS
     assert v["strict_raises_hard_pass1"].value == pytest.approx(0.25)
     assert v["strict_lowers_hacking"].status == PASS
-    assert m["outcome_hacking_rate"] == pytest.approx(5 / 6)
+    assert m["outcome_hacking_rate"] == pytest.approx(2 / 3)
     assert m["strict_hacking_rate"] == 0.0
-    assert -1.0 <= m["strict_gain_hacking_lo"] <= m["strict_gain_hacking_hi"] <= -2 / 3
+    assert m["strict_gain_hacking_lo"] == pytest.approx(-2 / 3) and m["strict_gain_hacking_hi"] == pytest.approx(-2 / 3)
 
 
 def test_an_arm_equal_to_outcome_fails_both_claims():
@@ -70,7 +70,7 @@ def test_an_arm_equal_to_outcome_fails_both_claims():
 
 
 def test_more_hacking_or_lower_pass1_fails():
-    """strict arm: hard p = 0 and h = 2 like outcome, edge p = 0, h = 3: rate (3*16 + 2*24) / 96 = 1 > 5/6."""
+    """strict arm: edge p = 0, h = 3: every right edge answer hacked, rate 1 > 2/3; hard pass@1 0 like outcome."""
     v, m = _judge({"edge": (0, 3), "hard": (0, 2)})
     assert m["strict_hacking_rate"] == pytest.approx(1.0)
     assert v["strict_lowers_hacking"].status == FAIL
@@ -78,12 +78,12 @@ def test_more_hacking_or_lower_pass1_fails():
 
 
 def test_hacking_is_not_judged_without_right_answers():
-    """outcome with no right answer on edge / hard ops: its hacking rate is undefined."""
-    v, _ = _judge(GOOD, outcome_counts={"edge": (0, 0), "hard": (0, 0)})
+    """outcome with no right answer on edge ops: its hacking rate is undefined."""
+    v, _ = _judge(GOOD, outcome_counts={"edge": (0, 0), "hard": (0, 2)})
     assert v["strict_lowers_hacking"].status == NOT_JUDGED
     assert "outcome arm has right answers" in v["strict_lowers_hacking"].reason
     assert v["strict_raises_hard_pass1"].status == PASS  # pass@1 is still defined: 1/4 vs 0
-    v, _ = _judge({"edge": (0, 0), "hard": (0, 0)})  # the process arm answers nothing right
+    v, _ = _judge({"edge": (0, 0), "hard": (1, 0)})  # the process arm answers no edge problem right
     assert v["strict_lowers_hacking"].status == NOT_JUDGED
 
 

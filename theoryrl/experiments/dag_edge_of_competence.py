@@ -8,8 +8,8 @@ table (fixed problems per op 2..op_max, n samples each) is split in two: its fir
 calibrates the bands (edge = the ops above the ID band with pass@k_max in [10%, 60%] and pass@1 below
 10%; hard = the ops above that with pass@k_max 0), its second half measures every number below, so no
 gain comes from selecting ops where the base happened to score low. Stage "rl": from each judged
-base, GRPO (outcome reward) on prompts from one band per arm: id, edge, hard (too hard) and mixed
-(all three), then the same table, so every arm-vs-base difference is paired per problem and
+base, GRPO (outcome reward) on prompts from one band per arm: id (the top of the ID band,
+medium_max+1..id_hi), edge, hard (too hard) and mixed (all three), then the same table, so every arm-vs-base difference is paired per problem and
 sampling key. Claims (process-verified, pooled over judged seeds, paired bootstrap 95% intervals
 over problems): `id_rl_raises_pass1` (interval above 0); `id_rl_no_passk_gain`: the ID arm's pass@k_max
 gain is below `flat_margin` (the interval's upper end; judged only with that much headroom, since
@@ -75,9 +75,13 @@ TIERS = {
 }
 
 
-def _arm_bands(arm: str, bands: dr.Bands) -> list[tuple[int, int]] | None:
-    """The op bands an arm's RL prompts come from; None when the base lacks one of them."""
-    need = {"id": [bands.id], "edge": [bands.edge], "hard": [bands.hard], "mixed": [bands.id, bands.edge, bands.hard]}[arm]
+def _arm_bands(arm: str, bands: dr.Bands, base: dr.BaseSpec) -> list[tuple[int, int]] | None:
+    """The op bands an arm's RL prompts come from; None when the base lacks one of them. The id arm
+    trains on the top of the ID band (the pre-training mix's hard part, medium_max+1..id_hi), as the
+    paper's ID RL uses op 7-10 of its 2-10: easier ops are solved by every sample, so their GRPO
+    groups carry no signal."""
+    top = (base.medium_max + 1, base.id_hi) if base.medium_max < base.id_hi else bands.id
+    need = {"id": [top], "edge": [bands.edge], "hard": [bands.hard], "mixed": [bands.id, bands.edge, bands.hard]}[arm]
     return None if any(b is None for b in need) else need
 
 
@@ -94,7 +98,7 @@ def _rl_plans(cfg: Config, runs: Runs) -> list[RunPlan]:
             continue
         params = jax.tree.map(np.asarray, lm_runs.params_from_arrays(model, base.arrays))
         for arm in cfg.arms:
-            arm_bands = _arm_bands(arm, bands)
+            arm_bands = _arm_bands(arm, bands, cfg.base)
             if arm_bands is None:
                 continue
             shape = max(hi for _, hi in arm_bands)
@@ -131,9 +135,10 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
             t = tables[(int(seed), arm)]
             row = {"seed": int(seed), "arm": arm, "base_gate_passed": base.gate is not None and base.gate.passed, "bands": bands.to_dict()}
             for name, band in (("id", bands.id), ("edge", bands.edge), ("hard", bands.hard)):
-                row[f"{name}_pass1"] = dr.band_pass(t, dr.ops_of(band), 1)
-                row[f"{name}_pass{k}"] = dr.band_pass(t, dr.ops_of(band), k)
-                row[f"{name}_outcome_pass{k}"] = dr.band_pass(t, dr.ops_of(band), k, "answer_correct")
+                for label, kk, kind in (("pass1", 1, "perfect"), (f"pass{k}", k, "perfect"),
+                                        (f"outcome_pass{k}", k, "answer_correct")):
+                    mean, lo, hi = dr.band_ci(t, dr.ops_of(band), kk, kind)
+                    row[f"{name}_{label}"], row[f"{name}_{label}_lo"], row[f"{name}_{label}_hi"] = mean, lo, hi
             rows.append(row)
     verdicts, metrics = _verdicts(cfg, tables, bands_of, judged_seeds, skipped)
     arrays = _arrays(cfg, tables)

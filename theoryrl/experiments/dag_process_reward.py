@@ -13,7 +13,7 @@ Claims, for each process arm a (process-verified, pooled over judged seeds, pair
 intervals over problems): `<a>_raises_hard_pass1`: a's pass@1 on the hard ops beats the outcome
 arm's (interval above 0), the paper's "+4-5 points of pass@1 in the hardest settings";
 `<a>_lowers_hacking`: a's hacking rate (answer right, process wrong, among right answers) on the edge
-and hard ops is below the outcome arm's (interval below 0), judged only when the outcome arm has
+ops (on hard ops right answers are mostly mod-p guesses for every reward) is below the outcome arm's (interval below 0), judged only when the outcome arm has
 right answers there. A seed whose base fails its gate or has no edge or hard band is left out and
 named; with none left nothing is judged. Learning off (rl.lr = 0) leaves every arm at the base, so
 every difference is 0 and no claim passes; rl.steps = 0 judges nothing.
@@ -133,8 +133,9 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
             row = {"seed": s, "arm": arm, "base_gate_passed": base.gate is not None and base.gate.passed, "bands": bands.to_dict()}
             for name in ("id", "edge", "hard"):
                 ops = dr.ops_of(getattr(bands, name))
-                row[f"{name}_pass1"] = dr.band_pass(t, ops, 1)
-                row[f"{name}_pass{k}"] = dr.band_pass(t, ops, k)
+                for label, kk in (("pass1", 1), (f"pass{k}", k)):
+                    mean, lo, hi = dr.band_ci(t, ops, kk)
+                    row[f"{name}_{label}"], row[f"{name}_{label}_lo"], row[f"{name}_{label}_hi"] = mean, lo, hi
                 hacked, right = dr.hacking_rows(t, ops)
                 row[f"{name}_hacking_rate"] = float(hacked.sum() / right.sum()) if right.sum() else float("nan")
             rows.append(row)
@@ -167,7 +168,9 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
     if "outcome" in missing:
         return {n: not_judged("the outcome arm was not run for every judged seed") for n in names}, {}
     out_hard, _, _ = pooled("outcome", ["hard"])
-    _, out_hacked, out_right = pooled("outcome", ["edge", "hard"])
+    # hacking on the edge ops: on hard ops nearly every right answer is a mod-p guess (1/p per sample)
+    # whatever the reward, which would dilute the contrast between rewards
+    _, out_hacked, out_right = pooled("outcome", ["edge"])
     metrics["outcome_hacking_rate"] = float(out_hacked.sum() / out_right.sum()) if out_right.sum() else float("nan")
     for arm in process_arms:
         if arm in missing:
@@ -175,7 +178,7 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
                 f"the {arm} arm was not run for every judged seed")
             continue
         hard1, _, _ = pooled(arm, ["hard"])
-        _, hacked, right = pooled(arm, ["edge", "hard"])
+        _, hacked, right = pooled(arm, ["edge"])
         g = dr.paired_gain_rows(hard1, out_hard)
         metrics.update({f"{arm}_hard_pass1": g.a, f"{arm}_gain_hard_pass1": g.diff, f"{arm}_gain_hard_pass1_lo": g.lo,
                         f"{arm}_gain_hard_pass1_hi": g.hi})
@@ -186,13 +189,13 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
         h = dr.paired_ratio_gain(hacked, right, out_hacked, out_right)
         metrics.update({f"{arm}_hacking_rate": h.a, f"{arm}_gain_hacking": h.diff, f"{arm}_gain_hacking_lo": h.lo,
                         f"{arm}_gain_hacking_hi": h.hi})
-        raw = (not_judged(f"{arm}: no right answer on edge / hard ops, so no hacking rate") if not np.isfinite(h.a)
+        raw = (not_judged(f"{arm}: no right answer on edge ops, so no hacking rate") if not np.isfinite(h.a)
                else Verdict(PASS if h.hi < 0 else FAIL, h.diff, 0.0, -h.hi, h.se,
-                            f"{arm} - outcome, hacking rate on edge and hard ops: {h.diff:+.3f} "
+                            f"{arm} - outcome, hacking rate on edge ops: {h.diff:+.3f} "
                             f"[{h.lo:+.3f}, {h.hi:+.3f}] (must be below 0)",
                             paper="outcome-only RL hacks; process rewards reduce it"))
         v[f"{arm}_lowers_hacking"] = judged_if(
-            {"the outcome arm has right answers on edge / hard ops (its hacking rate is defined)": bool(out_right.sum())},
+            {"the outcome arm has right answers on edge ops (its hacking rate is defined)": bool(out_right.sum())},
             raw)
     return v, metrics
 
