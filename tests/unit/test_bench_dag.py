@@ -104,10 +104,11 @@ def test_sampler_verdict_holds_fails_and_is_not_judged_off_the_quick_tier_base()
 
 
 def test_default_sizes_are_the_eval_table_chunk_and_bad_arguments_are_one_line_errors():
-    """eval_table samples max_rows = 2048 rows per call: 2048 // 64 samples = 32 problems."""
+    """eval_table samples one op per call: eval_problems x eval_samples = 16 x 64 = 1024 rows at the
+    quick tier (below its max_rows of 2048), so the sampler rows default to 16 problems x 64."""
     args, base = dag.parse_args([])
     assert base == dr.BaseSpec()
-    assert (args.eval_problems, args.eval_samples) == (2048 // 64, 64)
+    assert (args.eval_problems, args.eval_samples) == (16, 64) == (base.eval_problems, base.eval_samples)
     assert (args.gen_batch, args.verify_batch, args.reps, args.edge_op, args.table_ops) == (4096, 4096, 2, 7, [3, 8])
     assert dag.parse_args(["--quick"])[0].reps == 1
     for bad in (["--reps", "0"], ["--edge-op", "11"], ["--table-ops", "1"], ["--eval-samples", "4096"]):

@@ -16,7 +16,8 @@ depend on training. "ID shapes" = the generator at op_max = id_hi (prompt 68 + s
 - verify-gold / verify-random: `verify.verify` of --verify-batch (4096) gold solutions / uniform
   random tokens at the op_max shapes.
 - sample-id / sample-opmax: `sampling.sample` with `dag_runs.sampler`, T = base.temperature, on the
-  rows per call `dag_runs.eval_table` uses (max_rows 2048: 32 problems x S = 64); generated tokens =
+  rows per call `dag_runs.eval_table` makes (one op's eval_problems x eval_samples = 16 x 64 = 1024
+  at the quick tier; its max_rows 2048 is only the upper bound); generated tokens =
   rows x max_new_tokens (the solution length).
 - ntp: one `ntp.ntp_step` (forward, backward, AdamW) on `gen.sequences` of 64 problems at the ID
   shapes, the base's optimiser; tokens = 64 x 121.
@@ -310,8 +311,8 @@ def parse_args(argv):
     ap.add_argument("--reps", type=int, help="timed calls after compile (default 2; 1 with --quick)")
     ap.add_argument("--gen-batch", type=int, help="problems of the large generator call (default 4096)")
     ap.add_argument("--verify-batch", type=int, help="samples per verifier call (default 4096)")
-    ap.add_argument("--eval-problems", type=int, help="problems per sampler call (default 32: eval_table's "
-                                                      "max_rows 2048 / S)")
+    ap.add_argument("--eval-problems", type=int, help="problems per sampler call (default: the base's "
+                                                      "eval_problems, 16, as eval_table samples one op per call)")
     ap.add_argument("--eval-samples", type=int, help="samples per problem in the sampler rows (default 64)")
     ap.add_argument("--edge-op", type=int, default=7, help="the second RL step's shapes (default 7)")
     ap.add_argument("--table-ops", type=int, nargs="+", default=[3, 8], help="eval-table ops (default 3 8)")
@@ -319,7 +320,7 @@ def parse_args(argv):
     ap.add_argument("--table-samples", type=int, help="eval-table samples per problem (default 32)")
     args = ap.parse_args(argv)
     quick = args.quick
-    defaults = {"reps": (2, 1), "gen_batch": (4096, 256), "verify_batch": (4096, 256), "eval_problems": (32, 4),
+    defaults = {"reps": (2, 1), "gen_batch": (4096, 256), "verify_batch": (4096, 256), "eval_problems": (dr.BaseSpec().eval_problems, 4),
                 "eval_samples": (64, 8), "table_problems": (4, 2), "table_samples": (32, 4)}
     for name, (full, small) in defaults.items():
         if getattr(args, name) is None:
