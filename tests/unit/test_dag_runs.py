@@ -327,3 +327,86 @@ def test_base_key_ignores_knobs_read_only_by_gate_and_calibrate():
     # a knob that training reads still moves the address
     assert dr.base_key(dataclasses.replace(base, steps=1500), 42) != dr.base_key(base, 42)
     assert dr.base_key(dataclasses.replace(base, eval_samples=32, k_max=16), 42) != dr.base_key(base, 42)
+
+
+# ---------------------------------------------------------------- calibration / evaluation halves
+
+
+def test_split_table_halves_problems_and_keeps_ops():
+    """Five problems per op (odd): the calibration half is problems 0, 1 (5 // 2 = 2), the
+    evaluation half 2, 3, 4; every [O, N, S] key is split, ops are kept whole in both; the halves
+    put back together are the table. eval_half reads the stored table's second half."""
+    counts = {6: [1, 2, 3, 4, 0], 7: [0, 0, 1, 1, 4]}
+    t = _table(counts, 4)
+    calib, evaluation = dr.split_table(t)
+    np.testing.assert_array_equal(calib["perfect"].sum(axis=2), [[1, 2], [0, 0]])
+    np.testing.assert_array_equal(evaluation["perfect"].sum(axis=2), [[3, 4, 0], [1, 1, 4]])
+    for half in (calib, evaluation):
+        np.testing.assert_array_equal(half["ops"], [6, 7])
+        assert set(half) == set(t)
+    assert calib["answer_correct"].shape == (2, 2, 4) and evaluation["strict"].shape == (2, 3, 4)
+    for key in ("perfect", "answer_correct", "strict"):
+        np.testing.assert_array_equal(np.concatenate([calib[key], evaluation[key]], axis=1), t[key])
+    stored = dr.eval_half(dr.table_arrays(t, "final/eval"))
+    assert set(stored) == set(t)
+    np.testing.assert_array_equal(stored["perfect"], evaluation["perfect"])
+    np.testing.assert_array_equal(stored["ops"], [6, 7])
+
+
+def test_seed_status_calibrates_on_the_first_half():
+    """Op 6 counts, n = 4, k = 2: first half [1, 0, 0, 0] (pass@2 1/8, pass@1 1/16: edge), second
+    half [4, 4, 4, 4] (pass@1 1). On the full table pass@1 = (1 + 16) / 32 = 17/32 >= 0.1: not edge.
+    Op 7 is zero everywhere: hard. seed_status finds edge 6..6 and hard 7..7 from the first half."""
+    from theoryrl.core.bases import Gate
+
+    base = dr.BaseSpec(id_lo=2, id_hi=5, op_max=7, eval_samples=4, k_max=2, eval_problems=8)
+    counts = {2: [4] * 8, 3: [4] * 8, 4: [4] * 8, 5: [4] * 8, 6: [1, 0, 0, 0, 4, 4, 4, 4], 7: [0] * 8}
+    t = _table(counts, 4, answer_extra=False)
+    run = Run("pretrain", {"seed": 0}, dr.table_arrays(t, "final/eval"), gate=Gate(True, "r", {}))
+    bands, why = dr.seed_status(base, run)
+    assert why is None and bands.edge == (6, 6) and bands.hard == (7, 7)
+    assert bands.passk[6] == pytest.approx(_passk_ref([1, 0, 0, 0], 4, 2), abs=1e-12)  # 1/8
+    assert dr.calibrate(base, t).edge is None
+
+
+# ---------------------------------------------------------------- hacking rate rows
+
+
+def _hack_table() -> dict:
+    """ops 6, 7, n = 4, two problems each. answer / perfect per sample:
+    op 6 problem 0: answer 1111, perfect 1100 -> hacked 2, right 4; problem 1: 1000 / 0000 -> 1, 1;
+    op 7 problem 0: 0000 / 0000 -> 0, 0;                            problem 1: 1110 / 1110 -> 0, 3."""
+    answer = np.array([[[1, 1, 1, 1], [1, 0, 0, 0]], [[0, 0, 0, 0], [1, 1, 1, 0]]], bool)
+    perfect = np.array([[[1, 1, 0, 0], [0, 0, 0, 0]], [[0, 0, 0, 0], [1, 1, 1, 0]]], bool)
+    return {"perfect": perfect, "answer_correct": answer, "strict": perfect.copy(), "ops": np.asarray([6, 7], np.int64)}
+
+
+def test_hacking_rows_hand_counts_in_the_given_op_order():
+    hacked, right = dr.hacking_rows(_hack_table(), [7, 6, 9])  # op 9 absent: skipped
+    np.testing.assert_array_equal(hacked, [0, 0, 2, 1])
+    np.testing.assert_array_equal(right, [0, 3, 4, 1])
+    hacked, right = dr.hacking_rows(_hack_table(), [9])
+    assert hacked.size == 0 and right.size == 0
+
+
+def test_paired_ratio_gain_pools_sum_over_sum():
+    """a: hacked 4 of right 4 and 0 of right 1 -> pooled 4/5 (a mean of per-problem ratios would be
+    1/2); b: 0 of 4 and 0 of 1 -> 0. Gain 4/5. Resamples of the two problems give a ratios 1 (both
+    problem 0), 0 (both problem 1) or 4/5: the interval lies in [0, 1]."""
+    g = dr.paired_ratio_gain([4, 0], [4, 1], [0, 0], [4, 1])
+    assert (g.a, g.b, g.diff, g.num_problems) == (pytest.approx(0.8), 0.0, pytest.approx(0.8), 2)
+    assert 0.0 <= g.lo <= g.diff <= g.hi <= 1.0
+    h, r = dr.hacking_rows(_hack_table(), [6, 7])  # pooled (2 + 1) / (4 + 1 + 3) = 3/8
+    assert dr.paired_ratio_gain(h, r, np.zeros(4), r).a == pytest.approx(3 / 8, abs=1e-12)
+
+
+def test_paired_ratio_gain_without_a_denominator_is_nan():
+    """a has no right answer at all: its rate and the interval are NaN. With a denominator on one
+    problem only, resamples holding just the other are dropped: a = 1/1, b = 0/1 on every kept
+    resample, interval [1, 1]. Unequal rows: ValueError."""
+    g = dr.paired_ratio_gain([0, 0], [0, 0], [1, 0], [2, 1])
+    assert math.isnan(g.a) and g.b == pytest.approx(1 / 3) and all(math.isnan(x) for x in (g.diff, g.lo, g.hi, g.se))
+    g = dr.paired_ratio_gain([1, 0], [1, 0], [0, 0], [1, 0])
+    assert (g.a, g.b, g.diff, g.lo, g.hi) == (1.0, 0.0, 1.0, 1.0, 1.0)
+    with pytest.raises(ValueError):
+        dr.paired_ratio_gain([1, 0], [1, 0], [0], [1, 0])
