@@ -86,3 +86,27 @@ def test_warm_store_reuses_the_base_and_lr0_leaves_every_arm_at_it(cold, store, 
     assert set(statuses) == {"strict_raises_hard_pass1", "strict_lowers_hacking"}
     assert "pass" not in statuses.values()
     assert reward.plot(folder, tmp_path)[0].exists()
+
+
+def test_midtrain_rl_split_reuses_the_base_and_records_the_conversion(cold, store, monkeypatch, tmp_path):
+    """Two arms at one budget of 2 RL steps: RL only (0 CPT steps, 2 RL steps) and mid-training only.
+    Conversion at the edge shapes (op 4, p 23, op_max 4 shapes: prompt 1 + 9 (4 + 2) + 4 = 59, solution
+    10 * 4 + 3 = 43, L = 102): an RL step is 5/3 * 2 * 2 * 102 = 680 token equivalents, a CPT step
+    4 * 102 = 408, so the budget 1360 buys 1360 / 408 = 3.33 -> 3 CPT steps at fraction 1."""
+    from theoryrl.experiments import dag_midtrain_rl_split as split
+
+    monkeypatch.setenv("THEORYRL_BASES", str(store))
+    _force_bands(monkeypatch)
+    before = sorted(p.name for p in store.iterdir() if not p.name.startswith("."))
+    folder = execute(split, "quick", TINY + ["cpt_fractions=0.0,1.0", "budgets=2", "cpt_batch=4", "table_samples=4"],
+                     out=tmp_path / "split", quiet=True)
+    assert sorted(p.name for p in store.iterdir() if not p.name.startswith(".")) == before
+    summary = _summary(folder)
+    conv = summary["paper"]["conversion"]
+    assert conv["seq_len"] == 102 and conv["rl_step_tokens"] == pytest.approx(680.0)
+    assert conv["cpt_step_tokens"] == 408.0 and conv["steps"] == {"2@0.0": [0, 2], "2@1.0": [3, 0]}
+    assert sorted((r["cpt_fraction"], r["cpt_steps"], r["rl_steps"]) for r in summary["rows"]) == [(0.0, 0, 2),
+                                                                                                   (1.0, 3, 0)]
+    assert set(summary["verdicts"]) == {"light_rl_best_edge_pass1@2", "heavy_rl_best_hard@2"}
+    assert "pass" not in {v["status"] for v in summary["verdicts"].values()}  # a tiny untrained decoder
+    assert split.plot(folder, tmp_path)[0].exists()

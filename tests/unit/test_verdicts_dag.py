@@ -270,15 +270,15 @@ def test_too_hard_not_judged_when_the_edge_arm_learned_nothing():
     assert v["too_hard_rl_no_gain"].status == PASS
 
 
-def test_learning_off_passes_no_raises_claim():
+def test_learning_off_passes_no_claim():
     """Every RL table equal to its base's: every gain interval is [0, 0]. No "raises" claim
-    passes and too-hard is not judged (nothing learned). With ID headroom (base ID pass@2 3/4)
-    id_rl_no_passk_gain passes on its own: "pass@k did not rise" is true of an arm that did not
-    move; the sharpening result needs id_rl_raises_pass1 too, which fails. At the ID ceiling (c = 3
-    everywhere) it is not judged, and nothing passes."""
+    passes; id_rl_no_passk_gain (with ID headroom, base ID pass@2 3/4) and too-hard are not judged:
+    each presupposes that RL learned (the ID arm's pass@1 rose / the edge arm gained), and an arm
+    that did not move is flat trivially. At the ID ceiling (c = 3 everywhere) the same."""
     arms = {"id": {}, "edge": {}, "hard": {}, "mixed": {}}
     v, m = _judge(arms)
-    assert [v[n].status for n in NAMES] == [FAIL, PASS, FAIL, FAIL, NOT_JUDGED]
+    assert [v[n].status for n in NAMES] == [FAIL, NOT_JUDGED, FAIL, FAIL, NOT_JUDGED]
+    assert "the id arm learned" in v["id_rl_no_passk_gain"].reason
     assert all(m[k] == 0.0 for k in m if "_gain_" in k)
     v, _ = _judge(arms, base={**BASE, "id": [3] * N})
     assert [v[n].status for n in NAMES] == [FAIL, NOT_JUDGED, FAIL, FAIL, NOT_JUDGED]

@@ -30,6 +30,7 @@ MODULES = {
     "parity-separation": "theoryrl.experiments.parity_separation",
     "dag-edge-of-competence": "theoryrl.experiments.dag_edge_of_competence",
     "dag-process-reward": "theoryrl.experiments.dag_process_reward",
+    "dag-midtrain-rl-split": "theoryrl.experiments.dag_midtrain_rl_split",
 }
 
 

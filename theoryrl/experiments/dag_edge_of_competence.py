@@ -13,7 +13,7 @@ medium_max+1..id_hi), edge, hard (too hard) and mixed (all three), then the same
 sampling key. Claims (process-verified, pooled over judged seeds, paired bootstrap 95% intervals
 over problems): `id_rl_raises_pass1` (interval above 0); `id_rl_no_passk_gain`: the ID arm's pass@k_max
 gain is below `flat_margin` (the interval's upper end; judged only with that much headroom, since
-the gate puts ID pass@k_max near 1); `edge_rl_extends_edge` / `edge_rl_extends_hard`: the edge arm
+the gate puts ID pass@k_max near 1, and only when the ID arm's pass@1 rose); `edge_rl_extends_edge` / `edge_rl_extends_hard`: the edge arm
 raises pass@k_max on edge / hard ops (interval above 0); `too_hard_rl_no_gain`: the hard arm's gain on
 hard ops is below `flat_margin`, judged only when the edge arm gained in the same seeds (RL can
 learn here). A seed whose base fails its gate or has no edge or no hard band is reported and left
@@ -200,7 +200,10 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
     headroom = gk is not None and gk.b <= 1.0 - margin
     v["id_rl_no_passk_gain"] = judged_if(
         {f"the base's ID pass@{k} leaves room for a gain of {margin} (it is {gk.b if gk else float('nan'):.3f})":
-         headroom or gk is None}, below_margin(gk, f"id arm, pass@{k} on ID ops"))
+         headroom or gk is None,
+         # "pass@1 up but pass@k flat" is about what RL changed: an arm that learned nothing is flat too
+         "the id arm learned: its ID pass@1 gain is above 0 (id_rl_raises_pass1 passes)":
+         gk is None or v["id_rl_raises_pass1"].passed}, below_margin(gk, f"id arm, pass@{k} on ID ops"))
     ge, gh = gain("edge", "edge", k), gain("edge", "hard", k)
     v["edge_rl_extends_edge"] = above_zero(ge, f"edge arm, pass@{k} on edge ops")
     v["edge_rl_extends_hard"] = above_zero(gh, f"edge arm, pass@{k} on hard ops")

@@ -315,11 +315,25 @@ def pretrain_program(base: BaseSpec) -> Program:
     return dataclasses.replace(program, final_fn=partial(_final_with_table, base))
 
 
-def _final_with_table(base: BaseSpec, state) -> dict:
+@dataclasses.dataclass(frozen=True)
+class TableSpec:
+    """Which evaluation table a program writes at its end: `ops` (None: every op 2..op_max) and
+    `samples` per problem (None: the base's eval_samples); `none` writes no table (a stage whose
+    next stage measures)."""
+
+    ops: tuple[int, ...] | None = None
+    samples: int | None = None
+    none: bool = False
+
+
+def _final_with_table(base: BaseSpec, state, table: TableSpec = TableSpec()) -> dict:
     """Trained parameters by key path, plus every run's evaluation table (host loop over runs)."""
     out = lm_runs.params_to_arrays(state.params)
+    if table.none:
+        return out
     num_runs = jax.tree.leaves(state.params)[0].shape[0]
-    tables = [eval_table(base, jax.tree.map(lambda x: x[r], state.params)) for r in range(num_runs)]
+    tables = [eval_table(base, jax.tree.map(lambda x: x[r], state.params), ops=table.ops, num_samples=table.samples)
+              for r in range(num_runs)]
     for name in tables[0]:
         out[f"eval/{name}"] = np.stack([t[name] for t in tables])
     return out
@@ -486,7 +500,7 @@ def rl_spec(rl: RLKnobs) -> lm_rl.RLSpec:
                         advantage=AdvantageSpec(estimator="grpo"), loss=LossSpec(agg="token-mean", **kl))
 
 
-def rl_program(base: BaseSpec, rl: RLKnobs, shape_op_max: int) -> Program:
+def rl_program(base: BaseSpec, rl: RLKnobs, shape_op_max: int, table: TableSpec = TableSpec()) -> Program:
     """RL from hp.init_params on prompts drawn from hp.task (a `DagParams` over ops <= shape_op_max,
     the shapes of this program), curves at every chunk, and the evaluation table at the end."""
     spec = base.task(shape_op_max)
@@ -495,7 +509,7 @@ def rl_program(base: BaseSpec, rl: RLKnobs, shape_op_max: int) -> Program:
     program = lm_runs.rl_program(model(base), sampler(spec), rl_spec(rl), optim, rl_task(spec, rl.reward, rl.alpha),
                                  num_chunks=rl.steps // rl.chunk, steps_per_chunk=rl.chunk,
                                  data_fn=lambda hp: _rl_curve_data(base, rl), eval_fn=_rl_curve_fn(base, rl))
-    return dataclasses.replace(program, final_fn=partial(_final_with_table, base))
+    return dataclasses.replace(program, final_fn=partial(_final_with_table, base, table=table))
 
 
 def rl_hp(base_params, task_params: gen.DagParams, seed: int, rl: RLKnobs) -> lm_runs.RLHp:
@@ -690,7 +704,8 @@ def split_budget(budget_tokens: float, cpt_fraction: float, cpt_tokens_per_step:
             int(round((1.0 - cpt) * budget_tokens / rl_tokens_per_step)))
 
 
-def midtrain_program(base: BaseSpec, shape_op_max: int, *, steps: int, chunk: int, lr: float, batch: int) -> Program:
+def midtrain_program(base: BaseSpec, shape_op_max: int, *, steps: int, chunk: int, lr: float, batch: int,
+                     table: TableSpec = TableSpec()) -> Program:
     """Continued pre-training (NTP, spec §6.2 / §11.9) from hp.init_params (an `lm_runs.RLHp`'s: the
     base) on problems drawn from hp.task (a `DagParams`, traced, so mixtures of equal shapes share a
     bucket) at the shapes of op `shape_op_max`; constant lr after a 10% warmup. The base's learning
@@ -717,8 +732,8 @@ def midtrain_program(base: BaseSpec, shape_op_max: int, *, steps: int, chunk: in
         metrics.update(curves(params, data))
         return lm_rl.TrainState(params, opt, state.step + chunk), metrics
 
-    return Program(data_fn=lambda hp: _curve_data(base), init_fn=init_fn, chunk_fn=chunk_fn,
-                   num_chunks=steps // chunk, steps_per_chunk=chunk, final_fn=partial(_final_with_table, base))
+    return Program(data_fn=lambda hp: _curve_data(base), init_fn=init_fn, chunk_fn=chunk_fn, num_chunks=steps // chunk,
+                   steps_per_chunk=chunk, final_fn=partial(_final_with_table, base, table=table))
 
 
 def band_ci(table: dict, ops, k: int, kind: str = "perfect", *, num_resamples: int = 2000, alpha: float = 0.05,
