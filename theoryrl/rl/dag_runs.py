@@ -12,9 +12,13 @@ shares, so they reuse one stored base:
   fixed problems and sampling keys, stored with the base so no experiment samples it again.
 - `gate`: on every ID op, process-verified pass@1 and pass@k_max at least the base's thresholds
   (a base that never learned the lookup fails it).
-- `calibrate`: the edge and hard bands from that table (`Bands`, recorded in each summary).
-- `rl_program`: GRPO with the DAG verifier's reward on a traced op mixture,
-  evaluated at the end on the same fixed table as the base, so base-vs-RL is paired per problem.
+- `calibrate`: the edge and hard bands (`Bands`, recorded in each summary), chosen on the first half
+  of the table's problems; every gain is measured on the second half (`split_table`), so no gain
+  comes from selecting ops where the base happened to score low.
+- `rl_program`: GRPO with the DAG verifier's reward on a traced op mixture, evaluated at the end on
+  the same fixed table as the base; `midtrain_program`: continued NTP on a traced mixture;
+  `rl_token_equivalents` / `split_budget`: spec §8's compute matching between the two.
+- `paired_gain_rows`, `paired_ratio_gain`, `band_ci`: paired bootstrap intervals over problems.
 Why the fixed evaluation key: every base and every RL arm is measured on the same problems with the
 same sampling keys (common random numbers), which keeps paired differences' intervals tight.
 """
@@ -51,7 +55,10 @@ class BaseSpec:
 
     The ID band id_lo..id_hi is split into easy (id_lo..easy_max), medium (..medium_max) and hard
     (..id_hi), drawn with shares `mix` (spec §11.3: 20/30/50). `b_share`: the share of pre-training
-    problems in context B (context 1), all at op 2 (spec §11.8); the rest are context A (0)."""
+    problems (not tokens: op-2 problems are short) in context B (context 1), all at op 2 (spec
+    §11.8); the rest are context A (0). The defaults are the CPU quick tier: values mod 23, not the
+    spec's 97, because the probe (notes/dag_lite_probe.md) saw a small decoder learn mod-23 tables
+    within minutes, and the quick tier has one CPU hour for the whole base; the paper tiers use 97."""
 
     p: int = 23
     op_max: int = 10  # largest op evaluated anywhere: sets the longest prompt and solution
