@@ -181,37 +181,40 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
         metrics[f"base_{band}_pass{kk}"] = g.b
         return g
 
-    def above_zero(g: dr.Gain | None, what: str) -> Verdict:
+    def above_zero(g: dr.Gain | None, what: str, paper: str) -> Verdict:
         if g is None:
             return not_judged(f"{what}: the arm was not run")
         return Verdict(PASS if g.lo > 0 else FAIL, g.diff, 0.0, g.lo, g.se,
-                       f"{what}: paired gain {g.diff:+.3f}, 95% interval [{g.lo:+.3f}, {g.hi:+.3f}] (must be above 0)")
+                       f"{what}: paired gain {g.diff:+.3f}, 95% interval [{g.lo:+.3f}, {g.hi:+.3f}] (must be above 0)",
+                       paper=paper)
 
-    def below_margin(g: dr.Gain | None, what: str) -> Verdict:
+    def below_margin(g: dr.Gain | None, what: str, paper: str) -> Verdict:
         if g is None:
             return not_judged(f"{what}: the arm was not run")
         return Verdict(PASS if g.hi < margin else FAIL, g.hi, margin, margin - g.hi, g.se,
                        f"{what}: paired gain {g.diff:+.3f}, 95% interval [{g.lo:+.3f}, {g.hi:+.3f}] "
-                       f"(its upper end must be below {margin})")
+                       f"(its upper end must be below {margin})", paper=paper)
 
     v = {}
     g1, gk = gain("id", "id", 1), gain("id", "id", k)
-    v["id_rl_raises_pass1"] = above_zero(g1, "id arm, pass@1 on ID ops")
+    v["id_rl_raises_pass1"] = above_zero(g1, "id arm, pass@1 on ID ops", "RL on ID data (op 7-10) raises ID pass@1")
     headroom = gk is not None and gk.b <= 1.0 - margin
     v["id_rl_no_passk_gain"] = judged_if(
         {f"the base's ID pass@{k} leaves room for a gain of {margin} (it is {gk.b if gk else float('nan'):.3f})":
          headroom or gk is None,
          # "pass@1 up but pass@k flat" is about what RL changed: an arm that learned nothing is flat too
          "the id arm learned: its ID pass@1 gain is above 0 (id_rl_raises_pass1 passes)":
-         gk is None or v["id_rl_raises_pass1"].passed}, below_margin(gk, f"id arm, pass@{k} on ID ops"))
+         gk is None or v["id_rl_raises_pass1"].passed}, below_margin(gk, f"id arm, pass@{k} on ID ops", "RL on ID data: no pass@128 gain"))
     ge, gh = gain("edge", "edge", k), gain("edge", "hard", k)
-    v["edge_rl_extends_edge"] = above_zero(ge, f"edge arm, pass@{k} on edge ops")
-    v["edge_rl_extends_hard"] = above_zero(gh, f"edge arm, pass@{k} on hard ops")
+    v["edge_rl_extends_edge"] = above_zero(ge, f"edge arm, pass@{k} on edge ops",
+                                           "RL on op 11-14 (edge) raises OOD pass@128, up to +42 points")
+    v["edge_rl_extends_hard"] = above_zero(gh, f"edge arm, pass@{k} on hard ops",
+                                           "RL on op 11-14 raises pass@128 on deeper OOD ops")
     gt = gain("hard", "hard", k)
     learned = [g for g in (ge, gh, gain("edge", "edge", 1)) if g is not None and g.lo > 0]
     v["too_hard_rl_no_gain"] = judged_if(
         {"RL learns in this setup: the edge arm raised edge pass@1 or pass@k (interval above 0)": bool(learned)},
-        below_margin(gt, f"hard arm, pass@{k} on hard ops"))
+        below_margin(gt, f"hard arm, pass@{k} on hard ops", "RL on op 17-20 (too hard) gives little gain"))
     return v, metrics
 
 

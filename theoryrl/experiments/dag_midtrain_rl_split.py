@@ -221,9 +221,11 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
                                for s in seeds])
 
     for budget in cfg.budgets:
-        for claim, band, kk, best_ok, rival, what in (
-                ("light_rl_best_edge_pass1", "edge", 1, lambda f: f >= 0.5, 0.0, "edge-op pass@1"),
-                ("heavy_rl_best_hard", "hard", k, lambda f: 0.0 < f <= 0.5, 1.0, f"hard-op pass@{k}")):
+        for claim, band, kk, best_ok, rival, what, paper in (
+                ("light_rl_best_edge_pass1", "edge", 1, lambda f: f >= 0.5, 0.0, "edge-op pass@1",
+                 "more mid-training with light RL is best for near-range (edge) pass@1"),
+                ("heavy_rl_best_hard", "hard", k, lambda f: 0.0 < f <= 0.5, 1.0, f"hard-op pass@{k}",
+                 "heavier RL, still after some mid-training, is best for far-range (hard) tasks")):
             name = f"{claim}@{budget}"
             values = {f: rows(budget, f, band, kk) for f in cfg.cpt_fractions}
             values = {f: r for f, r in values.items() if r is not None}
@@ -238,7 +240,7 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
             ok = best_ok(best) and g.lo > 0
             raw = Verdict(PASS if ok else FAIL, g.diff, 0.0, g.lo, g.se,
                           f"best {what} at CPT fraction {best} ({means[best]:.3f}); vs fraction {rival}: "
-                          f"{g.diff:+.3f} [{g.lo:+.3f}, {g.hi:+.3f}] (must be above 0)")
+                          f"{g.diff:+.3f} [{g.lo:+.3f}, {g.hi:+.3f}] (must be above 0)", paper=paper)
             v[name] = judged_if({f"the arms differ on {what} (not all equal)": len(set(means.values())) > 1}, raw)
     return v, metrics
 
