@@ -174,6 +174,16 @@ def pretrain_op_probs(base: BaseSpec, spec: gen.DagSpec) -> np.ndarray:
     return mix.op_probs(spec, [(band, share) for band, share in bands if share > 0])
 
 
+def hard_share_mix(mix_: tuple[float, float, float], hard_share: float) -> tuple[float, float, float]:
+    """The pre-training mix with the hard ID band at `hard_share` and the rest split between easy
+    and medium in `mix_`'s ratio (spec §6.1's headroom presets), rounded to 12 digits so the same
+    share always gives the same base address."""
+    h = mix.check_share(hard_share, "hard_share")
+    rest = mix_[0] + mix_[1]
+    require(rest > 0, "mix", mix_, "an easy or medium share to rescale")
+    return (round(mix_[0] * (1 - h) / rest, 12), round(mix_[1] * (1 - h) / rest, 12), round(h, 12))
+
+
 # Read only by `gate` (judged again on every reuse of a stored base) and `calibrate` (run by each
 # experiment on the stored table): no base's training or evaluation table depends on them, so the
 # address holds them at these fixed placeholder values (the defaults when bases were first stored).
