@@ -31,6 +31,8 @@ MODULES = {
     "dag-edge-of-competence": "theoryrl.experiments.dag_edge_of_competence",
     "dag-process-reward": "theoryrl.experiments.dag_process_reward",
     "dag-midtrain-rl-split": "theoryrl.experiments.dag_midtrain_rl_split",
+    "dag-context-exposure": "theoryrl.experiments.dag_context_exposure",
+    "dag-pretrain-hard-exposure": "theoryrl.experiments.dag_pretrain_hard_exposure",
 }
 
 

@@ -64,12 +64,8 @@ class Config:
 
 TIERS = {
     "quick": Config(),
-    "paper": Config(base=dataclasses.replace(
-        dr.BaseSpec(), p=97, op_max=16, max_distractors=4, id_lo=2, id_hi=8, easy_max=3, medium_max=6, d_model=256,
-        n_layers=6, n_heads=8, d_ff=1024, steps=3000, batch=128, lr=1e-3, warmup=150, chunk=500, curve_problems=16,
-        curve_samples=16, eval_problems=64, eval_samples=256, k_max=128),
-        rl=dr.RLKnobs(steps=200, chunk=20, prompts_per_step=128, group_size=8, lr=3e-5, kl_coef=1e-3,
-                      curve_problems=8, curve_samples=8),
+    "paper": Config(base=dr.PAPER_BASE,
+        rl=dr.PAPER_RL,
         seeds=(42, 43, 44)),
 }
 

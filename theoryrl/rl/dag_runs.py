@@ -149,6 +149,20 @@ class BaseSpec:
     def eval_ops(self) -> list[int]:
         return list(range(2, self.op_max + 1))
 
+    @property
+    def gated_ops(self) -> list[int]:
+        """The ID ops pre-training draws (its easy / medium / hard bands with a positive share): a
+        base pre-trained without its hard ops (dag-pretrain-hard-exposure) is not gated on them."""
+        bands = ((self.id_lo, self.easy_max), (self.easy_max + 1, self.medium_max), (self.medium_max + 1, self.id_hi))
+        return [op for (lo, hi), share in zip(bands, self.mix) if share > 0 for op in range(lo, hi + 1)]
+
+
+# The paper tier's base (spec §11.3: about 5M parameters, values mod 97, ID 2-8, k_max 128; one GPU)
+# and RL (spec §11.6), shared by every DAG experiment so that they reuse one stored paper-tier base.
+PAPER_BASE = BaseSpec(p=97, op_max=16, max_distractors=4, id_lo=2, id_hi=8, easy_max=3, medium_max=6, d_model=256,
+                      n_layers=6, n_heads=8, d_ff=1024, steps=3000, batch=128, lr=1e-3, warmup=150, chunk=500,
+                      curve_problems=16, curve_samples=16, eval_problems=64, eval_samples=256, k_max=128)
+
 
 def model(base: BaseSpec) -> tfm.TransformerSpec:
     task = base.task()
@@ -341,6 +355,12 @@ class TableSpec:
     ops: tuple[int, ...] | None = None
     samples: int | None = None
     none: bool = False
+    contexts: tuple[int, ...] = (0,)  # one table per context, under `table_prefix(context)`
+
+
+def table_prefix(context: int) -> str:
+    """Where a run's arrays keep its table of one context: "eval" (context A) or "eval_c<context>"."""
+    return "eval" if context == 0 else f"eval_c{context}"
 
 
 def _final_with_table(base: BaseSpec, state, table: TableSpec = TableSpec()) -> dict:
@@ -349,10 +369,11 @@ def _final_with_table(base: BaseSpec, state, table: TableSpec = TableSpec()) -> 
     if table.none:
         return out
     num_runs = jax.tree.leaves(state.params)[0].shape[0]
-    tables = [eval_table(base, jax.tree.map(lambda x: x[r], state.params), ops=table.ops, num_samples=table.samples)
-              for r in range(num_runs)]
-    for name in tables[0]:
-        out[f"eval/{name}"] = np.stack([t[name] for t in tables])
+    for context in table.contexts:
+        tables = [eval_table(base, jax.tree.map(lambda x: x[r], state.params), ops=table.ops,
+                             num_samples=table.samples, context=context) for r in range(num_runs)]
+        for name in tables[0]:
+            out[f"{table_prefix(context)}/{name}"] = np.stack([t[name] for t in tables])
     return out
 
 
@@ -376,9 +397,10 @@ class Bands:
 
 
 def gate_requirement(base: BaseSpec) -> str:
+    ops = base.gated_ops
     return (f"process-verified pass@1 >= {base.gate_pass1} and pass@{base.k_max} >= {base.gate_passk} on every "
-            f"ID op {base.id_lo}..{base.id_hi} (n = {base.eval_samples} samples of {base.eval_problems} "
-            f"problems per op at T = {base.temperature})")
+            f"{'' if ops == base.id_ops else 'pre-trained '}ID op {ops[0]}..{ops[-1]} (n = {base.eval_samples} "
+            f"samples of {base.eval_problems} problems per op at T = {base.temperature})")
 
 
 def gate(base: BaseSpec, run: Run) -> Gate:
@@ -387,7 +409,7 @@ def gate(base: BaseSpec, run: Run) -> Gate:
     ops = [int(o) for o in table["ops"]]
     pass1 = {op: float(curves[i, 0]) for i, op in enumerate(ops) if op in base.id_ops}
     passk_ = {op: float(curves[i, -1]) for i, op in enumerate(ops) if op in base.id_ops}
-    ok = all(pass1[o] >= base.gate_pass1 and passk_[o] >= base.gate_passk for o in base.id_ops)
+    ok = all(pass1[o] >= base.gate_pass1 and passk_[o] >= base.gate_passk for o in base.gated_ops)
     measured = {"pass1": pass1, f"pass{base.k_max}": passk_}
     if base.steps == 0:
         measured["note"] = "steps = 0: the initial decoder, never trained"
@@ -459,6 +481,10 @@ class RLKnobs:
         require_float(self.temperature, "temperature", 0.0, lo_open=True)
         require_int(self.curve_problems, "curve_problems", 1, 65_536)
         require_int(self.curve_samples, "curve_samples", 1, 1024)
+
+
+PAPER_RL = RLKnobs(steps=200, chunk=20, prompts_per_step=128, group_size=8, lr=3e-5, kl_coef=1e-3, curve_problems=8,
+                   curve_samples=8)
 
 
 def rl_task(spec: gen.DagSpec, reward: str, alpha: float) -> lm_rl.RLTask:
@@ -661,6 +687,17 @@ def pretrain_stage(base: BaseSpec, seeds) -> Stage:
     return Stage("pretrain", lambda runs: pretrain_plans(base, seeds), store_bases=True, gate=partial(gate, base))
 
 
+def pretrain_stage_over(bases: dict, seeds, knob: str) -> Stage:
+    """One stored base per (knob value, seed) for experiments whose arms differ in pre-training
+    (`bases`: knob value -> BaseSpec); rows carry `knob`, and each base is gated by its own spec."""
+
+    def plans(runs) -> list[RunPlan]:
+        return [dataclasses.replace(plan, row={**plan.row, knob: value})
+                for value, base in bases.items() for plan in pretrain_plans(base, seeds)]
+
+    return Stage("pretrain", plans, store_bases=True, gate=lambda run: gate(bases[run.row[knob]], run))
+
+
 def split_table(table: dict) -> tuple[dict, dict]:
     """(calibration half, evaluation half) of a table: its first and second halves of problems.
 
@@ -674,9 +711,9 @@ def split_table(table: dict) -> tuple[dict, dict]:
     return calib, evaluation
 
 
-def eval_half(arrays: dict) -> dict:
-    """The evaluation half of the table stored in a run's arrays."""
-    return split_table(table_from_arrays(arrays, "eval"))[1]
+def eval_half(arrays: dict, context: int = 0) -> dict:
+    """The evaluation half of the table (of one context) stored in a run's arrays."""
+    return split_table(table_from_arrays(arrays, table_prefix(context)))[1]
 
 
 def seed_status(base: BaseSpec, run: Run, need=("edge", "hard")) -> tuple[Bands, str | None]:
