@@ -110,3 +110,58 @@ def test_midtrain_rl_split_reuses_the_base_and_records_the_conversion(cold, stor
     assert set(summary["verdicts"]) == {"light_rl_best_edge_pass1@2", "heavy_rl_best_hard@2"}
     assert "pass" not in {v["status"] for v in summary["verdicts"].values()}  # a tiny untrained decoder
     assert split.plot(folder, tmp_path)[0].exists()
+
+
+def _bases_in(store) -> list[str]:
+    return sorted(p.name for p in store.iterdir() if not p.name.startswith("."))
+
+
+def test_context_exposure_reuses_share_0_and_lr0_rl_tables_equal_the_base_b_table(cold, store, monkeypatch, tmp_path):
+    """Share 0 is the shared base (reused: its context-A row equals the cold run's base row); share
+    0.5 trains one new base. With rl.lr = 0 the RL arm's context-B table is sampled from the base's
+    weights on the same problems and keys as the zero-step base-B run, so the two rows are equal,
+    RL gains nothing in context A, and no claim is judged."""
+    from theoryrl.experiments import dag_context_exposure as ctx
+
+    monkeypatch.setenv("THEORYRL_BASES", str(store))
+    _force_bands(monkeypatch)
+    before = _bases_in(store)
+    folder = execute(ctx, "quick", TINY + ["shares=0.0,0.5", "table_samples=4", "rl.lr=0"], out=tmp_path / "ctx",
+                     quiet=True)
+    assert len(_bases_in(store)) == len(before) + 1
+    summary = _summary(folder)
+    rows = {(r["b_share"], r["arm"], r["context"]): r for r in summary["rows"]}
+    assert set(rows) == {(s, a, c) for s in (0.0, 0.5) for a in ("base", "rl") for c in ("A", "B")}
+    base_row = next(r for r in _summary(cold)["rows"] if r["arm"] == "base")
+    keys = [k for k in base_row if k.endswith(("_pass1", "_pass4")) and "outcome" not in k]
+    assert {k: rows[(0.0, "base", "A")][k] for k in keys} == {k: base_row[k] for k in keys}
+    for share in (0.0, 0.5):
+        assert {k: rows[(share, "rl", "B")][k] for k in keys} == {k: rows[(share, "base", "B")][k] for k in keys}
+    assert {n: v["status"] for n, v in summary["verdicts"].items()} == {"no_transfer_at_0": "not judged",
+                                                                        "transfers_at_0.5": "not judged"}
+    assert ctx.plot(folder, tmp_path)[0].exists()
+
+
+def test_pretrain_hard_exposure_trains_one_base_per_share_gated_on_its_pretrained_ops(store, monkeypatch, tmp_path):
+    """ID 2..3 with op 3 the hard ID band and no medium band (base.mix 1, 0, 0): hard shares 0, 0.3
+    and 0.6 are mixes (1, 0, 0), (0.7, 0, 0.3), (0.4, 0, 0.6), three new bases. The share-0 base
+    never sees op 3, so its gate names op 2 only. rl.lr = 0: every gain is 0, so both claims fail
+    (a tie never passes)."""
+    from theoryrl.experiments import dag_pretrain_hard_exposure as hx
+
+    monkeypatch.setenv("THEORYRL_BASES", str(store))
+    _force_bands(monkeypatch)
+    before = _bases_in(store)
+    folder = execute(hx, "quick", TINY + ["base.medium_max=2", "base.mix=1.0,0.0,0.0", "hard_shares=0.0,0.3,0.6",
+                                          "table_samples=4", "rl.lr=0"], out=tmp_path / "hx", quiet=True)
+    assert len(_bases_in(store)) == len(before) + 3
+    summary = _summary(folder)
+    assert summary["paper"]["mixes"] == {"0": [1.0, 0.0, 0.0], "0.3": [0.7, 0.0, 0.3], "0.6": [0.4, 0.0, 0.6]}
+    gates = summary["paper"]["gate"]
+    assert "pre-trained ID op 2..2" in gates["seed 42, hard_share 0"]["requirement"]
+    assert "every ID op 2..3" in gates["seed 42, hard_share 0.3"]["requirement"]
+    assert sorted((r["hard_share"], r["arm"]) for r in summary["rows"]) == [
+        (h, a) for h in (0.0, 0.3, 0.6) for a in ("base", "rl")]
+    assert {n: v["status"] for n, v in summary["verdicts"].items()} == {"gain_at_0.3_above_0": "fail",
+                                                                        "gain_at_0.3_above_0.6": "fail"}
+    assert hx.plot(folder, tmp_path)[0].exists()
