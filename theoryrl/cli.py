@@ -99,9 +99,10 @@ def _parser() -> argparse.ArgumentParser:
 def _list() -> int:
     from theoryrl import experiments
 
+    width = max(map(len, experiments.MODULES)) + 1  # the ids' column, as wide as the longest id
     for eid in experiments.MODULES:
         mod = experiments.get(eid)
-        print(f"{eid:24s} {mod.PAPER}\n{'':24s} {mod.TITLE}")
+        print(f"{eid:{width}s} {mod.PAPER}\n{'':{width}s} {mod.TITLE}")
     return 0
 
 
