@@ -10,7 +10,7 @@ evaluation tables in both contexts on fixed problems. The base's own context-B t
 a zero-step run of the same program (same problems and keys), so every RL-vs-base difference is
 paired per problem. Bands are calibrated on context A's first half of problems; every number is on
 the second halves. Claims, per share s (process-verified pass@k_max on the edge band, pooled over
-judged seeds, paired bootstrap 95% intervals): below `transfer_min_share` (the paper: 0 and 0.1%),
+judged seeds, paired cluster-bootstrap 95% intervals): below `transfer_min_share` (the paper: 0 and 0.1%),
 `no_transfer_at_<s>`: RL's context-B gain lies below `flat_margin` (an equivalence test); at or
 above it (1%, 10%), `transfers_at_<s>`: the context-B gain is above 0. Both are judged only where
 RL raised context A's pass@k_max on the same ops (interval above 0): without that, a flat B says
@@ -172,9 +172,10 @@ def _verdicts(cfg: Config, tables, bands_of, skipped) -> tuple[dict[str, Verdict
         gains = {}
         for c in (0, 1):
             ops = {s: dr.ops_of(bands_of[(s, share)].edge) for s in seeds}
-            rl_rows = np.concatenate([dr.band_rows(tables[(s, share, "rl", c)], ops[s], k) for s in seeds])
+            per_seed = [(s, dr.band_rows(tables[(s, share, "rl", c)], ops[s], k)) for s in seeds]
+            rl_rows = np.concatenate([r for _, r in per_seed])
             base_rows = np.concatenate([dr.band_rows(tables[(s, share, "base", c)], ops[s], k) for s in seeds])
-            g = gains[c] = dr.paired_gain_rows(rl_rows, base_rows)
+            g = gains[c] = dr.paired_gain_rows(rl_rows, base_rows, clusters=dr.seed_clusters(per_seed))
             tag = f"{CONTEXTS[c]}_{share:g}"
             metrics.update({f"gain_{tag}": g.diff, f"gain_{tag}_lo": g.lo, f"gain_{tag}_hi": g.hi,
                             f"base_{tag}": g.b, f"rl_{tag}": g.a})

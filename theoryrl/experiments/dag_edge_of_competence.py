@@ -10,7 +10,7 @@ calibrates the bands (edge = the ops above the ID band with pass@k_max in [10%, 
 gain comes from selecting ops where the base happened to score low. Stage "rl": from each judged
 base, GRPO (outcome reward) on prompts from one band per arm: id (the top of the ID band,
 medium_max+1..id_hi), edge, hard (too hard) and mixed (all three), then the same table, so every arm-vs-base difference is paired per problem and
-sampling key. Claims (process-verified, pooled over judged seeds, paired bootstrap 95% intervals
+sampling key. Claims (process-verified, pooled over judged seeds, paired cluster-bootstrap 95% intervals
 over problems): `id_rl_raises_pass1` (interval above 0); `id_rl_no_passk_gain`: the ID arm's pass@k_max
 gain is below `flat_margin` (the interval's upper end; judged only with that much headroom, since
 the gate puts ID pass@k_max near 1, and only when the ID arm's pass@1 rose); `edge_rl_extends_edge` / `edge_rl_extends_hard`: the edge arm
@@ -168,9 +168,10 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
         if any((s, arm) not in tables for s in seeds):
             return None
         # every seed's own band ops; pooled problem rows keep each seed's pairing
-        rows_a = np.concatenate([dr.band_rows(tables[(s, arm)], dr.ops_of(getattr(bands_of[s], band)), kk) for s in seeds])
-        rows_b = np.concatenate([dr.band_rows(tables[(s, "base")], dr.ops_of(getattr(bands_of[s], band)), kk) for s in seeds])
-        g = dr.paired_gain_rows(rows_a, rows_b)
+        per_a = [(s, dr.band_rows(tables[(s, arm)], dr.ops_of(getattr(bands_of[s], band)), kk)) for s in seeds]
+        per_b = [(s, dr.band_rows(tables[(s, "base")], dr.ops_of(getattr(bands_of[s], band)), kk)) for s in seeds]
+        g = dr.paired_gain_rows(np.concatenate([r for _, r in per_a]), np.concatenate([r for _, r in per_b]),
+                                clusters=dr.seed_clusters(per_a))
         metrics[f"{arm}_gain_{band}_pass{kk}"] = g.diff
         metrics[f"{arm}_gain_{band}_pass{kk}_lo"] = g.lo
         metrics[f"{arm}_gain_{band}_pass{kk}_hi"] = g.hi

@@ -11,7 +11,7 @@ sequence length both actually process at the edge band's shapes; each budget is 
 Every arm, the mid-training-only one (fraction 1: zero RL steps) included, is measured on the
 evaluation half of the base's table problems on the ops above the ID band (`dag_runs.split_table`;
 the bands come from the other half), with `table_samples` samples per problem.
-Claims, per budget (process-verified, paired bootstrap 95% intervals over problems, pooled over
+Claims, per budget (process-verified, paired cluster-bootstrap 95% intervals (seeds, then problems), pooled over
 judged seeds): `light_rl_best_edge_pass1@B`: the arm with the best edge-op pass@1 has fraction >= 0.5
 (light RL after mid-training) and beats RL alone (fraction 0), interval above 0;
 `heavy_rl_best_hard@B`: the arm with the best hard-op pass@k_max has fraction in (0, 0.5] (heavier
@@ -217,6 +217,10 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
         return np.concatenate([dr.band_rows(tables[(s, budget, frac)], dr.ops_of(getattr(bands_of[s], band)), kk)
                                for s in seeds])
 
+    def clusters(budget, frac, band) -> np.ndarray:  # the seed of every pooled row: a cluster bootstrap over seeds
+        return dr.seed_clusters([(s, dr.band_rows(tables[(s, budget, frac)], dr.ops_of(getattr(bands_of[s], band)), 1))
+                                 for s in seeds])
+
     for budget in cfg.budgets:
         for claim, band, kk, best_ok, rival, what, paper in (
                 ("light_rl_best_edge_pass1", "edge", 1, lambda f: f >= 0.5, 0.0, "edge-op pass@1",
@@ -233,7 +237,7 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
                 continue
             means = {f: float(r.mean()) for f, r in values.items()}
             best = max(means, key=lambda f: (means[f], -f))
-            g = dr.paired_gain_rows(values[best], values[rival])
+            g = dr.paired_gain_rows(values[best], values[rival], clusters=clusters(budget, rival, band))
             ok = best_ok(best) and g.lo > 0
             raw = Verdict(PASS if ok else FAIL, g.diff, 0.0, g.lo, g.se,
                           f"best {what} at CPT fraction {best} ({means[best]:.3f}); vs fraction {rival}: "

@@ -11,7 +11,7 @@ gated base, GRPO (the paper's outcome reward) on the hard ID band, as the paper'
 difference, and every difference between two bases' RL gains, is paired per problem (all bases are
 evaluated on the same problems). Numbers come from the tables' second halves. Claims, for each
 partial share p strictly between the smallest and largest share (process-verified pass@1 on the
-hard ID ops, pooled over seeds, paired bootstrap 95% intervals): `gain_at_<p>_above_<lo>` and
+hard ID ops, pooled over seeds, paired cluster-bootstrap 95% intervals): `gain_at_<p>_above_<lo>` and
 `gain_at_<p>_above_<hi>`: RL's gain at p exceeds its gain at the smallest / largest share (interval
 of the difference above 0). The judged measure is the absolute pass@1 gain: pass@k_max on ID ops
 is capped near 1 by the gate itself, and a relative gain divides by a base near 0 at h = 0; both
@@ -161,8 +161,10 @@ def _verdicts(cfg: Config, tables, skipped) -> tuple[dict[str, Verdict], dict]:
     for h, seeds in judged.items():
         for kk in (1, k):
             if seeds:
-                g = dr.paired_gain_rows(*(np.concatenate([dr.band_rows(tables[(s, h, arm)], ops, kk) for s in seeds])
-                                          for arm in ("rl", "base")))
+                per_seed = [(s, dr.band_rows(tables[(s, h, "rl")], ops, kk)) for s in seeds]
+                g = dr.paired_gain_rows(np.concatenate([r for _, r in per_seed]),
+                                        np.concatenate([dr.band_rows(tables[(s, h, "base")], ops, kk) for s in seeds]),
+                                        clusters=dr.seed_clusters(per_seed))
                 metrics.update({f"gain_pass{kk}_{h:g}": g.diff, f"gain_pass{kk}_{h:g}_lo": g.lo,
                                 f"gain_pass{kk}_{h:g}_hi": g.hi, f"base_pass{kk}_{h:g}": g.b,
                                 f"headroom_closed_pass{kk}_{h:g}": g.diff / (1.0 - g.b) if g.b < 1 else float("nan")})
@@ -180,11 +182,12 @@ def _verdicts(cfg: Config, tables, skipped) -> tuple[dict[str, Verdict], dict]:
                                  + (f" ({why})" if why else ""))
             continue
 
-        def gain_rows(h: float) -> np.ndarray:
-            return np.concatenate([dr.band_rows(tables[(s, h, "rl")], ops, 1) - dr.band_rows(tables[(s, h, "base")], ops, 1)
-                                   for s in seeds])
+        def gain_rows(h: float) -> list[tuple[int, np.ndarray]]:
+            return [(s, dr.band_rows(tables[(s, h, "rl")], ops, 1) - dr.band_rows(tables[(s, h, "base")], ops, 1))
+                    for s in seeds]
 
-        d = dr.paired_gain_rows(gain_rows(p), gain_rows(q))
+        d = dr.paired_gain_rows(np.concatenate([r for _, r in gain_rows(p)]), np.concatenate([r for _, r in gain_rows(q)]),
+                                clusters=dr.seed_clusters(gain_rows(p)))
         metrics.update({f"{name}_diff": d.diff, f"{name}_lo": d.lo, f"{name}_hi": d.hi})
         v[name] = Verdict(PASS if d.lo > 0 else FAIL, d.diff, 0.0, d.lo, d.se,
                           f"RL's pass@1 gain on hard ID ops {ops[0]}..{ops[-1]} at hard share {p:g} ({d.a:+.3f}) minus at "

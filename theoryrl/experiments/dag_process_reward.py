@@ -154,11 +154,16 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
         return {n: not_judged("rl.steps = 0: no RL step was taken") for n in names}, {}
     metrics, v = {}, {}
 
+    def band_ops(s: int, band_names) -> list[int]:
+        return [o for b in band_names for o in dr.ops_of(getattr(bands_of[s], b))]
+
     def pooled(arm: str, band_names) -> tuple:
-        ops = {s: [o for b in band_names for o in dr.ops_of(getattr(bands_of[s], b))] for s in seeds}
-        pass1 = np.concatenate([dr.band_rows(tables[(s, arm)], ops[s], 1) for s in seeds])
-        hacked, right = zip(*(dr.hacking_rows(tables[(s, arm)], ops[s]) for s in seeds))
+        pass1 = np.concatenate([dr.band_rows(tables[(s, arm)], band_ops(s, band_names), 1) for s in seeds])
+        hacked, right = zip(*(dr.hacking_rows(tables[(s, arm)], band_ops(s, band_names)) for s in seeds))
         return pass1, np.concatenate(hacked), np.concatenate(right)
+
+    def clusters(band_names) -> np.ndarray:  # the seed of every pooled row: a cluster bootstrap over seeds
+        return dr.seed_clusters([(s, dr.band_rows(tables[(s, "outcome")], band_ops(s, band_names), 1)) for s in seeds])
 
     missing = [a for a in cfg.arms if any((s, a) not in tables for s in seeds)]
     if "outcome" in missing:
@@ -175,14 +180,14 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
             continue
         hard1, _, _ = pooled(arm, ["hard"])
         _, hacked, right = pooled(arm, ["edge"])
-        g = dr.paired_gain_rows(hard1, out_hard)
+        g = dr.paired_gain_rows(hard1, out_hard, clusters=clusters(["hard"]))
         metrics.update({f"{arm}_hard_pass1": g.a, f"{arm}_gain_hard_pass1": g.diff, f"{arm}_gain_hard_pass1_lo": g.lo,
                         f"{arm}_gain_hard_pass1_hi": g.hi})
         v[f"{arm}_raises_hard_pass1"] = Verdict(
             PASS if g.lo > 0 else FAIL, g.diff, 0.0, g.lo, g.se,
             f"{arm} - outcome, pass@1 on hard ops: {g.diff:+.3f} [{g.lo:+.3f}, {g.hi:+.3f}] (must be above 0)",
             paper="+4-5 points of pass@1 in the hardest settings")
-        h = dr.paired_ratio_gain(hacked, right, out_hacked, out_right)
+        h = dr.paired_ratio_gain(hacked, right, out_hacked, out_right, clusters=clusters(["edge"]))
         metrics.update({f"{arm}_hacking_rate": h.a, f"{arm}_gain_hacking": h.diff, f"{arm}_gain_hacking_lo": h.lo,
                         f"{arm}_gain_hacking_hi": h.hi})
         raw = (not_judged(f"{arm}: no right answer on edge ops, so no hacking rate") if not np.isfinite(h.a)

@@ -18,7 +18,8 @@ shares, so they reuse one stored base:
 - `rl_program`: GRPO with the DAG verifier's reward on a traced op mixture, evaluated at the end on
   the same fixed table as the base; `midtrain_program`: continued NTP on a traced mixture;
   `rl_token_equivalents` / `split_budget`: spec §8's compute matching between the two.
-- `paired_gain_rows`, `paired_ratio_gain`, `band_ci`: paired bootstrap intervals over problems.
+- `paired_gain_rows`, `paired_ratio_gain`, `band_ci`: paired bootstrap intervals over problems; rows
+  pooled over seeds (one base each) resample seeds, then their problems (a cluster bootstrap).
 Why the fixed evaluation key: every base and every RL arm is measured on the same problems with the
 same sampling keys (common random numbers), which keeps paired differences' intervals tight.
 """
@@ -597,21 +598,53 @@ def paired_gain(table_a: dict, table_b: dict, ops, k: int, *, kind: str = "perfe
                             num_resamples=num_resamples, alpha=alpha, seed=seed)
 
 
-def paired_gain_rows(a_rows, b_rows, *, num_resamples: int = 2000, alpha: float = 0.05, seed: int = 0) -> Gain:
+def cluster_weights(clusters, num_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """[R, n] bootstrap draw counts of n rows grouped in clusters (e.g. the seeds whose problems were
+    pooled): each resample draws the clusters with replacement, then each drawn cluster's rows with
+    replacement, so seed-to-seed variation (one base per seed) widens the interval as it should."""
+    clusters = np.asarray(clusters)
+    members = [np.flatnonzero(clusters == c) for c in np.unique(clusters)]
+    weights = np.zeros((num_resamples, clusters.size))
+    picks = rng.integers(0, len(members), size=(num_resamples, len(members)))
+    for r in range(num_resamples):
+        for c in picks[r]:
+            np.add.at(weights[r], members[c][rng.integers(0, members[c].size, size=members[c].size)], 1.0)
+    return weights
+
+
+def _single_cluster(clusters, n: int) -> bool:
+    return clusters is None or np.unique(np.asarray(clusters)).size <= 1 or n == 0
+
+
+def paired_gain_rows(a_rows, b_rows, *, clusters=None, num_resamples: int = 2000, alpha: float = 0.05,
+                     seed: int = 0) -> Gain:
     """Gain of per-problem values a_rows - b_rows (matched row by row, e.g. pooled over seeds); NaN
-    with no rows."""
+    with no rows. `clusters` (one label per row, e.g. its seed): a cluster bootstrap over them
+    (`cluster_weights`); with one cluster (or None) the plain bootstrap over rows."""
     a_rows, b_rows = np.asarray(a_rows, np.float64), np.asarray(b_rows, np.float64)
     if a_rows.shape != b_rows.shape or a_rows.ndim != 1:
         raise ValueError(f"paired rows must be two equal 1-D arrays, got {a_rows.shape} and {b_rows.shape}")
+    if clusters is not None and np.shape(clusters) != a_rows.shape:
+        raise ValueError(f"clusters must label every row: {np.shape(clusters)} for {a_rows.shape} rows")
     if a_rows.size == 0:
         return Gain(*(float("nan"),) * 6, 0)
     diff = a_rows - b_rows
     rng = np.random.default_rng(seed)
-    boots = diff[rng.integers(0, diff.size, size=(num_resamples, diff.size))].mean(axis=1)
+    if _single_cluster(clusters, diff.size):
+        boots = diff[rng.integers(0, diff.size, size=(num_resamples, diff.size))].mean(axis=1)
+    else:
+        w = cluster_weights(clusters, num_resamples, rng)
+        boots = (w @ diff) / w.sum(axis=1)
     lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
     se = float(boots.std(ddof=1)) if num_resamples > 1 else float("nan")
     return Gain(float(a_rows.mean()), float(b_rows.mean()), float(diff.mean()), float(lo), float(hi), se,
                 int(diff.size))
+
+
+def seed_clusters(rows_by_seed) -> np.ndarray:
+    """The seed of every row of rows pooled seed by seed (`rows_by_seed`: (seed, rows) pairs, in
+    pooling order): the clusters of `paired_gain_rows`' cluster bootstrap."""
+    return np.concatenate([np.full(np.asarray(rows).shape[0], int(s)) for s, rows in rows_by_seed] or [np.zeros(0, int)])
 
 
 def band_rows(table: dict, ops, k: int, kind: str = "perfect") -> np.ndarray:
@@ -648,14 +681,16 @@ def hacking_rows(table: dict, ops) -> tuple[np.ndarray, np.ndarray]:
     return (answer & ~perfect).sum(axis=1).astype(np.float64), answer.sum(axis=1).astype(np.float64)
 
 
-def paired_ratio_gain(num_a, den_a, num_b, den_b, *, num_resamples: int = 2000, alpha: float = 0.05,
+def paired_ratio_gain(num_a, den_a, num_b, den_b, *, clusters=None, num_resamples: int = 2000, alpha: float = 0.05,
                       seed: int = 0) -> Gain:
     """a - b of pooled ratios sum(num) / sum(den) (e.g. hacking rates), problems resampled jointly for
-    both (paired); NaN where a ratio has no denominator."""
+    both (paired); NaN where a ratio has no denominator. `clusters` as in `paired_gain_rows`."""
     arrays = [np.asarray(x, np.float64) for x in (num_a, den_a, num_b, den_b)]
     n = arrays[0].size
     if any(x.shape != (n,) for x in arrays):
         raise ValueError("paired ratio rows must be four equal 1-D arrays")
+    if clusters is not None and np.shape(clusters) != (n,):
+        raise ValueError(f"clusters must label every row: {np.shape(clusters)} for {n} rows")
 
     def ratio(num, den):
         total = den.sum(axis=-1)
@@ -664,8 +699,13 @@ def paired_ratio_gain(num_a, den_a, num_b, den_b, *, num_resamples: int = 2000, 
     a, b = float(ratio(arrays[0], arrays[1])), float(ratio(arrays[2], arrays[3]))
     if n == 0 or not (np.isfinite(a) and np.isfinite(b)):
         return Gain(a, b, a - b, float("nan"), float("nan"), float("nan"), n)
-    idx = np.random.default_rng(seed).integers(0, n, size=(num_resamples, n))
-    boots = ratio(arrays[0][idx], arrays[1][idx]) - ratio(arrays[2][idx], arrays[3][idx])
+    rng = np.random.default_rng(seed)
+    if _single_cluster(clusters, n):
+        idx = rng.integers(0, n, size=(num_resamples, n))
+        boots = ratio(arrays[0][idx], arrays[1][idx]) - ratio(arrays[2][idx], arrays[3][idx])
+    else:
+        w = cluster_weights(clusters, num_resamples, rng)
+        boots = ratio(w * arrays[0], w * arrays[1]) - ratio(w * arrays[2], w * arrays[3])
     boots = boots[np.isfinite(boots)]
     lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
     return Gain(a, b, a - b, float(lo), float(hi), float(boots.std(ddof=1)), n)
