@@ -1,0 +1,149 @@
+"""The LM path of outcome-based exploration (issue 24; Song, Kempe, Munos, spec §3.1-3.3).
+
+Independent references: hand-computed bonuses (derived in each docstring), the bandit path's own
+calls (`rl/exploration.py` as `rl/bandit_pg.py` uses them, over every question at once), GRPO in
+float64 numpy, and exact enumeration of all G-tuples of outcomes for the batch penalty's mean.
+"""
+from __future__ import annotations
+
+import itertools
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from theoryrl.core.config import ConfigError
+from theoryrl.rl import advantages as adv_lib
+from theoryrl.rl import exploration as ex
+from theoryrl.rl import lm_exploration as lx
+
+GRPO = adv_lib.AdvantageSpec()
+
+
+def _hp(c=0.2, b0=0.5, c_batch=0.0):
+    return lx.ExploreHp(c=jnp.float32(c), b0=jnp.float32(b0), c_batch=jnp.float32(c_batch))
+
+
+def test_counts_include_the_batch_before_the_bonus_by_hand():
+    """One question, prior counts N(3) = 0, N(5) = 3, N(7) = 8; answers 3, 3, 5, 7. After the update
+    N = 2, 2, 4, 9, so naive UCB b = 1/sqrt(2), 1/sqrt(2), 1/2, 1/3 (the other order, N from 0,
+    would give 1 to both 3s). c = 0.2: the term is 0.2 b. UCB-Con (b0 0.5): 0.2 (b - 0.5). UCB-Mean:
+    0.2 (b_i - mean of the other three), e.g. sample 3: 1/3 - (2/sqrt(2) + 1/2) / 3. No sample is
+    correct, so gating changes nothing."""
+    counts = jnp.zeros((1, 10)).at[0, 5].set(3.0).at[0, 7].set(8.0)
+    answers, correct = jnp.array([[3, 3, 5, 7]]), jnp.zeros((1, 4), bool)
+    b = np.array([2 ** -0.5, 2 ** -0.5, 0.5, 1 / 3])
+    expected = {"ucb": 0.2 * b, "ucb_con": 0.2 * (b - 0.5),
+                "ucb_mean": 0.2 * np.array([b[i] - (b.sum() - b[i]) / 3 for i in range(4)])}
+    for variant, want in expected.items():
+        spec = lx.ExploreSpec(historical=variant, num_outcomes=10, masking=False)
+        new_counts, term = lx.exploration_term(spec, _hp(), counts, jnp.array([0]), answers, correct)
+        np.testing.assert_allclose(np.asarray(term), [want], rtol=1e-6)
+        np.testing.assert_array_equal(np.asarray(new_counts[0, [3, 5, 7]]), [2, 4, 9])
+
+
+def test_a_question_drawn_twice_counts_both_groups_first():
+    """Question 1 appears twice in a batch of 3 prompts (G = 2): answers (4, 4) and (4, 6). Its
+    counts go to N(4) = 3, N(6) = 1 before any bonus, so the first group's bonuses are 1/sqrt(3)
+    each and the second's 1/sqrt(3), 1. Question 0 answers (1, 2): 1 and 1."""
+    spec = lx.ExploreSpec(historical="ucb", num_outcomes=8, masking=False)
+    counts, term = lx.exploration_term(spec, _hp(c=1.0), jnp.zeros((2, 8)), jnp.array([1, 0, 1]),
+                                       jnp.array([[4, 4], [1, 2], [4, 6]]), jnp.zeros((3, 2), bool))
+    r3 = 3 ** -0.5
+    np.testing.assert_allclose(np.asarray(term), [[r3, r3], [1, 1], [r3, 1]], rtol=1e-6)
+    assert float(counts[1, 4]) == 3 and float(counts[1, 6]) == 1 and float(counts.sum()) == 6
+
+
+@pytest.mark.parametrize("variant", ["ucb", "ucb_mean", "ucb_con"])
+@pytest.mark.parametrize("batch", [False, True])
+def test_lm_path_equals_the_bandit_path_on_the_same_answers(variant, batch):
+    """Every question drawn once (question_P = 0..Q-1) and c = c_batch: the LM term must equal the
+    bandit path's c * exploration_bonus(weights, update_counts(counts, answers), ...) exactly as
+    `bandit_pg.pg_step` computes it, over several rounds of random answers and correctness."""
+    q, g, m, c = 5, 6, 7, 0.3
+    rng = np.random.default_rng(0)
+    spec = lx.ExploreSpec(historical=variant, batch=batch, num_outcomes=m, masking=False)
+    hp = _hp(c=c, b0=0.5, c_batch=c)
+    lm_counts = bandit_counts = jnp.zeros((q, m))
+    for _ in range(4):
+        answers = jnp.asarray(rng.integers(0, m, (q, g)))
+        correct = jnp.asarray(rng.random((q, g)) < 0.3).at[0].set(True)  # question 0: all correct (gated)
+        lm_counts, term = lx.exploration_term(spec, hp, lm_counts, jnp.arange(q), answers, correct)
+        bandit_counts = ex.update_counts(bandit_counts, answers)
+        weights = {variant: 1.0, "b0": 0.5, "batch": 1.0 if batch else 0.0, "gate": 1.0}
+        want = c * ex.exploration_bonus(weights, bandit_counts, answers, correct)
+        np.testing.assert_allclose(np.asarray(term), np.asarray(want), rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(np.asarray(lm_counts), np.asarray(bandit_counts))
+        assert np.all(np.asarray(term)[0] == 0)  # gating
+
+
+def test_gating_zeroes_all_correct_groups_and_only_them():
+    """Batch penalty, G = 3: group 0 all correct with answers (1, 1, 2) -> 0, 0, 0 when gated; group
+    1 with one wrong sample keeps -(1/3) * repeats = -1/3, -1/3, 0. Ungated, group 0 is -1/3, -1/3, 0."""
+    answers = jnp.array([[1, 1, 2], [1, 1, 2]])
+    correct = jnp.array([[True, True, True], [True, False, True]])
+    for gating, row0 in ((True, [0, 0, 0]), (False, [-1 / 3, -1 / 3, 0])):
+        spec = lx.ExploreSpec(batch=True, gating=gating, num_outcomes=4, masking=False)
+        _, term = lx.exploration_term(spec, _hp(c_batch=1.0), jnp.zeros((2, 4)), jnp.arange(2), answers, correct)
+        np.testing.assert_allclose(np.asarray(term), [row0, [-1 / 3, -1 / 3, 0]], atol=1e-7)
+
+
+def test_batch_penalty_mean_is_minus_collision_probability_by_enumeration():
+    """G = 3 samples from p = (0.5, 0.3, 0.2): over all 27 answer tuples weighted by their
+    probabilities, the mean penalty of any sample is -((G-1)/G) sum_o p(o)^2 = -(2/3) * 0.38."""
+    p, g = np.array([0.5, 0.3, 0.2]), 3
+    tuples = np.array(list(itertools.product(range(3), repeat=g)))
+    prob = np.prod(p[tuples], axis=1)
+    spec = lx.ExploreSpec(batch=True, gating=False, num_outcomes=3, masking=False)
+    _, term = lx.exploration_term(spec, _hp(c=0.0, c_batch=1.0), jnp.zeros((len(tuples), 3)),
+                                  jnp.arange(len(tuples)), jnp.asarray(tuples), jnp.zeros(tuples.shape, bool))
+    mean_per_sample = prob @ np.asarray(term, np.float64)
+    np.testing.assert_allclose(mean_per_sample, -(g - 1) / g * np.sum(p ** 2), rtol=1e-6)
+
+
+def _grpo64(r):
+    """GRPO in float64 numpy: (r - mean) / (std with ddof 1 + 1e-6) per group."""
+    r = np.asarray(r, np.float64)
+    return (r - r.mean(1, keepdims=True)) / (r.std(1, ddof=1, keepdims=True) + 1e-6)
+
+
+def test_masking_keeps_answer_tokens_at_plain_grpo_and_adds_the_term_before_the_answer():
+    """Responses of T = 5 tokens, answer marker 9: sample (0, 0) = 1 2 9 4 0 (reasoning = tokens 0,
+    1), sample (0, 1) = 9 ... (no reasoning token), sample (0, 2) has no marker (all reasoning).
+    After normalisation, reasoning tokens get Â + term and the marker and answer tokens plain Â;
+    before normalisation, reasoning tokens get GRPO(r + term) (float64 numpy), the others Â."""
+    rewards = jnp.array([[1.0, 0.0, 0.0]])
+    term = jnp.array([[0.1, -0.2, 0.3]])
+    response = jnp.array([[[1, 2, 9, 4, 0], [9, 4, 0, 0, 0], [1, 2, 3, 4, 5]]])
+    mask = jnp.ones((1, 3, 5))
+    plain, _ = adv_lib.compute_advantages(GRPO, rewards, mask)
+    reasoning = np.array([[[1, 1, 0, 0, 0], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1]]], float)
+    np.testing.assert_array_equal(np.asarray(lx.reasoning_mask(response, 9)), reasoning)
+    for after_norm, on_reasoning in ((True, _grpo64(rewards) + np.asarray(term)),
+                                     (False, _grpo64(np.asarray(rewards) + np.asarray(term)))):
+        spec = lx.ExploreSpec(historical="ucb", num_outcomes=4, answer_token=9, after_norm=after_norm)
+        adv, _ = adv_lib.compute_advantages(GRPO, rewards, mask, **lx.hook_kwargs(spec, GRPO, term, rewards, response))
+        adv, plain_ = np.asarray(adv), np.asarray(plain)
+        np.testing.assert_array_equal(adv[reasoning == 0], plain_[reasoning == 0])
+        np.testing.assert_allclose(adv, np.where(reasoning == 1, on_reasoning[:, :, None], plain_), rtol=1e-5,
+                                   atol=1e-6)
+    spec = lx.ExploreSpec(historical="ucb", num_outcomes=4, masking=False)
+    adv, _ = adv_lib.compute_advantages(GRPO, rewards, mask, **lx.hook_kwargs(spec, GRPO, term, rewards, response))
+    np.testing.assert_allclose(np.asarray(adv), np.asarray(plain) + np.asarray(term)[:, :, None], rtol=1e-6)
+
+
+def test_outcome_ids_one_per_value_and_one_for_no_answer():
+    np.testing.assert_array_equal(np.asarray(lx.outcome_ids(jnp.array([0, 22, -1, 23, 5]), 23)), [0, 22, 23, 23, 5])
+
+
+@pytest.mark.parametrize("make, knob", [
+    (lambda: lx.check_weights(-0.1, 0.5, 0.0), "c"),
+    (lambda: lx.check_weights(0.2, 0.5, float("nan")), "c_batch"),
+    (lambda: lx.ExploreSpec(historical="ucb_max", masking=False).validate(), "historical"),
+    (lambda: lx.ExploreSpec(historical="ucb").validate(), "masking"),  # masking on, no answer token
+    (lambda: lx.check_estimator(adv_lib.AdvantageSpec(estimator="rloo")), "advantage.estimator"),
+])
+def test_bad_input_is_one_line_error_before_compute(make, knob):
+    with pytest.raises(ConfigError, match=f"'{knob}'") as err:
+        make()
+    assert "\n" not in str(err.value)
