@@ -38,6 +38,7 @@ from theoryrl.core.config import is_int, require, require_finite_nonneg, require
 from theoryrl.core.stages import Program, Run, RunPlan, Stage
 from theoryrl.eval import dag_eval, lm_eval, passk
 from theoryrl.models import transformer as tfm
+from theoryrl.rl import lm_exploration as lx
 from theoryrl.rl import lm_rl, lm_runs, ntp, sampling
 from theoryrl.rl.advantages import AdvantageSpec
 from theoryrl.rl.losses import LossSpec
@@ -504,6 +505,24 @@ def rl_task(spec: gen.DagSpec, reward: str, alpha: float) -> lm_rl.RLTask:
                 "process_reward": res["process_reward_B"]}
 
     return lm_rl.RLTask(sample_prompts=sample_prompts, score=score)
+
+
+def question_task(spec: gen.DagSpec, reward: str, alpha: float):
+    """The DAG task on fixed questions for `lm_exploration` (Song et al. on this substrate): the
+    verifier's reward, "correct" = full reward (what gating reads), "answer" = the stated residue
+    (-1 when none), so every residue mod p is one outcome and "no answer" one more."""
+    def prompts(problems):
+        return gen.left_padded_prompts(problems)
+
+    def score(problems, response_NxT, mask_NxT):
+        del mask_NxT  # the verifier stops at EOS
+        res = ver.verify(spec, problems, response_NxT)
+        r = ver.reward(res, reward, alpha)
+        return {"reward": r, "correct": (r >= 1.0).astype(jnp.float32), "answer": res["answer_B"],
+                "perfect": res["perfect_B"].astype(jnp.float32),
+                "answer_correct": res["answer_correct_B"].astype(jnp.float32)}
+
+    return lx.QuestionTask(prompts=prompts, score=score, num_values=spec.p)
 
 
 def _rl_curve_data(base: BaseSpec, rl: RLKnobs):

@@ -19,13 +19,17 @@ a sweep over c vmaps.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 
+from theoryrl.core import prng
 from theoryrl.core.config import is_int, require, require_finite_nonneg
+from theoryrl.core.stages import Program
 from theoryrl.rl import advantages as adv_lib
 from theoryrl.rl import exploration as ex
+from theoryrl.rl import lm_rl, lm_runs, ntp, sampling
 
 HISTORICAL = ("none", "ucb", "ucb_mean", "ucb_con")
 ESTIMATORS = ("grpo", "dapo")  # the exploration term is defined on GRPO's group-normalised advantage
@@ -130,3 +134,115 @@ def hook_kwargs(spec: ExploreSpec, adv_spec: adv_lib.AdvantageSpec, term_PxG: ja
     if spec.masking:
         out["token_adv_mask_PxGxT"] = reasoning_mask(response_PxGxT, spec.answer_token)
     return out
+
+
+# ---------------------------------------------------------------- the RL program on a fixed question set
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class ExploreState:
+    """A run's state: the decoder's TrainState and the count table N(x, a) [Q, M] over all of
+    training (checkpointed and resumed with it, vmapped and sharded over runs like every leaf)."""
+
+    train: lm_rl.TrainState
+    counts_QxM: jax.Array
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class QuestionsHp:
+    """What a run's `RLHp.task` holds here: the fixed training set (a problems pytree with leading
+    axis Q, traced, so runs may differ in it) and the exploration weights."""
+
+    questions: Any
+    explore: ExploreHp
+
+
+@dataclasses.dataclass(frozen=True)
+class QuestionTask:
+    """A task on fixed questions: prompts(problems_P) -> (prompts_PxL, prompt_mask_PxL or None);
+    score(problems_N, response_NxT, mask_NxT) -> dict of [N] with "reward", "correct" (what gating
+    reads) and "answer" (the stated value, -1 when none; outcome id = the value, `outcome_ids`)."""
+
+    prompts: Callable
+    score: Callable
+    num_values: int
+
+
+def epoch_questions(seed, t, num_prompts: int, num_questions: int) -> jax.Array:
+    """Step t's P question ids: epochs of Q / P steps, each a fresh permutation of the Q questions
+    (from the run's data-order stream), consumed P at a time. Q must be a multiple of P."""
+    start = t * num_prompts
+    perm = jax.random.permutation(prng.step_key(prng.root_key(seed), prng.Stream.DATA_ORDER, start // num_questions),
+                                  num_questions)
+    return jax.lax.dynamic_slice(perm, (start % num_questions,), (num_prompts,))
+
+
+def explore_step(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpec, tx, qtask: QuestionTask,
+                 xspec: ExploreSpec, state: ExploreState, hp) -> tuple[ExploreState, dict]:
+    """One GRPO step on the questions of step t: sample, score, add the batch to the counts, add the
+    exploration term through the advantage hook, update. hp: an `lm_runs.RLHp` whose task is a
+    `QuestionsHp`; its init_params are the frozen KL reference."""
+    questions, num_questions = hp.task.questions, state.counts_QxM.shape[0]
+    ids_P = epoch_questions(hp.seed, state.train.step, spec.prompts_per_step, num_questions)
+
+    def sample_prompts(key, hp_, n):
+        del key, hp_, n  # the questions of step t, in epoch order
+        problems = jax.tree.map(lambda x: x[ids_P], questions)
+        prompts, mask = qtask.prompts(problems)
+        return prompts, mask, problems
+
+    task = lm_rl.RLTask(sample_prompts=sample_prompts, score=qtask.score)
+
+    def outcomes(ro):
+        answers_PxG = outcome_ids(ro.scores["answer"].astype(jnp.int32), qtask.num_values)
+        return answers_PxG, ro.scores["correct"] > 0.5
+
+    def shape_fn(ro):
+        answers_PxG, correct_PxG = outcomes(ro)
+        _, term_PxG = exploration_term(xspec, hp.task.explore, state.counts_QxM, ids_P, answers_PxG, correct_PxG)
+        if not xspec.active:
+            return {}
+        return hook_kwargs(xspec, spec.advantage, term_PxG, ro.rewards_PxG, ro.rollout.tokens_PxGxT)
+
+    train, metrics, ro = lm_rl.rl_step_rollouts(model_spec, sampler, spec, tx, task, state.train, hp,
+                                                hp.init_params, shape_fn=shape_fn)
+    answers_PxG, correct_PxG = outcomes(ro)
+    counts_QxM = update_question_counts(state.counts_QxM, ids_P, answers_PxG)
+    metrics.pop("train_answer", None)  # a mean of answer values means nothing
+    metrics["distinct_answers"] = jnp.mean(jnp.sum(counts_QxM > 0, axis=1).astype(jnp.float32))
+    return ExploreState(train, counts_QxM), metrics
+
+
+def explore_program(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpec, optim: ntp.OptimSpec,
+                    qtask: QuestionTask, xspec: ExploreSpec, *, num_chunks: int, steps_per_chunk: int,
+                    data_fn: Callable, eval_fn: Callable, final_fn: Callable | None = None) -> Program:
+    """GRPO (+ the exploration term of `xspec`) from hp.init_params on hp.task.questions, in epochs;
+    `eval_fn(params, hp, data)` at every chunk end. The count table starts at 0 (M = num_outcomes)."""
+    xspec.validate()
+    check_estimator(spec.advantage)
+    require(spec.oversample == 1, "oversample", spec.oversample, "1 (the questions of a step are fixed, in epoch order)")
+
+    def init_fn(hp):
+        tx = ntp.make_optimizer(optim, lr_scale=hp.lr_scale)
+        num_questions = jax.tree.leaves(hp.task.questions)[0].shape[0]
+        return ExploreState(lm_rl.TrainState(hp.init_params, tx.init(hp.init_params), jnp.int32(0)),
+                            jnp.zeros((num_questions, xspec.num_outcomes), jnp.float32))
+
+    def chunk_fn(state: ExploreState, hp, data):
+        tx = ntp.make_optimizer(optim, lr_scale=hp.lr_scale)
+
+        def step(st, _):
+            return explore_step(model_spec, sampler, spec, tx, qtask, xspec, st, hp)
+
+        state, metrics = jax.lax.scan(step, state, None, length=steps_per_chunk)
+        metrics = {k: jnp.mean(v, axis=0) for k, v in metrics.items()}
+        metrics.update(eval_fn(state.train.params, hp, data))
+        return state, metrics
+
+    def default_final(state: ExploreState) -> dict:
+        return {**lm_runs.params_to_arrays(state.train.params), "counts_QxM": state.counts_QxM}
+
+    return Program(data_fn=data_fn, init_fn=init_fn, chunk_fn=chunk_fn, num_chunks=num_chunks,
+                   steps_per_chunk=steps_per_chunk, final_fn=final_fn or default_final)

@@ -255,8 +255,20 @@ def update(model_spec, spec: RLSpec, tx: optax.GradientTransformation, params, o
 def rl_step(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, tx: optax.GradientTransformation,
             task: RLTask, state: TrainState, hp: RLHp, ref_params) -> tuple[TrainState, dict]:
     """One RL step of one run: collect -> advantages -> update. `ref_params` is frozen (KL)."""
+    state, metrics, _ = rl_step_rollouts(model_spec, sampler, spec, tx, task, state, hp, ref_params)
+    return state, metrics
+
+
+def rl_step_rollouts(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, tx: optax.GradientTransformation,
+                     task: RLTask, state: TrainState, hp: RLHp, ref_params, *,
+                     shape_fn: Callable | None = None) -> tuple[TrainState, dict, Rollouts]:
+    """`rl_step`, also returning the step's Rollouts, for steps that keep more state than TrainState
+    (e.g. exploration count tables). `shape_fn(ro) -> dict` replaces `task.shape` and sees the whole
+    Rollouts (problems included)."""
     t, params = state.step, state.params
     ro = collect(model_spec, sampler, spec, task, params, hp, t)
+    if shape_fn is not None:
+        task = dataclasses.replace(task, shape=lambda scores, rollout: shape_fn(ro))
     batch, behaviour = advantage_batch(model_spec, sampler, spec, task, params, ref_params, hp, t, ro)
     params, opt_state, loss, stats, logp_mb, entropy_mb = update(model_spec, spec, tx, params, state.opt, batch,
                                                                  hp.temperature, ro.prompts_PxL.shape[1])
@@ -273,4 +285,4 @@ def rl_step(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, tx: optax.G
                # when top_p = 1; with top_p < 1 the sampler's are renormalised over the nucleus)
                "sampler_logp_gap": jnp.max(jnp.abs(ro.rollout.logp_PxGxT - logp_old) * mask),
                **{f"train_{k}": jnp.mean(v) for k, v in ro.scores.items() if k != "reward"}}
-    return TrainState(params, opt_state, t + 1), metrics
+    return TrainState(params, opt_state, t + 1), metrics, ro
