@@ -116,11 +116,22 @@ def _bases_in(store) -> list[str]:
     return sorted(p.name for p in store.iterdir() if not p.name.startswith("."))
 
 
-def test_context_exposure_reuses_share_0_and_lr0_rl_tables_equal_the_base_b_table(cold, store, monkeypatch, tmp_path):
-    """Share 0 is the shared base (reused: its context-A row equals the cold run's base row); share
-    0.5 trains one new base. With rl.lr = 0 the RL arm's context-B table is sampled from the base's
-    weights on the same problems and keys as the zero-step base-B run, so the two rows are equal,
-    RL gains nothing in context A, and no claim is judged."""
+def _arrays_of(folder) -> dict:
+    import numpy as np
+
+    with np.load(folder / "arrays.npz") as f:
+        return {k: f[k] for k in f.files}
+
+
+def test_context_exposure_reuses_share_0_and_lr0_rl_tables_equal_the_zero_step_tables(cold, store, monkeypatch,
+                                                                                        tmp_path):
+    """Share 0 is the shared base (reused from the store); share 0.5 trains one new base. With rl.lr
+    = 0 the RL arm's tables are sampled from the base's weights on the same problems and keys as the
+    zero-step run's, so in both contexts its outcome-only pass@k (not 0: an untrained decoder hits
+    the right residue by chance) equals the base's, RL learns nothing in context A, and no claim is
+    judged (the no_transfer claims need RL to have learned; the transfers claims need headroom)."""
+    import numpy as np
+
     from theoryrl.experiments import dag_context_exposure as ctx
 
     monkeypatch.setenv("THEORYRL_BASES", str(store))
@@ -130,23 +141,29 @@ def test_context_exposure_reuses_share_0_and_lr0_rl_tables_equal_the_base_b_tabl
                      quiet=True)
     assert len(_bases_in(store)) == len(before) + 1
     summary = _summary(folder)
-    rows = {(r["b_share"], r["arm"], r["context"]): r for r in summary["rows"]}
-    assert set(rows) == {(s, a, c) for s in (0.0, 0.5) for a in ("base", "rl") for c in ("A", "B")}
-    base_row = next(r for r in _summary(cold)["rows"] if r["arm"] == "base")
-    keys = [k for k in base_row if k.endswith(("_pass1", "_pass4")) and "outcome" not in k]
-    assert {k: rows[(0.0, "base", "A")][k] for k in keys} == {k: base_row[k] for k in keys}
+    assert {(r["b_share"], r["arm"], r["context"]) for r in summary["rows"]} == {
+        (s, a, c) for s in (0.0, 0.5) for a in ("base", "rl") for c in ("A", "B")}
+    arrays = _arrays_of(folder)
+    outcome = arrays["outcome_passk_RxO"]
+    assert outcome.max() > 0
     for share in (0.0, 0.5):
-        assert {k: rows[(share, "rl", "B")][k] for k in keys} == {k: rows[(share, "base", "B")][k] for k in keys}
-    assert {n: v["status"] for n, v in summary["verdicts"].items()} == {"no_transfer_at_0": "not judged",
-                                                                        "transfers_at_0.5": "not judged"}
+        for c in (0, 1):
+            pick = lambda arm: (arrays["row_share"] == share) & (arrays["row_arm"] == arm) & (arrays["row_context"] == c)  # noqa: E731
+            np.testing.assert_array_equal(outcome[pick("rl")], outcome[pick("base")])
+    assert set(summary["verdicts"]) == {"no_transfer_at_0", "no_transfer_edge_at_0", "transfers_at_0.5",
+                                        "transfers_edge_at_0.5"}
+    assert {v["status"] for v in summary["verdicts"].values()} == {"not judged"}
     assert ctx.plot(folder, tmp_path)[0].exists()
 
 
-def test_pretrain_hard_exposure_trains_one_base_per_share_gated_on_its_pretrained_ops(store, monkeypatch, tmp_path):
+def test_pretrain_hard_exposure_trains_one_base_per_share_gated_on_the_shared_ops(store, monkeypatch, tmp_path):
     """ID 2..3 with op 3 the hard ID band and no medium band (base.mix 1, 0, 0): hard shares 0, 0.3
-    and 0.6 are mixes (1, 0, 0), (0.7, 0, 0.3), (0.4, 0, 0.6), three new bases. The share-0 base
-    never sees op 3, so its gate names op 2 only. rl.lr = 0: every gain is 0, so both claims fail
-    (a tie never passes)."""
+    and 0.6 are mixes (1, 0, 0), (0.7, 0, 0.3), (0.4, 0, 0.6), three new bases, each gated on op 2
+    only (the op every share pre-trains). rl.lr = 0: the RL tables equal the zero-step ones (this
+    tiny base writes no answer, so the equality is all zeros here; the context test checks the same
+    mechanism on non-zero tables), RL raised nothing, so both claims are not judged."""
+    import numpy as np
+
     from theoryrl.experiments import dag_pretrain_hard_exposure as hx
 
     monkeypatch.setenv("THEORYRL_BASES", str(store))
@@ -157,11 +174,13 @@ def test_pretrain_hard_exposure_trains_one_base_per_share_gated_on_its_pretraine
     assert len(_bases_in(store)) == len(before) + 3
     summary = _summary(folder)
     assert summary["paper"]["mixes"] == {"0": [1.0, 0.0, 0.0], "0.3": [0.7, 0.0, 0.3], "0.6": [0.4, 0.0, 0.6]}
-    gates = summary["paper"]["gate"]
-    assert "pre-trained ID op 2..2" in gates["seed 42, hard_share 0"]["requirement"]
-    assert "every ID op 2..3" in gates["seed 42, hard_share 0.3"]["requirement"]
+    for gate in summary["paper"]["gate"].values():
+        assert "ID op 2..2 " in gate["requirement"]
     assert sorted((r["hard_share"], r["arm"]) for r in summary["rows"]) == [
         (h, a) for h in (0.0, 0.3, 0.6) for a in ("base", "rl")]
-    assert {n: v["status"] for n, v in summary["verdicts"].items()} == {"gain_at_0.3_above_0": "fail",
-                                                                        "gain_at_0.3_above_0.6": "fail"}
+    arrays = _arrays_of(folder)
+    np.testing.assert_array_equal(arrays["outcome_passk_RxO"][arrays["row_arm"] == "rl"],
+                                  arrays["outcome_passk_RxO"][arrays["row_arm"] == "base"])
+    assert {n: v["status"] for n, v in summary["verdicts"].items()} == {"gain_at_0.3_above_0": "not judged",
+                                                                        "gain_at_0.3_above_0.6": "not judged"}
     assert hx.plot(folder, tmp_path)[0].exists()

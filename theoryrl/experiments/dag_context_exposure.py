@@ -2,21 +2,20 @@
 
 Zhang, Neubig and Yue (arXiv 2512.07783), Observations 2 and 5, Fig. 4 (spec `dag_arithmetic.md`
 §6.4, §9.2, §11.8), at theory scale on DAG-lite. Context B (the generator's second template: the
-same structure, disjoint noun tokens) appears in pre-training only as op-2 problems, at a share
-`b_share` in `shares` of the pre-training problems (one stored base per share; share 0 is the shared
-base of the other DAG experiments). From each gated base with an edge band, GRPO with the strict
-reward (the paper's, spec §7.4) on a 50/50 A/B mixture (`rl_b_share`) of ops id_lo..edge_hi, then
-evaluation tables in both contexts on fixed problems. The base's own context-B table is sampled by
-a zero-step run of the same program (same problems and keys), so every RL-vs-base difference is
-paired per problem. Bands are calibrated on context A's first half of problems; every number is on
-the second halves. Claims, per share s (process-verified pass@k_max on the edge band, pooled over
-judged seeds, paired cluster-bootstrap 95% intervals): below `transfer_min_share` (the paper: 0 and 0.1%),
-`no_transfer_at_<s>`: RL's context-B gain lies below `flat_margin` (an equivalence test); at or
-above it (1%, 10%), `transfers_at_<s>`: the context-B gain is above 0. Both are judged only where
-RL raised context A's pass@k_max on the same ops (interval above 0): without that, a flat B says
-nothing about transfer. The hard band is reported in the rows (the paper's "even at the hardest
-ops") but not judged: RL on A does not reach it at this scale. Learning off (rl.lr = 0) gains
-nothing anywhere, so nothing is judged; rl.steps = 0 judges nothing.
+same structure, disjoint noun tokens) is in pre-training only as op-2 problems, at a share `b_share`
+in `shares` of the pre-training problems (one stored base per share; share 0 is the shared base).
+Deviation: context A is pre-trained on the ID band only (the paper: every op, 2-20), so "deep ops
+A knows" are the ID ops above op 2. The bands come from the smallest share's base (its first half of
+problems), one band for every share. From each gated base: a zero-step run that samples the base's
+A and B tables, and GRPO with the strict reward (spec §7.4) on a 50/50 A/B mix (`rl_b_share`) of ops
+id_lo..edge_hi followed by the same tables (same problems and sampling keys, so learning off gives
+equal tables). Claims per share s (process-verified pass@k_max, paired cluster-bootstrap 95%
+intervals, pooled over seeds): on the ID ops above op 2 (`<claim>_at_<s>`) and on the edge band
+(`<claim>_edge_at_<s>`), below `transfer_min_share` (the paper: 0, 0.1%) `no_transfer`: RL's
+context-B gain lies below `flat_margin`; at or above it (1%, 10%) `transfers`: the B gain is above
+0. Each is judged only with headroom (B's base below A's base by flat_margin there) and, for
+no_transfer, only when RL learned (context A's pass@1 on the RL ops rose; on the edge, A's pass@k_max
+rose). The hard band is reported, not judged: by definition the base never solves it.
 Measurements by run id: docs/results/dag-context-exposure.md.
 """
 from __future__ import annotations
@@ -57,8 +56,9 @@ class Config:
         self.base.validate()
         self.rl.validate()
         require(self.base.b_share == 0, "base.b_share", self.base.b_share, "0 (each arm's share comes from `shares`)")
-        require_floats(self.shares, "shares", 0.0, 1.0, max_len=16)
-        require(len(set(self.shares)) == len(self.shares), "shares", self.shares, "distinct shares in [0, 1]")
+        require_floats(self.shares, "shares", 0.0, 1.0, hi_open=True, max_len=16,
+                       allowed="distinct shares in [0, 1) (some pre-training must be context A)")
+        require(len(set(self.shares)) == len(self.shares), "shares", self.shares, "distinct shares in [0, 1)")
         require_float(self.transfer_min_share, "transfer_min_share", 0.0, 1.0, lo_open=True)
         require_float(self.rl_b_share, "rl_b_share", 0.0, 1.0, lo_open=True, hi_open=True)
         require_int(self.table_samples, "table_samples", self.base.k_max, self.base.eval_samples,
@@ -78,36 +78,48 @@ def _bases(cfg: Config) -> dict[float, dr.BaseSpec]:
     return {float(s): dataclasses.replace(cfg.base, b_share=float(s)) for s in cfg.shares}
 
 
-def _claim(cfg: Config, share: float) -> str:
-    return f"{'transfers' if share >= cfg.transfer_min_share else 'no_transfer'}_at_{share:g}"
+def _claim(cfg: Config, share: float, band: str) -> str:
+    word = "transfers" if share >= cfg.transfer_min_share else "no_transfer"
+    return f"{word}{'' if band == 'id' else '_' + band}_at_{share:g}"
+
+
+def _deep_id_ops(cfg: Config) -> list[int]:
+    """The pre-trained ID ops above context B's op 2: where A is competent and B never was shown."""
+    return list(range(max(cfg.base.id_lo, 3), cfg.base.id_hi + 1))
+
+
+def _reference(cfg: Config, runs: Runs, seed: int) -> tuple[dr.Bands, str | None]:
+    """The bands every share uses: the smallest share's base's (its first half of problems)."""
+    share = min(float(x) for x in cfg.shares)
+    return dr.seed_status(_bases(cfg)[share], runs.one(stage="pretrain", seed=seed, b_share=share), need=("edge",))
 
 
 def _rl_plans(cfg: Config, runs: Runs) -> list[RunPlan]:
-    """Per (judged seed, share): the base's context-B table (a zero-step run) and the RL arm (A and
-    B tables). Programs do not read b_share, so every share's runs of one shape share a bucket."""
+    """Per (seed, share) whose base passed its gate, when the seed's reference base has an edge
+    band: a zero-step run (the base's A and B tables) and the RL arm, on the reference's band.
+    Programs do not read b_share, so all shares' runs share two buckets."""
     model = dr.model(cfg.base)
     static = run_id({k: v for k, v in to_dict(cfg).items() if k not in ("seeds", "shares")})
-    table_rl = dr.TableSpec(samples=cfg.table_samples, contexts=(0, 1))
-    table_b = dr.TableSpec(samples=cfg.table_samples, contexts=(1,))
+    tables = dr.TableSpec(samples=cfg.table_samples, contexts=(0, 1))
     none_rl = dataclasses.replace(cfg.rl, steps=0, chunk=1)
     plans = []
     for seed in cfg.seeds:
+        bands, why = _reference(cfg, runs, int(seed))
+        if why is not None:
+            continue
+        shape = bands.edge[1]
+        task = dr.band_params(cfg.base, [(cfg.base.id_lo, shape)], shape,
+                              context_probs=[1.0 - cfg.rl_b_share, cfg.rl_b_share, 0.0])
         for share, base_s in _bases(cfg).items():
             base = runs.one(stage="pretrain", seed=int(seed), b_share=share)
-            bands, why = dr.seed_status(base_s, base, need=("edge",))
-            if why is not None:
+            if dr.seed_status(base_s, base, need=())[1] is not None:
                 continue
             params = jax.tree.map(np.asarray, lm_runs.params_from_arrays(model, base.arrays))
-            shape = bands.edge[1]
-            task = dr.band_params(cfg.base, [(cfg.base.id_lo, bands.edge[1])], shape,
-                                  context_probs=[1.0 - cfg.rl_b_share, cfg.rl_b_share, 0.0])
             row = {"seed": int(seed), "b_share": share}
-            plans.append(RunPlan(row={**row, "arm": "base"}, bucket=("base-b", shape, static), label="base-b-table",
-                                 hp=dr.rl_hp(params, task, seed, none_rl),
-                                 build=functools.partial(dr.rl_program, cfg.base, none_rl, shape, table_b), parent=base))
-            plans.append(RunPlan(row={**row, "arm": "rl"}, bucket=("rl", shape, static), label="rl-ab",
-                                 hp=dr.rl_hp(params, task, seed, cfg.rl),
-                                 build=functools.partial(dr.rl_program, cfg.base, cfg.rl, shape, table_rl), parent=base))
+            for arm, rl in (("base", none_rl), ("rl", cfg.rl)):
+                plans.append(RunPlan(row={**row, "arm": arm}, bucket=(arm, shape, static), label=f"{arm}-tables",
+                                     hp=dr.rl_hp(params, task, seed, rl),
+                                     build=functools.partial(dr.rl_program, cfg.base, rl, shape, tables), parent=base))
     return plans
 
 
@@ -117,81 +129,139 @@ def stages(cfg: Config) -> list[Stage]:
 
 def analyze(cfg: Config, runs: Runs) -> Outcome:
     """Rows: per (seed, share, arm base | rl, context A | B), process-verified pass@1 and pass@k_max on
-    the ID / edge / hard bands with intervals. Metrics: per share, RL's paired gains in each context
-    on the edge band. Arrays: per-op pass@1 and pass@k_max of every row."""
+    the deep ID ops (above op 2), the edge and the hard band, with intervals. Context B's tables and
+    the deep ID ops are never selected on, so their rows use every problem; A's edge and hard rows
+    use the evaluation half. Metrics: per share and band, RL's paired gains in each context.
+    Arrays: per-op pass@1, pass@k_max and outcome-only pass@k_max of every table."""
     k = cfg.base.k_max
     tables, bands_of, skipped, rows = {}, {}, {}, []
     for seed in cfg.seeds:
         s = int(seed)
+        bands, why = _reference(cfg, runs, s)
+        bands_of[s] = bands
+        if why is not None:
+            skipped[f"seed {s}"] = f"the reference base (b_share {min(cfg.shares):g}): {why}"
         for share, base_s in _bases(cfg).items():
-            base = runs.one(stage="pretrain", seed=s, b_share=share)
-            bands, why = dr.seed_status(base_s, base, need=("edge",))
-            bands_of[(s, share)] = bands
-            if why is not None:
-                skipped[f"seed {s}, b_share {share:g}"] = why
-            tables[(s, share, "base", 0)] = dr.eval_half(base.arrays)
+            base_why = dr.seed_status(base_s, runs.one(stage="pretrain", seed=s, b_share=share), need=())[1]
+            if base_why is not None:
+                skipped[f"seed {s}, b_share {share:g}"] = base_why
             for run in runs.where(stage="rl", seed=s, b_share=share):
                 for c in (0, 1):
-                    if f"final/{dr.table_prefix(c)}/perfect" in run.arrays:
-                        tables[(s, share, run.row["arm"], c)] = dr.eval_half(run.arrays, c)
+                    tables[(s, share, run.row["arm"], c)] = dr.table_from_arrays(run.arrays, dr.table_prefix(c))
     for (s, share, arm, c), t in sorted(tables.items()):
-        bands = bands_of[(s, share)]
-        row = {"seed": s, "b_share": share, "arm": arm, "context": CONTEXTS[c], "bands": bands.to_dict()}
-        for name in ("id", "edge", "hard"):
+        row = {"seed": s, "b_share": share, "arm": arm, "context": CONTEXTS[c], "bands": bands_of[s].to_dict()}
+        for name, ops, table in _bands(cfg, bands_of[s], c, t):
             for label, kk in (("pass1", 1), (f"pass{k}", k)):
-                mean, lo, hi = dr.band_ci(t, dr.ops_of(getattr(bands, name)), kk)
+                mean, lo, hi = dr.band_ci(table, ops, kk)
                 row[f"{name}_{label}"], row[f"{name}_{label}_lo"], row[f"{name}_{label}_hi"] = mean, lo, hi
         rows.append(row)
     verdicts, metrics = _verdicts(cfg, tables, bands_of, skipped)
     paper = {"claim": "with 0% or 0.1% context-B exposure (op 2 only) RL does not transfer to B; with >= 1% it does, "
                       "even at the hardest ops", "figure": "Fig. 4", "seeds_left_out": skipped,
-             "bands": {f"seed {s}, b_share {sh:g}": b.to_dict() for (s, sh), b in bands_of.items()},
+             "bands": {s: b.to_dict() for s, b in bands_of.items()}, "deep_id_ops": _deep_id_ops(cfg),
              "gate": {f"seed {r.row['seed']}, b_share {r.row['b_share']:g}": None if r.gate is None else r.gate.to_dict()
                       for r in runs.where(stage="pretrain")}}
     return Outcome.judged(metrics, rows, paper, verdicts, _arrays(cfg, tables))
 
 
+def _bands(cfg: Config, bands: dr.Bands, context: int, table: dict) -> list[tuple[str, list[int], dict]]:
+    """(name, ops, table) of every band a row reports: A's calibrated bands on its evaluation half
+    (the other half chose them); the deep ID ops and every context-B band on all problems."""
+    half = table if context == 1 else dr.split_table(table)[1]
+    return [("deep_id", _deep_id_ops(cfg), table), ("edge", dr.ops_of(bands.edge), half),
+            ("hard", dr.ops_of(bands.hard), half)]
+
+
 def _verdicts(cfg: Config, tables, bands_of, skipped) -> tuple[dict[str, Verdict], dict]:
-    """Per share: RL's paired gain on the edge band in context A (the precondition) and in context B
-    (the claim), pooled over the seeds whose base at that share is judged and whose arms ran.
-    `tables[(seed, share, arm, context)]` are evaluation-half tables; `bands_of[(seed, share)]`."""
-    k, margin = cfg.base.k_max, cfg.flat_margin
+    """Per share and band (deep ID ops, edge): RL's paired gains in contexts A and B, pooled over the
+    seeds whose reference and share bases are judged and whose runs exist. `tables[(seed, share, arm,
+    context)]` are whole tables; `bands_of[seed]` the reference bands; `skipped` names the reasons."""
     metrics, v = {}, {}
-    for share in (float(s) for s in cfg.shares):
-        name = _claim(cfg, share)
-        seeds = [s for s in (int(x) for x in cfg.seeds)
-                 if f"seed {s}, b_share {share:g}" not in skipped and (s, share, "rl", 1) in tables
-                 and (s, share, "base", 1) in tables]
-        if not seeds:
-            why = "; ".join(f"{key}: {reason}" for key, reason in skipped.items() if key.endswith(f"b_share {share:g}"))
-            v[name] = not_judged(f"no judged seed at b_share {share:g}" + (f" ({why})" if why else ""))
-            continue
-        if cfg.rl.steps == 0:
-            v[name] = not_judged("rl.steps = 0: no RL step was taken")
-            continue
-        gains = {}
-        for c in (0, 1):
-            ops = {s: dr.ops_of(bands_of[(s, share)].edge) for s in seeds}
-            per_seed = [(s, dr.band_rows(tables[(s, share, "rl", c)], ops[s], k)) for s in seeds]
-            rl_rows = np.concatenate([r for _, r in per_seed])
-            base_rows = np.concatenate([dr.band_rows(tables[(s, share, "base", c)], ops[s], k) for s in seeds])
-            g = gains[c] = dr.paired_gain_rows(rl_rows, base_rows, clusters=dr.seed_clusters(per_seed))
-            tag = f"{CONTEXTS[c]}_{share:g}"
-            metrics.update({f"gain_{tag}": g.diff, f"gain_{tag}_lo": g.lo, f"gain_{tag}_hi": g.hi,
-                            f"base_{tag}": g.b, f"rl_{tag}": g.a})
-        a, b = gains[0], gains[1]
-        what = (f"b_share {share:g}: RL's context-B gain in pass@{k} on edge ops {b.diff:+.3f} [{b.lo:+.3f}, {b.hi:+.3f}]"
-                f" (context A: {a.diff:+.3f} [{a.lo:+.3f}, {a.hi:+.3f}])")
-        if share >= cfg.transfer_min_share:
-            raw = Verdict(PASS if b.lo > 0 else FAIL, b.diff, 0.0, b.lo, b.se, what + "; must be above 0",
-                          paper=">= 1% exposure: RL carries deep reasoning over to the long-tail context")
-        else:
-            raw = Verdict(PASS if b.hi < margin else FAIL, b.hi, margin, margin - b.hi, b.se,
-                          what + f"; its upper end must be below {margin}",
-                          paper="0% or 0.1% exposure: RL fails to transfer reasoning to the new context")
-        v[name] = judged_if({f"RL raised context A's pass@{k} on the edge ops (interval above 0; it is "
-                             f"{a.diff:+.3f} [{a.lo:+.3f}, {a.hi:+.3f}])": a.lo > 0}, raw)
+    for share in (float(x) for x in cfg.shares):
+        seeds = [s for s in (int(x) for x in cfg.seeds) if f"seed {s}" not in skipped
+                 and f"seed {s}, b_share {share:g}" not in skipped
+                 and all((s, share, arm, c) in tables for arm in ("base", "rl") for c in (0, 1))]
+        for band in ("id", "edge"):
+            name = _claim(cfg, share, band)
+            if not seeds:
+                why = "; ".join(f"{key}: {r}" for key, r in skipped.items()
+                                if key.endswith(f"b_share {share:g}") or "," not in key)
+                v[name] = not_judged(f"no judged seed at b_share {share:g}" + (f" ({why})" if why else ""))
+                continue
+            if cfg.rl.steps == 0:
+                v[name] = not_judged("rl.steps = 0: no RL step was taken")
+                continue
+            v[name] = _judge(cfg, share, band, seeds, tables, bands_of, metrics)
+    _contrast(cfg, tables, bands_of, skipped, metrics)
     return v, metrics
+
+
+def _contrast(cfg: Config, tables, bands_of, skipped, metrics) -> None:
+    """The threshold itself, paired per problem: RL's context-B gain (pass@k_max) at the smallest
+    share >= transfer_min_share minus at the largest share below it, on the same B problems and
+    seeds (a metric with its interval; the claims judge each share on its own)."""
+    above = [float(x) for x in cfg.shares if x >= cfg.transfer_min_share]
+    below = [float(x) for x in cfg.shares if x < cfg.transfer_min_share]
+    if not above or not below:
+        return
+    hi, lo, k = min(above), max(below), cfg.base.k_max
+    seeds = [s for s in (int(x) for x in cfg.seeds) if f"seed {s}" not in skipped
+             and all((s, sh, arm, 1) in tables for sh in (hi, lo) for arm in ("base", "rl"))]
+    for band, ops_of_seed in (("id", lambda s: _deep_id_ops(cfg)), ("edge", lambda s: dr.ops_of(bands_of[s].edge))):
+        if not seeds:
+            continue
+
+        def gain_rows(share):
+            return [(s, dr.band_rows(tables[(s, share, "rl", 1)], ops_of_seed(s), k)
+                     - dr.band_rows(tables[(s, share, "base", 1)], ops_of_seed(s), k)) for s in seeds]
+
+        d = dr.paired_gain_rows(np.concatenate([r for _, r in gain_rows(hi)]),
+                                np.concatenate([r for _, r in gain_rows(lo)]), clusters=dr.seed_clusters(gain_rows(hi)))
+        tag = f"B_gain_{band}_{hi:g}_minus_{lo:g}"
+        metrics.update({tag: d.diff, f"{tag}_lo": d.lo, f"{tag}_hi": d.hi})
+
+
+def _gain(tables, share, seeds, context, ops_of_seed, kk, half: bool) -> dr.Gain:
+    """RL - base on the same problems and sampling keys, pooled over seeds (clusters)."""
+    def rows(arm, s):
+        t = tables[(s, share, arm, context)]
+        return dr.band_rows(dr.split_table(t)[1] if half else t, ops_of_seed(s), kk)
+
+    per_seed = [(s, rows("rl", s)) for s in seeds]
+    return dr.paired_gain_rows(np.concatenate([r for _, r in per_seed]),
+                               np.concatenate([rows("base", s) for s in seeds]), clusters=dr.seed_clusters(per_seed))
+
+
+def _judge(cfg: Config, share: float, band: str, seeds, tables, bands_of, metrics) -> Verdict:
+    k, margin = cfg.base.k_max, cfg.flat_margin
+    if band == "id":
+        ops_of_seed, half_a = (lambda s: _deep_id_ops(cfg)), False
+    else:
+        ops_of_seed, half_a = (lambda s: dr.ops_of(bands_of[s].edge)), True
+    a = _gain(tables, share, seeds, 0, ops_of_seed, k, half_a)
+    b = _gain(tables, share, seeds, 1, ops_of_seed, k, False)
+    # RL learned: A's pass@1 on the ID ops it trained on (never selected on, unlike the edge)
+    learned = _gain(tables, share, seeds, 0, lambda s: cfg.base.id_ops, 1, False) if band == "id" else a
+    tag = f"{band}_{share:g}"
+    metrics.update({f"gain_A_{tag}": a.diff, f"gain_A_{tag}_lo": a.lo, f"gain_A_{tag}_hi": a.hi,
+                    f"gain_B_{tag}": b.diff, f"gain_B_{tag}_lo": b.lo, f"gain_B_{tag}_hi": b.hi,
+                    f"base_A_{tag}": a.b, f"base_B_{tag}": b.b, f"rl_A_{tag}": a.a, f"rl_B_{tag}": b.a})
+    where = "the ID ops above op 2" if band == "id" else "the edge ops"
+    what = (f"b_share {share:g}: RL's context-B gain in pass@{k} on {where} {b.diff:+.3f} [{b.lo:+.3f}, {b.hi:+.3f}] "
+            f"(B base {b.b:.3f}; context A: {a.diff:+.3f} [{a.lo:+.3f}, {a.hi:+.3f}] from {a.b:.3f})")
+    headroom = {f"B has headroom: its base pass@{k} there ({b.b:.3f}) is at least {margin} below A's ({a.b:.3f})":
+                a.b - b.b >= margin}
+    if share >= cfg.transfer_min_share:
+        raw = Verdict(PASS if b.lo > 0 else FAIL, b.diff, 0.0, b.lo, b.se, what + "; must be above 0",
+                      paper=">= 1% exposure: RL carries deep reasoning over to the long-tail context")
+        return judged_if(headroom, raw)
+    raw = Verdict(PASS if b.hi < margin else FAIL, b.hi, margin, margin - b.hi, b.se,
+                  what + f"; its upper end must be below {margin}",
+                  paper="0% or 0.1% exposure: RL fails to transfer reasoning to the new context")
+    learned_text = (f"RL learned: context A's pass@1 on the ID ops rose ({learned.diff:+.3f} "
+                    f"[{learned.lo:+.3f}, {learned.hi:+.3f}])" if band == "id" else
+                    f"RL raised context A's pass@{k} on the edge ops ({a.diff:+.3f} [{a.lo:+.3f}, {a.hi:+.3f}])")
+    return judged_if({**headroom, learned_text: learned.lo > 0}, raw)
 
 
 def _arrays(cfg: Config, tables) -> dict:
@@ -201,7 +271,8 @@ def _arrays(cfg: Config, tables) -> dict:
             "row_arm": np.array([key[2] for key in keys]), "row_context": np.array([key[3] for key in keys]),
             "ops": np.asarray(cfg.base.eval_ops),
             "pass1_RxO": np.stack([dr.pass_curves(tables[key], k)[:, 0] for key in keys]),
-            "passk_RxO": np.stack([dr.pass_curves(tables[key], k)[:, -1] for key in keys])}
+            "passk_RxO": np.stack([dr.pass_curves(tables[key], k)[:, -1] for key in keys]),
+            "outcome_passk_RxO": np.stack([dr.pass_curves(tables[key], k, "answer_correct")[:, -1] for key in keys])}
 
 
 def plot(run_dir: Path, out_dir: Path) -> list[Path]:

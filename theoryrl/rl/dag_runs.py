@@ -398,24 +398,32 @@ class Bands:
         return dataclasses.asdict(self)
 
 
-def gate_requirement(base: BaseSpec) -> str:
-    ops = base.gated_ops
+def _ops_text(ops: list[int]) -> str:
+    return f"{ops[0]}..{ops[-1]}" if ops == list(range(ops[0], ops[-1] + 1)) else ", ".join(map(str, ops))
+
+
+def gate_requirement(base: BaseSpec, ops=None) -> str:
+    which = "pre-trained ID op" if ops is None and base.gated_ops != base.id_ops else "ID op"
+    ops = base.gated_ops if ops is None else list(ops)
     return (f"process-verified pass@1 >= {base.gate_pass1} and pass@{base.k_max} >= {base.gate_passk} on every "
-            f"{'' if ops == base.id_ops else 'pre-trained '}ID op {ops[0]}..{ops[-1]} (n = {base.eval_samples} "
-            f"samples of {base.eval_problems} problems per op at T = {base.temperature})")
+            f"{which} {_ops_text(ops)} (n = {base.eval_samples} samples of {base.eval_problems} problems per op "
+            f"at T = {base.temperature})")
 
 
-def gate(base: BaseSpec, run: Run) -> Gate:
+def gate(base: BaseSpec, run: Run, ops=None) -> Gate:
+    """Pass iff pass@1 and pass@k_max reach the thresholds on every op of `ops` (default: the ID ops
+    pre-training draws); the record holds every ID op's numbers."""
+    ops_gated = base.gated_ops if ops is None else list(ops)
     table = table_from_arrays(run.arrays, "eval")
     curves = pass_curves(table, base.k_max)
-    ops = [int(o) for o in table["ops"]]
-    pass1 = {op: float(curves[i, 0]) for i, op in enumerate(ops) if op in base.id_ops}
-    passk_ = {op: float(curves[i, -1]) for i, op in enumerate(ops) if op in base.id_ops}
-    ok = all(pass1[o] >= base.gate_pass1 and passk_[o] >= base.gate_passk for o in base.gated_ops)
+    ops_T = [int(o) for o in table["ops"]]
+    pass1 = {op: float(curves[i, 0]) for i, op in enumerate(ops_T) if op in base.id_ops}
+    passk_ = {op: float(curves[i, -1]) for i, op in enumerate(ops_T) if op in base.id_ops}
+    ok = all(pass1[o] >= base.gate_pass1 and passk_[o] >= base.gate_passk for o in ops_gated)
     measured = {"pass1": pass1, f"pass{base.k_max}": passk_}
     if base.steps == 0:
         measured["note"] = "steps = 0: the initial decoder, never trained"
-    return Gate(passed=bool(ok), requirement=gate_requirement(base), measured=measured)
+    return Gate(passed=bool(ok), requirement=gate_requirement(base, ops), measured=measured)
 
 
 def calibrate(base: BaseSpec, table: dict) -> Bands:
@@ -711,9 +719,9 @@ def paired_ratio_gain(num_a, den_a, num_b, den_b, *, clusters=None, num_resample
     if clusters is not None and np.shape(clusters) != (n,):
         raise ValueError(f"clusters must label every row: {np.shape(clusters)} for {n} rows")
 
-    def ratio(num, den):
+    def ratio(num, den):  # denominators may be fractions (e.g. headroom 1 - pass@1), not only counts
         total = den.sum(axis=-1)
-        return np.where(total > 0, num.sum(axis=-1) / np.maximum(total, 1), np.nan)
+        return np.where(total > 0, num.sum(axis=-1) / np.where(total > 0, total, 1.0), np.nan)
 
     a, b = float(ratio(arrays[0], arrays[1])), float(ratio(arrays[2], arrays[3]))
     if n == 0 or not (np.isfinite(a) and np.isfinite(b)):
@@ -746,15 +754,16 @@ def pretrain_stage(base: BaseSpec, seeds) -> Stage:
     return Stage("pretrain", lambda runs: pretrain_plans(base, seeds), store_bases=True, gate=partial(gate, base))
 
 
-def pretrain_stage_over(bases: dict, seeds, knob: str) -> Stage:
+def pretrain_stage_over(bases: dict, seeds, knob: str, gate_ops=None) -> Stage:
     """One stored base per (knob value, seed) for experiments whose arms differ in pre-training
-    (`bases`: knob value -> BaseSpec); rows carry `knob`, and each base is gated by its own spec."""
+    (`bases`: knob value -> BaseSpec); rows carry `knob`. Each base is gated by its own spec, on
+    `gate_ops` when given (the same ops for every arm, so the gate does not select on the knob)."""
 
     def plans(runs) -> list[RunPlan]:
         return [dataclasses.replace(plan, row={**plan.row, knob: value})
                 for value, base in bases.items() for plan in pretrain_plans(base, seeds)]
 
-    return Stage("pretrain", plans, store_bases=True, gate=lambda run: gate(bases[run.row[knob]], run))
+    return Stage("pretrain", plans, store_bases=True, gate=lambda run: gate(bases[run.row[knob]], run, gate_ops))
 
 
 def split_table(table: dict) -> tuple[dict, dict]:
