@@ -15,7 +15,8 @@ intervals, pooled over seeds): on the ID ops above op 2 (`<claim>_at_<s>`) and o
 context-B gain lies below `flat_margin`; at or above it (1%, 10%) `transfers`: the B gain is above
 0. Each is judged only with headroom (B's base below A's base by flat_margin there) and, for
 no_transfer, only when RL learned (context A's pass@1 on the RL ops rose; on the edge, A's pass@k_max
-rose). The hard band is reported, not judged: by definition the base never solves it.
+rose). The hard band is reported, not judged: by definition the base never solves it. The claim is
+about pre-training, so even the quick tier trains a base per share beyond the shared one.
 Measurements by run id: docs/results/dag-context-exposure.md.
 """
 from __future__ import annotations

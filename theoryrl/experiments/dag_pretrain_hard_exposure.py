@@ -18,7 +18,8 @@ sum(RL - base) / sum(1 - base) of process-verified pass@1, is larger at p than a
 difference above 0). Relative, not absolute: an absolute gain against a base near its ceiling (h =
 0.5) is capped by the ceiling, not by RL; the absolute gains are reported too. Judged only where RL
 raised pass@1 at p (interval above 0): a "largest gain" of nothing, beside a base RL damaged, is no
-evidence. rl.steps = 0, or a share whose base fails its gate, judges nothing that needs it.
+evidence. rl.steps = 0, or a share whose base fails its gate, judges nothing that needs it. The claim
+is about pre-training, so even the quick tier trains a base per share beyond the shared one.
 Measurements by run id: docs/results/dag-pretrain-hard-exposure.md.
 """
 from __future__ import annotations
