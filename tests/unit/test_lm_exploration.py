@@ -20,8 +20,8 @@ from theoryrl.rl import lm_exploration as lx
 GRPO = adv_lib.AdvantageSpec()
 
 
-def _hp(c=0.2, b0=0.5, c_batch=0.0):
-    return lx.ExploreHp(c=jnp.float32(c), b0=jnp.float32(b0), c_batch=jnp.float32(c_batch))
+def _hp(variant="grpo", **kw):
+    return lx.explore_hp(lx.variant_weights(variant, **kw))
 
 
 def test_counts_include_the_batch_before_the_bonus_by_hand():
@@ -36,8 +36,7 @@ def test_counts_include_the_batch_before_the_bonus_by_hand():
     expected = {"ucb": 0.2 * b, "ucb_con": 0.2 * (b - 0.5),
                 "ucb_mean": 0.2 * np.array([b[i] - (b.sum() - b[i]) / 3 for i in range(4)])}
     for variant, want in expected.items():
-        spec = lx.ExploreSpec(historical=variant, num_outcomes=10, masking=False)
-        new_counts, term = lx.exploration_term(spec, _hp(), counts, jnp.array([0]), answers, correct)
+        new_counts, term = lx.exploration_term(_hp(variant, c=0.2, b0=0.5), counts, jnp.array([0]), answers, correct)
         np.testing.assert_allclose(np.asarray(term), [want], rtol=1e-6)
         np.testing.assert_array_equal(np.asarray(new_counts[0, [3, 5, 7]]), [2, 4, 9])
 
@@ -46,8 +45,7 @@ def test_a_question_drawn_twice_counts_both_groups_first():
     """Question 1 appears twice in a batch of 3 prompts (G = 2): answers (4, 4) and (4, 6). Its
     counts go to N(4) = 3, N(6) = 1 before any bonus, so the first group's bonuses are 1/sqrt(3)
     each and the second's 1/sqrt(3), 1. Question 0 answers (1, 2): 1 and 1."""
-    spec = lx.ExploreSpec(historical="ucb", num_outcomes=8, masking=False)
-    counts, term = lx.exploration_term(spec, _hp(c=1.0), jnp.zeros((2, 8)), jnp.array([1, 0, 1]),
+    counts, term = lx.exploration_term(_hp("ucb", c=1.0), jnp.zeros((2, 8)), jnp.array([1, 0, 1]),
                                        jnp.array([[4, 4], [1, 2], [4, 6]]), jnp.zeros((3, 2), bool))
     r3 = 3 ** -0.5
     np.testing.assert_allclose(np.asarray(term), [[r3, r3], [1, 1], [r3, 1]], rtol=1e-6)
@@ -62,13 +60,12 @@ def test_lm_path_equals_the_bandit_path_on_the_same_answers(variant, batch):
     `bandit_pg.pg_step` computes it, over several rounds of random answers and correctness."""
     q, g, m, c = 5, 6, 7, 0.3
     rng = np.random.default_rng(0)
-    spec = lx.ExploreSpec(historical=variant, batch=batch, num_outcomes=m, masking=False)
-    hp = _hp(c=c, b0=0.5, c_batch=c)
+    hp = _hp(variant + ("+batch" if batch else ""), c=c, b0=0.5, c_batch=c)
     lm_counts = bandit_counts = jnp.zeros((q, m))
     for _ in range(4):
         answers = jnp.asarray(rng.integers(0, m, (q, g)))
         correct = jnp.asarray(rng.random((q, g)) < 0.3).at[0].set(True)  # question 0: all correct (gated)
-        lm_counts, term = lx.exploration_term(spec, hp, lm_counts, jnp.arange(q), answers, correct)
+        lm_counts, term = lx.exploration_term(hp, lm_counts, jnp.arange(q), answers, correct)
         bandit_counts = ex.update_counts(bandit_counts, answers)
         weights = {variant: 1.0, "b0": 0.5, "batch": 1.0 if batch else 0.0, "gate": 1.0}
         want = c * ex.exploration_bonus(weights, bandit_counts, answers, correct)
@@ -83,8 +80,8 @@ def test_gating_zeroes_all_correct_groups_and_only_them():
     answers = jnp.array([[1, 1, 2], [1, 1, 2]])
     correct = jnp.array([[True, True, True], [True, False, True]])
     for gating, row0 in ((True, [0, 0, 0]), (False, [-1 / 3, -1 / 3, 0])):
-        spec = lx.ExploreSpec(batch=True, gating=gating, num_outcomes=4, masking=False)
-        _, term = lx.exploration_term(spec, _hp(c_batch=1.0), jnp.zeros((2, 4)), jnp.arange(2), answers, correct)
+        _, term = lx.exploration_term(_hp("batch", c_batch=1.0, gating=gating), jnp.zeros((2, 4)), jnp.arange(2),
+                                      answers, correct)
         np.testing.assert_allclose(np.asarray(term), [row0, [-1 / 3, -1 / 3, 0]], atol=1e-7)
 
 
@@ -94,8 +91,7 @@ def test_batch_penalty_mean_is_minus_collision_probability_by_enumeration():
     p, g = np.array([0.5, 0.3, 0.2]), 3
     tuples = np.array(list(itertools.product(range(3), repeat=g)))
     prob = np.prod(p[tuples], axis=1)
-    spec = lx.ExploreSpec(batch=True, gating=False, num_outcomes=3, masking=False)
-    _, term = lx.exploration_term(spec, _hp(c=0.0, c_batch=1.0), jnp.zeros((len(tuples), 3)),
+    _, term = lx.exploration_term(_hp("batch", c_batch=1.0, gating=False), jnp.zeros((len(tuples), 3)),
                                   jnp.arange(len(tuples)), jnp.asarray(tuples), jnp.zeros(tuples.shape, bool))
     mean_per_sample = prob @ np.asarray(term, np.float64)
     np.testing.assert_allclose(mean_per_sample, -(g - 1) / g * np.sum(p ** 2), rtol=1e-6)
@@ -119,16 +115,17 @@ def test_masking_keeps_answer_tokens_at_plain_grpo_and_adds_the_term_before_the_
     plain, _ = adv_lib.compute_advantages(GRPO, rewards, mask)
     reasoning = np.array([[[1, 1, 0, 0, 0], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1]]], float)
     np.testing.assert_array_equal(np.asarray(lx.reasoning_mask(response, 9)), reasoning)
+    spec = lx.ExploreSpec(num_outcomes=4, answer_token=9)
     for after_norm, on_reasoning in ((True, _grpo64(rewards) + np.asarray(term)),
                                      (False, _grpo64(np.asarray(rewards) + np.asarray(term)))):
-        spec = lx.ExploreSpec(historical="ucb", num_outcomes=4, answer_token=9, after_norm=after_norm)
-        adv, _ = adv_lib.compute_advantages(GRPO, rewards, mask, **lx.hook_kwargs(spec, GRPO, term, rewards, response))
+        hp = _hp("ucb", after_norm=after_norm)
+        adv, _ = adv_lib.compute_advantages(GRPO, rewards, mask, **lx.hook_kwargs(spec, hp, GRPO, term, rewards, response))
         adv, plain_ = np.asarray(adv), np.asarray(plain)
         np.testing.assert_array_equal(adv[reasoning == 0], plain_[reasoning == 0])
         np.testing.assert_allclose(adv, np.where(reasoning == 1, on_reasoning[:, :, None], plain_), rtol=1e-5,
                                    atol=1e-6)
-    spec = lx.ExploreSpec(historical="ucb", num_outcomes=4, masking=False)
-    adv, _ = adv_lib.compute_advantages(GRPO, rewards, mask, **lx.hook_kwargs(spec, GRPO, term, rewards, response))
+    adv, _ = adv_lib.compute_advantages(GRPO, rewards, mask,
+                                        **lx.hook_kwargs(spec, _hp("ucb", masking=False), GRPO, term, rewards, response))
     np.testing.assert_allclose(np.asarray(adv), np.asarray(plain) + np.asarray(term)[:, :, None], rtol=1e-6)
 
 
@@ -139,8 +136,9 @@ def test_outcome_ids_one_per_value_and_one_for_no_answer():
 @pytest.mark.parametrize("make, knob", [
     (lambda: lx.check_weights(-0.1, 0.5, 0.0), "c"),
     (lambda: lx.check_weights(0.2, 0.5, float("nan")), "c_batch"),
-    (lambda: lx.ExploreSpec(historical="ucb_max", masking=False).validate(), "historical"),
-    (lambda: lx.ExploreSpec(historical="ucb").validate(), "masking"),  # masking on, no answer token
+    (lambda: lx.variant_weights("ucb_max"), "variant"),
+    (lambda: lx.variant_weights("ucb_con", c=-0.2), "c"),
+    (lambda: lx.check_masking(lx.ExploreSpec(num_outcomes=24), True), "masking"),  # no answer token
     (lambda: lx.check_estimator(adv_lib.AdvantageSpec(estimator="rloo")), "advantage.estimator"),
 ])
 def test_bad_input_is_one_line_error_before_compute(make, knob):
@@ -152,7 +150,7 @@ def test_bad_input_is_one_line_error_before_compute(make, knob):
 # ---------------------------------------------------------------- the program: counts in the state, resume
 
 
-def _tiny_program(num_chunks: int, historical: str = "ucb_con"):
+def _tiny_program(num_chunks: int, variant: str = "ucb_con+batch"):
     """A 1-layer decoder on DAG ops 2-3 (values mod 23), Q = 4 fixed questions, P = 2 prompts x G = 2
     samples per step, 2 steps per chunk: an epoch (every question once) is 2 steps."""
     from theoryrl.models import transformer as tfm
@@ -167,7 +165,7 @@ def _tiny_program(num_chunks: int, historical: str = "ucb_con"):
                        d_ff=64)
     spec, model = base.task(base.id_hi), dr.model(base)
     questions = gen.sample(jax_key(1), spec, mix.make_params(spec, np.array([0, 0, 0.5, 0.5])), 4)
-    xspec = lx.ExploreSpec(historical=historical, batch=True, num_outcomes=spec.p + 1, answer_token=tk.ANSWER)
+    xspec = lx.ExploreSpec(num_outcomes=spec.p + 1, answer_token=tk.ANSWER)
     rl_spec = lm_rl.RLSpec(prompts_per_step=2, group_size=2, advantage=GRPO, loss=LossSpec(agg="token-mean"))
     optim = ntp.OptimSpec(lr=1e-2, warmup_steps=0, total_steps=6, schedule="constant", weight_decay=0.0)
     program = lx.explore_program(model, dr.sampler(spec), rl_spec, optim, dr.question_task(spec, "outcome", 1.0), xspec,
@@ -175,7 +173,7 @@ def _tiny_program(num_chunks: int, historical: str = "ucb_con"):
                                  eval_fn=lambda params, hp, data: {})
     hp = lm_runs.RLHp(seed=np.int32(3), lr_scale=np.float32(1.0), temperature=np.float32(1.0), top_p=np.float32(1.0),
                       init_params=tfm.init_params(model, jax_key(0)),
-                      task=lx.QuestionsHp(questions, _hp(c=0.2, b0=0.5, c_batch=0.1)))
+                      task=lx.QuestionsHp(questions, _hp(variant, c=0.2, b0=0.5, c_batch=0.1)))
     return program, hp
 
 
@@ -218,3 +216,21 @@ def test_counts_follow_the_epochs_and_are_restored_exactly_after_a_kill(tmp_path
     np.testing.assert_array_equal(np.asarray(resumed.counts_QxM), np.asarray(straight.counts_QxM))
     for a, b in zip(jax.tree.leaves(resumed.train.params), jax.tree.leaves(straight.train.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_every_arm_is_one_vmapped_program():
+    """GRPO, UCB-Con, the batch penalty and UCB-Mean + batch with gating off differ only in traced
+    weights: vmapping the term over their stacked ExploreHp gives each arm's own term, and GRPO's
+    is exactly 0."""
+    import jax
+
+    arms = [lx.variant_weights("grpo"), lx.variant_weights("ucb_con"), lx.variant_weights("batch"),
+            lx.variant_weights("ucb_mean+batch", gating=False)]
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), *[lx.explore_hp(w) for w in arms])
+    counts, ids = jnp.zeros((2, 5)), jnp.array([0, 1])
+    answers, correct = jnp.array([[1, 1, 2], [3, 4, 4]]), jnp.array([[True, True, True], [False, True, False]])
+    _, terms = jax.vmap(lambda hp: lx.exploration_term(hp, counts, ids, answers, correct))(stacked)
+    for i, w in enumerate(arms):
+        _, one = lx.exploration_term(lx.explore_hp(w), counts, ids, answers, correct)
+        np.testing.assert_allclose(np.asarray(terms[i]), np.asarray(one), rtol=1e-6)
+    assert np.all(np.asarray(terms[0]) == 0)

@@ -13,8 +13,10 @@ the term added after group normalisation (A = Â + c b, the transcriptions' read
 (A = norm(r + c b); through the hook as norm(r + c b) - norm(r) on the same tokens).
 Why a separate module: the bandit functions stay free of model and token concerns; this one adds
 only what a decoder run needs (question ids, token masks, the count table in the state).
-`ExploreSpec` holds the static choices, `ExploreHp` the traced weights (c, b0, the batch weight), so
-a sweep over c vmaps.
+Every choice that is not a shape is a traced weight in `ExploreHp` (the variants' weights, b0, the
+batch weight, gating, masking and the term's place as 0/1 blends), so GRPO, every variant and every
+ablation of an experiment are one vmapped program; `ExploreSpec` keeps only the static M and the
+answer marker. `variant_weights` names the paper's arms.
 """
 from __future__ import annotations
 
@@ -31,48 +33,62 @@ from theoryrl.rl import advantages as adv_lib
 from theoryrl.rl import exploration as ex
 from theoryrl.rl import lm_rl, lm_runs, ntp, sampling
 
-HISTORICAL = ("none", "ucb", "ucb_mean", "ucb_con")
+VARIANTS = ("grpo", "ucb", "ucb_mean", "ucb_con", "batch", "ucb_con+batch", "ucb_mean+batch", "ucb+batch")
 ESTIMATORS = ("grpo", "dapo")  # the exploration term is defined on GRPO's group-normalised advantage
 
 
 @dataclasses.dataclass(frozen=True)
 class ExploreSpec:
-    """Static choices: the historical variant, the batch penalty on/off, gating, masking, and the
-    term's place (after_norm). num_outcomes: M, one id per answer value plus one for "no answer".
-    answer_token: the token that starts the final answer (masking needs it; None = no split)."""
+    """Static: num_outcomes M (one id per answer value plus one for "no answer") and answer_token,
+    the token that starts the final answer (masking needs it; None = no reasoning/answer split)."""
 
-    historical: str = "none"
-    batch: bool = False
-    gating: bool = True
-    masking: bool = True
-    after_norm: bool = True
     num_outcomes: int = 2
     answer_token: int | None = None
 
     def validate(self) -> None:
-        require(self.historical in HISTORICAL, "historical", self.historical, " | ".join(HISTORICAL))
-        for knob in ("batch", "gating", "masking", "after_norm"):
-            require(isinstance(getattr(self, knob), bool), knob, getattr(self, knob), "true/false")
         require(is_int(self.num_outcomes) and 2 <= self.num_outcomes <= 1_000_000, "num_outcomes", self.num_outcomes,
                 "2..1000000 (answer values plus 'no answer')")
-        require(not self.masking or self.answer_token is not None, "masking", self.masking,
-                "false, or an answer_token that splits reasoning from answer tokens")
         require(self.answer_token is None or is_int(self.answer_token) and self.answer_token >= 0, "answer_token",
                 self.answer_token, "a token id >= 0, or None")
-
-    @property
-    def active(self) -> bool:
-        return self.historical != "none" or self.batch
 
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class ExploreHp:
-    """Traced weights: c (the historical bonus), b0 (UCB-Con's constant), c_batch (the batch penalty)."""
+    """Traced weights of the exploration term (float32 scalars): ucb, ucb_mean, ucb_con (each the
+    weight c of that historical bonus), b0 (UCB-Con's constant), batch (the batch penalty's weight),
+    gate / mask / after_norm (1.0 on, 0.0 off: gating, reasoning-token masking, the term after GRPO
+    normalisation rather than before it). All weights 0 is plain GRPO."""
 
-    c: jax.Array
+    ucb: jax.Array
+    ucb_mean: jax.Array
+    ucb_con: jax.Array
     b0: jax.Array
-    c_batch: jax.Array
+    batch: jax.Array
+    gate: jax.Array
+    mask: jax.Array
+    after_norm: jax.Array
+
+
+def variant_weights(variant: str, *, c: float = 0.2, b0: float = 0.5, c_batch: float = 0.2, gating: bool = True,
+                    masking: bool = True, after_norm: bool = True) -> dict:
+    """The ExploreHp fields of a named arm (spec §3: naive UCB, UCB-Mean, UCB-Con, the batch penalty
+    and their combinations; "grpo" is no term), checked before any compute."""
+    require(variant in VARIANTS, "variant", variant, " | ".join(VARIANTS))
+    check_weights(c, b0, c_batch)
+    parts = variant.split("+")
+    return {"ucb": c * ("ucb" in parts), "ucb_mean": c * ("ucb_mean" in parts), "ucb_con": c * ("ucb_con" in parts),
+            "b0": b0, "batch": c_batch * ("batch" in parts), "gate": float(gating), "mask": float(masking),
+            "after_norm": float(after_norm)}
+
+
+def explore_hp(weights: dict) -> ExploreHp:
+    return ExploreHp(**{k: jnp.float32(v) for k, v in weights.items()})
+
+
+def check_masking(spec: ExploreSpec, masking: bool) -> None:
+    require(not masking or spec.answer_token is not None, "masking", masking,
+            "false, or an answer_token that splits reasoning from answer tokens")
 
 
 def check_weights(c: float, b0: float, c_batch: float) -> None:
@@ -101,16 +117,15 @@ def update_question_counts(counts_QxM: jax.Array, question_P: jax.Array, answers
     return counts_QxM.at[question_P].add(hits_PxM)
 
 
-def exploration_term(spec: ExploreSpec, hp: ExploreHp, counts_QxM: jax.Array, question_P: jax.Array,
-                     answers_PxG: jax.Array, correct_PxG: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(updated counts, the weighted exploration term c b_hist + c_batch b_batch per sample [P, G],
-    gated when spec.gating). The counts are updated with this batch first."""
+def exploration_term(hp: ExploreHp, counts_QxM: jax.Array, question_P: jax.Array, answers_PxG: jax.Array,
+                     correct_PxG: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(updated counts, the weighted exploration term per sample [P, G]: ucb b + ucb_mean UCB-Mean(b)
+    + ucb_con UCB-Con(b) + batch b_batch, gated by hp.gate). The counts are updated with this batch
+    first."""
     counts_QxM = update_question_counts(counts_QxM, question_P, answers_PxG)
-    weights = {"b0": hp.b0, "batch": hp.c_batch if spec.batch else 0.0, "gate": 1.0 if spec.gating else 0.0}
-    if spec.historical != "none":
-        weights[spec.historical] = hp.c
-    term_PxG = ex.exploration_bonus(weights, counts_QxM[question_P], answers_PxG, correct_PxG)
-    return counts_QxM, term_PxG
+    weights = {"ucb": hp.ucb, "ucb_mean": hp.ucb_mean, "ucb_con": hp.ucb_con, "b0": hp.b0, "batch": hp.batch,
+               "gate": hp.gate}
+    return counts_QxM, ex.exploration_bonus(weights, counts_QxM[question_P], answers_PxG, correct_PxG)
 
 
 def reasoning_mask(response_PxGxT: jax.Array, answer_token: int) -> jax.Array:
@@ -119,20 +134,19 @@ def reasoning_mask(response_PxGxT: jax.Array, answer_token: int) -> jax.Array:
     return (jnp.cumsum(is_answer, axis=-1) == 0).astype(jnp.float32)
 
 
-def hook_kwargs(spec: ExploreSpec, adv_spec: adv_lib.AdvantageSpec, term_PxG: jax.Array, rewards_PxG: jax.Array,
-                response_PxGxT: jax.Array) -> dict:
-    """`compute_advantages` keyword arguments that add the term: after normalisation it is the bonus
-    itself; before, the difference norm(r + term) - norm(r) of GRPO's own normalisation, so the
-    masked tokens' advantage is norm(r + term) and the others keep plain GRPO's."""
-    if spec.after_norm:
-        bonus_PxG = term_PxG
-    else:
-        norm = lambda r: adv_lib.grpo(r, std_normalize=adv_spec.std_normalize, ddof=adv_spec.ddof,  # noqa: E731
-                                      eps=adv_spec.eps)
-        bonus_PxG = norm(rewards_PxG + term_PxG) - norm(rewards_PxG)
-    out = {"bonus_PxG": bonus_PxG, "bonus_coef": 1.0}
-    if spec.masking:
-        out["token_adv_mask_PxGxT"] = reasoning_mask(response_PxGxT, spec.answer_token)
+def hook_kwargs(spec: ExploreSpec, hp: ExploreHp, adv_spec: adv_lib.AdvantageSpec, term_PxG: jax.Array,
+                rewards_PxG: jax.Array, response_PxGxT: jax.Array) -> dict:
+    """`compute_advantages` keyword arguments that add the term: after normalisation it is the term
+    itself; before, the difference norm(r + term) - norm(r) of GRPO's own normalisation, so masked-in
+    tokens get norm(r + term) and the others plain GRPO's. With hp.mask on (and an answer token) only
+    reasoning tokens get it."""
+    norm = lambda r: adv_lib.grpo(r, std_normalize=adv_spec.std_normalize, ddof=adv_spec.ddof,  # noqa: E731
+                                  eps=adv_spec.eps)
+    before_PxG = norm(rewards_PxG + term_PxG) - norm(rewards_PxG)
+    out = {"bonus_PxG": hp.after_norm * term_PxG + (1.0 - hp.after_norm) * before_PxG, "bonus_coef": 1.0}
+    if spec.answer_token is not None:
+        reasoning = reasoning_mask(response_PxGxT, spec.answer_token)
+        out["token_adv_mask_PxGxT"] = hp.mask * reasoning + (1.0 - hp.mask) * jnp.ones_like(reasoning)
     return out
 
 
@@ -201,10 +215,8 @@ def explore_step(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpec, 
 
     def shape_fn(ro):
         answers_PxG, correct_PxG = outcomes(ro)
-        _, term_PxG = exploration_term(xspec, hp.task.explore, state.counts_QxM, ids_P, answers_PxG, correct_PxG)
-        if not xspec.active:
-            return {}
-        return hook_kwargs(xspec, spec.advantage, term_PxG, ro.rewards_PxG, ro.rollout.tokens_PxGxT)
+        _, term_PxG = exploration_term(hp.task.explore, state.counts_QxM, ids_P, answers_PxG, correct_PxG)
+        return hook_kwargs(xspec, hp.task.explore, spec.advantage, term_PxG, ro.rewards_PxG, ro.rollout.tokens_PxGxT)
 
     train, metrics, ro = lm_rl.rl_step_rollouts(model_spec, sampler, spec, tx, task, state.train, hp,
                                                 hp.init_params, shape_fn=shape_fn)
