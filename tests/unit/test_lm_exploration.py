@@ -214,6 +214,7 @@ def test_counts_follow_the_epochs_and_are_restored_exactly_after_a_kill(tmp_path
     _drive(*_tiny_program(2), 2, tmp_path / "b")  # "killed" after chunk 2, before it was saved
     resumed = _drive(program, hp, 3, tmp_path / "b")
     np.testing.assert_array_equal(np.asarray(resumed.counts_QxM), np.asarray(straight.counts_QxM))
+    np.testing.assert_array_equal(np.asarray(resumed.solved_Q), np.asarray(straight.solved_Q))
     for a, b in zip(jax.tree.leaves(resumed.train.params), jax.tree.leaves(straight.train.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
@@ -234,3 +235,11 @@ def test_every_arm_is_one_vmapped_program():
         _, one = lx.exploration_term(lx.explore_hp(w), counts, ids, answers, correct)
         np.testing.assert_allclose(np.asarray(terms[i]), np.asarray(one), rtol=1e-6)
     assert np.all(np.asarray(terms[0]) == 0)
+
+
+def test_solved_questions_accumulate_and_never_leave():
+    """Questions 0..3, previously solved {3}. A batch draws 1 (one correct sample), 2 (none), 1
+    again (none) and 0 (none): solved becomes {1, 3}; 3, not drawn, stays."""
+    solved = lx.update_solved(jnp.array([False, False, False, True]), jnp.array([1, 2, 1, 0]),
+                              jnp.array([[False, True], [False, False], [False, False], [False, False]]))
+    assert np.asarray(solved).tolist() == [False, True, False, True]

@@ -117,6 +117,12 @@ def update_question_counts(counts_QxM: jax.Array, question_P: jax.Array, answers
     return counts_QxM.at[question_P].add(hits_PxM)
 
 
+def update_solved(solved_Q: jax.Array, question_P: jax.Array, correct_PxG: jax.Array) -> jax.Array:
+    """Questions solved at least once so far: a question with any correct sample in this batch
+    (in any of its groups, when drawn twice) joins; none ever leaves."""
+    return solved_Q.at[question_P].max(jnp.any(correct_PxG, axis=1))
+
+
 def exploration_term(hp: ExploreHp, counts_QxM: jax.Array, question_P: jax.Array, answers_PxG: jax.Array,
                      correct_PxG: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(updated counts, the weighted exploration term per sample [P, G]: ucb b + ucb_mean UCB-Mean(b)
@@ -156,11 +162,13 @@ def hook_kwargs(spec: ExploreSpec, hp: ExploreHp, adv_spec: adv_lib.AdvantageSpe
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class ExploreState:
-    """A run's state: the decoder's TrainState and the count table N(x, a) [Q, M] over all of
-    training (checkpointed and resumed with it, vmapped and sharded over runs like every leaf)."""
+    """A run's state: the decoder's TrainState, the count table N(x, a) [Q, M] over all of training
+    and which questions were ever solved (§2.1's "RL as sampling" coverage), checkpointed, resumed,
+    vmapped and sharded with the run like every leaf."""
 
     train: lm_rl.TrainState
     counts_QxM: jax.Array
+    solved_Q: jax.Array
 
 
 @jax.tree_util.register_dataclass
@@ -222,9 +230,11 @@ def explore_step(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpec, 
                                                 hp.init_params, shape_fn=shape_fn)
     answers_PxG, correct_PxG = outcomes(ro)
     counts_QxM = update_question_counts(state.counts_QxM, ids_P, answers_PxG)
+    solved_Q = update_solved(state.solved_Q, ids_P, correct_PxG)
     metrics.pop("train_answer", None)  # a mean of answer values means nothing
     metrics["distinct_answers"] = jnp.mean(jnp.sum(counts_QxM > 0, axis=1).astype(jnp.float32))
-    return ExploreState(train, counts_QxM), metrics
+    metrics["solved_frac"] = jnp.mean(solved_Q.astype(jnp.float32))
+    return ExploreState(train, counts_QxM, solved_Q), metrics
 
 
 def explore_program(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpec, optim: ntp.OptimSpec,
@@ -240,7 +250,8 @@ def explore_program(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpe
         tx = ntp.make_optimizer(optim, lr_scale=hp.lr_scale)
         num_questions = jax.tree.leaves(hp.task.questions)[0].shape[0]
         return ExploreState(lm_rl.TrainState(hp.init_params, tx.init(hp.init_params), jnp.int32(0)),
-                            jnp.zeros((num_questions, xspec.num_outcomes), jnp.float32))
+                            jnp.zeros((num_questions, xspec.num_outcomes), jnp.float32),
+                            jnp.zeros((num_questions,), bool))
 
     def chunk_fn(state: ExploreState, hp, data):
         tx = ntp.make_optimizer(optim, lr_scale=hp.lr_scale)
@@ -254,7 +265,8 @@ def explore_program(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpe
         return state, metrics
 
     def default_final(state: ExploreState) -> dict:
-        return {**lm_runs.params_to_arrays(state.train.params), "counts_QxM": state.counts_QxM}
+        return {**lm_runs.params_to_arrays(state.train.params), "counts_QxM": state.counts_QxM,
+                "solved_Q": state.solved_Q}
 
     return Program(data_fn=data_fn, init_fn=init_fn, chunk_fn=chunk_fn, num_chunks=num_chunks,
                    steps_per_chunk=steps_per_chunk, final_fn=final_fn or default_final)
