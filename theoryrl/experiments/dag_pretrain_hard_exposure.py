@@ -219,9 +219,7 @@ def _arrays(cfg: Config, tables) -> dict:
     k = cfg.base.k_max
     return {"row_seed": np.array([key[0] for key in keys]), "row_share": np.array([key[1] for key in keys]),
             "row_arm": np.array([key[2] for key in keys]), "ops": np.asarray(cfg.base.eval_ops),
-            "pass1_RxO": np.stack([dr.pass_curves(tables[key], k)[:, 0] for key in keys]),
-            "passk_RxO": np.stack([dr.pass_curves(tables[key], k)[:, -1] for key in keys]),
-            "outcome_passk_RxO": np.stack([dr.pass_curves(tables[key], k, "answer_correct")[:, -1] for key in keys])}
+            **dr.curve_arrays(tables, keys, k)}
 
 
 def plot(run_dir: Path, out_dir: Path) -> list[Path]:

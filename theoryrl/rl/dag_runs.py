@@ -271,6 +271,15 @@ def pass_curves(table: dict, k_max: int, kind: str = "perfect") -> np.ndarray:
                      for o in range(flags.shape[0])])
 
 
+def curve_arrays(tables: dict, keys, k_max: int) -> dict:
+    """Per table (rows in `keys` order) and op: process-verified pass@1 and pass@k_max and outcome-only
+    pass@k_max, [R, O] each: the arrays experiments save for their figures."""
+    curves = [pass_curves(tables[key], k_max) for key in keys]
+    outcome = [pass_curves(tables[key], k_max, "answer_correct")[:, -1] for key in keys]
+    return {"pass1_RxO": np.stack([c[:, 0] for c in curves]), "passk_RxO": np.stack([c[:, -1] for c in curves]),
+            "outcome_passk_RxO": np.stack(outcome)}
+
+
 def per_problem_pass(table: dict, k: int, kind: str = "perfect") -> np.ndarray:
     """[O, N] unbiased pass@k of every problem (the unit a paired bootstrap resamples)."""
     flags = np.asarray(table[kind])
