@@ -215,6 +215,7 @@ def test_counts_follow_the_epochs_and_are_restored_exactly_after_a_kill(tmp_path
     resumed = _drive(program, hp, 3, tmp_path / "b")
     np.testing.assert_array_equal(np.asarray(resumed.counts_QxM), np.asarray(straight.counts_QxM))
     np.testing.assert_array_equal(np.asarray(resumed.solved_Q), np.asarray(straight.solved_Q))
+    np.testing.assert_array_equal(np.asarray(resumed.correct_Q), np.asarray(straight.correct_Q))
     for a, b in zip(jax.tree.leaves(resumed.train.params), jax.tree.leaves(straight.train.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 

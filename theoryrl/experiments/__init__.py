@@ -33,6 +33,10 @@ MODULES = {
     "dag-midtrain-rl-split": "theoryrl.experiments.dag_midtrain_rl_split",
     "dag-context-exposure": "theoryrl.experiments.dag_context_exposure",
     "dag-pretrain-hard-exposure": "theoryrl.experiments.dag_pretrain_hard_exposure",
+    "explore-rl-as-sampling": "theoryrl.experiments.explore_rl_as_sampling",
+    "explore-historical": "theoryrl.experiments.explore_historical",
+    "explore-batch": "theoryrl.experiments.explore_batch",
+    "explore-ablations": "theoryrl.experiments.explore_ablations",
 }
 
 

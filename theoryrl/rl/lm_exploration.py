@@ -162,13 +162,15 @@ def hook_kwargs(spec: ExploreSpec, hp: ExploreHp, adv_spec: adv_lib.AdvantageSpe
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class ExploreState:
-    """A run's state: the decoder's TrainState, the count table N(x, a) [Q, M] over all of training
-    and which questions were ever solved (§2.1's "RL as sampling" coverage), checkpointed, resumed,
-    vmapped and sharded with the run like every leaf."""
+    """A run's state: the decoder's TrainState, the count table N(x, a) [Q, M] over all of training,
+    which questions were ever solved and how many correct samples each has had (§2.1's "RL as
+    sampling" coverage; per-epoch success rates are differences of correct_Q), checkpointed,
+    resumed, vmapped and sharded with the run like every leaf."""
 
     train: lm_rl.TrainState
     counts_QxM: jax.Array
     solved_Q: jax.Array
+    correct_Q: jax.Array
 
 
 @jax.tree_util.register_dataclass
@@ -201,11 +203,19 @@ def epoch_questions(seed, t, num_prompts: int, num_questions: int) -> jax.Array:
     return jax.lax.dynamic_slice(perm, (start % num_questions,), (num_prompts,))
 
 
+def distinct_answers_Q(counts_QxM: jax.Array, num_values: int) -> jax.Array:
+    """Distinct answer values each question has had over all of training (the "no answer" outcome,
+    column num_values, is not an answer)."""
+    return jnp.sum(counts_QxM[:, :num_values] > 0, axis=1).astype(jnp.float32)
+
+
 def explore_step(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpec, tx, qtask: QuestionTask,
-                 xspec: ExploreSpec, state: ExploreState, hp) -> tuple[ExploreState, dict]:
+                 xspec: ExploreSpec, state: ExploreState, hp, *, learn: bool = True) -> tuple[ExploreState, dict]:
     """One GRPO step on the questions of step t: sample, score, add the batch to the counts, add the
     exploration term through the advantage hook, update. hp: an `lm_runs.RLHp` whose task is a
-    `QuestionsHp`; its init_params are the frozen KL reference."""
+    `QuestionsHp`; its init_params are the frozen KL reference. learn=False only samples and counts
+    (§2.1's "sample from the base" at the same budget, same questions and same sampling keys: a
+    learning-off RL run draws exactly these samples, without the update's compute)."""
     questions, num_questions = hp.task.questions, state.counts_QxM.shape[0]
     ids_P = epoch_questions(hp.seed, state.train.step, spec.prompts_per_step, num_questions)
 
@@ -226,22 +236,33 @@ def explore_step(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpec, 
         _, term_PxG = exploration_term(hp.task.explore, state.counts_QxM, ids_P, answers_PxG, correct_PxG)
         return hook_kwargs(xspec, hp.task.explore, spec.advantage, term_PxG, ro.rewards_PxG, ro.rollout.tokens_PxGxT)
 
-    train, metrics, ro = lm_rl.rl_step_rollouts(model_spec, sampler, spec, tx, task, state.train, hp,
-                                                hp.init_params, shape_fn=shape_fn)
+    if learn:
+        train, metrics, ro = lm_rl.rl_step_rollouts(model_spec, sampler, spec, tx, task, state.train, hp,
+                                                    hp.init_params, shape_fn=shape_fn)
+    else:
+        t = state.train.step
+        ro = lm_rl.collect(model_spec, sampler, spec, task, state.train.params, hp, t)
+        train = dataclasses.replace(state.train, step=t + 1)
+        metrics = {"reward": jnp.mean(ro.rewards_PxG), **{f"train_{k}": jnp.mean(v) for k, v in ro.scores.items()
+                                                           if k != "reward"}}
     answers_PxG, correct_PxG = outcomes(ro)
     counts_QxM = update_question_counts(state.counts_QxM, ids_P, answers_PxG)
     solved_Q = update_solved(state.solved_Q, ids_P, correct_PxG)
+    correct_Q = state.correct_Q.at[ids_P].add(jnp.sum(correct_PxG, axis=1).astype(state.correct_Q.dtype))
     metrics.pop("train_answer", None)  # a mean of answer values means nothing
-    metrics["distinct_answers"] = jnp.mean(jnp.sum(counts_QxM > 0, axis=1).astype(jnp.float32))
+    metrics["distinct_answers"] = jnp.mean(distinct_answers_Q(counts_QxM, qtask.num_values))
     metrics["solved_frac"] = jnp.mean(solved_Q.astype(jnp.float32))
-    return ExploreState(train, counts_QxM, solved_Q), metrics
+    return ExploreState(train, counts_QxM, solved_Q, correct_Q), metrics
 
 
 def explore_program(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpec, optim: ntp.OptimSpec,
                     qtask: QuestionTask, xspec: ExploreSpec, *, num_chunks: int, steps_per_chunk: int,
-                    data_fn: Callable, eval_fn: Callable, final_fn: Callable | None = None) -> Program:
+                    data_fn: Callable, eval_fn: Callable, final_fn: Callable | None = None,
+                    learn: bool = True) -> Program:
     """GRPO (+ the exploration term of `xspec`) from hp.init_params on hp.task.questions, in epochs;
-    `eval_fn(params, hp, data)` at every chunk end. The count table starts at 0 (M = num_outcomes)."""
+    `eval_fn(params, hp, data)` at every chunk end, and the per-question coverage at every chunk end
+    (history "solved_Q", "correct_Q", "distinct_Q": [chunks, Q]). The count table starts at 0
+    (M = num_outcomes). learn=False: sampling from hp.init_params only (`explore_step`)."""
     xspec.validate()
     check_estimator(spec.advantage)
     require(spec.oversample == 1, "oversample", spec.oversample, "1 (the questions of a step are fixed, in epoch order)")
@@ -251,22 +272,24 @@ def explore_program(model_spec, sampler: sampling.SamplerSpec, spec: lm_rl.RLSpe
         num_questions = jax.tree.leaves(hp.task.questions)[0].shape[0]
         return ExploreState(lm_rl.TrainState(hp.init_params, tx.init(hp.init_params), jnp.int32(0)),
                             jnp.zeros((num_questions, xspec.num_outcomes), jnp.float32),
-                            jnp.zeros((num_questions,), bool))
+                            jnp.zeros((num_questions,), bool), jnp.zeros((num_questions,), jnp.float32))
 
     def chunk_fn(state: ExploreState, hp, data):
         tx = ntp.make_optimizer(optim, lr_scale=hp.lr_scale)
 
         def step(st, _):
-            return explore_step(model_spec, sampler, spec, tx, qtask, xspec, st, hp)
+            return explore_step(model_spec, sampler, spec, tx, qtask, xspec, st, hp, learn=learn)
 
         state, metrics = jax.lax.scan(step, state, None, length=steps_per_chunk)
         metrics = {k: jnp.mean(v, axis=0) for k, v in metrics.items()}
+        metrics.update(solved_Q=state.solved_Q.astype(jnp.float32), correct_Q=state.correct_Q,
+                       distinct_Q=distinct_answers_Q(state.counts_QxM, qtask.num_values))
         metrics.update(eval_fn(state.train.params, hp, data))
         return state, metrics
 
     def default_final(state: ExploreState) -> dict:
         return {**lm_runs.params_to_arrays(state.train.params), "counts_QxM": state.counts_QxM,
-                "solved_Q": state.solved_Q}
+                "solved_Q": state.solved_Q, "correct_Q": state.correct_Q}
 
     return Program(data_fn=data_fn, init_fn=init_fn, chunk_fn=chunk_fn, num_chunks=num_chunks,
                    steps_per_chunk=steps_per_chunk, final_fn=final_fn or default_final)
