@@ -6,6 +6,8 @@ float64 numpy, and exact enumeration of all G-tuples of outcomes for the batch p
 """
 from __future__ import annotations
 
+import dataclasses
+
 import itertools
 
 import jax.numpy as jnp
@@ -150,7 +152,8 @@ def test_bad_input_is_one_line_error_before_compute(make, knob):
 # ---------------------------------------------------------------- the program: counts in the state, resume
 
 
-def _tiny_program(num_chunks: int, variant: str = "ucb_con+batch"):
+def _tiny_program(num_chunks: int, variant: str = "ucb_con+batch", learn: bool = True, lr_scale: float = 1.0,
+                  qtask=None):
     """A 1-layer decoder on DAG ops 2-3 (values mod 23), Q = 4 fixed questions, P = 2 prompts x G = 2
     samples per step, 2 steps per chunk: an epoch (every question once) is 2 steps."""
     from theoryrl.models import transformer as tfm
@@ -168,10 +171,11 @@ def _tiny_program(num_chunks: int, variant: str = "ucb_con+batch"):
     xspec = lx.ExploreSpec(num_outcomes=spec.p + 1, answer_token=tk.ANSWER)
     rl_spec = lm_rl.RLSpec(prompts_per_step=2, group_size=2, advantage=GRPO, loss=LossSpec(agg="token-mean"))
     optim = ntp.OptimSpec(lr=1e-2, warmup_steps=0, total_steps=6, schedule="constant", weight_decay=0.0)
-    program = lx.explore_program(model, dr.sampler(spec), rl_spec, optim, dr.question_task(spec, "outcome", 1.0), xspec,
+    qtask = qtask or dr.question_task(spec, "outcome", 1.0)
+    program = lx.explore_program(model, dr.sampler(spec), rl_spec, optim, qtask, xspec,
                                  num_chunks=num_chunks, steps_per_chunk=2, data_fn=lambda hp: jnp.zeros(()),
-                                 eval_fn=lambda params, hp, data: {})
-    hp = lm_runs.RLHp(seed=np.int32(3), lr_scale=np.float32(1.0), temperature=np.float32(1.0), top_p=np.float32(1.0),
+                                 eval_fn=lambda params, hp, data: {}, learn=learn)
+    hp = lm_runs.RLHp(seed=np.int32(3), lr_scale=np.float32(lr_scale), temperature=np.float32(1.0), top_p=np.float32(1.0),
                       init_params=tfm.init_params(model, jax_key(0)),
                       task=lx.QuestionsHp(questions, _hp(variant, c=0.2, b0=0.5, c_batch=0.1)))
     return program, hp
@@ -244,3 +248,34 @@ def test_solved_questions_accumulate_and_never_leave():
     solved = lx.update_solved(jnp.array([False, False, False, True]), jnp.array([1, 2, 1, 0]),
                               jnp.array([[False, True], [False, False], [False, False], [False, False]]))
     assert np.asarray(solved).tolist() == [False, True, False, True]
+
+
+def test_sampling_without_update_draws_exactly_what_a_learning_off_run_draws():
+    """learn=False (explore-rl-as-sampling's "sample from the base") skips the update; a GRPO run
+    with lr_scale 0 keeps the base too, and both use the same question order and per-step keys, so
+    after an epoch their count tables, solved flags and correct counts are identical."""
+    import jax
+
+    def score(problems, response_NxT, mask_NxT):
+        """The untrained decoder states no parsable answer; here the "answer" is its first response
+        token (mod 23) and "correct" that token being even, so the counts record the samples drawn."""
+        first = response_NxT[:, 0].astype(jnp.int32)
+        return {"reward": (first % 2 == 0).astype(jnp.float32), "correct": (first % 2 == 0).astype(jnp.float32),
+                "answer": first % 23}
+
+    from theoryrl.tasks.dag import generate as gen
+
+    qtask = lx.QuestionTask(prompts=gen.left_padded_prompts, score=score, num_values=23)
+    runs = [_tiny_program(1, learn=False, qtask=qtask), _tiny_program(1, lr_scale=0.0, qtask=qtask),
+            _tiny_program(1, learn=False, qtask=qtask)]
+    runs[2] = (runs[2][0], dataclasses.replace(runs[2][1], seed=np.int32(4)))  # other keys
+    out = []
+    for program, hp in runs:
+        state, metrics = jax.jit(program.chunk_fn)(program.init_fn(hp), hp, jnp.zeros(()))
+        out.append(state)
+    sampled, frozen, other = out
+    assert float(np.asarray(sampled.counts_QxM).sum()) == 4 * 2  # 2 steps x 2 prompts x 2 samples
+    for name in ("counts_QxM", "solved_Q", "correct_Q"):
+        np.testing.assert_array_equal(np.asarray(getattr(sampled, name)), np.asarray(getattr(frozen, name)))
+    assert not np.array_equal(np.asarray(sampled.counts_QxM), np.asarray(other.counts_QxM))
+    assert "solved_Q" in metrics and np.asarray(metrics["distinct_Q"]).shape == (4,)

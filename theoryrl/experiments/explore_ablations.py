@@ -57,6 +57,7 @@ class Config:
         self.explore.validate()
         require(self.variant in lx.VARIANTS and self.variant != "grpo", "variant", self.variant,
                 " | ".join(v for v in lx.VARIANTS if v != "grpo") + " (an exploration variant to ablate)")
+        er.check_arms(self.arms)
         check_seeds(self.seeds)
 
 
