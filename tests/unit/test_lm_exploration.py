@@ -266,12 +266,12 @@ def test_sampling_without_update_draws_exactly_what_a_learning_off_run_draws():
     from theoryrl.tasks.dag import generate as gen
 
     qtask = lx.QuestionTask(prompts=gen.left_padded_prompts, score=score, num_values=23)
-    runs = [_tiny_program(1, learn=False, qtask=qtask), _tiny_program(1, lr_scale=0.0, qtask=qtask),
-            _tiny_program(1, learn=False, qtask=qtask)]
-    runs[2] = (runs[2][0], dataclasses.replace(runs[2][1], seed=np.int32(4)))  # other keys
+    sampling_only, learning_off = _tiny_program(1, learn=False, qtask=qtask), _tiny_program(1, lr_scale=0.0, qtask=qtask)
+    other_keys = (sampling_only[0], dataclasses.replace(sampling_only[1], seed=np.int32(4)))
+    chunks = {id(p): jax.jit(p.chunk_fn) for p, _ in (sampling_only, learning_off)}  # two compiles, three runs
     out = []
-    for program, hp in runs:
-        state, metrics = jax.jit(program.chunk_fn)(program.init_fn(hp), hp, jnp.zeros(()))
+    for program, hp in (sampling_only, learning_off, other_keys):
+        state, metrics = chunks[id(program)](program.init_fn(hp), hp, jnp.zeros(()))
         out.append(state)
     sampled, frozen, other = out
     assert float(np.asarray(sampled.counts_QxM).sum()) == 4 * 2  # 2 steps x 2 prompts x 2 samples

@@ -88,7 +88,8 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
                       "improves training coverage but can keep rewarding new wrong answers",
              "table": "Table 1", "seeds_judged": col.seeds, "seeds_left_out": col.skipped, "edge_bands": col.bands,
              "gate": dr.gates(runs, cfg.seeds)}
-    return Outcome.judged(metrics, er.summary_rows(col, cfg.explore), paper, verdicts, er.curve_arrays(col, ARMS, cfg.explore))
+    return Outcome.judged(metrics, er.summary_rows(col, cfg.explore), paper, verdicts,
+                          er.curve_arrays(col, ARMS, cfg.explore))
 
 
 def _verdicts(cfg: Config, col: er.Collected) -> tuple[dict, dict]:

@@ -35,7 +35,8 @@ from theoryrl.rl import dag_runs as dr
 from theoryrl.rl import explore_runs as er
 
 ID = "explore-rl-as-sampling"
-TITLE = "LM exploration: RL solves more training questions early, base sampling more eventually, with more distinct answers"
+TITLE = ("LM exploration: RL solves more training questions early, base sampling more eventually, with more "
+         "distinct answers")
 PAPER = "Song, Kempe, Munos 2509.06941, §2.1 / Fig. 2"
 ARMS = ("base", "grpo")
 NAMES = ("rl_solves_more_early", "base_solves_more_eventually", "rl_fewer_distinct_unsolved", "rl_fewer_distinct_all")
@@ -107,8 +108,8 @@ def _verdicts(cfg: Config, col: er.Collected) -> tuple[dict, dict]:
     metrics, v = {}, {}
     g_early = er.paired(_solved_at(col, "grpo", early), _solved_at(col, "base", early), col.seeds)
     er.gain_metrics(metrics, f"rl_minus_base_solved_at_{k_early}", g_early)
-    v["rl_solves_more_early"] = er.above_zero(g_early, f"RL minus base share of training questions solved at k = {k_early}",
-                                              "RL solves more questions early")
+    v["rl_solves_more_early"] = er.above_zero(
+        g_early, f"RL minus base share of training questions solved at k = {k_early}", "RL solves more questions early")
     g_last = er.paired(_solved_at(col, "base", last), _solved_at(col, "grpo", last), col.seeds)
     er.gain_metrics(metrics, f"base_minus_rl_solved_at_{k_last}", g_last)
     v["base_solves_more_eventually"] = er.above_zero(
@@ -152,9 +153,8 @@ def _arrays(cfg: Config, col: er.Collected) -> dict:
         distinct = np.concatenate([c["distinct"] for c in covs], axis=1)
         out[f"{arm}_solved_C"] = solved.mean(axis=1)
         out[f"{arm}_distinct_C"] = distinct.mean(axis=1)
-        with np.errstate(invalid="ignore"):
-            out[f"{arm}_distinct_unsolved_C"] = np.nansum(np.where(solved < 0.5, distinct, np.nan), axis=1) / np.maximum(
-                (solved < 0.5).sum(axis=1), 1)
+        unsolved = solved < 0.5
+        out[f"{arm}_distinct_unsolved_C"] = (distinct * unsolved).sum(axis=1) / np.maximum(unsolved.sum(axis=1), 1)
         if knobs.train_samples:
             ks = np.arange(1, knobs.train_samples + 1)
             out[f"{arm}_train_passk_K"] = np.mean([[er.pass_rows(er.table_of(col.runs[(s, arm)], "train"), k).mean()
