@@ -26,7 +26,7 @@ TINY = ["seeds=42", "base.op_max=6", "base.id_hi=3", "base.medium_max=3", "base.
         "base.chunk=2", "base.d_model=32", "base.n_layers=1", "base.n_heads=2", "base.d_ff=64",
         "base.eval_problems=4", "base.eval_samples=8", "base.k_max=4", "base.curve_problems=2", "base.curve_samples=2",
         "explore.num_questions=4", "explore.prompts_per_step=2", "explore.group_size=2", "explore.epochs=2",
-        "explore.epochs_per_chunk=1", "explore.test_problems=3", "explore.test_samples=4", "explore.k_max=4",
+        "explore.epochs_per_chunk=1", "explore.test_problems=4", "explore.test_samples=4", "explore.k_max=4",
         "explore.diff_k=2", "explore.curve_samples=1", "explore.lr=0"]
 
 

@@ -113,3 +113,18 @@ def test_bad_knobs_are_one_line_errors(change):
     with pytest.raises(ConfigError) as err:
         dataclasses.replace(er.ExploreKnobs(), **change).validate()
     assert "\n" not in str(err.value)
+
+
+def test_arm_row_pools_entropies_over_samples_and_brackets_them():
+    """arm_row's entropies are entropy_split's pooled means (1 on the correct sample; (3 + 2 + 4) / 3
+    on the wrong ones), each inside its own bootstrap interval; the solved share of 2 of 4
+    training questions is 0.5."""
+    table = {"entropy": np.array([[1.0, 3.0], [2.0, 4.0]]), "perfect": np.array([[True, False], [False, False]]),
+             "answer": np.array([[1, 2], [3, 3]]), "answer_only_pairs": np.zeros(2), "same_reasoning_pairs": np.ones(2)}
+    knobs = er.ExploreKnobs(test_samples=2, k_max=2, diff_k=2)
+    row = er.arm_row(_run([[1, 1, 0, 0]], [[1, 1, 0, 0]], [[1, 1, 2, 2]], table), knobs)
+    assert row["test_entropy_correct"] == 1.0 and row["test_entropy_incorrect"] == pytest.approx(3.0)
+    for name in ("correct", "incorrect", "all"):
+        assert row[f"test_entropy_{name}_lo"] <= row[f"test_entropy_{name}"] <= row[f"test_entropy_{name}_hi"]
+    assert row["train_solved_frac"] == 0.5 and row["train_distinct_unsolved"] == 2.0
+    assert row["test_diff2_all"] == pytest.approx(1.5)  # problem 0: answers 1, 2 -> 2; problem 1: 3, 3 -> 1

@@ -175,6 +175,8 @@ def test_batch_fails_with_identical_arms_or_a_pass1_drop_and_judges_nothing_untr
     assert v["batch_pass1_unchanged"].status == FAIL and v["batch_higher_pass_at_kmax"].status == PASS
     v, _ = bat._verdicts(bat.Config(explore=dataclasses.replace(KNOBS, epochs=0)), _col(_bat_runs()))
     assert set(_statuses(v).values()) == {NOT_JUDGED}
+    v, _ = bat._verdicts(bat.Config(explore=KNOBS, flat_margin=0.005), _col(_bat_runs()))
+    assert v["batch_pass1_unchanged"].status == NOT_JUDGED and "half-width" in v["batch_pass1_unchanged"].reason
 
 
 # ---------------------------------------------------------------- explore-ablations

@@ -12,7 +12,8 @@ E[diff@k] from n samples) on the test problems neither arm solved in its n sampl
 0; judged with at least `min_unsolved` such problems); `batch_higher_pass_at_kmax`: pass@k_max above
 GRPO's; `batch_pass1_unchanged`: pass@1 within +-`flat_margin` of GRPO's (the interval inside), an
 equivalence judged only where the penalty changed the model (batch_higher_pass_at_kmax or
-batch_more_distinct_unsolved passes), since two arms that learned nothing are equal too;
+batch_more_distinct_unsolved passes), since two arms that learned nothing are equal too, and only
+where the interval is narrower than the margin (a wide one cannot show equality);
 `batch_entropy_incorrect_higher`: mean token entropy of incorrect samples above GRPO's (paper Table
 1: 0.153 vs 0.096). UCB-Con and the combination are measured (rows, metrics), with no claim of
 their own here. Learning off (lr 0): every arm is the base with the same test samples, every
@@ -117,7 +118,10 @@ def _verdicts(cfg: Config, col: er.Collected) -> tuple[dict, dict]:
     inside = -m < g_1.lo and g_1.hi < m
     v["batch_pass1_unchanged"] = judged_if(
         {"the batch penalty changed the model: batch_higher_pass_at_kmax or batch_more_distinct_unsolved passes":
-         v["batch_higher_pass_at_kmax"].passed or bool(v["batch_more_distinct_unsolved"].passed)},
+         v["batch_higher_pass_at_kmax"].passed or bool(v["batch_more_distinct_unsolved"].passed),
+         # an interval wider than the margin cannot show "about the same" whatever the truth
+         f"the test set resolves +-{m}: the interval's half-width {(g_1.hi - g_1.lo) / 2:.3f} is below {m}":
+         (g_1.hi - g_1.lo) / 2 < m},
         Verdict(PASS if inside else FAIL, g_1.diff, m, m - max(abs(g_1.lo), abs(g_1.hi)), g_1.se,
                 er.gain_text(g_1, "batch minus GRPO, test pass@1", f"inside +-{m}"),
                 paper="pass@1 about the same as GRPO"))

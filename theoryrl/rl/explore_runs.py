@@ -55,7 +55,10 @@ class ExploreKnobs:
     epochs. c: the historical bonus weight; b0: UCB-Con's constant ("b0=1" arms use 1); c_batch:
     the batch penalty's weight. Test: `test_problems` held-out problems of the band, `test_samples`
     each at `temperature`, pass@k up to k_max, diff@`diff_k`. train_samples > 0 also samples every
-    training question that often from the final model (a single checkpoint's pass@k)."""
+    training question that often from the final model (a single checkpoint's pass@k).
+    The quick tier's 64 questions (the issue asks for a few hundred) and 12 epochs are what fits
+    about 20 minutes on 2 CPU cores: one GRPO step of 8 x 8 edge-band rollouts takes about 2 s
+    there and explore-historical runs five arms; the paper tiers use spec §7.2's 1,024 x 30."""
 
     num_questions: int = 64
     epochs: int = 12
@@ -387,20 +390,29 @@ def cross_checkpoint_coverage(run: Run, knobs: ExploreKnobs) -> np.ndarray:
 
 
 def arm_row(run: Run, knobs: ExploreKnobs) -> dict:
-    """One arm's summary: training coverage at the end, test pass@1/8/k_max with bootstrap
-    intervals, E[diff@diff_k] on solved / unsolved / all test problems, entropies, answer-only rate."""
+    """One arm's summary, each with a 95% bootstrap interval (`_lo` / `_hi`) over training questions
+    or test problems: training coverage at the end, test pass@1/8/k_max, E[diff@diff_k] on solved /
+    unsolved / all test problems, mean token entropy on correct / incorrect / all test samples (a
+    ratio over the resampled problems), and the answer-only rate (no interval)."""
     cov, table = coverage(run), table_of(run)
-    row = {"train_solved_frac": float(cov["solved"][-1].mean()) if cov["solved"].size else float("nan"),
-           "train_distinct": float(cov["distinct"][-1].mean()) if cov["distinct"].size else float("nan"),
-           "train_distinct_unsolved": _masked_mean(cov["distinct"][-1], cov["solved"][-1] < 0.5)
-           if cov["distinct"].size else float("nan")}
+    row = {}
+
+    def put(name, stats):
+        row[name], row[f"{name}_lo"], row[f"{name}_hi"] = stats
+
+    if cov["solved"].size:
+        solved_Q, distinct_Q = cov["solved"][-1], cov["distinct"][-1]
+        put("train_solved_frac", _ci(solved_Q))
+        put("train_distinct", _ci(distinct_Q))
+        put("train_distinct_unsolved", _ci(distinct_Q[solved_Q < 0.5]))
     for k in sorted({1, 8, knobs.k_max} & set(range(1, knobs.k_max + 1))):
-        mean, lo, hi = _ci(pass_rows(table, k))
-        row[f"test_pass{k}"], row[f"test_pass{k}_lo"], row[f"test_pass{k}_hi"] = mean, lo, hi
+        put(f"test_pass{k}", _ci(pass_rows(table, k)))
     solved, diff = solved_rows(table), diff_rows(table, knobs.diff_k)
     for name, sel in (("solved", solved), ("unsolved", ~solved), ("all", np.ones_like(solved))):
-        row[f"test_diff{knobs.diff_k}_{name}"] = _masked_mean(diff, sel)
-    row.update({f"test_entropy_{k}": v for k, v in entropy_split(table).items()})
+        put(f"test_diff{knobs.diff_k}_{name}", _ci(diff[sel]))
+    ent, ok = np.asarray(table["entropy"], np.float64), np.asarray(table["perfect"], bool)
+    for name, sel in (("correct", ok), ("incorrect", ~ok), ("all", np.ones_like(ok))):
+        put(f"test_entropy_{name}", _ratio_ci((ent * sel).sum(axis=1), sel.sum(axis=1)))
     row["test_answer_only_rate"] = answer_only_rate(table)
     return row
 
@@ -410,13 +422,22 @@ def _masked_mean(x, sel) -> float:
     return float(np.asarray(x, np.float64)[sel].mean()) if sel.any() else float("nan")
 
 
-def _ci(rows: np.ndarray, num_resamples: int = 2000, alpha: float = 0.05) -> tuple[float, float, float]:
-    rows = np.asarray(rows, np.float64)
-    if rows.size == 0:
+def _ci(rows, num_resamples: int = 2000, alpha: float = 0.05) -> tuple[float, float, float]:
+    """(mean, lo, hi): percentile bootstrap over rows; NaNs with none."""
+    return _ratio_ci(rows, np.ones(np.shape(rows)), num_resamples, alpha)
+
+
+def _ratio_ci(num, den, num_resamples: int = 2000, alpha: float = 0.05) -> tuple[float, float, float]:
+    """(sum num / sum den, lo, hi) with the percentile bootstrap over rows (resamples whose
+    denominator is 0 are dropped); NaNs when the denominator is 0."""
+    num, den = np.asarray(num, np.float64), np.asarray(den, np.float64)
+    if num.size == 0 or den.sum() == 0:
         return (float("nan"),) * 3
-    boots = rows[np.random.default_rng(0).integers(0, rows.size, size=(num_resamples, rows.size))].mean(axis=1)
+    idx = np.random.default_rng(0).integers(0, num.size, size=(num_resamples, num.size))
+    n_b, d_b = num[idx].sum(axis=1), den[idx].sum(axis=1)
+    boots = n_b[d_b > 0] / d_b[d_b > 0]
     lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
-    return float(rows.mean()), float(lo), float(hi)
+    return float(num.sum() / den.sum()), float(lo), float(hi)
 
 
 def paired(rows_a: dict, rows_b: dict, seeds) -> dr.Gain:
