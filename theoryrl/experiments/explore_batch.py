@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theoryrl.core.config import check_seeds, require, require_float
+from theoryrl.core.config import check_seeds, require_float, require_int
 from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Runs, Stage
 from theoryrl.core.verdicts import FAIL, PASS, Verdict, judged_if, not_judged
@@ -55,8 +55,7 @@ class Config:
     def validate(self) -> None:
         self.base.validate()
         self.explore.validate()
-        require(isinstance(self.min_unsolved, int) and self.min_unsolved >= 1, "min_unsolved", self.min_unsolved,
-                "an integer >= 1")
+        require_int(self.min_unsolved, "min_unsolved", 1, 1_000_000)
         require_float(self.flat_margin, "flat_margin", 0.0, 1.0, lo_open=True)
         check_seeds(self.seeds)
 
@@ -120,7 +119,8 @@ def _verdicts(cfg: Config, col: er.Collected) -> tuple[dict, dict]:
         {"the batch penalty changed the model: batch_higher_pass_at_kmax or batch_more_distinct_unsolved passes":
          v["batch_higher_pass_at_kmax"].passed or bool(v["batch_more_distinct_unsolved"].passed),
          # an interval wider than the margin cannot show "about the same" whatever the truth
-         f"the test set resolves +-{m}: the interval's half-width {(g_1.hi - g_1.lo) / 2:.3f} is below {m}":
+         f"the test set resolves +-{m} (the interval's half-width must be below {m}; it is "
+         f"{(g_1.hi - g_1.lo) / 2:.3f})":
          (g_1.hi - g_1.lo) / 2 < m},
         Verdict(PASS if inside else FAIL, g_1.diff, m, m - max(abs(g_1.lo), abs(g_1.hi)), g_1.se,
                 er.gain_text(g_1, "batch minus GRPO, test pass@1", f"inside +-{m}"),

@@ -11,7 +11,8 @@ in traced weights, so they are one vmapped program.
 Claims (paired per test problem or per training question, pooled over judged seeds, cluster
 bootstrap 95% intervals): `<arm>_beats_grpo_every_k` for each UCB arm: its test pass@k minus GRPO's
 is above 0 at every k of (1, 8, k_max); `ucb_con_best_overall`: UCB-Con's (b0 of the config) mean
-pass@k over k = 1..k_max beats every other arm's (interval above 0 against each); `ucb_solves_more_train` and
+pass@k over k = 1..k_max beats GRPO's, naive UCB's and UCB-Mean's (interval above 0 against each;
+the b0 = 1 arm is UCB-Con too); `ucb_solves_more_train` and
 `ucb_con_solves_more_train`: more training questions solved at least once than GRPO at the final
 budget; `ucb_rewards_new_wrong_answers`: naive UCB states more distinct answers than GRPO over
 training on the questions neither ever solved (the paper's "keeps rewarding new wrong answers"),
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theoryrl.core.config import check_seeds, require
+from theoryrl.core.config import check_seeds, require_int
 from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Runs, Stage
 from theoryrl.core.verdicts import FAIL, PASS, Verdict, judged_if, not_judged
@@ -59,8 +60,7 @@ class Config:
     def validate(self) -> None:
         self.base.validate()
         self.explore.validate()
-        require(isinstance(self.min_unsolved, int) and self.min_unsolved >= 1, "min_unsolved", self.min_unsolved,
-                "an integer >= 1")
+        require_int(self.min_unsolved, "min_unsolved", 1, 1_000_000)
         check_seeds(self.seeds)
 
 

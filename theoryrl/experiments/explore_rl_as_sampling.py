@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theoryrl.core.config import check_seeds, require
+from theoryrl.core.config import check_seeds, is_int, require, require_int
 from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Runs, Stage
 from theoryrl.core.verdicts import judged_if, not_judged
@@ -54,11 +54,10 @@ class Config:
         self.base.validate()
         self.explore.validate()
         e = self.explore
-        require(isinstance(self.early_epochs, int) and 1 <= self.early_epochs <= max(e.epochs, 1)
+        require(is_int(self.early_epochs) and 1 <= self.early_epochs <= max(e.epochs, e.epochs_per_chunk)
                 and self.early_epochs % e.epochs_per_chunk == 0, "early_epochs", self.early_epochs,
                 f"a multiple of epochs_per_chunk = {e.epochs_per_chunk} in 1..epochs = {e.epochs}")
-        require(isinstance(self.min_unsolved, int) and self.min_unsolved >= 1, "min_unsolved", self.min_unsolved,
-                "an integer >= 1")
+        require_int(self.min_unsolved, "min_unsolved", 1, 1_000_000)
         check_seeds(self.seeds)
 
 
