@@ -132,6 +132,6 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
              for arm in arms]
     axes[0, 1].bar(np.arange(len(arms)), rates, color=["k"] + [f"C{j}" for j in range(1, len(arms))])
     axes[0, 1].set_xticks(np.arange(len(arms)), arms, rotation=20, fontsize=7)
-    axes[0, 1].set_ylabel("same reasoning, different answer (share of such pairs)")
+    axes[0, 1].set_ylabel("same reasoning, other answer (share)")
     fig.suptitle(f"{ID}: one change at a time from {arms[0] if arms else ''}")
     return [plotting.savefig(fig, Path(out_dir) / f"{ID}.png")]
