@@ -64,16 +64,13 @@ class Config:
 TIERS = {
     "quick": Config(),
     "paper": Config(base=dr.PAPER_BASE,
-                    explore=er.ExploreKnobs(num_questions=1024, epochs=30, epochs_per_chunk=2, prompts_per_step=128,
-                                            lr=3e-5, kl_coef=1e-3, test_problems=256),
+                    explore=er.PAPER_EXPLORE,
                     seeds=(42, 43, 44)),
 }
 
 
 def stages(cfg: Config) -> list[Stage]:
-    return [dr.pretrain_stage(cfg.base, cfg.seeds),
-            Stage("explore", lambda runs: er.plans(cfg.base, cfg.explore, cfg.arms, cfg.seeds, runs,
-                                                   er.stage_static(cfg)))]
+    return er.stages(cfg, cfg.arms)
 
 
 def analyze(cfg: Config, runs: Runs) -> Outcome:

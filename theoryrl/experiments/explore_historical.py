@@ -68,15 +68,13 @@ TIERS = {
     "quick": Config(),
     # spec §7.2-7.3: M = 1,024 edge questions, 30 epochs at G = 8, c = 0.2, b0 = 0.5 / 1, KL k3 1e-3
     "paper": Config(base=dr.PAPER_BASE,
-                    explore=er.ExploreKnobs(num_questions=1024, epochs=30, epochs_per_chunk=2, prompts_per_step=128,
-                                            lr=3e-5, kl_coef=1e-3, test_problems=256),
+                    explore=er.PAPER_EXPLORE,
                     seeds=(42, 43, 44)),
 }
 
 
 def stages(cfg: Config) -> list[Stage]:
-    return [dr.pretrain_stage(cfg.base, cfg.seeds),
-            Stage("explore", lambda runs: er.plans(cfg.base, cfg.explore, ARMS, cfg.seeds, runs, er.stage_static(cfg)))]
+    return er.stages(cfg, ARMS)
 
 
 def analyze(cfg: Config, runs: Runs) -> Outcome:

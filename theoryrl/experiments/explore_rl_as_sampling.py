@@ -65,15 +65,13 @@ TIERS = {
     "quick": Config(),
     # spec §7.2: M = 1,024 edge questions, 30 epochs at G = 8 (k up to 240), KL k3 1e-3, test n = 64
     "paper": Config(base=dr.PAPER_BASE,
-                    explore=er.ExploreKnobs(num_questions=1024, epochs=30, epochs_per_chunk=2, prompts_per_step=128,
-                                            lr=3e-5, kl_coef=1e-3, test_problems=256, train_samples=256),
+                    explore=dataclasses.replace(er.PAPER_EXPLORE, train_samples=256),
                     seeds=(42, 43, 44), early_epochs=4),
 }
 
 
 def stages(cfg: Config) -> list[Stage]:
-    return [dr.pretrain_stage(cfg.base, cfg.seeds),
-            Stage("explore", lambda runs: er.plans(cfg.base, cfg.explore, ARMS, cfg.seeds, runs, er.stage_static(cfg)))]
+    return er.stages(cfg, ARMS)
 
 
 def analyze(cfg: Config, runs: Runs) -> Outcome:

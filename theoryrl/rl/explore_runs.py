@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from theoryrl.core.config import is_int, require, require_finite_nonneg, require_float, require_int, run_id, to_dict
-from theoryrl.core.stages import Program, Run, RunPlan
+from theoryrl.core.stages import Program, Run, RunPlan, Stage
 from theoryrl.core.verdicts import FAIL, PASS, Verdict
 from theoryrl.eval import diversity, lm_eval, passk
 from theoryrl.models import transformer as tfm
@@ -111,6 +111,12 @@ class ExploreKnobs:
         require_int(self.curve_samples, "curve_samples", 1, 1024)
         require(is_int(self.train_samples) and 0 <= self.train_samples <= 4096, "train_samples", self.train_samples,
                 "0 (none) .. 4096")
+
+
+# spec §7.2-7.4's setting, the paper tier of every exploration experiment: M = 1,024 edge questions,
+# 30 epochs at G = 8 (k up to 240), 128 prompts per step, KL k3 1e-3, 256 test problems x 64 samples
+PAPER_EXPLORE = ExploreKnobs(num_questions=1024, epochs=30, epochs_per_chunk=2, prompts_per_step=128, lr=3e-5,
+                             kl_coef=1e-3, test_problems=256)
 
 
 def parse_arm(name: str) -> tuple[str, tuple[str, ...]]:
@@ -486,6 +492,12 @@ def collect(base: dr.BaseSpec, arms, seeds, runs) -> Collected:
 def summary_rows(col: Collected, knobs: ExploreKnobs) -> list[dict]:
     return [{"seed": s, "arm": a, "edge_band": col.bands[s], **arm_row(run, knobs)}
             for (s, a), run in sorted(col.runs.items())]
+
+
+def stages(cfg, arms) -> list[Stage]:
+    """An exploration experiment's stages: the shared base (stored, gated), then its arms from it."""
+    return [dr.pretrain_stage(cfg.base, cfg.seeds),
+            Stage("explore", lambda runs: plans(cfg.base, cfg.explore, arms, cfg.seeds, runs, stage_static(cfg)))]
 
 
 def stage_static(cfg) -> str:
