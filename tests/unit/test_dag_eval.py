@@ -230,3 +230,33 @@ def test_chunked_sampling_pairs_each_sample_with_its_own_problem(problems):
     result = ver.verify(spec, gen.take(few, jnp.repeat(jnp.arange(5), 2)), jnp.asarray(tokens.reshape(10, -1)))
     for name in ("perfect", "answer_correct", "strict", "process_reward", "answer"):
         np.testing.assert_array_equal(got[f"{name}_NxS"], np.asarray(result[f"{name}_B"]).reshape(5, 2), name)
+
+
+def test_entropy_is_each_samples_mean_token_entropy_and_changes_no_sample(problems):
+    """with_entropy adds entropy_NxS = the mean, over a sample's response tokens (EOS included), of
+    the entropy of softmax(logits / T) at each of them, recomputed here in float64 numpy from an
+    independent full forward pass; the samples themselves are the same as without it."""
+    spec, probs = problems
+    model, sampler = _tiny(spec)
+    model = dataclasses.replace(model, init_std=0.5)
+    params = tfm.init_params(model, jax.random.key(7))
+    few, temperature = gen.take(probs, jnp.arange(3)), 0.8
+    kw = dict(temperature=temperature, max_rows=4, keep_tokens=True)
+    got = dag_eval.sample_and_verify(model, sampler, params, spec, few, jax.random.key(1), 2, with_entropy=True, **kw)
+    plain = dag_eval.sample_and_verify(model, sampler, params, spec, few, jax.random.key(1), 2, **kw)
+    np.testing.assert_array_equal(got["response_NxSxT"], plain["response_NxSxT"])
+    tokens = got["response_NxSxT"]
+    mask = np.cumsum(np.cumsum(tokens == EOS_ID, axis=2), axis=2) <= 1
+    rollout = smp.Rollout(jnp.asarray(tokens), jnp.zeros(tokens.shape), jnp.asarray(mask, jnp.float32),
+                          jnp.asarray(got["length_NxS"]), jnp.asarray(mask.all(axis=2)))
+    prompts, prompt_mask = gen.left_padded_prompts(few)
+    seq, kv_mask, positions, resp_mask = smp.full_sequences(prompts, prompt_mask, rollout)
+    logits = np.asarray(tfm.forward(model, params, seq, positions_BxT=positions, kv_mask_BxT=kv_mask).logits_BxTxV,
+                        np.float64)[:, :-1] / temperature
+    logp = logits - logits.max(-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+    entropy = -(np.exp(logp) * logp).sum(-1)
+    live = np.asarray(resp_mask) > 0
+    want = np.array([entropy[i][live[i]].mean() for i in range(live.shape[0])]).reshape(3, 2)
+    np.testing.assert_allclose(got["entropy_NxS"], want, rtol=2e-4)
+    assert np.ptp(want) > 1e-3  # samples differ in entropy: the check is per sample

@@ -36,6 +36,7 @@ import numpy as np
 
 from theoryrl.core.config import require, require_float, require_int
 from theoryrl.eval import lm_eval, passk
+from theoryrl.models import transformer as tfm
 from theoryrl.rl import sampling
 from theoryrl.tasks.dag import generate as gen
 from theoryrl.tasks.dag import verify as ver
@@ -129,14 +130,25 @@ def _score(spec: gen.DagSpec, problems: gen.DagProblems, response_NxT, mask_NxT)
     return {name: result[f"{name}_B"] for name in _SCORES}
 
 
-@partial(jax.jit, static_argnames=("model_spec", "sampler", "spec", "num_samples"))
-def _chunk(model_spec, sampler, spec, num_samples, params, problems, key, temperature, top_p) -> dict:
-    """lm_eval.sampled_scores with the verifier as score_fn, plus the response tokens."""
+@partial(jax.jit, static_argnames=("model_spec", "sampler", "spec", "num_samples", "with_entropy"))
+def _chunk(model_spec, sampler, spec, num_samples, params, problems, key, temperature, top_p,
+           with_entropy: bool = False) -> dict:
+    """lm_eval.sampled_scores with the verifier as score_fn, plus the response tokens and, with
+    with_entropy, each sample's mean token entropy at the sampling temperature (one more forward
+    pass over the sampled sequences)."""
     prompts_PxL, mask_PxL = gen.left_padded_prompts(problems)
     rollout = sampling.sample(model_spec, params, prompts_PxL, mask_PxL, key, num_samples, sampler,
                               temperature=temperature, top_p=top_p)
     scores = lm_eval.score_samples(partial(_score, spec), problems, rollout)
-    return {**scores, "length": rollout.length_PxG, "response": rollout.tokens_PxGxT}
+    out = {**scores, "length": rollout.length_PxG, "response": rollout.tokens_PxGxT}
+    if with_entropy:
+        tokens, kv_mask, positions, _ = sampling.full_sequences(prompts_PxL, mask_PxL, rollout)
+        _, entropy, _ = tfm.token_logprobs(model_spec, params, tokens, positions_BxT=positions, kv_mask_BxT=kv_mask,
+                                           temperature=temperature)
+        entropy_PxGxT = sampling.response_part(entropy, prompts_PxL.shape[1], prompts_PxL.shape[0])
+        mask = rollout.mask_PxGxT
+        out["entropy"] = jnp.sum(entropy_PxGxT * mask, axis=-1) / jnp.maximum(jnp.sum(mask, axis=-1), 1.0)
+    return out
 
 
 def _check_sampling(model_spec, sampler, spec: gen.DagSpec, problems: gen.DagProblems, num_samples,
@@ -162,12 +174,13 @@ def _check_sampling(model_spec, sampler, spec: gen.DagSpec, problems: gen.DagPro
 
 def sample_and_verify(model_spec, sampler: sampling.SamplerSpec, params, spec: gen.DagSpec,
                       problems: gen.DagProblems, key, num_samples: int, *, temperature=0.7, top_p=1.0,
-                      max_rows: int = 4096, keep_tokens: bool = False) -> dict:
+                      max_rows: int = 4096, keep_tokens: bool = False, with_entropy: bool = False) -> dict:
     """S = num_samples completions per problem (prompts laid out by `left_padded_prompts`), verified.
 
     Returns numpy arrays: perfect_NxS, answer_correct_NxS, strict_NxS (bool), process_reward_NxS
     (float32), answer_NxS (stated answer, -1 if none), length_NxS (response tokens, EOS included),
-    and op_N, context_N; with keep_tokens, also response_NxSxT (PAD after EOS, T = max_new_tokens). `model_spec` / `params` / `sampler` as lm_eval's functions take them; the
+    and op_N, context_N; with keep_tokens, also response_NxSxT (PAD after EOS, T = max_new_tokens);
+    with with_entropy, also entropy_NxS (mean token entropy of each sample at the temperature). `model_spec` / `params` / `sampler` as lm_eval's functions take them; the
     defaults are the spec's T = 0.7, top-p 1 (§5.4)."""
     num_problems = _check_sampling(model_spec, sampler, spec, problems, num_samples, temperature, top_p, max_rows)
     per_call = max(1, min(num_problems, max_rows // num_samples))
@@ -176,7 +189,7 @@ def sample_and_verify(model_spec, sampler: sampling.SamplerSpec, params, spec: g
     for c, first in enumerate(range(0, num_problems, per_call)):
         idx = np.minimum(np.arange(first, first + per_call), num_problems - 1)  # pad with the last prompt
         scores = _chunk(model_spec, sampler, spec, num_samples, params, gen.take(problems, idx),
-                        jax.random.fold_in(key, c), temperature, top_p)
+                        jax.random.fold_in(key, c), temperature, top_p, with_entropy)
         keep = min(per_call, num_problems - first)
         parts.append({name: np.asarray(v)[:keep] for name, v in scores.items() if keep_tokens or name != "response"})
     cat = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
@@ -186,6 +199,8 @@ def sample_and_verify(model_spec, sampler: sampling.SamplerSpec, params, spec: g
                context_N=np.asarray(problems.context_B, np.int64))
     if keep_tokens:
         out["response_NxSxT"] = cat["response"].astype(np.int32)
+    if with_entropy:
+        out["entropy_NxS"] = cat["entropy"].astype(np.float32)
     return out
 
 

@@ -574,7 +574,9 @@ def _rl_curve_fn(base: BaseSpec, rl: RLKnobs):
     return curves
 
 
-def rl_spec(rl: RLKnobs) -> lm_rl.RLSpec:
+def rl_spec(rl) -> lm_rl.RLSpec:
+    """GRPO with token-mean loss and k3 KL in the loss when kl_coef > 0, from any knobs with
+    prompts_per_step, group_size and kl_coef (`RLKnobs`, `explore_runs.ExploreKnobs`)."""
     kl = {} if rl.kl_coef == 0 else {"kl": "loss", "kl_kind": "k3", "kl_coef": rl.kl_coef}
     return lm_rl.RLSpec(prompts_per_step=rl.prompts_per_step, group_size=rl.group_size,
                         advantage=AdvantageSpec(estimator="grpo"), loss=LossSpec(agg="token-mean", **kl))

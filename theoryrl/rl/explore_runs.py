@@ -31,13 +31,10 @@ import numpy as np
 from theoryrl.core.config import is_int, require, require_finite_nonneg, require_float, require_int, run_id, to_dict
 from theoryrl.core.stages import Program, Run, RunPlan, Stage
 from theoryrl.core.verdicts import FAIL, PASS, Verdict
-from theoryrl.eval import diversity, lm_eval, passk
-from theoryrl.models import transformer as tfm
+from theoryrl.eval import dag_eval, diversity, lm_eval, passk
 from theoryrl.rl import dag_runs as dr
 from theoryrl.rl import lm_exploration as lx
-from theoryrl.rl import lm_rl, lm_runs, ntp, sampling
-from theoryrl.rl.advantages import AdvantageSpec
-from theoryrl.rl.losses import LossSpec
+from theoryrl.rl import lm_runs, ntp, sampling
 from theoryrl.tasks.dag import generate as gen
 from theoryrl.tasks.dag import tokens as tk
 from theoryrl.tasks.dag import verify as ver
@@ -57,8 +54,8 @@ class ExploreKnobs:
     each at `temperature`, pass@k up to k_max, diff@`diff_k`. train_samples > 0 also samples every
     training question that often from the final model (a single checkpoint's pass@k).
     The quick tier's 64 questions (the issue asks for a few hundred) and 12 epochs are what fits
-    about 20 minutes on 2 CPU cores: one GRPO step of 8 x 8 edge-band rollouts takes about 2 s
-    there and explore-historical runs five arms; the paper tiers use spec §7.2's 1,024 x 30."""
+    about 20 minutes on a 2-core CPU for explore-historical's five arms (timings on the results
+    pages); the paper tiers use spec §7.2's 1,024 x 30 (`PAPER_EXPLORE`)."""
 
     num_questions: int = 64
     epochs: int = 12
@@ -169,37 +166,8 @@ def question_band(base: dr.BaseSpec, run: Run) -> tuple[tuple[int, int] | None, 
 # ---------------------------------------------------------------- the program
 
 
-def rl_spec(knobs: ExploreKnobs) -> lm_rl.RLSpec:
-    kl = {} if knobs.kl_coef == 0 else {"kl": "loss", "kl_kind": "k3", "kl_coef": knobs.kl_coef}
-    return lm_rl.RLSpec(prompts_per_step=knobs.prompts_per_step, group_size=knobs.group_size,
-                        advantage=AdvantageSpec(estimator="grpo"), loss=LossSpec(agg="token-mean", **kl))
-
-
 def explore_spec(base: dr.BaseSpec) -> lx.ExploreSpec:
     return lx.ExploreSpec(num_outcomes=base.p + 1, answer_token=tk.ANSWER)
-
-
-@partial(jax.jit, static_argnames=("model_spec", "sampler", "spec", "num_samples"))
-def _test_chunk(model_spec, sampler, spec, num_samples, params, problems, key, temperature) -> dict:
-    """S samples per problem: verified, their stated answers, mean token entropy (at the sampling
-    temperature) and response tokens."""
-    prompts_PxL, mask_PxL = gen.left_padded_prompts(problems)
-    rollout = sampling.sample(model_spec, params, prompts_PxL, mask_PxL, key, num_samples, sampler,
-                              temperature=temperature)
-
-    def score(problems_, response_NxT, mask_NxT):
-        del mask_NxT
-        res = ver.verify(spec, problems_, response_NxT)
-        return {"perfect": res["perfect_B"], "answer_correct": res["answer_correct_B"], "answer": res["answer_B"]}
-
-    scores = lm_eval.score_samples(score, problems, rollout)
-    tokens, kv_mask, positions, _ = sampling.full_sequences(prompts_PxL, mask_PxL, rollout)
-    _, entropy, _ = tfm.token_logprobs(model_spec, params, tokens, positions_BxT=positions, kv_mask_BxT=kv_mask,
-                                       temperature=temperature)
-    entropy_PxGxT = sampling.response_part(entropy, prompts_PxL.shape[1], prompts_PxL.shape[0])
-    mask = rollout.mask_PxGxT
-    mean_entropy = jnp.sum(entropy_PxGxT * mask, axis=-1) / jnp.maximum(jnp.sum(mask, axis=-1), 1.0)
-    return {**scores, "entropy": mean_entropy, "response": rollout.tokens_PxGxT}
 
 
 def answer_only_pairs(response_SxT: np.ndarray, answer_S: np.ndarray) -> tuple[int, int]:
@@ -221,22 +189,15 @@ def answer_only_pairs(response_SxT: np.ndarray, answer_S: np.ndarray) -> tuple[i
 
 def test_table(base: dr.BaseSpec, params, problems: gen.DagProblems, shape: int, num_samples: int, temperature: float,
                key, max_rows: int = 2048) -> dict:
-    """One model on fixed problems: [N, S] perfect / answer_correct (bool), answer (int, -1 none),
-    entropy (float); [N] answer-only pairs and same-reasoning pairs (`answer_only_pairs`)."""
-    spec, model_spec = base.task(shape), dr.model(base)
-    num = problems.prompt_BxLp.shape[0]
-    per_call = max(1, min(num, max_rows // num_samples))
-    parts = []
-    for c, first in enumerate(range(0, num, per_call)):
-        idx = np.minimum(np.arange(first, first + per_call), num - 1)  # pad with the last problem
-        out = _test_chunk(model_spec, dr.sampler(spec), spec, num_samples, params, gen.take(problems, idx),
-                          jax.random.fold_in(key, c), jnp.float32(temperature))
-        parts.append({k: np.asarray(v)[:min(per_call, num - first)] for k, v in out.items()})
-    cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    pairs = np.array([answer_only_pairs(cat["response"][i], cat["answer"][i]) for i in range(num)], np.int64)
-    return {"perfect": cat["perfect"].astype(bool), "answer_correct": cat["answer_correct"].astype(bool),
-            "answer": cat["answer"].astype(np.int32), "entropy": cat["entropy"].astype(np.float32),
-            "answer_only_pairs": pairs[:, 0], "same_reasoning_pairs": pairs[:, 1]}
+    """One model on fixed problems (`dag_eval.sample_and_verify`, with entropies and tokens): [N, S]
+    perfect / answer_correct (bool), answer (int, -1 none), entropy (mean token entropy, float); [N]
+    answer-only pairs and same-reasoning pairs (`answer_only_pairs`)."""
+    spec = base.task(shape)
+    res = dag_eval.sample_and_verify(dr.model(base), dr.sampler(spec), params, spec, problems, key, num_samples,
+                                     temperature=temperature, max_rows=max_rows, keep_tokens=True, with_entropy=True)
+    pairs = np.array([answer_only_pairs(r, a) for r, a in zip(res["response_NxSxT"], res["answer_NxS"])], np.int64)
+    return {"perfect": res["perfect_NxS"], "answer_correct": res["answer_correct_NxS"], "answer": res["answer_NxS"],
+            "entropy": res["entropy_NxS"], "answer_only_pairs": pairs[:, 0], "same_reasoning_pairs": pairs[:, 1]}
 
 
 def _curve_fn(base: dr.BaseSpec, knobs: ExploreKnobs, shape: int):
@@ -280,7 +241,7 @@ def program(base: dr.BaseSpec, knobs: ExploreKnobs, band: tuple[int, int], learn
     optim = ntp.OptimSpec(lr=knobs.lr, warmup_steps=0, total_steps=max(knobs.steps, 1), schedule="constant",
                           weight_decay=0.0)
     steps_per_chunk = knobs.epochs_per_chunk * knobs.steps_per_epoch
-    return lx.explore_program(dr.model(base), dr.sampler(spec), rl_spec(knobs), optim,
+    return lx.explore_program(dr.model(base), dr.sampler(spec), dr.rl_spec(knobs), optim,
                               dr.question_task(spec, knobs.reward, 0.5), explore_spec(base),
                               num_chunks=knobs.epochs // knobs.epochs_per_chunk, steps_per_chunk=steps_per_chunk,
                               data_fn=lambda hp: band_problems(base, band, knobs.test_problems, TEST_KEY),
