@@ -37,6 +37,7 @@ MODULES = {
     "explore-historical": "theoryrl.experiments.explore_historical",
     "explore-batch": "theoryrl.experiments.explore_batch",
     "explore-ablations": "theoryrl.experiments.explore_ablations",
+    "rlvr-passk-crossing": "theoryrl.experiments.rlvr_passk_crossing",
 }
 
 

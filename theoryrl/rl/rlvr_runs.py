@@ -1,0 +1,593 @@
+"""Shared pieces of the RLVR-limits experiments (Yue et al., arXiv 2504.13837) on DAG-lite.
+
+What. Spec `rlvr_limits.md` §6 on the shared stored DAG base (`rl/dag_runs.py`):
+- Splits (§6.1): a fixed *train* set from the op band where the base's process-verified pass@1 is
+  near `target_pass1` (Omni-MATH on Qwen2.5-7B: 9.9%) and pass@k near `target_passk` (67.2%), an
+  *in-domain* test set from the same band, and an easier *out-of-domain* test set from the lower op
+  whose base pass@1 is nearest `ood_pass1` (MATH500: ~35%). Chosen on the first (calibration) half
+  of the base's stored table (`choose_splits`), or given explicitly (`train_band`, `ood_band`).
+- Arms: the base (sampling only) and RL from it with any of six algorithms (`ALGORITHMS`, spec
+  §6.2, `rl_spec`), optionally with `:G=<n>` rollouts per prompt or `:kl=<coef>` (k3 in the loss).
+  PPO's critic is the base's trunk with a new scalar head (zero-initialised, so values start at 0).
+- A run keeps its parameters at every step of `checkpoints` (`Snapshots`, part of the state, so a
+  killed run resumes with them) and at its end samples `eval_samples` completions of every problem
+  of every evaluation set at every `eval_temperatures` from every checkpoint (`eval_arrays`):
+  per problem, process-verified and outcome-only correct counts and the mean token entropy.
+Why counts: unbiased pass@k, ΔSE, solvable-set containment and the accuracy histograms (§2) are all
+functions of (n, c) per problem, so every checkpoint of every arm costs [N] integers per set.
+Metrics and the crossing k* are numpy on those arrays; arm-vs-base differences are paired per
+problem (the same fixed problems and evaluation keys) with the cluster bootstrap over seeds.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from theoryrl.core.config import is_int, require, require_finite_nonneg, require_float, require_int
+from theoryrl.core.stages import Program, Run, RunPlan
+from theoryrl.eval import dag_eval, lm_eval, passk
+from theoryrl.rl import dag_runs as dr
+from theoryrl.rl.explore_runs import gain_metrics, stage_static  # noqa: F401  (shared with the exploration experiments)
+from theoryrl.rl import lm_rl, lm_runs, ntp, sampling
+from theoryrl.rl.advantages import AdvantageSpec
+from theoryrl.rl.losses import LossSpec
+from theoryrl.tasks.dag import generate as gen
+from theoryrl.tasks.dag import verify as ver
+
+ALGORITHMS = ("grpo", "ppo", "reinforce_pp", "rloo", "remax", "dapo")
+SPLITS = ("train", "id", "ood")
+SPLIT_KEYS = {"train": dr.EVAL_SEED + 30, "id": dr.EVAL_SEED + 31, "ood": dr.EVAL_SEED + 32}
+EVAL_KEY = dr.EVAL_SEED + 33  # the sampling key of every evaluation: same samples for the same params
+CURVE_PROBLEMS = 16  # ID problems whose pass@1 is logged at every chunk end (learning curves only)
+
+
+@dataclasses.dataclass(frozen=True)
+class RLVRKnobs:
+    """Static knobs of an RLVR run (spec §6.2-6.3, scaled down at the quick tier).
+
+    RL: `steps` steps of `prompts_per_step` prompts x `group_size` rollouts drawn from the fixed train
+    set, parameters kept at every step of `checkpoints` (increasing, the last = steps). Evaluation:
+    `eval_samples` = n per problem at each of `eval_temperatures` with `eval_top_p`; pass@k up to
+    k_max <= n. `keep_samples` > 0 keeps that many samples' tokens per ID problem at the last
+    checkpoint and the first temperature (for perplexities). Split targets: see the module docstring;
+    `train_band` / `ood_band` (lo, hi) override the calibrated choice."""
+
+    steps: int = 96
+    checkpoints: tuple[int, ...] = (96,)
+    prompts_per_step: int = 8
+    group_size: int = 8
+    lr: float = 3e-4
+    kl_coef: float = 0.0  # spec §6.2: no KL (the ablation's arm ":kl=1e-3" adds k3 in the loss)
+    temperature: float = 1.0
+    reward: str = "strict"  # process-verified (§6.4): the answer counts only when the derivation verifies
+    dapo_oversample: int = 3  # DAPO draws this many x prompts and trains on the informative groups first
+    train_problems: int = 192
+    id_problems: int = 96
+    ood_problems: int = 64
+    eval_samples: int = 64
+    k_max: int = 32
+    eval_temperatures: tuple[float, ...] = (0.6,)
+    eval_top_p: float = 0.95
+    keep_samples: int = 0
+    target_pass1: float = 0.10
+    target_passk: float = 0.65
+    ood_pass1: float = 0.35
+    max_band_width: int = 2
+    train_band: tuple[int, int] | None = None
+    ood_band: tuple[int, int] | None = None
+
+    def validate(self) -> None:
+        require_int(self.steps, "steps", 0, 10_000_000)
+        require(isinstance(self.checkpoints, (tuple, list)) and len(self.checkpoints) >= 1
+                and all(is_int(c) and c >= 1 for c in self.checkpoints)
+                and all(a < b for a, b in zip(self.checkpoints, self.checkpoints[1:]))
+                and (self.steps == 0 or self.checkpoints[-1] == self.steps), "checkpoints", self.checkpoints,
+                f"strictly increasing positive step counts ending at steps = {self.steps}")
+        require_int(self.prompts_per_step, "prompts_per_step", 1, 65_536)
+        require_int(self.group_size, "group_size", 2, 1024)
+        require_finite_nonneg(self.lr, "lr")
+        require_finite_nonneg(self.kl_coef, "kl_coef")
+        require_float(self.temperature, "temperature", 0.0, lo_open=True)
+        require(self.reward in ver.REWARD_MODES, "reward", self.reward, " | ".join(ver.REWARD_MODES))
+        require_int(self.dapo_oversample, "dapo_oversample", 1, 64)
+        require_int(self.train_problems, "train_problems", self.prompts_per_step, 1_000_000,
+                    f"at least prompts_per_step = {self.prompts_per_step} (each step draws that many distinct ones)")
+        require_int(self.id_problems, "id_problems", 1, 1_000_000)
+        require_int(self.ood_problems, "ood_problems", 1, 1_000_000)
+        require_int(self.eval_samples, "eval_samples", 1, dag_eval.MAX_SAMPLES)
+        require(is_int(self.k_max) and 1 <= self.k_max <= self.eval_samples, "k_max", self.k_max,
+                f"1..eval_samples = {self.eval_samples} (unbiased pass@k needs n >= k)")
+        require(isinstance(self.eval_temperatures, (tuple, list)) and 1 <= len(self.eval_temperatures) <= 16
+                and all(isinstance(t, (int, float)) and 0 < t <= 100 for t in self.eval_temperatures),
+                "eval_temperatures", self.eval_temperatures, "1..16 temperatures in (0, 100]")
+        require_float(self.eval_top_p, "eval_top_p", 0.0, 1.0, lo_open=True)
+        require_int(self.keep_samples, "keep_samples", 0, self.eval_samples, f"0..eval_samples = {self.eval_samples}")
+        for knob in ("target_pass1", "target_passk", "ood_pass1"):
+            require_float(getattr(self, knob), knob, 0.0, 1.0)
+        require_int(self.max_band_width, "max_band_width", 1, gen.OP_LIMIT)
+        for knob in ("train_band", "ood_band"):
+            band = getattr(self, knob)
+            require(band is None or (isinstance(band, (tuple, list)) and len(band) == 2
+                                     and all(is_int(o) for o in band) and 2 <= band[0] <= band[1] <= gen.OP_LIMIT),
+                    knob, band, f"none (calibrated) or (lo, hi) with 2 <= lo <= hi <= {gen.OP_LIMIT} (a non-empty band)")
+
+    @property
+    def steps_per_chunk(self) -> int:
+        """Chunks end at every checkpoint: their gcd."""
+        return math.gcd(*self.checkpoints) if self.steps else 1
+
+
+# ---------------------------------------------------------------- arms
+
+
+def parse_arm(name: str) -> tuple[str, dict]:
+    """"algorithm[:G=n][:kl=c]" -> (algorithm, knob overrides); "base" = the base, sampled only."""
+    head, *opts = str(name).split(":")
+    over = {}
+    for opt in opts:
+        knob, _, value = opt.partition("=")
+        if knob == "G":
+            over["group_size"] = int(value)
+        elif knob == "kl":
+            over["kl_coef"] = float(value)
+        else:
+            raise ValueError(f"unknown option {opt!r} in arm {name!r} (allowed: G=<int>, kl=<float>)")
+    return head, over
+
+
+def check_arms(arms, knob: str = "arms") -> None:
+    """One-line ConfigError for an unknown algorithm or option, before any compute."""
+    require(isinstance(arms, (tuple, list)) and len(arms) >= 1 and len(set(arms)) == len(arms), knob, arms,
+            "distinct arm names")
+    for arm in arms:
+        try:
+            head, over = parse_arm(arm)
+        except ValueError as err:
+            require(False, knob, arm, str(err))
+        require(head == "base" or head in ALGORITHMS, knob, arm, "base | " + " | ".join(ALGORITHMS)
+                + " (with options :G=<int>, :kl=<float>)")
+        require(head != "base" or not over, knob, arm, "the base arm takes no options")
+        require(over.get("group_size", 2) in range(2, 1025), knob, arm, "G in 2..1024")
+        require(0.0 <= over.get("kl_coef", 0.0) < 1e6, knob, arm, "kl >= 0")
+
+
+def arm_knobs(arm: str, knobs: RLVRKnobs) -> tuple[str, RLVRKnobs]:
+    head, over = parse_arm(arm)
+    return head, dataclasses.replace(knobs, **over)
+
+
+def rl_spec(algorithm: str, knobs: RLVRKnobs) -> lm_rl.RLSpec:
+    """The six algorithms of Yue et al. Table 2 on the zoo (spec `rl_algorithms.md`), one update per
+    rollout batch, token-mean loss, no KL unless kl_coef > 0 (k3 in the loss). PPO: GAE(1, 1) with
+    the value head. DAPO: clip-higher 0.28 and dynamic sampling (`dapo_oversample` x prompts drawn;
+    the extra samples per step are reported); its overlong shaping is off (responses end far below
+    the sampler's length cap)."""
+    require(algorithm in ALGORITHMS, "algorithm", algorithm, " | ".join(ALGORITHMS))
+    estimator = {"ppo": "gae"}.get(algorithm, algorithm)
+    kl = {} if knobs.kl_coef == 0 else {"kl": "loss", "kl_kind": "k3", "kl_coef": knobs.kl_coef}
+    loss = LossSpec(agg="token-mean", clip_high=0.28 if algorithm == "dapo" else 0.2, **kl)
+    return lm_rl.RLSpec(prompts_per_step=knobs.prompts_per_step, group_size=knobs.group_size,
+                        advantage=AdvantageSpec(estimator=estimator), loss=loss,
+                        oversample=knobs.dapo_oversample if algorithm == "dapo" else 1)
+
+
+def extra_samples_per_step(algorithm: str, knobs: RLVRKnobs) -> int:
+    """Samples drawn per step beyond prompts_per_step x group_size: DAPO's oversampled groups, ReMax's
+    greedy rollout per prompt."""
+    if algorithm == "dapo":
+        return (knobs.dapo_oversample - 1) * knobs.prompts_per_step * knobs.group_size
+    return knobs.prompts_per_step if algorithm == "remax" else 0
+
+
+def model_spec(base: dr.BaseSpec, algorithm: str):
+    spec = dr.model(base)
+    return dataclasses.replace(spec, value_head=True) if algorithm == "ppo" else spec
+
+
+def start_params(base: dr.BaseSpec, algorithm: str, base_run: Run):
+    """The base's parameters (host arrays); PPO's also get the zero-initialised scalar value head."""
+    spec = model_spec(base, algorithm)
+    arrays = dict(base_run.arrays)
+    if spec.value_head:
+        arrays["final/params/value_w/value"] = np.zeros((spec.d_model,), np.float32)
+        arrays["final/params/value_b/value"] = np.zeros((), np.float32)
+    return jax.tree.map(np.asarray, lm_runs.params_from_arrays(spec, arrays))
+
+
+# ---------------------------------------------------------------- splits
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits:
+    """The op bands of the three sets (ood None when no op lies below the train band), with the
+    calibration numbers they were chosen on."""
+
+    train: tuple[int, int]
+    ood: tuple[int, int] | None
+    pass1: dict
+    passk: dict
+    rule: str
+
+    def band(self, split: str) -> tuple[int, int] | None:
+        return self.ood if split == "ood" else self.train
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def choose_splits(base: dr.BaseSpec, knobs: RLVRKnobs, table: dict) -> tuple[Splits | None, str | None]:
+    """Bands from a base's calibration table (first half of its problems, pass@k at the base's k_max):
+    train = the contiguous band of at most max_band_width ops, every op solved at least once, whose
+    worst op minimises |pass@1 - target_pass1| + |pass@k - target_passk| (the worst op, not the band
+    mean: a solved ID op next to an unsolved one would match the targets on average while neither is
+    near them); ood = the op below it whose pass@1 is nearest ood_pass1. Returns (splits, None) or
+    (None, why no train band exists)."""
+    curves = dr.pass_curves(table, base.k_max)
+    ops = [int(o) for o in table["ops"]]
+    pass1 = {op: float(curves[i, 0]) for i, op in enumerate(ops)}
+    passk_ = {op: float(curves[i, -1]) for i, op in enumerate(ops)}
+    rule = (f"train: <= {knobs.max_band_width} consecutive ops, each with pass@{base.k_max} > 0, minimising the "
+            f"worst op's |pass@1 - {knobs.target_pass1}| + |pass@{base.k_max} - {knobs.target_passk}|; ood: the op below "
+            f"the train band with pass@1 nearest {knobs.ood_pass1}")
+    train = None if knobs.train_band is None else tuple(knobs.train_band)
+    if train is None:
+        cands = [(lo, hi) for lo in ops for hi in ops if lo <= hi < lo + knobs.max_band_width
+                 and all(o in passk_ and passk_[o] > 0 for o in range(lo, hi + 1))]
+        if not cands:
+            return None, f"no op of the base has calibration pass@{base.k_max} > 0: the train band is empty"
+        miss = lambda o: abs(pass1[o] - knobs.target_pass1) + abs(passk_[o] - knobs.target_passk)  # noqa: E731
+        train = min(cands, key=lambda b: (max(miss(o) for o in range(b[0], b[1] + 1)), b[0] - b[1]))
+        rule = "calibrated " + rule
+    else:
+        rule = f"train band given ({train}); " + rule
+    ood = None if knobs.ood_band is None else tuple(knobs.ood_band)
+    if ood is None:
+        below = [o for o in ops if o < train[0]]
+        ood = (lambda o: (o, o))(min(below, key=lambda o: abs(pass1[o] - knobs.ood_pass1))) if below else None
+    return Splits(train, ood, pass1, passk_, rule), None
+
+
+def seed_splits(base: dr.BaseSpec, knobs: RLVRKnobs, base_run: Run) -> tuple[Splits | None, str | None]:
+    """A stored base's splits and why its seed is left out (None: usable)."""
+    if base_run.gate is None or not base_run.gate.passed:
+        return None, "base failed its gate"
+    return choose_splits(base, knobs, dr.split_table(dr.table_from_arrays(base_run.arrays, "eval"))[0])
+
+
+def split_sizes(knobs: RLVRKnobs) -> dict:
+    return {"train": knobs.train_problems, "id": knobs.id_problems, "ood": knobs.ood_problems}
+
+
+def eval_sets(knobs: RLVRKnobs, splits: Splits, op_sets=()) -> list[tuple[str, tuple[int, int], int, int]]:
+    """(name, band, problems, key) of every evaluation set: the three splits (ood when it exists),
+    then `op_sets` = (name, band, problems) extras such as one set per op."""
+    sizes = split_sizes(knobs)
+    out = [(s, splits.band(s), sizes[s], SPLIT_KEYS[s]) for s in SPLITS if splits.band(s) is not None]
+    out += [(name, tuple(band), num, dr.EVAL_SEED + 40 + i) for i, (name, band, num) in enumerate(op_sets)]
+    return out
+
+
+def set_problems(base: dr.BaseSpec, band: tuple[int, int], num: int, key: int) -> gen.DagProblems:
+    """`num` fixed problems uniform over the band's ops, at the shapes of its top op."""
+    return gen.sample(jax.random.key(key), base.task(band[1]), dr.band_params(base, [band], band[1]), num)
+
+
+# ---------------------------------------------------------------- the program
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class FixedSet:
+    """hp.task of an RLVR run: the fixed train problems (every step draws distinct ones of them)."""
+
+    problems: Any
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Snapshots:
+    """The training state and the parameters at every checkpoint, stacked [C, ...]."""
+
+    train: lm_rl.TrainState
+    params_C: Any
+
+
+def fixed_set_task(spec: gen.DagSpec, reward: str) -> lm_rl.RLTask:
+    """`dag_runs.rl_task`'s verifier on prompts drawn without replacement from hp.task.problems."""
+    scored = dr.rl_task(spec, reward, 0.5)
+
+    def sample_prompts(key, hp, n):
+        num = hp.task.problems.answer_B.shape[0]
+        problems = gen.take(hp.task.problems, jax.random.choice(key, num, (n,), replace=False))
+        prompts, mask = gen.left_padded_prompts(problems)
+        return prompts, mask, problems
+
+    return lm_rl.RLTask(sample_prompts=sample_prompts, score=scored.score)
+
+
+def _curve_fn(base: dr.BaseSpec, algorithm: str, shape: int):
+    """ID pass@1 (process-verified, 4 samples of CURVE_PROBLEMS problems) at every chunk end."""
+    spec_m, spec = model_spec(base, algorithm), base.task(shape)
+
+    def curves(params, hp, problems):
+        prompts, mask = gen.left_padded_prompts(problems)
+        rollout = sampling.sample(spec_m, params, prompts, mask, jax.random.key(EVAL_KEY + 1), 4, dr.sampler(spec),
+                                  temperature=hp.temperature)
+        score = lambda pr, r, m: {"perfect": ver.verify(spec, pr, r)["perfect_B"]}  # noqa: E731
+        return {"id_pass1": jnp.mean(lm_eval.score_samples(score, problems, rollout)["perfect"])}
+
+    return curves
+
+
+def eval_arrays(base: dr.BaseSpec, knobs: RLVRKnobs, sets, params_list, algorithm: str = "base") -> dict:
+    """One model's evaluation at each of its checkpoints (`params_list`, host or device pytrees):
+    "<set>/t<i>/perfect_CxN", "answer_correct_CxN" (correct counts of n = eval_samples), "entropy_CxN"
+    (mean token entropy of the samples) at eval temperature i, and with keep_samples the last
+    checkpoint's first-temperature tokens "id/response_NxKxT" with their "id/perfect_NxK". The
+    model spec is the algorithm's (PPO's has the value head, which sampling ignores)."""
+    out, spec_m = {}, model_spec(base, algorithm)
+    key = jax.random.key(EVAL_KEY)
+    for name, band, num, set_key in sets:
+        problems = set_problems(base, band, num, set_key)
+        spec = base.task(band[1])
+        for ti, temp in enumerate(knobs.eval_temperatures):
+            parts = {"perfect": [], "answer_correct": [], "entropy": []}
+            for c, params in enumerate(params_list):
+                keep = name == "id" and knobs.keep_samples > 0 and c == len(params_list) - 1 and ti == 0
+                res = dag_eval.sample_and_verify(spec_m, dr.sampler(spec), params, spec, problems,
+                                                 jax.random.fold_in(key, ti), knobs.eval_samples,
+                                                 temperature=temp, top_p=knobs.eval_top_p, max_rows=4096,
+                                                 keep_tokens=keep, with_entropy=True)
+                parts["perfect"].append(res["perfect_NxS"].sum(axis=1))
+                parts["answer_correct"].append(res["answer_correct_NxS"].sum(axis=1))
+                parts["entropy"].append(res["entropy_NxS"].mean(axis=1))
+                if keep:
+                    out["id/response_NxKxT"] = res["response_NxSxT"][:, :knobs.keep_samples]
+                    out["id/perfect_NxK"] = res["perfect_NxS"][:, :knobs.keep_samples]
+            for field, rows in parts.items():
+                out[f"{name}/t{ti}/{field}_CxN"] = np.stack(rows)
+    return out
+
+
+def _final(base: dr.BaseSpec, knobs: RLVRKnobs, sets, algorithm: str, state: Snapshots) -> dict:
+    """Per run (host loop over the run axis): `eval_arrays` of its checkpoints."""
+    num_runs = state.train.step.shape[0]
+    per_run = []
+    for r in range(num_runs):
+        ckpts = [jax.tree.map(lambda x: x[r, c], state.params_C) for c in range(len(knobs.checkpoints))]
+        per_run.append(eval_arrays(base, knobs, sets, ckpts, algorithm))
+    return {k: np.stack([a[k] for a in per_run]) for k in per_run[0]}
+
+
+def _base_arrays(base: dr.BaseSpec, knobs: RLVRKnobs, sets, params) -> dict:
+    """The base arm's run: `eval_arrays` of the base (one checkpoint), stored like a program's final."""
+    return {f"final/{k}": v for k, v in eval_arrays(base, knobs, sets, [params]).items()}
+
+
+def program(base: dr.BaseSpec, knobs: RLVRKnobs, algorithm: str, sets) -> Program:
+    """RL from hp.init_params on hp.task's fixed problems (train band shapes), parameters kept at every
+    checkpoint, ID pass@1 logged at every chunk end, and `eval_arrays` of every checkpoint at the end."""
+    train_band = sets[0][1]
+    spec = base.task(train_band[1])
+    optim = ntp.OptimSpec(lr=knobs.lr, warmup_steps=0, total_steps=max(knobs.steps, 1), schedule="constant",
+                          weight_decay=0.0)
+    spc = knobs.steps_per_chunk
+    id_band = next(band for name, band, _, _ in sets if name == "id")
+    inner = lm_runs.rl_program(model_spec(base, algorithm), dr.sampler(spec), rl_spec(algorithm, knobs), optim,
+                               fixed_set_task(spec, knobs.reward), num_chunks=knobs.steps // spc, steps_per_chunk=spc,
+                               data_fn=lambda hp: set_problems(base, id_band, CURVE_PROBLEMS, SPLIT_KEYS["id"]),
+                               eval_fn=_curve_fn(base, algorithm, id_band[1]))
+    checkpoints = jnp.asarray(knobs.checkpoints, jnp.int32)
+
+    def init_fn(hp):
+        train = inner.init_fn(hp)
+        return Snapshots(train, jax.tree.map(lambda x: jnp.stack([x] * len(knobs.checkpoints)), train.params))
+
+    def chunk_fn(state: Snapshots, hp, data):
+        train, metrics = inner.chunk_fn(state.train, hp, data)
+        hit_C = checkpoints == train.step
+        params_C = jax.tree.map(lambda s, p: jnp.where(hit_C.reshape((-1,) + (1,) * p.ndim), p[None], s),
+                                state.params_C, train.params)
+        return Snapshots(train, params_C), metrics
+
+    return dataclasses.replace(inner, init_fn=init_fn, chunk_fn=chunk_fn, final_fn=partial(_final, base, knobs, sets, algorithm))
+
+
+def plans(base: dr.BaseSpec, knobs: RLVRKnobs, arms, seeds, runs, static: str, op_sets=()) -> list[RunPlan]:
+    """Per usable seed (gated base with a train band): the "base" arm (a compute run: `eval_arrays`
+    of the base) and one RL run per other arm; arms with equal programs share a bucket."""
+    out = []
+    for seed in seeds:
+        base_run = runs.one(stage="pretrain", seed=int(seed))
+        splits, why = seed_splits(base, knobs, base_run)
+        if why is not None:
+            continue
+        sets = eval_sets(knobs, splits, op_sets)
+        for arm in arms:
+            algorithm, arm_k = arm_knobs(arm, knobs)
+            row = {"seed": int(seed), "arm": arm}
+            if algorithm == "base":
+                params = lm_runs.params_from_arrays(dr.model(base), base_run.arrays)
+                out.append(RunPlan(row=row, bucket=("rlvr-base", static, seed), label="rlvr-base", parent=base_run,
+                                   compute=partial(_base_arrays, base, knobs, sets, params)))
+                continue
+            train = jax.tree.map(np.asarray, set_problems(base, splits.train, knobs.train_problems, SPLIT_KEYS["train"]))
+            hp = lm_runs.RLHp(seed=np.int32(seed), lr_scale=np.float32(1.0), temperature=np.float32(arm_k.temperature),
+                              top_p=np.float32(1.0), init_params=start_params(base, algorithm, base_run),
+                              task=FixedSet(train))
+            out.append(RunPlan(row=row, bucket=("rlvr", algorithm, arm_k, tuple(sets), static), label=f"rlvr-{algorithm}",
+                               hp=hp, build=partial(program, base, arm_k, algorithm, sets), parent=base_run))
+    return out
+
+
+# ---------------------------------------------------------------- metrics on saved arrays
+
+
+def counts(run: Run, set_name: str, *, ti: int = 0, ckpt: int = -1, kind: str = "perfect") -> np.ndarray:
+    """[N] correct counts (of n = eval_samples) of one set, temperature index and checkpoint."""
+    return np.asarray(run.final(f"{set_name}/t{ti}/{kind}_CxN"))[ckpt].astype(np.int64)
+
+
+def pass_rows(c_N, n: int, k: int) -> np.ndarray:
+    """[N] unbiased pass@k per problem from correct counts of n samples."""
+    c_N = np.asarray(c_N, np.int64)
+    return passk.pass_at_k(np.full(c_N.shape, n), c_N, k)
+
+
+def curve_rows(c_N, n: int, k_max: int) -> np.ndarray:
+    """[N, k_max] pass@k per problem for k = 1..k_max."""
+    c_N = np.asarray(c_N, np.int64)
+    return passk.pass_at_k_per_problem(np.full(c_N.shape, n), c_N, np.arange(1, k_max + 1))
+
+
+def crossing_k(base_K, rl_K) -> float:
+    """k* = the smallest k (curves indexed k = 1..K) with base pass@k >= RL pass@k; 1 when RL is not
+    above the base even at k = 1; inf when RL stays above at every k."""
+    above = np.asarray(base_K) >= np.asarray(rl_K)
+    return float(np.argmax(above) + 1) if above.any() else float("inf")
+
+
+def bootstrap_weights(num_rows: int, clusters, num_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """[R, N] draw counts: the cluster bootstrap over seeds (`dag_runs.cluster_weights`), or the plain
+    bootstrap over rows with one cluster."""
+    if clusters is None or np.unique(np.asarray(clusters)).size <= 1:
+        idx = rng.integers(0, num_rows, size=(num_resamples, num_rows))
+        flat = (np.arange(num_resamples)[:, None] * num_rows + idx).ravel()
+        return np.bincount(flat, minlength=num_resamples * num_rows).reshape(num_resamples, num_rows).astype(float)
+    return dr.cluster_weights(clusters, num_resamples, rng)
+
+
+def crossing_ci(base_NxK, rl_NxK, clusters=None, *, num_resamples: int = 2000, alpha: float = 0.05,
+                seed: int = 0) -> dict:
+    """k* of the mean curves, with a percentile bootstrap interval over problems (paired: both curves
+    from the same resampled problems); "frac_crossing" = the share of resamples with a crossing in
+    1..K (the interval's upper end is inf when fewer than 1 - alpha/2 of them cross)."""
+    base_NxK, rl_NxK = np.asarray(base_NxK, np.float64), np.asarray(rl_NxK, np.float64)
+    if base_NxK.shape != rl_NxK.shape or base_NxK.ndim != 2 or base_NxK.shape[0] == 0:
+        raise ValueError(f"crossing_ci needs two equal non-empty [N, K] arrays, got {base_NxK.shape}, {rl_NxK.shape}")
+    w = bootstrap_weights(base_NxK.shape[0], clusters, num_resamples, np.random.default_rng(seed))
+    w = w / w.sum(axis=1, keepdims=True)
+    diff_RxK = w @ (base_NxK - rl_NxK)
+    above = diff_RxK >= 0
+    ks = np.where(above.any(axis=1), np.argmax(above, axis=1) + 1.0, np.inf)
+    lo, hi = np.quantile(ks, [alpha / 2, 1 - alpha / 2], method="inverted_cdf")
+    return {"k_star": crossing_k(base_NxK.mean(axis=0), rl_NxK.mean(axis=0)), "lo": float(lo), "hi": float(hi),
+            "frac_crossing": float(np.isfinite(ks).mean())}
+
+
+def mean_ci(rows, clusters=None, *, num_resamples: int = 2000, alpha: float = 0.05, seed: int = 0) -> tuple:
+    """(mean, lo, hi) of per-problem values with the (cluster) percentile bootstrap; NaNs with no rows."""
+    rows = np.asarray(rows, np.float64)
+    if rows.size == 0:
+        return (float("nan"),) * 3
+    w = bootstrap_weights(rows.size, clusters, num_resamples, np.random.default_rng(seed))
+    boots = (w @ rows) / w.sum(axis=1)
+    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
+    return float(rows.mean()), float(lo), float(hi)
+
+
+@dataclasses.dataclass(frozen=True)
+class Collected:
+    """An experiment's finished runs: `runs[(seed, arm)]`, the judged seeds (gated base with a train
+    band, every arm run), the ones left out with why, and each judged seed's splits."""
+
+    runs: dict
+    seeds: list
+    skipped: dict
+    splits: dict
+
+    def pooled(self, arm: str, set_name: str, **where) -> tuple[np.ndarray, np.ndarray]:
+        """(counts [rows], seed of each row) of one arm on one set, pooled over the judged seeds."""
+        parts = [(s, counts(self.runs[(s, arm)], set_name, **where)) for s in self.seeds]
+        return (np.concatenate([c for _, c in parts]) if parts else np.zeros(0, np.int64),
+                dr.seed_clusters(parts))
+
+
+def collect(base: dr.BaseSpec, knobs: RLVRKnobs, arms, seeds, runs) -> Collected:
+    found, judged, skipped, splits = {}, [], {}, {}
+    for seed in seeds:
+        sp, why = seed_splits(base, knobs, runs.one(stage="pretrain", seed=int(seed)))
+        for run in runs.where(stage="rlvr", seed=int(seed)):
+            found[(int(seed), run.row["arm"])] = run
+        if why is None and any((int(seed), a) not in found for a in arms):
+            why = "not every arm was run"
+        if why is None:
+            judged.append(int(seed))
+            splits[int(seed)] = sp
+        else:
+            skipped[int(seed)] = why
+    return Collected(found, judged, skipped, splits)
+
+
+def has_set(col: Collected, set_name: str) -> bool:
+    """Every judged seed has this evaluation set (ood exists only below a train band above op 2)."""
+    return bool(col.seeds) and all(f"final/{set_name}/t0/perfect_CxN" in col.runs[(s, "base")].arrays
+                                   for s in col.seeds)
+
+
+def why_not_judged(col: Collected, knobs: RLVRKnobs) -> str | None:
+    if not col.seeds:
+        return "no seed has a gated base with a train band and every arm run: " + "; ".join(
+            f"seed {s}: {why}" for s, why in col.skipped.items())
+    if knobs.steps == 0:
+        return "steps = 0: no RL step was taken"
+    return None
+
+
+def gain(col: Collected, arm_a: str, arm_b: str, set_name: str, k_a: int, k_b: int | None = None, *,
+         where_a: dict | None = None, where_b: dict | None = None, n: int) -> dr.Gain:
+    """Mean pass@k_a of arm a minus pass@k_b of arm b per problem of one set, paired over the same
+    problems pooled over judged seeds, cluster bootstrap over seeds."""
+    ca, cl = col.pooled(arm_a, set_name, **(where_a or {}))
+    cb, _ = col.pooled(arm_b, set_name, **(where_b or {}))
+    return dr.paired_gain_rows(pass_rows(ca, n, k_a), pass_rows(cb, n, k_b or k_a), clusters=cl)
+
+
+def arm_rows(col: Collected, knobs: RLVRKnobs, arm: str, set_name: str, ckpts=(-1,)) -> list[dict]:
+    """Summary rows of one arm on one set (pooled over judged seeds): process-verified pass@1 and
+    pass@k_max with 95% intervals, the outcome-only numbers next to them, the solved share and the
+    mean token entropy, at every evaluation temperature and the given checkpoints."""
+    out, n = [], knobs.eval_samples
+    for ti, temp in enumerate(knobs.eval_temperatures):
+        for c in ckpts:
+            row = {"arm": arm, "set": set_name, "temperature": temp, "checkpoint": c}
+            if arm != "base":
+                row["step"] = knobs.checkpoints[c] if arm_knobs(arm, knobs)[1].steps else 0
+            cp, cl = col.pooled(arm, set_name, ti=ti, ckpt=0 if arm == "base" else c)
+            co, _ = col.pooled(arm, set_name, ti=ti, ckpt=0 if arm == "base" else c, kind="answer_correct")
+            for name, k in (("pass1", 1), (f"pass{knobs.k_max}", knobs.k_max)):
+                row[name], row[f"{name}_lo"], row[f"{name}_hi"] = mean_ci(pass_rows(cp, n, k), cl)
+                row[f"outcome_{name}"] = float(pass_rows(co, n, k).mean()) if co.size else float("nan")
+            row["solved_frac"] = float((cp > 0).mean()) if cp.size else float("nan")
+            ent = np.concatenate([np.asarray(col.runs[(s, arm)].final(f"{set_name}/t{ti}/entropy_CxN"))[
+                0 if arm == "base" else c] for s in col.seeds])
+            row["entropy"] = float(ent.mean()) if ent.size else float("nan")
+            out.append(row)
+    return out
+
+
+def split_record(col: Collected) -> dict:
+    """seed -> the chosen bands and the calibration numbers, for the summary."""
+    return {s: col.splits[s].to_dict() for s in col.seeds}
+
+
+def curves(col: Collected, knobs: RLVRKnobs, arm: str, set_name: str, *, ti: int = 0, ckpt: int = -1) -> np.ndarray:
+    """[k_max] pooled mean pass@k curve of one arm on one set."""
+    c, _ = col.pooled(arm, set_name, ti=ti, ckpt=0 if arm == "base" else ckpt)
+    return curve_rows(c, knobs.eval_samples, knobs.k_max).mean(axis=0)
+
+
+def diff_curve_ci(a_NxK, b_NxK, clusters=None, *, num_resamples: int = 2000, alpha: float = 0.05,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, lo, hi) per k of a - b pass@k curves over the same problems, paired bootstrap."""
+    d = np.asarray(a_NxK, np.float64) - np.asarray(b_NxK, np.float64)
+    w = bootstrap_weights(d.shape[0], clusters, num_resamples, np.random.default_rng(seed))
+    boots = (w @ d) / w.sum(axis=1, keepdims=True)
+    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2], axis=0)
+    return d.mean(axis=0), lo, hi
