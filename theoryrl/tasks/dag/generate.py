@@ -16,7 +16,10 @@ search; they never feed a needed node and never sit at a place whose total is ne
 
 Solution (the gold one; `verify.py` parses any): one step per necessary node, in the order "the
 earliest statement of the prompt whose parents are all done, except that a total goes first as soon
-as its items are done" (a total lists its items in prompt order), then `answer <v> <eos>`. A step
+as its items are done" (a total lists its items in prompt order), then `answer <v> <eos>`.
+`DagSpec.solution_order="latest"` takes the latest such statement instead (totals unchanged): equally
+valid traces of the same problems that a base trained on the earliest order would not write, for the
+distillation / perplexity experiments after Yue et al. ("RL does not go beyond the base"). A step
 copies its statement with every name immediately followed by its value, then restates the name with
 its value:
     `wolf forest = bear forest 12 + 5 = wolf forest 17 ;`   `animals forest = bear forest 12 + wolf
@@ -41,6 +44,7 @@ from theoryrl.tasks.dag import tokens as tk
 from theoryrl.tasks.vocab import BOS_ID, EOS_ID, PAD_ID
 
 OP_LIMIT = 20  # largest op the generator supports (spec's op range 2..20)
+SOLUTION_ORDERS = ("earliest", "latest")  # which ready statement the gold solution writes next
 MAX_AGGREGATES = 2
 MAX_PARENTS = 4  # an aggregation sums at most 4 items
 # names always free for plain items: the places of at most 2 needed totals are off limits
@@ -72,11 +76,14 @@ class DagSpec:
     p: the modulus, prime >= 5 (x2, x3, x4 are then distinct invertible maps, so every single wrong
     operand changes a step's value). op_max: the largest op this spec generates (sets the array
     shapes). max_distractors: distractor statements per problem are drawn in 0..max_distractors.
+    solution_order: the gold solution's next step among the ready statements, the earliest (default)
+    or the latest in the prompt (`_solution_order`); prompts, answers and gold graphs do not depend on it.
     """
 
     p: int = 97
     op_max: int = 16
     max_distractors: int = 4
+    solution_order: str = "earliest"
 
     def __post_init__(self):
         self.validate()
@@ -88,6 +95,8 @@ class DagSpec:
         room = REGULAR_NAMES - self.op_max
         require(is_int(self.max_distractors) and 0 <= self.max_distractors <= room, "max_distractors",
                 self.max_distractors, f"an integer in 0..{room} (op_max + distractors <= {REGULAR_NAMES} names)")
+        require(isinstance(self.solution_order, str) and self.solution_order in SOLUTION_ORDERS, "solution_order",
+                self.solution_order, " | ".join(SOLUTION_ORDERS))
 
     @property
     def num_nodes(self) -> int:
@@ -298,15 +307,18 @@ def _names(spec: DagSpec, Nn, A, kind, agg_of, agg_idx, agg_first, n_dis, places
     return name, (necessary & ~is_agg) | distractor, necessary
 
 
-def _solution_order(spec: DagSpec, Nn, kind, par, necessary, pos):
-    """Greedy: the earliest-in-prompt ready statement; a total as soon as it is ready (at most one
-    total becomes ready per step, since totals have disjoint items)."""
+def _solution_order(spec: DagSpec, Nn, kind, par, necessary, pos, order_rule: str):
+    """Greedy: the earliest-in-prompt ready statement ("earliest"), or the latest-in-prompt one
+    ("latest": valid traces an earliest-order base would not write, for Yue et al.'s distillation /
+    perplexity experiments); either way a total as soon as it is ready (at most one total becomes ready
+    per step, since totals have disjoint items)."""
     NT = spec.num_nodes
+    rank = pos if order_rule == "earliest" else NT - 1 - pos  # pos is 0..NT-1: rank stays >= 0 > a total's -1
 
     def body(s, st):
         done, order = st
         ready = necessary & ~done & jnp.all(jnp.where(par >= 0, done[jnp.maximum(par, 0)], True), axis=1)
-        key = jnp.where(ready, jnp.where(kind == AGG, -1, pos), 4 * NT)
+        key = jnp.where(ready, jnp.where(kind == AGG, -1, rank), 4 * NT)
         pick = jnp.argmin(key)
         valid = s < Nn
         return done | ((jnp.arange(NT) == pick) & valid), order.at[s].set(jnp.where(valid, pick, -1))
@@ -340,7 +352,7 @@ def _one(spec: DagSpec, op, ctx, n_dis, u_node, u_dis, places_6, items_2x6, name
     prompt, lp = _compact(jnp.concatenate([head, s_tok[order], tail]),
                           jnp.concatenate([jnp.array([1]), s_len[order], jnp.array([4])]), spec.prompt_len)
     # solution: one step per necessary node in the greedy order, then `answer v <eos>`
-    sol_order = _solution_order(spec, C, kind, par, necessary, pos)
+    sol_order = _solution_order(spec, C, kind, par, necessary, pos, spec.solution_order)
     g = jnp.maximum(sol_order, 0)
     t_tok, t_len = row(ctx, name[g], kind[g], pnames[g], pvals[g], cval[g], vals[g], True)
     t_len = jnp.where(sol_order >= 0, t_len, 0)
