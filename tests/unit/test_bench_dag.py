@@ -111,6 +111,76 @@ def test_default_sizes_are_the_eval_table_chunk_and_bad_arguments_are_one_line_e
     assert (args.eval_problems, args.eval_samples) == (16, 64) == (base.eval_problems, base.eval_samples)
     assert (args.gen_batch, args.verify_batch, args.reps, args.edge_op, args.table_ops) == (4096, 4096, 2, 7, [3, 8])
     assert dag.parse_args(["--quick"])[0].reps == 1
-    for bad in (["--reps", "0"], ["--edge-op", "11"], ["--table-ops", "1"], ["--eval-samples", "4096"]):
+    for bad in (["--reps", "0"], ["--edge-op", "11"], ["--table-ops", "1"], ["--eval-samples", "4096"],
+                ["--passk-op", "1"], ["--passk-op", "11"], ["--passk-samples", "4097"], ["--passk-problems", "0"]):
         with pytest.raises(ConfigError):
             dag.parse_args(bad)
+    with pytest.raises(SystemExit):  # argparse: not a phase
+        dag.parse_args(["--only", "nosuch"])
+
+
+def test_eval_passk_defaults_are_the_rlvr_evaluation_call():
+    """rlvr_runs.eval_arrays: n = eval_samples = 64 at T = 0.6, top-p 0.95, max_rows 4096; the row's 64
+    problems x 64 samples fill exactly one call. --quick: 4 x 8."""
+    args, _ = dag.parse_args([])
+    assert (args.passk_op, args.passk_problems, args.passk_samples, args.only) == (6, 64, 64, None)
+    assert args.passk_problems * args.passk_samples == dag.PASSK_MAX_ROWS == 4096
+    assert (dag.PASSK_SAMPLES, dag.PASSK_TEMPERATURE, dag.PASSK_TOP_P) == (64, 0.6, 0.95)
+    quick = dag.parse_args(["--quick"])[0]
+    assert (quick.passk_problems, quick.passk_samples) == (4, 8)
+    assert dag.parse_args(["--only", "eval-passk", "ntp"])[0].only == ["eval-passk", "ntp"]
+
+
+def test_eval_passk_constants_and_problems_are_the_rlvr_knobs_and_sets():
+    """The bench does not import rlvr_runs; its constants and problem draw must stay those of rlvr_runs."""
+    rlvr = pytest.importorskip("theoryrl.rl.rlvr_runs")
+    knobs = rlvr.RLVRKnobs()
+    assert (knobs.eval_samples, knobs.eval_temperatures[0], knobs.eval_top_p) == (
+        dag.PASSK_SAMPLES, dag.PASSK_TEMPERATURE, dag.PASSK_TOP_P)
+    import jax
+    import numpy as np
+
+    from theoryrl.tasks.dag import generate as gen
+
+    ours = gen.sample(jax.random.key(dr.EVAL_SEED), TINY.task(3), dr.band_params(TINY, [(3, 3)], 3), 5)
+    theirs = rlvr.set_problems(TINY, (3, 3), 5, dr.EVAL_SEED)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_eval_passk_row_counts_chunks_tokens_and_flops():
+    """3 problems of op 3 at its shapes (prompt 32, 33 new tokens) x S = 2 with max_rows 4: 2 problems
+    per call, so 2 calls (the second padded with a copy of the last problem, computed in full) of 4 rows.
+    Slot tokens 3 * 2 * 33 = 198. FLOPs per call: prefill 2 x 32 tokens over 32 keys, 4 rows x 33
+    decode steps over 65 slots, and the entropy forward of 4 rows x 65 tokens over 65 keys:
+    64 * 9056 + 132 * 11168 + 260 * 11168 = 579584 + 1474176 + 2903680 = 4957440; two calls 9914880."""
+    import jax
+
+    from theoryrl.models import transformer as tfm
+
+    params = tfm.init_params(dr.model(TINY), jax.random.key(0))
+    row = dag.finish(dag.bench_eval_passk(TINY, params, 3, 3, 2, reps=2, max_rows=4), PEAK_GFLOPS)
+    assert (row["phase"], row["op"], row["prompt_len"], row["new_tokens"]) == ("eval-passk", 3, 32, 33)
+    assert (row["batch"], row["prompts"], row["chunks"], row["problems"]) == (4, 2, 2, 3)
+    assert (row["temperature"], row["top_p"], row["max_rows"], row["with_entropy"]) == (0.6, 0.95, 4, True)
+    assert row["items_per_call"] == 198 and row["unit"] == "tokens"
+    assert 6 <= row["generated_tokens"] <= 198  # every sample has at least one valid token
+    assert row["generated_per_s"] == pytest.approx(row["generated_tokens"] / row["s_per_call"], rel=1e-12)
+    assert row["flops_per_call"] == 2 * (64 * FORWARD(32) + 132 * FORWARD(65) + 260 * FORWARD(65)) == 9914880
+    assert len(row["times"]) == 2 and row["first_call_s"] >= row["s_per_call"]
+    _check_derived(row)
+    assert "generated" in dag._fmt(row)
+
+
+def test_only_runs_and_emits_just_the_named_phases():
+    """--quick --only at the tiny base: the rows come back in run order, each emitted once; a share
+    row's parts (gen-pretrain, ntp) are measured for it but not kept."""
+    args, _ = dag.parse_args(["--quick", "--only", "eval-passk", "share-ntp", "sample-id"])
+    args.passk_op = 3  # the tiny base's op_max
+    emitted = []
+    rows = dag.run(TINY, args, PEAK_GFLOPS, emit=emitted.append)
+    assert [r["phase"] for r in rows] == ["sample-id", "share-ntp", "eval-passk"] and emitted == rows
+    passk = rows[-1]
+    assert (passk["problems"], passk["group"], passk["chunks"]) == (4, 8, 1)
+    assert passk["items_per_call"] == 4 * 8 * 33 and passk["mfu"] > 0
+    assert all(r["peak_gflops"] == PEAK_GFLOPS and "backend" in r for r in rows)

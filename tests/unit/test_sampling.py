@@ -218,3 +218,33 @@ def test_grow_cache_keeps_the_filled_slots_and_adds_empty_ones():
         np.testing.assert_array_equal(new[:, :, :5], old)
     with pytest.raises(ValueError, match="cannot grow"):
         tfm.grow_cache(cache, 4)
+
+
+@pytest.mark.parametrize("block", [0, 3])
+@pytest.mark.parametrize("temperature,top_p", [(0.7, 1.0), (1.3, 0.8)])
+def test_shared_prefix_sampling_equals_plain_sampling_of_repeated_prompts(temperature, top_p, block):
+    """`sample` prefills each prompt once and tiles its cache G times; "plain" sampling repeats each
+    prompt G times (row p*G + g = prompt p, the same layout) and prefills all P*G rows, one sample
+    each. The two must agree draw for draw: step j's key is fold_in(key, j) in both (it depends on
+    the step, not on the prompt batch), `categorical` draws one Gumbel vector per row of the same
+    [P*G, V] logits layout, and a tiled row's cache and logits are those of its prompt's own
+    prefill. So the same tokens, masks and lengths (exactly) and log-probs (to float rounding of the
+    differently batched prefill): independent evidence that tiling the cache changes neither the
+    distribution nor the draws. Left-padded prompts of real lengths 5, 3, 1; with and without
+    cache blocks (3 does not divide T = 8)."""
+    sampler = dataclasses.replace(SAMPLER, cache_block=block)
+    key = jax.random.key(9)
+    shared = _sample(PARAMS, PROMPTS, PROMPT_MASK, key, temperature, top_p, num_samples=G, sampler=sampler)
+    plain = _sample(PARAMS, jnp.repeat(PROMPTS, G, axis=0), jnp.repeat(PROMPT_MASK, G, axis=0), key,
+                    temperature, top_p, num_samples=1, sampler=sampler)
+    p, t = PROMPTS.shape[0], SAMPLER.max_new_tokens
+    plain = jax.tree.map(lambda x: x.reshape(p, G, *x.shape[2:]), plain)  # [P*G, 1, ...] -> [P, G, ...]
+    assert plain.tokens_PxGxT.shape == shared.tokens_PxGxT.shape == (p, G, t)
+    np.testing.assert_array_equal(shared.tokens_PxGxT, plain.tokens_PxGxT)
+    np.testing.assert_array_equal(shared.mask_PxGxT, plain.mask_PxGxT)
+    np.testing.assert_array_equal(shared.length_PxG, plain.length_PxG)
+    np.testing.assert_array_equal(shared.finished_PxG, plain.finished_PxG)
+    np.testing.assert_allclose(shared.logp_PxGxT, plain.logp_PxGxT, atol=1e-5, rtol=0)
+    # the comparison is not vacuous: many sampled tokens, and the G samples of a prompt differ
+    assert float(jnp.sum(shared.mask_PxGxT)) > 40
+    assert all(len({tuple(r) for r in np.asarray(shared.tokens_PxGxT[i])}) > 1 for i in range(p))

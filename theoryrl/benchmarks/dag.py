@@ -1,6 +1,6 @@
 """Throughput of the DAG-lite substrate: generator, verifier, sampler, NTP and RL steps, pass@k table.
 
-    python -m theoryrl bench dag [--json] [--quick] [--reps N] [--gen-batch N] [--verify-batch N]
+    python -m theoryrl bench dag [--json] [--quick] [--reps N] [--gen-batch N] [--verify-batch N] [--only PHASE ...]
     python -m theoryrl.benchmarks.dag ...
 
 Issue 22 §7: data generation and verification must never cost more than 5% of a pre-training or RL
@@ -27,6 +27,11 @@ depend on training. "ID shapes" = the generator at op_max = id_hi (prompt 68 + s
   rl-sample, rl-score (verifier + advantages), rl-update (forward + backward + AdamW).
 - eval-table: one `dag_runs.eval_table` call end to end (problems, chunks, host copies) on ops
   --table-ops (3 8) with --table-problems x --table-samples (4 x 32).
+- eval-passk: the RLVR experiments' pass@k evaluation, one `dag_eval.sample_and_verify` call end to
+  end as `rlvr_runs.eval_arrays` makes it (max_rows 4096, T 0.6, top-p 0.95, with entropies) on
+  --passk-problems x --passk-samples (64 x 64 = 4096 rows, one jitted call) of op --passk-op (6) at
+  its own shapes; tokens = rows x max_new_tokens as the sample rows count them, and apart
+  `generated_tokens` (sum of the valid response lengths) and its rate.
 - share rows: gen-pretrain / ntp, and (rl-prompts + rl-score) / rl-step, against the 5% target; the
   sample rows' MFU against the 35% target (stated for the quick-tier base: "not judged" on another).
 FLOPs and MFU as `bench lm` counts them (`lm.sample_flops`, `lm.train_flops_per_token`,
@@ -34,6 +39,7 @@ FLOPs and MFU as `bench lm` counts them (`lm.sample_flops`, `lm.train_flops_per_
 verification count 0 FLOPs. Each number is the median of --reps timed calls after an ahead-of-time
 compile (compile seconds reported apart; for eval-table, the first call's excess over the median).
 On a shared machine wall time tracks the load; rows also give process CPU seconds per call.
+--only PHASE ... measures just those rows (plus the peak, and what a share row needs).
 """
 from __future__ import annotations
 
@@ -49,6 +55,7 @@ import numpy as np
 
 from theoryrl.benchmarks import hardware, lm
 from theoryrl.core.config import require, require_int
+from theoryrl.eval import dag_eval
 from theoryrl.models import transformer as tfm
 from theoryrl.rl import advantages as adv_lib
 from theoryrl.rl import dag_runs as dr
@@ -59,6 +66,9 @@ from theoryrl.tasks.dag import verify as ver
 
 SHARE_TARGET_MAX = 0.05  # issue 22 §7: generation + verification <= 5% of a step
 SAMPLER_MFU_TARGET = 0.35  # issue 22 §7: sampler >= 35% of the matmul peak on the quick-tier base
+# the RLVR experiments' pass@k evaluation (rlvr_runs.RLVRKnobs' eval_samples, eval_temperatures[0] and
+# eval_top_p; eval_arrays' rows per jitted call, problems x samples; no entropy pass unless with_entropy)
+PASSK_SAMPLES, PASSK_TEMPERATURE, PASSK_TOP_P, PASSK_MAX_ROWS = 64, 0.6, 0.95, 4096
 
 
 def _compile(fn, *args):
@@ -235,6 +245,41 @@ def bench_eval_table(base: dr.BaseSpec, params, ops, num_problems: int, num_samp
             "compile_s": max(first_s - seconds, 0.0), "first_call_s": first_s}
 
 
+def bench_eval_passk(base: dr.BaseSpec, params, op: int, num_problems: int, num_samples: int, reps: int,
+                     max_rows: int = PASSK_MAX_ROWS, with_entropy: bool = False) -> dict:
+    """`dag_eval.sample_and_verify` as `rlvr_runs.eval_arrays` calls it, end to end (chunks, verifier,
+    host copies; the entropy pass only with with_entropy, as rlvr-ablations runs it); its first call (compiles) is timed apart. Problems: the band (op, op)
+    drawn as `rlvr_runs.set_problems` draws an RLVR set, at op's own shapes; T = PASSK_TEMPERATURE,
+    top-p PASSK_TOP_P. Tokens: every slot (problems x samples x max_new_tokens, as the sample rows
+    count); `generated_tokens`: the valid response tokens (sum of length_NxS, EOS included). FLOPs:
+    prefill + decode of every chunk (a last partial chunk is computed in full) and, with_entropy, the
+    entropy forward over the chunk's prompt + response rows; the verifier counts 0."""
+    spec_m, spec = dr.model(base), base.task(op)
+    samp = dr.sampler(spec)
+    problems = gen.sample(jax.random.key(dr.EVAL_SEED), spec, dr.band_params(base, [(op, op)], op), num_problems)
+    key = jax.random.key(17)  # the same samples on every call, as eval_table's fixed key
+    call = lambda: dag_eval.sample_and_verify(spec_m, samp, params, spec, problems, key, num_samples,
+                                              temperature=PASSK_TEMPERATURE, top_p=PASSK_TOP_P,
+                                              max_rows=max_rows, with_entropy=with_entropy)
+    start = time.perf_counter()
+    generated = int(np.sum(call()["length_NxS"]))
+    first_s = time.perf_counter() - start
+    seconds, times, cpu_s = lm._median_seconds(call, reps)
+    per_call = max(1, min(num_problems, max_rows // num_samples))  # dag_eval.sample_and_verify's chunking
+    chunks = -(-num_problems // per_call)
+    prompt_len, new = spec.prompt_len, samp.max_new_tokens
+    seq, rows = prompt_len + new, per_call * num_samples
+    flops = chunks * (lm.sample_flops(spec_m, per_call, num_samples, prompt_len, new)
+                      + with_entropy * rows * seq * lm.forward_flops_per_token(spec_m, seq))
+    return {"phase": "eval-passk", "op": op, "shape_op": op, "batch": rows, "prompts": per_call,
+            "group": num_samples, "problems": num_problems, "chunks": chunks, "prompt_len": prompt_len,
+            "new_tokens": new, "temperature": PASSK_TEMPERATURE, "top_p": PASSK_TOP_P, "max_rows": max_rows,
+            "with_entropy": with_entropy, "unit": "tokens", "items_per_call": num_problems * num_samples * new,
+            "generated_tokens": generated, "generated_per_s": generated / seconds, "flops_per_call": flops,
+            "s_per_call": seconds, "times": times, "cpu_s_per_call": cpu_s,
+            "compile_s": max(first_s - seconds, 0.0), "first_call_s": first_s}
+
+
 def verdict_text(meets) -> str:
     return "not judged" if meets is None else "holds" if meets else "MISSED"
 
@@ -255,9 +300,19 @@ def share_row(phase: str, parts: list[dict], whole: dict) -> dict:
             "target_max": SHARE_TARGET_MAX, "meets_target": bool(share <= SHARE_TARGET_MAX)}
 
 
+RL_PHASES = ("rl-step", "rl-prompts", "rl-sample", "rl-score", "rl-update")
+PHASES = ("gen-pretrain", "gen-large", "verify-gold", "verify-random", "sample-id", "sample-opmax", "ntp",
+          "share-ntp", *RL_PHASES, "share-rl", "eval-table", "eval-passk")  # every row's phase, in run order
+
+
 def run(base: dr.BaseSpec, args, peak_gflops: float, emit=lambda row: None) -> list[dict]:
-    """Every row (module docstring), each passed to `emit` as soon as it is measured."""
+    """Every row (module docstring), each passed to `emit` as soon as it is measured; with
+    `args.only` (phase names), only those rows, measuring only what they need (a share row its parts;
+    a phase measured together with others, e.g. gen-large with gen-pretrain, is measured but not kept)."""
     params = jax.jit(tfm.init_params, static_argnums=0)(dr.model(base), jax.random.key(0))
+    only = getattr(args, "only", None)
+    wanted = set(PHASES if only is None else only)
+    need = lambda *phases: bool(wanted.intersection(phases))
     rows = []
 
     def add(new):
@@ -266,21 +321,31 @@ def run(base: dr.BaseSpec, args, peak_gflops: float, emit=lambda row: None) -> l
                 finish(row, peak_gflops)
             if row["phase"].startswith("sample-"):
                 row.update(sampler_verdict(row["mfu"], base))
-            rows.append(row)
-            emit(row)
+            if row["phase"] in wanted:
+                rows.append(row)
+                emit(row)
         return new
 
-    gen_rows = add(bench_generator(base, args.gen_batch, args.reps))
-    add(bench_verifier(base, args.verify_batch, args.reps))
+    if need("gen-pretrain", "gen-large", "share-ntp"):
+        gen_rows = add(bench_generator(base, args.gen_batch, args.reps))
+    if need("verify-gold", "verify-random"):
+        add(bench_verifier(base, args.verify_batch, args.reps))
     for shape_op, phase in ((base.id_hi, "sample-id"), (base.op_max, "sample-opmax")):
-        add(bench_sampler(base, params, shape_op, args.eval_problems, args.eval_samples, args.reps, phase))
-    ntp_row = add(bench_ntp(base, params, args.reps))
-    add(share_row("share-ntp", [gen_rows[0]], ntp_row))
-    for shape_op in dict.fromkeys((base.op_max, args.edge_op)):
-        rl_rows = add(bench_rl(base, params, args.rl, shape_op, args.reps))
-        by = {row["phase"]: row for row in rl_rows}
-        add(share_row("share-rl", [by["rl-prompts"], by["rl-score"]], by["rl-step"]))
-    add(bench_eval_table(base, params, args.table_ops, args.table_problems, args.table_samples, args.reps))
+        if need(phase):
+            add(bench_sampler(base, params, shape_op, args.eval_problems, args.eval_samples, args.reps, phase))
+    if need("ntp", "share-ntp"):
+        ntp_row = add(bench_ntp(base, params, args.reps))
+    if need("share-ntp"):
+        add(share_row("share-ntp", [gen_rows[0]], ntp_row))
+    if need(*RL_PHASES, "share-rl"):
+        for shape_op in dict.fromkeys((base.op_max, args.edge_op)):
+            rl_rows = add(bench_rl(base, params, args.rl, shape_op, args.reps))
+            by = {row["phase"]: row for row in rl_rows}
+            add(share_row("share-rl", [by["rl-prompts"], by["rl-score"]], by["rl-step"]))
+    if need("eval-table"):
+        add(bench_eval_table(base, params, args.table_ops, args.table_problems, args.table_samples, args.reps))
+    if need("eval-passk"):
+        add(bench_eval_passk(base, params, args.passk_op, args.passk_problems, args.passk_samples, args.reps))
     common = {"backend": jax.default_backend(), "peak_gflops": peak_gflops, "loadavg_1min": os.getloadavg()[0]}
     for row in rows:
         row.update(common)
@@ -297,6 +362,9 @@ def _fmt(row: dict) -> str:
     text = (f"{row['phase']:>13} {shape!s:>3} {row['batch']:6d} {row['s_per_call']:9.4f} {row['cpu_s_per_call']:8.3f} "
             f"{row['items_per_s']:11.4g} {row['unit']:>8}/s {row['gflops_per_s']:8.2f} {100 * row['mfu']:6.1f}% "
             f"{row['compile_s']:7.1f}")
+    if "generated_tokens" in row:
+        text += (f"   generated {row['generated_per_s']:.4g} tokens/s ({row['generated_tokens']:,d} of "
+                 f"{row['items_per_call']:,d} slots)")
     if "target_mfu" in row:
         text += (f"   MFU / target {100 * row['target_mfu']:.0f}% = {row['mfu_over_target']:.2f} "
                  f"({verdict_text(row['meets_target'])})")
@@ -307,7 +375,7 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(prog="theoryrl bench dag", description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print a JSON list of rows instead of a table")
     ap.add_argument("--quick", action="store_true",
-                    help="CI smoke size: batches 256, eval rows 4 x 8, table 2 x 4, 1 rep (same base)")
+                    help="CI smoke size: batches 256, eval rows 4 x 8, table 2 x 4, pass@k 4 x 8, 1 rep (same base)")
     ap.add_argument("--reps", type=int, help="timed calls after compile (default 2; 1 with --quick)")
     ap.add_argument("--gen-batch", type=int, help="problems of the large generator call (default 4096)")
     ap.add_argument("--verify-batch", type=int, help="samples per verifier call (default 4096)")
@@ -318,10 +386,18 @@ def parse_args(argv):
     ap.add_argument("--table-ops", type=int, nargs="+", default=[3, 8], help="eval-table ops (default 3 8)")
     ap.add_argument("--table-problems", type=int, help="eval-table problems per op (default 4)")
     ap.add_argument("--table-samples", type=int, help="eval-table samples per problem (default 32)")
+    ap.add_argument("--passk-op", type=int, default=6, help="eval-passk's op, at its own shapes (default 6)")
+    ap.add_argument("--passk-problems", type=int, help="eval-passk problems (default 64)")
+    ap.add_argument("--passk-samples", type=int,
+                    help=f"eval-passk samples per problem (default 64, at most {PASSK_MAX_ROWS}: the rows per call)")
+    ap.add_argument("--only", nargs="+", choices=PHASES, metavar="PHASE",
+                    help="measure only these phases (and the peak): " + " ".join(PHASES))
     args = ap.parse_args(argv)
     quick = args.quick
-    defaults = {"reps": (2, 1), "gen_batch": (4096, 256), "verify_batch": (4096, 256), "eval_problems": (dr.BaseSpec().eval_problems, 4),
-                "eval_samples": (64, 8), "table_problems": (4, 2), "table_samples": (32, 4)}
+    defaults = {"reps": (2, 1), "gen_batch": (4096, 256), "verify_batch": (4096, 256),
+                "eval_problems": (dr.BaseSpec().eval_problems, 4), "eval_samples": (64, 8),
+                "table_problems": (4, 2), "table_samples": (32, 4),
+                "passk_problems": (64, 4), "passk_samples": (PASSK_SAMPLES, 8)}
     for name, (full, small) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)
@@ -332,6 +408,9 @@ def parse_args(argv):
         require_int(op, "--table-ops", 2, base.op_max)
     require(args.table_samples <= 2048 and args.eval_samples <= 2048, "--table-samples / --eval-samples",
             (args.table_samples, args.eval_samples), "at most 2048 (eval_table's rows per call)")
+    require_int(args.passk_op, "--passk-op", 2, base.op_max)
+    require_int(args.passk_samples, "--passk-samples", 1, PASSK_MAX_ROWS,
+                f"1..{PASSK_MAX_ROWS} (the RLVR evaluation's rows per call)")
     args.rl = dr.RLKnobs()
     return args, base
 

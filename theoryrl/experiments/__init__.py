@@ -38,6 +38,12 @@ MODULES = {
     "explore-batch": "theoryrl.experiments.explore_batch",
     "explore-ablations": "theoryrl.experiments.explore_ablations",
     "rlvr-passk-crossing": "theoryrl.experiments.rlvr_passk_crossing",
+    "rlvr-coverage": "theoryrl.experiments.rlvr_coverage",
+    "rlvr-distillation": "theoryrl.experiments.rlvr_distillation",
+    "rlvr-steps": "theoryrl.experiments.rlvr_steps",
+    "rlvr-algorithms": "theoryrl.experiments.rlvr_algorithms",
+    "rlvr-ablations": "theoryrl.experiments.rlvr_ablations",
+    "rlvr-vs-edge": "theoryrl.experiments.rlvr_vs_edge",
 }
 
 

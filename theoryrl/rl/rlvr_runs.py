@@ -31,6 +31,7 @@ import numpy as np
 
 from theoryrl.core.config import is_int, require, require_finite_nonneg, require_float, require_int
 from theoryrl.core.stages import Program, Run, RunPlan
+from theoryrl.core.verdicts import Verdict, all_of
 from theoryrl.eval import dag_eval, lm_eval, passk
 from theoryrl.rl import dag_runs as dr
 from theoryrl.rl.explore_runs import gain_metrics, stage_static  # noqa: F401  (shared with the exploration experiments)
@@ -75,12 +76,14 @@ class RLVRKnobs:
     eval_temperatures: tuple[float, ...] = (0.6,)
     eval_top_p: float = 0.95
     keep_samples: int = 0
+    with_entropy: bool = False  # mean token entropy per sample: a second full forward pass (about 2x the cost)
     target_pass1: float = 0.10
     target_passk: float = 0.65
     ood_pass1: float = 0.35
     max_band_width: int = 2
     train_band: tuple[int, int] | None = None
     ood_band: tuple[int, int] | None = None
+    eval_splits: tuple[str, ...] = SPLITS  # which of the three sets every model is evaluated on
 
     def validate(self) -> None:
         require_int(self.steps, "steps", 0, 10_000_000)
@@ -96,8 +99,9 @@ class RLVRKnobs:
         require_float(self.temperature, "temperature", 0.0, lo_open=True)
         require(self.reward in ver.REWARD_MODES, "reward", self.reward, " | ".join(ver.REWARD_MODES))
         require_int(self.dapo_oversample, "dapo_oversample", 1, 64)
-        require_int(self.train_problems, "train_problems", self.prompts_per_step, 1_000_000,
-                    f"at least prompts_per_step = {self.prompts_per_step} (each step draws that many distinct ones)")
+        need = self.prompts_per_step * self.dapo_oversample
+        require_int(self.train_problems, "train_problems", need, 1_000_000,
+                    f"at least prompts_per_step x dapo_oversample = {need} (a step draws that many distinct ones)")
         require_int(self.id_problems, "id_problems", 1, 1_000_000)
         require_int(self.ood_problems, "ood_problems", 1, 1_000_000)
         require_int(self.eval_samples, "eval_samples", 1, dag_eval.MAX_SAMPLES)
@@ -107,6 +111,7 @@ class RLVRKnobs:
                 and all(isinstance(t, (int, float)) and 0 < t <= 100 for t in self.eval_temperatures),
                 "eval_temperatures", self.eval_temperatures, "1..16 temperatures in (0, 100]")
         require_float(self.eval_top_p, "eval_top_p", 0.0, 1.0, lo_open=True)
+        require(isinstance(self.with_entropy, bool), "with_entropy", self.with_entropy, "true | false")
         require_int(self.keep_samples, "keep_samples", 0, self.eval_samples, f"0..eval_samples = {self.eval_samples}")
         for knob in ("target_pass1", "target_passk", "ood_pass1"):
             require_float(getattr(self, knob), knob, 0.0, 1.0)
@@ -116,6 +121,10 @@ class RLVRKnobs:
             require(band is None or (isinstance(band, (tuple, list)) and len(band) == 2
                                      and all(is_int(o) for o in band) and 2 <= band[0] <= band[1] <= gen.OP_LIMIT),
                     knob, band, f"none (calibrated) or (lo, hi) with 2 <= lo <= hi <= {gen.OP_LIMIT} (a non-empty band)")
+
+        require(isinstance(self.eval_splits, (tuple, list))
+                and len(set(self.eval_splits)) == len(self.eval_splits) and all(x in SPLITS for x in self.eval_splits),
+                "eval_splits", self.eval_splits, "distinct names of " + " | ".join(SPLITS) + " (none: extra sets only)")
 
     @property
     def steps_per_chunk(self) -> int:
@@ -127,7 +136,10 @@ class RLVRKnobs:
 
 
 def parse_arm(name: str) -> tuple[str, dict]:
-    """"algorithm[:G=n][:kl=c]" -> (algorithm, knob overrides); "base" = the base, sampled only."""
+    """"algorithm[:G=n][:kl=c][:train=band]" -> (algorithm, knob overrides); "base" = the base,
+    sampled only. train=lo-hi trains on that op band instead of the calibrated train band; train=id
+    on the base's pre-training (ID) band, train=edge on its calibrated edge band (`dag_runs.calibrate`;
+    a seed without one is left out). The evaluation sets stay the experiment's."""
     head, *opts = str(name).split(":")
     over = {}
     for opt in opts:
@@ -136,8 +148,14 @@ def parse_arm(name: str) -> tuple[str, dict]:
             over["group_size"] = int(value)
         elif knob == "kl":
             over["kl_coef"] = float(value)
+        elif knob == "train" and value in ("id", "edge"):
+            over["train_band"] = value
+        elif knob == "train":
+            lo, _, hi = value.partition("-")
+            over["train_band"] = (int(lo), int(hi))
         else:
-            raise ValueError(f"unknown option {opt!r} in arm {name!r} (allowed: G=<int>, kl=<float>)")
+            raise ValueError(f"unknown option {opt!r} in arm {name!r} (allowed: G=<int>, kl=<float>, "
+                             "train=<lo>-<hi> | id | edge)")
     return head, over
 
 
@@ -151,10 +169,13 @@ def check_arms(arms, knob: str = "arms") -> None:
         except ValueError as err:
             require(False, knob, arm, str(err))
         require(head == "base" or head in ALGORITHMS, knob, arm, "base | " + " | ".join(ALGORITHMS)
-                + " (with options :G=<int>, :kl=<float>)")
+                + " (with options :G=<int>, :kl=<float>, :train=<lo>-<hi> | id | edge)")
         require(head != "base" or not over, knob, arm, "the base arm takes no options")
         require(over.get("group_size", 2) in range(2, 1025), knob, arm, "G in 2..1024")
         require(0.0 <= over.get("kl_coef", 0.0) < 1e6, knob, arm, "kl >= 0")
+        band = over.get("train_band", "id")
+        require(isinstance(band, str) or 2 <= band[0] <= band[1] <= gen.OP_LIMIT, knob, arm,
+                f"train=lo-hi with 2 <= lo <= hi <= {gen.OP_LIMIT} (a non-empty band)")
 
 
 def arm_knobs(arm: str, knobs: RLVRKnobs) -> tuple[str, RLVRKnobs]:
@@ -268,7 +289,8 @@ def eval_sets(knobs: RLVRKnobs, splits: Splits, op_sets=()) -> list[tuple[str, t
     """(name, band, problems, key) of every evaluation set: the three splits (ood when it exists),
     then `op_sets` = (name, band, problems) extras such as one set per op."""
     sizes = split_sizes(knobs)
-    out = [(s, splits.band(s), sizes[s], SPLIT_KEYS[s]) for s in SPLITS if splits.band(s) is not None]
+    out = [(s, splits.band(s), sizes[s], SPLIT_KEYS[s]) for s in SPLITS
+           if s in knobs.eval_splits and splits.band(s) is not None]
     out += [(name, tuple(band), num, dr.EVAL_SEED + 40 + i) for i, (name, band, num) in enumerate(op_sets)]
     return out
 
@@ -328,7 +350,7 @@ def _curve_fn(base: dr.BaseSpec, algorithm: str, shape: int):
 def eval_arrays(base: dr.BaseSpec, knobs: RLVRKnobs, sets, params_list, algorithm: str = "base") -> dict:
     """One model's evaluation at each of its checkpoints (`params_list`, host or device pytrees):
     "<set>/t<i>/perfect_CxN", "answer_correct_CxN" (correct counts of n = eval_samples), "entropy_CxN"
-    (mean token entropy of the samples) at eval temperature i, and with keep_samples the last
+    (mean token entropy of the samples, with with_entropy) at eval temperature i, and with keep_samples the last
     checkpoint's first-temperature tokens "id/response_NxKxT" with their "id/perfect_NxK". The
     model spec is the algorithm's (PPO's has the value head, which sampling ignores)."""
     out, spec_m = {}, model_spec(base, algorithm)
@@ -343,15 +365,17 @@ def eval_arrays(base: dr.BaseSpec, knobs: RLVRKnobs, sets, params_list, algorith
                 res = dag_eval.sample_and_verify(spec_m, dr.sampler(spec), params, spec, problems,
                                                  jax.random.fold_in(key, ti), knobs.eval_samples,
                                                  temperature=temp, top_p=knobs.eval_top_p, max_rows=4096,
-                                                 keep_tokens=keep, with_entropy=True)
+                                                 keep_tokens=keep, with_entropy=knobs.with_entropy)
                 parts["perfect"].append(res["perfect_NxS"].sum(axis=1))
                 parts["answer_correct"].append(res["answer_correct_NxS"].sum(axis=1))
-                parts["entropy"].append(res["entropy_NxS"].mean(axis=1))
+                if knobs.with_entropy:
+                    parts["entropy"].append(res["entropy_NxS"].mean(axis=1))
                 if keep:
                     out["id/response_NxKxT"] = res["response_NxSxT"][:, :knobs.keep_samples]
                     out["id/perfect_NxK"] = res["perfect_NxS"][:, :knobs.keep_samples]
             for field, rows in parts.items():
-                out[f"{name}/t{ti}/{field}_CxN"] = np.stack(rows)
+                if rows:
+                    out[f"{name}/t{ti}/{field}_CxN"] = np.stack(rows)
     return out
 
 
@@ -370,15 +394,14 @@ def _base_arrays(base: dr.BaseSpec, knobs: RLVRKnobs, sets, params) -> dict:
     return {f"final/{k}": v for k, v in eval_arrays(base, knobs, sets, [params]).items()}
 
 
-def program(base: dr.BaseSpec, knobs: RLVRKnobs, algorithm: str, sets) -> Program:
+def program(base: dr.BaseSpec, knobs: RLVRKnobs, algorithm: str, sets, train_band: tuple[int, int],
+            id_band: tuple[int, int]) -> Program:
     """RL from hp.init_params on hp.task's fixed problems (train band shapes), parameters kept at every
     checkpoint, ID pass@1 logged at every chunk end, and `eval_arrays` of every checkpoint at the end."""
-    train_band = sets[0][1]
     spec = base.task(train_band[1])
     optim = ntp.OptimSpec(lr=knobs.lr, warmup_steps=0, total_steps=max(knobs.steps, 1), schedule="constant",
                           weight_decay=0.0)
     spc = knobs.steps_per_chunk
-    id_band = next(band for name, band, _, _ in sets if name == "id")
     inner = lm_runs.rl_program(model_spec(base, algorithm), dr.sampler(spec), rl_spec(algorithm, knobs), optim,
                                fixed_set_task(spec, knobs.reward), num_chunks=knobs.steps // spc, steps_per_chunk=spc,
                                data_fn=lambda hp: set_problems(base, id_band, CURVE_PROBLEMS, SPLIT_KEYS["id"]),
@@ -399,6 +422,18 @@ def program(base: dr.BaseSpec, knobs: RLVRKnobs, algorithm: str, sets) -> Progra
     return dataclasses.replace(inner, init_fn=init_fn, chunk_fn=chunk_fn, final_fn=partial(_final, base, knobs, sets, algorithm))
 
 
+def _train_band(base: dr.BaseSpec, arm_k: RLVRKnobs, splits: Splits, base_run: Run) -> tuple[int, int] | None:
+    """The op band an arm trains on (None: the base has no such band)."""
+    band = arm_k.train_band
+    if band is None:
+        return splits.train
+    if band == "id":
+        return (base.id_lo, base.id_hi)
+    if band == "edge":
+        return dr.seed_status(base, base_run, need=("edge",))[0].edge
+    return tuple(band)
+
+
 def plans(base: dr.BaseSpec, knobs: RLVRKnobs, arms, seeds, runs, static: str, op_sets=()) -> list[RunPlan]:
     """Per usable seed (gated base with a train band): the "base" arm (a compute run: `eval_arrays`
     of the base) and one RL run per other arm; arms with equal programs share a bucket."""
@@ -417,12 +452,16 @@ def plans(base: dr.BaseSpec, knobs: RLVRKnobs, arms, seeds, runs, static: str, o
                 out.append(RunPlan(row=row, bucket=("rlvr-base", static, seed), label="rlvr-base", parent=base_run,
                                    compute=partial(_base_arrays, base, knobs, sets, params)))
                 continue
-            train = jax.tree.map(np.asarray, set_problems(base, splits.train, knobs.train_problems, SPLIT_KEYS["train"]))
+            band = _train_band(base, arm_k, splits, base_run)
+            if band is None:
+                continue
+            train = jax.tree.map(np.asarray, set_problems(base, band, knobs.train_problems, SPLIT_KEYS["train"]))
             hp = lm_runs.RLHp(seed=np.int32(seed), lr_scale=np.float32(1.0), temperature=np.float32(arm_k.temperature),
                               top_p=np.float32(1.0), init_params=start_params(base, algorithm, base_run),
                               task=FixedSet(train))
             out.append(RunPlan(row=row, bucket=("rlvr", algorithm, arm_k, tuple(sets), static), label=f"rlvr-{algorithm}",
-                               hp=hp, build=partial(program, base, arm_k, algorithm, sets), parent=base_run))
+                               hp=hp, build=partial(program, base, arm_k, algorithm, sets, band, splits.train),
+                               parent=base_run))
     return out
 
 
@@ -565,9 +604,10 @@ def arm_rows(col: Collected, knobs: RLVRKnobs, arm: str, set_name: str, ckpts=(-
                 row[name], row[f"{name}_lo"], row[f"{name}_hi"] = mean_ci(pass_rows(cp, n, k), cl)
                 row[f"outcome_{name}"] = float(pass_rows(co, n, k).mean()) if co.size else float("nan")
             row["solved_frac"] = float((cp > 0).mean()) if cp.size else float("nan")
-            ent = np.concatenate([np.asarray(col.runs[(s, arm)].final(f"{set_name}/t{ti}/entropy_CxN"))[
-                0 if arm == "base" else c] for s in col.seeds])
-            row["entropy"] = float(ent.mean()) if ent.size else float("nan")
+            if knobs.with_entropy:
+                ent = np.concatenate([np.asarray(col.runs[(s, arm)].final(f"{set_name}/t{ti}/entropy_CxN"))[
+                    0 if arm == "base" else c] for s in col.seeds])
+                row["entropy"] = float(ent.mean()) if ent.size else float("nan")
             out.append(row)
     return out
 
@@ -591,3 +631,9 @@ def diff_curve_ci(a_NxK, b_NxK, clusters=None, *, num_resamples: int = 2000, alp
     boots = (w @ d) / w.sum(axis=1, keepdims=True)
     lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2], axis=0)
     return d.mean(axis=0), lo, hi
+
+
+def every(parts: dict, what: str, paper: str) -> Verdict:
+    """`core.verdicts.all_of` whose reason lists every part's own measurement."""
+    v = all_of(parts, what)
+    return dataclasses.replace(v, reason=v.reason + " | " + "; ".join(p.reason for p in parts.values()), paper=paper)
