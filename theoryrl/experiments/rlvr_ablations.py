@@ -8,7 +8,8 @@ every in-domain test problem at T in {0.6, 1.0, 1.2} with the same keys. Claims 
 problem, cluster bootstrap over seeds, 95% intervals; `equiv` = the equivalence margin):
 - `rollouts32_raise_kmax`: G=32 minus G=8 pass@k_max above 0 (the paper: "slightly");
 - `base_wins_over_rollouts32`: base minus G=32 pass@k_max above 0;
-- `kl_pass1_unchanged`: KL minus no-KL pass@1 inside [-equiv, +equiv];
+- `kl_pass1_unchanged`: KL minus no-KL pass@1 inside [-equiv, +equiv] (judged only when GRPO moved
+  pass@1 from the base: two arms that learned nothing are trivially equal);
 - `kl_lowers_kmax`: KL minus no-KL pass@k_max below 0;
 - `base_degrades_above_1`: the base's pass@k_max at T = 1.2 minus at T = 1.0 below 0;
 - `rl_degrades_less_than_base`: GRPO's change from T = 1.0 to 1.2 minus the base's, above 0;
@@ -131,10 +132,15 @@ def _judge(cfg: Config, col: rr.Collected) -> tuple[dict, dict, dict]:
     g = _gain(col, knobs, ("grpo:kl=0.001", 0), ("grpo", 0), 1)
     rr.gain_metrics(metrics, "kl_minus_nokl_pass1", g)
     inside = -cfg.equiv <= g.lo and g.hi <= cfg.equiv
-    v["kl_pass1_unchanged"] = Verdict(
-        PASS if inside else FAIL, g.diff, cfg.equiv, cfg.equiv - max(abs(g.lo), abs(g.hi)), g.se,
-        f"KL minus no-KL pass@1: {g.diff:+.3f}, 95% interval [{g.lo:+.3f}, {g.hi:+.3f}] (must lie inside "
-        f"±{cfg.equiv})", paper="pass@1 about the same with KL")
+    moved = _gain(col, knobs, ("grpo", 0), ("base", 0), 1)
+    rr.gain_metrics(metrics, "grpo_minus_base_pass1", moved)
+    # an equivalence passes trivially when neither arm learned: judged only when GRPO moved pass@1
+    v["kl_pass1_unchanged"] = judged_if(
+        {f"GRPO moved pass@1 from the base (interval [{moved.lo:+.3f}, {moved.hi:+.3f}] excludes 0)":
+         moved.lo > 0 or moved.hi < 0},
+        Verdict(PASS if inside else FAIL, g.diff, cfg.equiv, cfg.equiv - max(abs(g.lo), abs(g.hi)), g.se,
+                f"KL minus no-KL pass@1: {g.diff:+.3f}, 95% interval [{g.lo:+.3f}, {g.hi:+.3f}] (must lie inside "
+                f"±{cfg.equiv})", paper="pass@1 about the same with KL"))
     g = _gain(col, knobs, ("grpo:kl=0.001", 0), ("grpo", 0), km)
     v["kl_lowers_kmax"] = _verdict(g, f"KL minus no-KL pass@{km}", "KL lowers large-k pass@k", "below")
     rr.gain_metrics(metrics, f"kl_minus_nokl_pass{km}", g)
