@@ -6,7 +6,11 @@ reach the RL stage. rlvr-passk-crossing then runs the base (a compute run) and G
 the RL model stays the base and, with the same problems and evaluation keys, samples exactly the
 base's tables, so every count table is equal and no claim passes. rlvr-algorithms runs all six
 algorithms (PPO with its value head, DAPO oversampling, ReMax's greedy rollout) through the harness
-from the same store, with the same result. Both figures are drawn.
+from the same store, with the same result. rlvr-coverage scores the kept samples and gold traces
+under the base (its solvable sets are equal, so containment fails and the perplexity claim, which
+needs RL to have learned, is not judged); rlvr-distillation with SFT steps 0 has an SFT arm equal to
+the base (its claim fails, and the RL claim, which needs SFT's positive control, is not judged).
+Every figure is drawn.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ import pytest
 from theoryrl.core.experiment import execute
 from theoryrl.core.results import load_npz
 from theoryrl.experiments import rlvr_algorithms as alg
+from theoryrl.experiments import rlvr_coverage as cov
+from theoryrl.experiments import rlvr_distillation as dis
 from theoryrl.experiments import rlvr_passk_crossing as cross
 from theoryrl.rl import rlvr_runs as rr
 
@@ -55,3 +61,17 @@ def test_learning_off_rl_is_the_base_and_no_claim_passes(forced_splits, tmp_path
     for s in alg.SETS:  # every algorithm with lr 0 is the base: the same pass@1 for all of them
         assert np.ptp(arrays[f"{s}_pass1_A"]) == 0.0 and arrays[f"{s}_pass1_A"][0] == arrays[f"{s}_base_pass1"]
     assert alg.plot(folder, folder)[0].exists()
+
+
+def test_coverage_and_distillation_with_learning_off(forced_splits, tmp_path):
+    folder = execute(cov, "quick", TINY + ["rlvr.checkpoints=2", "rlvr.keep_samples=2"], out=tmp_path / "cov", quiet=True)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["verdicts"]["rl_solvable_within_base"]["status"] == "fail"
+    assert summary["verdicts"]["rl_samples_low_base_ppl"]["status"] == "not judged"
+    assert cov.plot(folder, folder)[0].exists()
+    folder = execute(dis, "quick", TINY + ["rlvr.checkpoints=2", "sft.steps=0", "sft.batch=2"], out=tmp_path / "dis",
+                     quiet=True)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["verdicts"]["sft_above_base_every_k"]["status"] == "fail"
+    assert summary["verdicts"]["rl_not_above_base_at_kmax"]["status"] == "not judged"
+    assert dis.plot(folder, folder)[0].exists()

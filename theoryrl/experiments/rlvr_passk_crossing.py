@@ -52,13 +52,9 @@ class Config:
         check_seeds(self.seeds)
 
 
-# spec §6.2-6.3: 2,000 train / 800 ID / 500 OOD problems, GRPO 128 prompts x 8 rollouts for 450 steps,
-# n = 512 = 2 k_max samples at T = 0.6, top-p 0.95 (one GPU)
-PAPER_RLVR = rr.RLVRKnobs(steps=450, checkpoints=(150, 300, 450), prompts_per_step=128, lr=3e-5, train_problems=2000,
-                          id_problems=800, ood_problems=500, eval_samples=256, k_max=256)
 TIERS = {
     "quick": Config(),
-    "paper": Config(base=dr.PAPER_BASE, rlvr=dataclasses.replace(PAPER_RLVR, eval_samples=512, checkpoints=(450,)),
+    "paper": Config(base=dr.PAPER_BASE, rlvr=dataclasses.replace(rr.PAPER_RLVR, eval_samples=512, checkpoints=(450,)),
                     seeds=(42, 43, 44)),
 }
 
@@ -139,6 +135,9 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
         ks, lo, hi = arrays[f"{s}_k_star_ci"]
         if np.isfinite(ks):
             ax.axvline(ks, color="C3", lw=0.8, label=f"k* = {ks:g} [{lo:g}, {hi:g}]")
+        else:
+            ax.text(0.03, 0.03, f"no crossing for k <= {k[-1]} (k* interval [{lo:g}, {hi:g}])", fontsize=7,
+                    transform=ax.transAxes)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("k")
         ax.set_ylabel("pass@k")

@@ -132,6 +132,12 @@ class RLVRKnobs:
         return math.gcd(*self.checkpoints) if self.steps else 1
 
 
+# spec §6.2-6.3, the paper tier of every RLVR experiment: 2,000 train / 800 ID / 500 OOD problems, 128
+# prompts x 8 rollouts for 450 steps (checkpoints 150 / 300 / 450), n = 256 = k_max at T = 0.6 (one GPU)
+PAPER_RLVR = RLVRKnobs(steps=450, checkpoints=(150, 300, 450), prompts_per_step=128, lr=3e-5, train_problems=2000,
+                       id_problems=800, ood_problems=500, eval_samples=256, k_max=256)
+
+
 # ---------------------------------------------------------------- arms
 
 
@@ -333,7 +339,7 @@ def fixed_set_task(spec: gen.DagSpec, reward: str) -> lm_rl.RLTask:
     return lm_rl.RLTask(sample_prompts=sample_prompts, score=scored.score)
 
 
-def _curve_fn(base: dr.BaseSpec, algorithm: str, shape: int):
+def curve_fn(base: dr.BaseSpec, algorithm: str, shape: int):
     """ID pass@1 (process-verified, 4 samples of CURVE_PROBLEMS problems) at every chunk end."""
     spec_m, spec = model_spec(base, algorithm), base.task(shape)
 
@@ -405,7 +411,7 @@ def program(base: dr.BaseSpec, knobs: RLVRKnobs, algorithm: str, sets, train_ban
     inner = lm_runs.rl_program(model_spec(base, algorithm), dr.sampler(spec), rl_spec(algorithm, knobs), optim,
                                fixed_set_task(spec, knobs.reward), num_chunks=knobs.steps // spc, steps_per_chunk=spc,
                                data_fn=lambda hp: set_problems(base, id_band, CURVE_PROBLEMS, SPLIT_KEYS["id"]),
-                               eval_fn=_curve_fn(base, algorithm, id_band[1]))
+                               eval_fn=curve_fn(base, algorithm, id_band[1]))
     checkpoints = jnp.asarray(knobs.checkpoints, jnp.int32)
 
     def init_fn(hp):
