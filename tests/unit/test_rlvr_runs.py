@@ -17,7 +17,7 @@ from theoryrl.core.config import ConfigError
 from theoryrl.core.prng import root_key
 from theoryrl.models import transformer as tfm
 from theoryrl.rl import dag_runs as dr
-from theoryrl.rl import lm_rl, lm_runs
+from theoryrl.rl import lm_rl, lm_runs, ntp
 from theoryrl.rl import rlvr_runs as rr
 from theoryrl.tasks.dag import generate as gen
 
@@ -105,9 +105,27 @@ def test_bad_knobs_are_one_line_errors(knob, value, match):
     assert "\n" not in str(err.value)
 
 
+def test_crossed_bootstrap_weights():
+    """Two seeds pooled seed-major over the same 3 problems: every resample's weight of row (seed s,
+    problem i) is (times seed s drawn) x (times problem i drawn), so the two seeds' rows of a problem
+    are weighted alike up to their seed counts, and each resample draws 2 seeds x 3 problems = 6."""
+    w = rr.bootstrap_weights(6, [7, 7, 7, 9, 9, 9], 50, np.random.default_rng(0))
+    assert np.all(w.sum(axis=1) == 6.0)
+    for r in range(50):
+        s7, s9 = w[r, :3], w[r, 3:]
+        # rows of one seed are proportional to the problem counts, shared by both seeds
+        a, b = s7.sum(), s9.sum()
+        if a and b:
+            np.testing.assert_allclose(s7 / a, s9 / b)
+    # unequal blocks fall back to the nested cluster bootstrap, one seed to the plain one
+    assert rr.bootstrap_weights(5, [7, 7, 7, 9, 9], 4, np.random.default_rng(0)).shape == (4, 5)
+    assert np.all(rr.bootstrap_weights(4, None, 3, np.random.default_rng(0)).sum(axis=1) == 4)
+
+
 @pytest.mark.parametrize("arms, match", [
     (("base", "sac"), "base \\| grpo"), (("grpo:G=1",), "G in 2..1024"), (("grpo:temp=2",), "unknown option"),
     (("grpo:train=6-5",), "non-empty band"), (("base:G=8",), "no options"), (("grpo", "grpo"), "distinct"),
+    (("grpo:G=8:G=32",), "given twice"),
 ])
 def test_unknown_arms_are_one_line_errors(arms, match):
     with pytest.raises(ConfigError, match=match) as err:
@@ -135,34 +153,90 @@ def test_arm_options_and_algorithm_specs():
         rr.rl_spec("sac", knobs)
 
 
-def test_every_algorithm_takes_a_step_on_the_dag_task_with_the_process_reward():
-    """One RL step of each of the six algorithms on fixed DAG problems (a tiny decoder, op_max 4):
-    prompts come from the fixed set, responses are scored by the verifier with the strict
-    (process-verified) reward, and the step's metrics are finite. Where the sampled rewards differ
-    within a group the parameters move; PPO also trains its value head."""
-    base = dataclasses.replace(dr.BaseSpec(), op_max=4, id_hi=3, medium_max=3, mix=(0.5, 0.5, 0.0), d_model=16,
-                               n_layers=1, n_heads=2, d_ff=32)
-    spec = base.task(4)
-    problems = rr.set_problems(base, (3, 4), 8, 0)
-    knobs = rr.RLVRKnobs(prompts_per_step=2, group_size=2, train_problems=8, dapo_oversample=2)
-    task = rr.fixed_set_task(spec, "strict")
+REAL_FIXED_SET_TASK = rr.fixed_set_task
+TINY_BASE = dataclasses.replace(dr.BaseSpec(), op_max=4, id_hi=3, medium_max=3, mix=(0.5, 0.5, 0.0), d_model=16,
+                                n_layers=1, n_heads=2, d_ff=32)
+
+
+def planted_task(spec, reward: str = "strict"):
+    """The fixed-set DAG task (prompts from the set, the verifier's scores), with the reward replaced by
+    the parity of each response's first token: a tiny random decoder never earns the process reward,
+    and a constant reward has zero advantage everywhere, so this makes every algorithm's update non-zero."""
+    task = REAL_FIXED_SET_TASK(spec, reward)
+
+    def score(problems, response_NxT, mask_NxT):
+        out = task.score(problems, response_NxT, mask_NxT)
+        return {**out, "reward": (response_NxT[:, 0] % 2).astype(jnp.float32)}
+
+    return dataclasses.replace(task, score=score)
+
+
+def _hp(params, problems, seed=1):
+    return lm_runs.RLHp(seed=jnp.int32(seed), lr_scale=jnp.float32(1), temperature=jnp.float32(1),
+                        top_p=jnp.float32(1), init_params=params, task=rr.FixedSet(problems))
+
+
+def test_every_algorithm_takes_a_step_on_the_dag_task():
+    """One RL step of each of the six algorithms on fixed DAG problems (a tiny decoder, op_max 4), the
+    responses scored by the verifier (its process-verified "train_perfect" is reported): metrics are
+    finite, the step counter moves, and with a non-constant reward within groups (`planted_task`) the
+    policy's parameters change; PPO's value head (zero-initialised by `start_params`) is trained too."""
+    spec = TINY_BASE.task(4)
+    problems = rr.set_problems(TINY_BASE, (3, 4), 8, 0)
+    knobs = rr.RLVRKnobs(prompts_per_step=4, group_size=4, train_problems=8, dapo_oversample=2)
+    task = planted_task(spec)
     for algorithm in rr.ALGORITHMS:
-        model = rr.model_spec(base, algorithm)
+        model = rr.model_spec(TINY_BASE, algorithm)
         params = tfm.init_params(model, jax.random.key(0))
-        tx = optax.adam(1e-3)
+        tx = optax.adam(1e-2)
         state = lm_rl.TrainState(params, tx.init(params), jnp.int32(0))
-        hp = lm_runs.RLHp(seed=jnp.int32(1), lr_scale=jnp.float32(1), temperature=jnp.float32(1),
-                          top_p=jnp.float32(1), init_params=params, task=rr.FixedSet(problems))
         step = jax.jit(lambda st, hp: lm_rl.rl_step(model, dr.sampler(spec), rr.rl_spec(algorithm, knobs), tx, task,
                                                    st, hp, hp.init_params))
-        new, metrics = step(state, hp)
+        new, metrics = step(state, _hp(params, problems))
         assert int(new.step) == 1, algorithm
         assert all(np.isfinite(np.asarray(v)).all() for v in metrics.values()), algorithm
-        assert "train_perfect" in metrics and 0.0 <= float(metrics["reward"]) <= 1.0
+        assert "train_perfect" in metrics and 0.0 < float(metrics["informative_drawn"]) <= 1.0, algorithm
+        moved = np.abs(np.asarray(new.params["embed"][...]) - np.asarray(params["embed"][...])).max()
+        assert moved > 0, algorithm
         if algorithm == "ppo":
-            assert "value_loss" in metrics
-            moved = np.abs(np.asarray(new.params["value_b"][...])) > 0
-            assert moved or float(metrics["value_loss"]) == 0.0
+            assert float(metrics["value_loss"]) > 0 and np.abs(np.asarray(new.params["value_w"][...])).max() > 0
+
+
+def test_program_keeps_the_parameters_of_every_checkpoint(monkeypatch):
+    """rlvr_runs.program with checkpoints (1, 3): chunks of gcd = 1 step; after 3 chunks snapshot 0 holds
+    the parameters after step 1 and snapshot 1 those after step 3, each equal to lm_rl.rl_step applied
+    that many times from the same state (an independent loop), and the two differ (the planted reward
+    makes every step move the parameters)."""
+    monkeypatch.setattr(rr, "fixed_set_task", planted_task)
+    base, band = TINY_BASE, (3, 3)
+    knobs = rr.RLVRKnobs(steps=3, checkpoints=(1, 3), prompts_per_step=2, group_size=2, train_problems=6, lr=1e-2)
+    sets = [("id", band, 2, rr.SPLIT_KEYS["id"])]
+    prog = rr.program(base, knobs, "grpo", sets, band, band)
+    problems = rr.set_problems(base, band, 6, rr.SPLIT_KEYS["train"])
+    params = tfm.init_params(rr.model_spec(base, "grpo"), jax.random.key(3))
+    hp = _hp(params, problems, seed=5)
+    state, data = prog.init_fn(hp), prog.data_fn(hp)
+    chunk = jax.jit(prog.chunk_fn)
+    for _ in range(prog.num_chunks):
+        state, _ = chunk(state, hp, data)
+    assert prog.num_chunks == 3 and int(state.train.step) == 3
+    # the reference: the same step function, called in a plain loop
+    spec = base.task(band[1])
+    tx = ntp.make_optimizer(ntp.OptimSpec(lr=1e-2, warmup_steps=0, total_steps=3, schedule="constant",
+                                          weight_decay=0.0), lr_scale=hp.lr_scale)
+    ref = lm_rl.TrainState(params, tx.init(params), jnp.int32(0))
+    step = jax.jit(lambda st: lm_rl.rl_step(rr.model_spec(base, "grpo"), dr.sampler(spec), rr.rl_spec("grpo", knobs), tx,
+                                            rr.fixed_set_task(spec, knobs.reward), st, hp, hp.init_params)[0])
+    after = []
+    for _ in range(3):
+        ref = step(ref)
+        after.append(ref.params)
+    for c, t in ((0, 0), (1, 2)):
+        for got, want in zip(jax.tree.leaves(jax.tree.map(lambda x: x[c], state.params_C)),
+                             jax.tree.leaves(after[t])):
+            np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
+    diff = [np.abs(np.asarray(a[0]) - np.asarray(a[1])).max() for a in jax.tree.leaves(state.params_C)]
+    assert max(diff) > 0
 
 
 def test_fixed_set_task_draws_distinct_problems_of_the_set():

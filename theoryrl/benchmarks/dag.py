@@ -28,7 +28,7 @@ depend on training. "ID shapes" = the generator at op_max = id_hi (prompt 68 + s
 - eval-table: one `dag_runs.eval_table` call end to end (problems, chunks, host copies) on ops
   --table-ops (3 8) with --table-problems x --table-samples (4 x 32).
 - eval-passk: the RLVR experiments' pass@k evaluation, one `dag_eval.sample_and_verify` call end to
-  end as `rlvr_runs.eval_arrays` makes it (max_rows 4096, T 0.6, top-p 0.95, with entropies) on
+  end as `rlvr_runs.eval_arrays` makes it (max_rows 4096, T 0.6, top-p 0.95, no entropy pass) on
   --passk-problems x --passk-samples (64 x 64 = 4096 rows, one jitted call) of op --passk-op (6) at
   its own shapes; tokens = rows x max_new_tokens as the sample rows count them, and apart
   `generated_tokens` (sum of the valid response lengths) and its rate.

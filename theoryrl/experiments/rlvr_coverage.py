@@ -11,7 +11,8 @@ and RL (bins 0, (0, .1], ..., (.9, 1), 1), and the perplexity distributions. Cla
 paired, cluster bootstrap over seeds, 95% intervals):
 `rl_solvable_within_base`: D = |S_base \\ S_RL| / N - |S_RL \\ S_base| / N, the share of problems only
 the base solves minus the share only RL solves; "RL-only is small next to base-only" means D's interval
-lies above 0. `rl_samples_low_base_ppl`: with d_RL = mean over problems of [mean token NLL_base(RL
+lies above 0 (judged only where RL raised pass@1 over the base: a collapsed model would pass it).
+`rl_samples_low_base_ppl`: with d_RL = mean over problems of [mean token NLL_base(RL
 samples) - NLL_base(base samples)] and d_GT the same for the latest-order traces, passes iff d_RL's
 interval reaches 0 or below (not higher beyond the interval) and the upper end of d_RL / d_GT's interval
 is below `far_ratio` (far below the latest-order traces). Judged only if d_GT's interval is above 0
@@ -30,7 +31,7 @@ import numpy as np
 from theoryrl.core.config import check_seeds, require, require_float, require_int
 from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, RunPlan, Runs, Stage
-from theoryrl.core.verdicts import FAIL, PASS, Verdict, not_judged
+from theoryrl.core.verdicts import FAIL, PASS, Verdict, judged_if, not_judged
 from theoryrl.eval import passk
 from theoryrl.rl import dag_runs as dr
 from theoryrl.rl import lm_runs
@@ -119,7 +120,7 @@ def ppl_arrays(cfg: Config, band, params, responses: dict) -> dict:
 def containment_gain(base_c, rl_c, clusters=None) -> dr.Gain:
     """Share of problems only the base solves minus share only RL solves (paired per problem)."""
     base_s, rl_s = passk.solvable_set(base_c), passk.solvable_set(rl_c)
-    return dr.paired_gain_rows((base_s & ~rl_s).astype(float), (rl_s & ~base_s).astype(float), clusters=clusters)
+    return rr.paired((base_s & ~rl_s).astype(float), (rl_s & ~base_s).astype(float), clusters=clusters)
 
 
 def containment_verdict(g: dr.Gain) -> Verdict:
@@ -199,7 +200,8 @@ def _judge(cfg: Config, col: rr.Collected, ppl: dict) -> tuple[dict, dict, dict]
     cb, cl = col.pooled("base", "id")
     cr, _ = col.pooled("grpo", "id")
     g = containment_gain(cb, cr, cl)
-    verdicts = {"rl_solvable_within_base": containment_verdict(g)}
+    # a collapsed RL model solves nothing the base does not: judged only where RL raised pass@1
+    verdicts = {"rl_solvable_within_base": judged_if(rr.raised_pass1(col, "grpo", "id", n)[0], containment_verdict(g))}
     nll = {t: _ppl_rows(col, ppl, t) for t in TRACES}
     st = ppl_stats(nll["base_samples"], nll["rl_samples"], nll["gold_latest"][:, 0], cl)
     g1 = rr.gain(col, "grpo", "base", "id", 1, n=n)
@@ -211,7 +213,7 @@ def _judge(cfg: Config, col: rr.Collected, ppl: dict) -> tuple[dict, dict, dict]
         arrays[f"ppl_{t}"] = ppl_t.ravel()
         metrics.update({f"{t}_mean_nll": float(nll[t].mean()), f"{t}_median_ppl": float(np.median(ppl_t))})
     rr.gain_metrics(metrics, "gold_latest_minus_earliest_nll",
-                    dr.paired_gain_rows(nll["gold_latest"][:, 0], nll["gold_earliest"][:, 0], clusters=cl))
+                    rr.paired(nll["gold_latest"][:, 0], nll["gold_earliest"][:, 0], clusters=cl))
     metrics["rl_median_ppl_quantile_in_base"] = float(np.mean(arrays["ppl_base_samples"]
                                                               <= metrics["rl_samples_median_ppl"]))
     return verdicts, metrics, arrays

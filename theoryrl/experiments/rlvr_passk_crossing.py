@@ -9,8 +9,9 @@ base and the final RL model sample n = eval_samples completions of every problem
 with the same keys (T = 0.6, top-p 0.95), and the unbiased pass@k curves (k = 1..k_max) are compared.
 Claims, per set (paired per problem, cluster bootstrap over seeds, 95% intervals):
 `rl_above_base_at_1_<set>` (RL minus base pass@1 above 0) and `base_above_rl_at_kmax_<set>` (base
-minus RL pass@k_max above 0, beyond the interval). The crossing k* (the smallest k where the base
-catches up) is reported with a bootstrap interval, not judged. n = 2 k_max at the quick tier, since
+minus RL pass@k_max above 0, beyond the interval; judged only where RL raised pass@1 on that set,
+the paper's premise: a collapsed RL model would pass it trivially). The crossing k* (the smallest k
+where the base catches up) is reported with a bootstrap interval, not judged. n = 2 k_max at the quick tier, since
 the official code's users could not see the crossing at n = 128 (spec §5). Learning off (lr 0)
 makes the RL model the base: identical samples, every gain 0, no claim passes; steps 0 judges none.
 Outcome-only (answer-correct) curves are reported next to the process-verified ones.
@@ -26,7 +27,7 @@ import numpy as np
 from theoryrl.core.config import check_seeds
 from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Runs, Stage
-from theoryrl.core.verdicts import FAIL, PASS, Verdict, not_judged
+from theoryrl.core.verdicts import FAIL, PASS, Verdict, judged_if, not_judged
 from theoryrl.rl import dag_runs as dr
 from theoryrl.rl import rlvr_runs as rr
 
@@ -93,8 +94,8 @@ def _judge(cfg: Config, col: rr.Collected) -> tuple[dict, dict, dict]:
         g1 = rr.gain(col, "grpo", "base", s, 1, n=n)
         gk = rr.gain(col, "base", "grpo", s, knobs.k_max, n=n)
         verdicts[f"rl_above_base_at_1_{s}"] = _above(g1, f"{s}: RL minus base pass@1", "RL raises pass@1")
-        verdicts[f"base_above_rl_at_kmax_{s}"] = _above(gk, f"{s}: base minus RL pass@{knobs.k_max}",
-                                                        "the base wins at large k")
+        verdicts[f"base_above_rl_at_kmax_{s}"] = judged_if(rr.raised_pass1(col, "grpo", s, n)[0], _above(
+            gk, f"{s}: base minus RL pass@{knobs.k_max}", "the base wins at large k"))
         rr.gain_metrics(metrics, f"{s}_rl_minus_base_pass1", g1)
         rr.gain_metrics(metrics, f"{s}_base_minus_rl_pass{knobs.k_max}", gk)
         cb, cl = col.pooled("base", s)

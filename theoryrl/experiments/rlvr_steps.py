@@ -7,7 +7,8 @@ counts; each checkpoint and the base sample n completions of every train and in-
 with the same keys. Claims, per set (paired per problem, cluster bootstrap over seeds, 95%
 intervals): `pass1_rises_<set>`: pass@1 does not fall from one checkpoint to the next (point
 estimates) and the last checkpoint minus the first is above 0; `passk_falls_<set>`: pass@k_max
-does not rise from one checkpoint to the next and the last minus the first is below 0. A run with
+does not rise from one checkpoint to the next and the last minus the first is below 0 (judged only
+where the last checkpoint raised pass@1 over the base: a collapsing run would pass it). A run with
 learning off has equal checkpoints, so every difference is 0 and no claim passes; steps 0 judges
 none. The base's numbers are reported next to the checkpoints.
 Measurements by run id: docs/results/rlvr-steps.md.
@@ -22,7 +23,7 @@ import numpy as np
 from theoryrl.core.config import check_seeds, require
 from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Runs, Stage
-from theoryrl.core.verdicts import FAIL, PASS, Verdict, not_judged
+from theoryrl.core.verdicts import FAIL, PASS, Verdict, judged_if, not_judged
 from theoryrl.rl import dag_runs as dr
 from theoryrl.rl import rlvr_runs as rr
 
@@ -93,7 +94,7 @@ def _trend(col, knobs, s: str, k: int, sign: float, what: str, paper: str, metri
     series = _series(col, knobs, s, k)
     ca, cl = col.pooled("grpo", s, ckpt=last)
     cf, _ = col.pooled("grpo", s, ckpt=0)
-    g = dr.paired_gain_rows(sign * rr.pass_rows(ca, n, k), sign * rr.pass_rows(cf, n, k), clusters=cl)
+    g = rr.paired(sign * rr.pass_rows(ca, n, k), sign * rr.pass_rows(cf, n, k), clusters=cl)
     monotone = all(sign * (b - a) >= 0 for a, b in zip(series, series[1:]))
     metrics.update({f"{s}_pass{k}_step{st}": v for st, v in zip(knobs.checkpoints, series)})
     rr.gain_metrics(metrics, f"{s}_pass{k}_last_minus_first", dataclasses.replace(
@@ -115,8 +116,8 @@ def _judge(cfg: Config, col: rr.Collected) -> tuple[dict, dict, dict]:
     verdicts, metrics, n = {}, {}, knobs.eval_samples
     for s in SETS:
         verdicts[f"pass1_rises_{s}"] = _trend(col, knobs, s, 1, +1.0, f"{s}: pass@1", "pass@1 rises with steps", metrics)
-        verdicts[f"passk_falls_{s}"] = _trend(col, knobs, s, knobs.k_max, -1.0, f"{s}: pass@{knobs.k_max}",
-                                              "pass@k_max falls with steps", metrics)
+        verdicts[f"passk_falls_{s}"] = judged_if(rr.raised_pass1(col, "grpo", s, n)[0], _trend(
+            col, knobs, s, knobs.k_max, -1.0, f"{s}: pass@{knobs.k_max}", "pass@k_max falls with steps", metrics))
         for k, name in ((1, "pass1"), (knobs.k_max, "passk")):
             arrays[f"{s}_{name}_C"] = np.asarray(_series(col, knobs, s, k))
             arrays[f"{s}_{name}_base"] = np.asarray(rr.pass_rows(col.pooled("base", s)[0], n, k).mean())

@@ -9,9 +9,10 @@ competent) and one on its calibrated edge band (`grpo:train=edge`, `dag_runs.cal
 low but non-zero). The base and both final models sample n completions of `op_problems` fixed
 problems of every op 2..op_top with the same keys. Claims (paired per problem, cluster bootstrap over
 seeds, 95% intervals):
-- `id_rl_narrows_kmax`: base minus ID-RL pass@k_max over the ID ops, above 0 (Yue et al.);
-- `edge_rl_widens_deeper`: edge-RL minus base pass@k_max over the edge band and the ops above it up
-  to op_top, above 0 (Zhang et al.).
+- `id_rl_narrows_kmax`: base minus ID-RL pass@k_max over the ID ops, above 0 (Yue et al.; judged
+  only where ID-RL raised pass@1 there, the paper's premise);
+- `edge_rl_widens_deeper`: edge-RL minus base pass@k_max over the ops above the edge band up to
+  op_top (not the band it trained on), above 0 (Zhang et al.).
 Per-op pass@1 and pass@k_max of the three models are the figure. A seed whose base has no edge band
 is left out; learning off makes every gain 0 and both claims fail.
 Measurements by run id: docs/results/rlvr-vs-edge.md.
@@ -26,7 +27,7 @@ import numpy as np
 from theoryrl.core.config import check_seeds, require_int
 from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Runs, Stage
-from theoryrl.core.verdicts import FAIL, PASS, Verdict, not_judged
+from theoryrl.core.verdicts import FAIL, PASS, Verdict, judged_if, not_judged
 from theoryrl.rl import dag_runs as dr
 from theoryrl.rl import rlvr_runs as rr
 
@@ -118,22 +119,24 @@ def _judge(cfg: Config, col: rr.Collected, edges: dict) -> tuple[dict, dict]:
     id_ops = list(range(cfg.base.id_lo, cfg.base.id_hi + 1))
     b, cl = _pooled_ops(col, "base", id_ops, km, n)
     r, _ = _pooled_ops(col, "grpo:train=id", id_ops, km, n)
-    g = dr.paired_gain_rows(b, r, clusters=cl)
+    g = rr.paired(b, r, clusters=cl)
     rr.gain_metrics(metrics, f"id_ops_base_minus_id_rl_pass{km}", g)
-    v["id_rl_narrows_kmax"] = _above(g, f"ops {id_ops[0]}..{id_ops[-1]}: base minus ID-band RL pass@{km}",
-                                     "RL on the ID band narrows pass@k_max")
-    lo = min(edges[s][0] for s in col.seeds)
-    deep = list(range(lo, cfg.op_top + 1))
+    pre, g1 = rr.raised_pass1(col, "grpo:train=id", [f"op{o}" for o in id_ops], n)
+    rr.gain_metrics(metrics, "id_ops_id_rl_minus_base_pass1", g1)
+    v["id_rl_narrows_kmax"] = judged_if(pre, _above(
+        g, f"ops {id_ops[0]}..{id_ops[-1]}: base minus ID-band RL pass@{km}", "RL on the ID band narrows pass@k_max"))
+    hi = max(edges[s][1] for s in col.seeds)
+    deep = list(range(hi + 1, cfg.op_top + 1))
     if not deep:
-        v["edge_rl_widens_deeper"] = not_judged(f"op_top = {cfg.op_top} is below the edge band (from op {lo})")
+        v["edge_rl_widens_deeper"] = not_judged(f"op_top = {cfg.op_top}: no op above the edge band (up to op {hi})")
         return v, metrics
     e, cl = _pooled_ops(col, "grpo:train=edge", deep, km, n)
     b, _ = _pooled_ops(col, "base", deep, km, n)
-    g = dr.paired_gain_rows(e, b, clusters=cl)
+    g = rr.paired(e, b, clusters=cl)
     rr.gain_metrics(metrics, f"deep_ops_edge_rl_minus_base_pass{km}", g)
     v["edge_rl_widens_deeper"] = _above(g, f"ops {deep[0]}..{deep[-1]}: edge-band RL minus base pass@{km}",
                                         "RL at the edge of competence raises pass@k at deeper ops")
-    metrics["edge_band_lo"] = float(lo)
+    metrics["edge_band_hi"] = float(hi)
     return v, metrics
 
 

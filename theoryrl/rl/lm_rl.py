@@ -158,6 +158,7 @@ class Rollouts:
     rewards_PxG: jax.Array  # the reward that is optimised (with DAPO's length shaping)
     keep_P: jax.Array  # DAPO: groups with signal (all True without oversampling)
     mask_PxGxT: jax.Array  # response tokens that count (0 on dropped groups)
+    informative_drawn: jax.Array | None = None  # share of the drawn groups with a non-constant reward
 
 
 def collect(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, task: RLTask, params, hp: RLHp,
@@ -174,13 +175,14 @@ def collect(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, task: RLTas
         rewards = rewards + adv_lib.overlong_penalty(rollout.length_PxG, max_len=sampler.max_new_tokens,
                                                      cache_len=spec.overlong_cache)
     keep_P = jnp.ones((num_drawn,), bool)
+    informative = jnp.mean(adv_lib.dapo_keep_groups(scores["reward"]).astype(jnp.float32))
     if spec.oversample > 1:  # dynamic sampling with static shapes: informative groups first, then the rest
         keep_P = adv_lib.dapo_keep_groups(scores["reward"])  # by accuracy, before any length shaping
         order = jnp.argsort(~keep_P, stable=True)
         prompts, prompt_mask, problems, rollout, scores, rewards, keep_P = _select_groups(
             (prompts, prompt_mask, problems, rollout, scores, rewards, keep_P), order, spec.prompts_per_step)
     mask = rollout.mask_PxGxT * keep_P[:, None, None].astype(jnp.float32)
-    return Rollouts(prompts, prompt_mask, problems, rollout, scores, rewards, keep_P, mask)
+    return Rollouts(prompts, prompt_mask, problems, rollout, scores, rewards, keep_P, mask, informative)
 
 
 def advantage_batch(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, task: RLTask, params, ref_params,
@@ -279,6 +281,8 @@ def rl_step_rollouts(model_spec, sampler: sampling.SamplerSpec, spec: RLSpec, tx
     metrics = {"loss": loss, **{k: jnp.asarray(v, jnp.float32) for k, v in stats.items()},
                "reward": jnp.mean(ro.rewards_PxG),
                "zero_adv_groups": jnp.mean(((group_acc == 0) | (group_acc == 1)).astype(jnp.float32)),
+               # of all groups drawn (DAPO: before its selection), the share with a non-constant reward
+               "informative_drawn": ro.informative_drawn,
                "response_len": jnp.mean(ro.rollout.length_PxG.astype(jnp.float32)),
                "entropy": jnp.sum(entropy_old * mask) / jnp.maximum(jnp.sum(mask), 1.0),
                # the sampler's KV-cache log-probs vs the recomputed full-pass ones (0 up to float error

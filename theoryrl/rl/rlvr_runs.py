@@ -141,6 +141,9 @@ PAPER_RLVR = RLVRKnobs(steps=450, checkpoints=(150, 300, 450), prompts_per_step=
 # ---------------------------------------------------------------- arms
 
 
+_OPTION_KNOBS = {"G": "group_size", "kl": "kl_coef", "train": "train_band"}  # arm option -> RLVRKnobs field
+
+
 def parse_arm(name: str) -> tuple[str, dict]:
     """"algorithm[:G=n][:kl=c][:train=band]" -> (algorithm, knob overrides); "base" = the base,
     sampled only. train=lo-hi trains on that op band instead of the calibrated train band; train=id
@@ -150,6 +153,8 @@ def parse_arm(name: str) -> tuple[str, dict]:
     over = {}
     for opt in opts:
         knob, _, value = opt.partition("=")
+        if _OPTION_KNOBS.get(knob) in over:
+            raise ValueError(f"option {knob!r} given twice in arm {name!r}")
         if knob == "G":
             over["group_size"] = int(value)
         elif knob == "kl":
@@ -193,8 +198,12 @@ def rl_spec(algorithm: str, knobs: RLVRKnobs) -> lm_rl.RLSpec:
     """The six algorithms of Yue et al. Table 2 on the zoo (spec `rl_algorithms.md`), one update per
     rollout batch, token-mean loss, no KL unless kl_coef > 0 (k3 in the loss). PPO: GAE(1, 1) with
     the value head. DAPO: clip-higher 0.28 and dynamic sampling (`dapo_oversample` x prompts drawn;
-    the extra samples per step are reported); its overlong shaping is off (responses end far below
-    the sampler's length cap)."""
+    the measured share of informative groups is logged, "informative_drawn"); its overlong shaping is
+    off (responses end far below the sampler's length cap).
+    Two simplifications, the same for every algorithm: with one on-policy update per batch the
+    importance ratio is exactly 1, so the PPO / DAPO clips (clip-higher included) never act, and
+    DAPO differs from GRPO by its dynamic sampling and nothing else; PPO's value head sits on the
+    policy's trunk, so its value loss also trains the trunk (VeRL's critic is a separate network)."""
     require(algorithm in ALGORITHMS, "algorithm", algorithm, " | ".join(ALGORITHMS))
     estimator = {"ppo": "gae"}.get(algorithm, algorithm)
     kl = {} if knobs.kl_coef == 0 else {"kl": "loss", "kl_kind": "k3", "kl_coef": knobs.kl_coef}
@@ -240,6 +249,7 @@ class Splits:
     pass1: dict
     passk: dict
     rule: str
+    miss: float = float("nan")  # the train band's worst op |pass@1 - target| + |pass@k - target|: the regime gap
 
     def band(self, split: str) -> tuple[int, int] | None:
         return self.ood if split == "ood" else self.train
@@ -277,7 +287,9 @@ def choose_splits(base: dr.BaseSpec, knobs: RLVRKnobs, table: dict) -> tuple[Spl
     if ood is None:
         below = [o for o in ops if o < train[0]]
         ood = (lambda o: (o, o))(min(below, key=lambda o: abs(pass1[o] - knobs.ood_pass1))) if below else None
-    return Splits(train, ood, pass1, passk_, rule), None
+    miss = max(abs(pass1[o] - knobs.target_pass1) + abs(passk_[o] - knobs.target_passk)
+               for o in range(train[0], train[1] + 1) if o in pass1) if train[0] in pass1 else float("nan")
+    return Splits(train, ood, pass1, passk_, rule, float(miss)), None
 
 
 def seed_splits(base: dr.BaseSpec, knobs: RLVRKnobs, base_run: Run) -> tuple[Splits | None, str | None]:
@@ -403,7 +415,8 @@ def _base_arrays(base: dr.BaseSpec, knobs: RLVRKnobs, sets, params) -> dict:
 def program(base: dr.BaseSpec, knobs: RLVRKnobs, algorithm: str, sets, train_band: tuple[int, int],
             id_band: tuple[int, int]) -> Program:
     """RL from hp.init_params on hp.task's fixed problems (train band shapes), parameters kept at every
-    checkpoint, ID pass@1 logged at every chunk end, and `eval_arrays` of every checkpoint at the end."""
+    checkpoint, pass@1 on held-out problems of `id_band` (the training band) logged at every chunk end,
+    and `eval_arrays` of every checkpoint at the end."""
     spec = base.task(train_band[1])
     optim = ntp.OptimSpec(lr=knobs.lr, warmup_steps=0, total_steps=max(knobs.steps, 1), schedule="constant",
                           weight_decay=0.0)
@@ -461,12 +474,14 @@ def plans(base: dr.BaseSpec, knobs: RLVRKnobs, arms, seeds, runs, static: str, o
             band = _train_band(base, arm_k, splits, base_run)
             if band is None:
                 continue
+            # the resolved band, not "id" / "edge", keys the bucket: seeds whose bands differ get their own program
+            arm_k = dataclasses.replace(arm_k, train_band=None if arm_k.train_band is None else band)
             train = jax.tree.map(np.asarray, set_problems(base, band, knobs.train_problems, SPLIT_KEYS["train"]))
             hp = lm_runs.RLHp(seed=np.int32(seed), lr_scale=np.float32(1.0), temperature=np.float32(arm_k.temperature),
                               top_p=np.float32(1.0), init_params=start_params(base, algorithm, base_run),
                               task=FixedSet(train))
             out.append(RunPlan(row=row, bucket=("rlvr", algorithm, arm_k, tuple(sets), static), label=f"rlvr-{algorithm}",
-                               hp=hp, build=partial(program, base, arm_k, algorithm, sets, band, splits.train),
+                               hp=hp, build=partial(program, base, arm_k, algorithm, sets, band, band),
                                parent=base_run))
     return out
 
@@ -499,13 +514,60 @@ def crossing_k(base_K, rl_K) -> float:
 
 
 def bootstrap_weights(num_rows: int, clusters, num_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """[R, N] draw counts: the cluster bootstrap over seeds (`dag_runs.cluster_weights`), or the plain
-    bootstrap over rows with one cluster."""
+    """[R, N] draw counts of rows pooled seed by seed (`clusters`: each row's seed). Every seed is
+    evaluated on the same fixed problems in the same order (the sets' keys do not depend on the
+    seed), so seeds and problems are crossed: each resample draws seeds with replacement and one
+    problem-index vector, applied to every drawn seed; resampling each seed's problems on their own
+    would count the shared problem effect as independent across seeds and make intervals too narrow.
+    Blocks of unequal size fall back to the nested cluster bootstrap (`dag_runs.cluster_weights`);
+    one seed is the plain bootstrap over rows."""
+    def counts(n: int) -> np.ndarray:
+        idx = rng.integers(0, n, size=(num_resamples, n))
+        flat = (np.arange(num_resamples)[:, None] * n + idx).ravel()
+        return np.bincount(flat, minlength=num_resamples * n).reshape(num_resamples, n).astype(float)
+
     if clusters is None or np.unique(np.asarray(clusters)).size <= 1:
-        idx = rng.integers(0, num_rows, size=(num_resamples, num_rows))
-        flat = (np.arange(num_resamples)[:, None] * num_rows + idx).ravel()
-        return np.bincount(flat, minlength=num_resamples * num_rows).reshape(num_resamples, num_rows).astype(float)
-    return dr.cluster_weights(clusters, num_resamples, rng)
+        return counts(num_rows)
+    clusters = np.asarray(clusters)
+    seeds = list(dict.fromkeys(clusters.tolist()))  # in pooling order
+    per = num_rows // len(seeds)
+    blocked = all(np.all(clusters[i * per:(i + 1) * per] == s) for i, s in enumerate(seeds))
+    if per * len(seeds) != num_rows or not blocked:
+        return dr.cluster_weights(clusters, num_resamples, rng)
+    seed_w, problem_w = counts(len(seeds)), counts(per)
+    return (seed_w[:, :, None] * problem_w[:, None, :]).reshape(num_resamples, num_rows)
+
+
+def paired(a_rows, b_rows, clusters=None, *, num_resamples: int = 2000, alpha: float = 0.05, seed: int = 0) -> dr.Gain:
+    """`dag_runs.Gain` of per-problem a - b pooled over seeds, with `bootstrap_weights`' crossed
+    bootstrap (NaN with no rows)."""
+    a_rows, b_rows = np.asarray(a_rows, np.float64), np.asarray(b_rows, np.float64)
+    if a_rows.shape != b_rows.shape or a_rows.ndim != 1:
+        raise ValueError(f"paired rows must be two equal 1-D arrays, got {a_rows.shape} and {b_rows.shape}")
+    if a_rows.size == 0:
+        return dr.Gain(*(float("nan"),) * 6, 0)
+    d = a_rows - b_rows
+    w = bootstrap_weights(d.size, clusters, num_resamples, np.random.default_rng(seed))
+    boots = (w @ d) / w.sum(axis=1)
+    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
+    return dr.Gain(float(a_rows.mean()), float(b_rows.mean()), float(d.mean()), float(lo), float(hi),
+                   float(boots.std(ddof=1)), int(d.size))
+
+
+def raised_pass1(col: "Collected", arm: str, set_names, n: int) -> tuple[dict, dr.Gain]:
+    """The precondition of every "the base wins" claim: RL raised pass@1 over the base (interval
+    above 0) on the sets. Without it those claims would pass for a model that collapsed."""
+    rows_a, rows_b, cl = [], [], []
+    for s in [set_names] if isinstance(set_names, str) else set_names:
+        ca, c = col.pooled(arm, s)
+        cb, _ = col.pooled("base", s)
+        rows_a.append(pass_rows(ca, n, 1))
+        rows_b.append(pass_rows(cb, n, 1))
+        cl.append(c)
+    # several sets pooled one after another are not seed-major blocks: bootstrap_weights then nests
+    g = paired(np.concatenate(rows_a), np.concatenate(rows_b), np.concatenate(cl))
+    return {f"{arm} raised pass@1 over the base ({g.diff:+.3f}, 95% interval [{g.lo:+.3f}, {g.hi:+.3f}])":
+            bool(g.lo > 0)}, g
 
 
 def crossing_ci(base_NxK, rl_NxK, clusters=None, *, num_resamples: int = 2000, alpha: float = 0.05,
@@ -591,7 +653,7 @@ def gain(col: Collected, arm_a: str, arm_b: str, set_name: str, k_a: int, k_b: i
     problems pooled over judged seeds, cluster bootstrap over seeds."""
     ca, cl = col.pooled(arm_a, set_name, **(where_a or {}))
     cb, _ = col.pooled(arm_b, set_name, **(where_b or {}))
-    return dr.paired_gain_rows(pass_rows(ca, n, k_a), pass_rows(cb, n, k_b or k_a), clusters=cl)
+    return paired(pass_rows(ca, n, k_a), pass_rows(cb, n, k_b or k_a), clusters=cl)
 
 
 def arm_rows(col: Collected, knobs: RLVRKnobs, arm: str, set_name: str, ckpts=(-1,)) -> list[dict]:
