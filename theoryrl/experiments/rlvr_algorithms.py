@@ -4,8 +4,8 @@ Yue et al. (arXiv 2504.13837) Table 2 and the ΔSE figure (spec `rlvr_limits.md`
 at theory scale on DAG-lite (`rl/rlvr_runs.py`). PPO (value head on the base's trunk), GRPO,
 Reinforce++, RLOO, ReMax and DAPO train from the same stored base on the same fixed train set with
 the same steps, prompts, rollouts and learning rate, process-verified reward and no KL; every final
-model and the base sample n completions of every train and in-domain test problem with the same
-keys. ΔSE = base pass@k_max - RL pass@1 (the sampling-efficiency gap). Claims (per set, paired per
+model and the base sample n completions of every train, in-domain and OOD test problem with the
+same keys (claims on train and ID; OOD in the rows). ΔSE = base pass@k_max - RL pass@1 (the sampling-efficiency gap). Claims (per set, paired per
 problem, cluster bootstrap over seeds, 95% intervals):
 - `all_below_base_at_kmax_<set>`: base minus RL pass@k_max above 0 for every algorithm;
 - `delta_se_large_<set>`: for every algorithm, RL closes less than half of the base's own gap,
@@ -17,8 +17,9 @@ All three hold trivially for models that learned nothing or collapsed (ΔSE is t
 base's whole gap), so they are judged only when every algorithm raised pass@1 over the base (its
 interval above 0), the paper's premise.
 DAPO's samples per step (dynamic sampling: drawn, and measured as needed to fill the batch with
-informative groups) and ReMax's greedy rollout are reported. The quick
-tier trains 64 steps per algorithm (6 programs, each compiled once) to fit about 20 minutes.
+informative groups) and ReMax's greedy rollout are reported. The quick tier trains 64 steps per
+algorithm (6 programs, each compiled once) and evaluates 7 models on 352 problems x 64 samples: about
+28 minutes on this CPU, over the 20-minute aim, because the issue asks for every algorithm and split.
 Measurements by run id: docs/results/rlvr-algorithms.md.
 """
 from __future__ import annotations
@@ -215,7 +216,8 @@ def plot(run_dir: Path, out_dir: Path) -> list[Path]:
         ax.axhline(float(arrays[f"{s}_base_passk"]), color="k", ls="--", lw=0.8, label="base pass@k_max")
         ax.axhline(float(arrays[f"{s}_base_pass1"]), color="k", ls=":", lw=0.8, label="base pass@1")
         ax.set_xticks(x, algos, rotation=30, fontsize=7)
-        ax.set_ylim(0, 1.02)
+        ax.axhline(0.0, color="k", lw=0.5)
+        ax.set_ylim(min(0.0, float(np.min(arrays[f"{s}_delta_se_A"]))) - 0.05, 1.02)  # ΔSE can be negative
         ax.set_title(s)
         ax.legend(fontsize=6)
     fig.suptitle(f"{ID}: six RL algorithms vs the base")
