@@ -8,6 +8,7 @@ and the op_max shapes (3) are 32 + 33. Vocabulary 51 + p = 56. Parameters by han
 wq, wk, wv, wo with 2 heads of 8: 4 * 16 * 2 * 8 = 1024; SwiGLU 3 * 16 * 32 = 1536; two RMSNorm scales 32; the tied embedding 56 * 16 = 896; the final norm 16: 1024 + 1536 + 32 +
 896 + 16 = 3504. A token's forward over K keys: 2 * 3504 + 4 * 1 layer * 16 * K = 7008 + 64 K FLOPs.
 """
+import inspect
 import statistics
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from theoryrl.benchmarks import dag
 from theoryrl.core.config import ConfigError
 from theoryrl.rl import dag_runs as dr
+from theoryrl.rl import rlvr_runs as rr
 
 TINY = dr.BaseSpec(p=5, op_max=3, max_distractors=0, id_lo=2, id_hi=2, easy_max=2, medium_max=2,
                    mix=(1.0, 0.0, 0.0), d_model=16, n_layers=1, n_heads=2, d_ff=32, token_shift=0, batch=4)
@@ -152,14 +154,16 @@ def test_eval_passk_row_counts_chunks_tokens_and_flops():
     """3 problems of op 3 at its shapes (prompt 32, 33 new tokens) x S = 2 with max_rows 4: 2 problems
     per call, so 2 calls (the second padded with a copy of the last problem, computed in full) of 4 rows.
     Slot tokens 3 * 2 * 33 = 198. FLOPs per call: prefill 2 x 32 tokens over 32 keys, 4 rows x 33
-    decode steps over 65 slots, and the entropy forward of 4 rows x 65 tokens over 65 keys:
+    decode steps over 65 slots, and (with_entropy) the entropy forward of 4 rows x 65 tokens over 65 keys:
     64 * 9056 + 132 * 11168 + 260 * 11168 = 579584 + 1474176 + 2903680 = 4957440; two calls 9914880."""
     import jax
 
     from theoryrl.models import transformer as tfm
 
     params = tfm.init_params(dr.model(TINY), jax.random.key(0))
-    row = dag.finish(dag.bench_eval_passk(TINY, params, 3, 3, 2, reps=2, max_rows=4), PEAK_GFLOPS)
+    row = dag.finish(dag.bench_eval_passk(TINY, params, 3, 3, 2, reps=2, max_rows=4, with_entropy=True), PEAK_GFLOPS)
+    # the default is rlvr_runs' (no entropy pass unless with_entropy): its FLOPs drop the last term
+    assert inspect.signature(dag.bench_eval_passk).parameters["with_entropy"].default is rr.RLVRKnobs().with_entropy
     assert (row["phase"], row["op"], row["prompt_len"], row["new_tokens"]) == ("eval-passk", 3, 32, 33)
     assert (row["batch"], row["prompts"], row["chunks"], row["problems"]) == (4, 2, 2, 3)
     assert (row["temperature"], row["top_p"], row["max_rows"], row["with_entropy"]) == (0.6, 0.95, 4, True)
