@@ -443,6 +443,44 @@ def test_cluster_bootstrap_carries_seed_to_seed_variation():
         dr.paired_gain_rows(diff, zeros, clusters=clusters[:10])
 
 
+def test_crossed_bootstrap_weights():
+    """Two seeds pooled seed-major over the same 3 problems: every resample's weight of row (seed s,
+    problem i) is (times seed s drawn) x (times problem i drawn), so the two seeds' rows of a problem
+    are weighted alike up to their seed counts, and each resample draws 2 seeds x 3 problems = 6."""
+    w = dr.crossed_weights(6, [7, 7, 7, 9, 9, 9], 50, np.random.default_rng(0))
+    assert np.all(w.sum(axis=1) == 6.0)
+    for r in range(50):
+        s7, s9 = w[r, :3], w[r, 3:]
+        # rows of one seed are proportional to the problem counts, shared by both seeds
+        a, b = s7.sum(), s9.sum()
+        if a and b:
+            np.testing.assert_allclose(s7 / a, s9 / b)
+    # unequal blocks fall back to the nested cluster bootstrap, one seed to the plain one
+    assert dr.crossed_weights(5, [7, 7, 7, 9, 9], 4, np.random.default_rng(0)).shape == (4, 5)
+    assert np.all(dr.crossed_weights(4, None, 3, np.random.default_rng(0)).sum(axis=1) == 4)
+
+
+def test_crossed_bootstrap_counts_the_shared_problem_effect_once():
+    """4 seeds pooled seed-major over the same 50 problems, each problem's gain u_i the same in every
+    seed (a pure problem effect). Crossed: a resample's mean is sum_s sum_i c_s p_i u_i / (sum c_s
+    sum p_i) = sum_i p_i u_i / 50, the one-seed bootstrap mean, whose standard deviation is
+    sd(u) / sqrt(50) (ddof 0). Nested (each seed's problems drawn on their own): four independent
+    draws averaged, sd(u) / sqrt(200), half of it. `same_problems` tells the two designs apart."""
+    u = np.random.default_rng(1).normal(size=50)
+    rows, clusters = np.tile(u, 4), np.repeat([42, 43, 44, 45], 50)
+    want = u.std() / np.sqrt(50)
+    crossed = dr.paired_gain_rows(rows, np.zeros(200), clusters=clusters, crossed=True, num_resamples=4000)
+    nested = dr.paired_gain_rows(rows, np.zeros(200), clusters=clusters, num_resamples=4000)
+    assert crossed.se == pytest.approx(want, rel=0.08)
+    assert nested.se == pytest.approx(want / 2, rel=0.08)
+    hacked, right = np.tile(np.arange(50) % 3, 4).astype(float), np.full(200, 2.0)
+    ratio_crossed = dr.paired_ratio_gain(hacked, right, np.zeros(200), right, clusters=clusters, crossed=True,
+                                         num_resamples=4000)
+    ratio_one = dr.paired_ratio_gain(hacked[:50], right[:50], np.zeros(50), right[:50], num_resamples=4000)
+    assert ratio_crossed.se == pytest.approx(ratio_one.se, rel=0.08)
+    assert dr.same_problems([[6, 7], [6, 7]]) and not dr.same_problems([[6], [7]]) and dr.same_problems([])
+
+
 def test_cluster_weights_draw_whole_clusters_then_their_rows():
     """Clusters of sizes 2, 3 and 5: in every resample each cluster's rows carry a total weight of
     its size times the number of times the cluster was drawn, and three clusters are drawn."""

@@ -105,23 +105,6 @@ def test_bad_knobs_are_one_line_errors(knob, value, match):
     assert "\n" not in str(err.value)
 
 
-def test_crossed_bootstrap_weights():
-    """Two seeds pooled seed-major over the same 3 problems: every resample's weight of row (seed s,
-    problem i) is (times seed s drawn) x (times problem i drawn), so the two seeds' rows of a problem
-    are weighted alike up to their seed counts, and each resample draws 2 seeds x 3 problems = 6."""
-    w = rr.bootstrap_weights(6, [7, 7, 7, 9, 9, 9], 50, np.random.default_rng(0))
-    assert np.all(w.sum(axis=1) == 6.0)
-    for r in range(50):
-        s7, s9 = w[r, :3], w[r, 3:]
-        # rows of one seed are proportional to the problem counts, shared by both seeds
-        a, b = s7.sum(), s9.sum()
-        if a and b:
-            np.testing.assert_allclose(s7 / a, s9 / b)
-    # unequal blocks fall back to the nested cluster bootstrap, one seed to the plain one
-    assert rr.bootstrap_weights(5, [7, 7, 7, 9, 9], 4, np.random.default_rng(0)).shape == (4, 5)
-    assert np.all(rr.bootstrap_weights(4, None, 3, np.random.default_rng(0)).sum(axis=1) == 4)
-
-
 @pytest.mark.parametrize("arms, match", [
     (("base", "sac"), "base \\| grpo"), (("grpo:G=1",), "G in 2..1024"), (("grpo:temp=2",), "unknown option"),
     (("grpo:train=6-5",), "non-empty band"), (("base:G=8",), "no options"), (("grpo", "grpo"), "distinct"),

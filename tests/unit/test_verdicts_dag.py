@@ -138,10 +138,12 @@ def test_id_no_passk_gain_on_the_reviewers_pairs_needs_enough_problems():
     """Sharpening by moving mass between problems (review A2), n = 4, k = 2: base problem pairs
     [1, 1] (pass@1 1/4 each, pass@2 1/2 each), arm [4, 0] (pass@1 1 and 0, pass@2 1 and 0). Per pair
     pass@1 +1/4 and pass@2 +0 exactly, but per problem the differences are pass@1 +3/4 / -1/4 and
-    pass@2 +1/2 / -1/2 (SD 1/2 each). Over R pooled rows the bootstrap interval of the pass@2 gain has
-    half-width about 1.96 * (1/2) / sqrt(R): with 8 problems per op (R = 4 ops * 2 seeds * 8 = 64)
-    that is 0.12 > 0.05, so the equivalence test fails for lack of evidence; with 128 per op (R =
-    1024) it is 0.031 < 0.05 and passes. pass@1: 1/4 - 0.12 > 0 already at R = 64."""
+    pass@2 +1/2 / -1/2 (SD 1/2 each). Both seeds hold the same fixed problems with the same values, so
+    the bootstrap is crossed (`dag_runs.crossed_weights`) and the second seed adds no problems: over
+    R = 4 ops * per_op problems the interval of the pass@2 gain has half-width about 1.96 * (1/2) /
+    sqrt(R). With 8 problems per op (R = 32) that is 0.17 > 0.05, so the equivalence test fails for
+    lack of evidence; with 128 per op (R = 512) it is 0.043 < 0.05 and passes. pass@1: 1/4 - 0.17 > 0
+    already at R = 32."""
     for per_op, want in ((8, FAIL), (128, PASS)):
         base = {"id": [1] * per_op, "edge": ([1, 1] + [0] * 6) * (per_op // 8), "hard": [0] * per_op}
         v, m = _judge({"id": {"id": [4, 0] * (per_op // 2)}}, base=base)
@@ -149,7 +151,7 @@ def test_id_no_passk_gain_on_the_reviewers_pairs_needs_enough_problems():
         assert m["id_gain_id_pass2"] == pytest.approx(0.0, abs=1e-12) and m["base_id_pass2"] == pytest.approx(0.5)
         assert v["id_rl_raises_pass1"].status == PASS
         assert v["id_rl_no_passk_gain"].status == want
-        half = 1.96 * 0.5 / math.sqrt(4 * 2 * per_op)
+        half = 1.96 * 0.5 / math.sqrt(4 * per_op)
         assert m["id_gain_id_pass2_hi"] == pytest.approx(half, rel=0.2)
 
 

@@ -223,7 +223,8 @@ def _contrast(cfg: Config, tables, bands_of, skipped, metrics) -> None:
                      - dr.band_rows(tables[(s, share, "base", 1)], ops_of_seed(s), k)) for s in seeds]
 
         d = dr.paired_gain_rows(np.concatenate([r for _, r in gain_rows(hi)]),
-                                np.concatenate([r for _, r in gain_rows(lo)]), clusters=dr.seed_clusters(gain_rows(hi)))
+                                np.concatenate([r for _, r in gain_rows(lo)]), clusters=dr.seed_clusters(gain_rows(hi)),
+                                crossed=dr.same_problems(ops_of_seed(s) for s in seeds))
         tag = f"B_gain_{band}_{hi:g}_minus_{lo:g}"
         metrics.update({tag: d.diff, f"{tag}_lo": d.lo, f"{tag}_hi": d.hi})
 
@@ -236,7 +237,8 @@ def _gain(tables, share, seeds, context, ops_of_seed, kk, half: bool) -> dr.Gain
 
     per_seed = [(s, rows("rl", s)) for s in seeds]
     return dr.paired_gain_rows(np.concatenate([r for _, r in per_seed]),
-                               np.concatenate([rows("base", s) for s in seeds]), clusters=dr.seed_clusters(per_seed))
+                               np.concatenate([rows("base", s) for s in seeds]), clusters=dr.seed_clusters(per_seed),
+                               crossed=dr.same_problems(ops_of_seed(s) for s in seeds))
 
 
 def _judge(cfg: Config, share: float, band: str, seeds, tables, bands_of, metrics) -> Verdict:

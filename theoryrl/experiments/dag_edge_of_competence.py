@@ -171,7 +171,8 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
         per_a = [(s, dr.band_rows(tables[(s, arm)], dr.ops_of(getattr(bands_of[s], band)), kk)) for s in seeds]
         per_b = [(s, dr.band_rows(tables[(s, "base")], dr.ops_of(getattr(bands_of[s], band)), kk)) for s in seeds]
         g = dr.paired_gain_rows(np.concatenate([r for _, r in per_a]), np.concatenate([r for _, r in per_b]),
-                                clusters=dr.seed_clusters(per_a))
+                                clusters=dr.seed_clusters(per_a),
+                                crossed=dr.same_problems(dr.ops_of(getattr(bands_of[s], band)) for s in seeds))
         metrics[f"{arm}_gain_{band}_pass{kk}"] = g.diff
         metrics[f"{arm}_gain_{band}_pass{kk}_lo"] = g.lo
         metrics[f"{arm}_gain_{band}_pass{kk}_hi"] = g.hi

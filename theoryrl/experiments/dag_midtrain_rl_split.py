@@ -237,7 +237,8 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
                 continue
             means = {f: float(r.mean()) for f, r in values.items()}
             best = max(means, key=lambda f: (means[f], -f))
-            g = dr.paired_gain_rows(values[best], values[rival], clusters=clusters(budget, rival, band))
+            g = dr.paired_gain_rows(values[best], values[rival], clusters=clusters(budget, rival, band),
+                                    crossed=dr.same_problems(dr.ops_of(getattr(bands_of[s], band)) for s in seeds))
             ok = best_ok(best) and g.lo > 0
             raw = Verdict(PASS if ok else FAIL, g.diff, 0.0, g.lo, g.se,
                           f"best {what} at CPT fraction {best} ({means[best]:.3f}); vs fraction {rival}: "

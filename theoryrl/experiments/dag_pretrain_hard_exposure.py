@@ -178,7 +178,7 @@ def _verdicts(cfg: Config, tables, skipped) -> tuple[dict[str, Verdict], dict]:
         for kk in (1, k):
             per = _per_seed(tables, h, seeds, ops, kk)
             g = dr.paired_gain_rows(np.concatenate([a for _, a, _ in per]), np.concatenate([b for _, _, b in per]),
-                                    clusters=dr.seed_clusters([(s, a) for s, a, _ in per]))
+                                    clusters=dr.seed_clusters([(s, a) for s, a, _ in per]), crossed=True)
             metrics.update({f"gain_pass{kk}_{h:g}": g.diff, f"gain_pass{kk}_{h:g}_lo": g.lo,
                             f"gain_pass{kk}_{h:g}_hi": g.hi, f"base_pass{kk}_{h:g}": g.b})
         per = _per_seed(tables, h, seeds, ops, 1)
@@ -198,10 +198,10 @@ def _verdicts(cfg: Config, tables, skipped) -> tuple[dict[str, Verdict], dict]:
         d = dr.paired_ratio_gain(*(np.concatenate(x) for x in (
             [a - b for _, a, b in per_p], [1.0 - b for _, _, b in per_p],
             [a - b for _, a, b in per_q], [1.0 - b for _, _, b in per_q])),
-            clusters=dr.seed_clusters([(s, a) for s, a, _ in per_p]))
+            clusters=dr.seed_clusters([(s, a) for s, a, _ in per_p]), crossed=True)
         metrics.update({f"{name}_diff": d.diff, f"{name}_lo": d.lo, f"{name}_hi": d.hi})
         g_p = dr.paired_gain_rows(np.concatenate([a for _, a, _ in per_p]), np.concatenate([b for _, _, b in per_p]),
-                                  clusters=dr.seed_clusters([(s, a) for s, a, _ in per_p]))
+                                  clusters=dr.seed_clusters([(s, a) for s, a, _ in per_p]), crossed=True)
         raw = (not_judged(f"no headroom at hard share {p:g} or {q:g}: the base's pass@1 is 1 on every problem")
                if not np.isfinite(d.diff) else
                Verdict(PASS if d.lo > 0 else FAIL, d.diff, 0.0, d.lo, d.se,

@@ -132,8 +132,7 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
                 for label, kk in (("pass1", 1), (f"pass{k}", k)):
                     mean, lo, hi = dr.band_ci(t, ops, kk)
                     row[f"{name}_{label}"], row[f"{name}_{label}_lo"], row[f"{name}_{label}_hi"] = mean, lo, hi
-                hacked, right = dr.hacking_rows(t, ops)
-                row[f"{name}_hacking_rate"] = float(hacked.sum() / right.sum()) if right.sum() else float("nan")
+                row[f"{name}_hacking_rate"] = dr.hacking_rate(t, ops)
             rows.append(row)
     verdicts, metrics = _verdicts(cfg, tables, bands_of, seeds, skipped)
     paper = {"claim": "process or mixed rewards: hard-op pass@1 up ~4-5 points, fewer right answers from wrong steps",
@@ -165,6 +164,9 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
     def clusters(band_names) -> np.ndarray:  # the seed of every pooled row: a cluster bootstrap over seeds
         return dr.seed_clusters([(s, dr.band_rows(tables[(s, "outcome")], band_ops(s, band_names), 1)) for s in seeds])
 
+    def crossed(band_names) -> bool:  # every seed's rows the same fixed problems: seeds x problems crossed
+        return dr.same_problems(band_ops(s, band_names) for s in seeds)
+
     missing = [a for a in cfg.arms if any((s, a) not in tables for s in seeds)]
     if "outcome" in missing:
         return {n: not_judged("the outcome arm was not run for every judged seed") for n in names}, {}
@@ -180,14 +182,15 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
             continue
         hard1, _, _ = pooled(arm, ["hard"])
         _, hacked, right = pooled(arm, ["edge"])
-        g = dr.paired_gain_rows(hard1, out_hard, clusters=clusters(["hard"]))
+        g = dr.paired_gain_rows(hard1, out_hard, clusters=clusters(["hard"]), crossed=crossed(["hard"]))
         metrics.update({f"{arm}_hard_pass1": g.a, f"{arm}_gain_hard_pass1": g.diff, f"{arm}_gain_hard_pass1_lo": g.lo,
                         f"{arm}_gain_hard_pass1_hi": g.hi})
         v[f"{arm}_raises_hard_pass1"] = Verdict(
             PASS if g.lo > 0 else FAIL, g.diff, 0.0, g.lo, g.se,
             f"{arm} - outcome, pass@1 on hard ops: {g.diff:+.3f} [{g.lo:+.3f}, {g.hi:+.3f}] (must be above 0)",
             paper="+4-5 points of pass@1 in the hardest settings")
-        h = dr.paired_ratio_gain(hacked, right, out_hacked, out_right, clusters=clusters(["edge"]))
+        h = dr.paired_ratio_gain(hacked, right, out_hacked, out_right, clusters=clusters(["edge"]),
+                                 crossed=crossed(["edge"]))
         metrics.update({f"{arm}_hacking_rate": h.a, f"{arm}_gain_hacking": h.diff, f"{arm}_gain_hacking_lo": h.lo,
                         f"{arm}_gain_hacking_hi": h.hi})
         raw = (not_judged(f"{arm}: no right answer on edge ops, so no hacking rate") if not np.isfinite(h.a)
@@ -204,12 +207,7 @@ def _verdicts(cfg: Config, tables, bands_of, seeds, skipped) -> tuple[dict[str, 
 def _arrays(cfg: Config, tables) -> dict:
     keys = sorted(tables)
     k = cfg.base.k_max
-    hack = []
-    for key in keys:
-        t = tables[key]
-        right = t["answer_correct"].sum(axis=(1, 2))
-        hacked = (t["answer_correct"] & ~t["perfect"]).sum(axis=(1, 2))
-        hack.append(np.where(right > 0, hacked / np.maximum(right, 1), np.nan))
+    hack = [[dr.hacking_rate(tables[key], [int(op)]) for op in tables[key]["ops"]] for key in keys]
     return {"row_seed": np.array([s for s, _ in keys]), "row_arm": np.array([a for _, a in keys]),
             "ops": np.asarray(cfg.base.eval_ops),
             "pass1_RxO": np.stack([dr.pass_curves(tables[key], k)[:, 0] for key in keys]),

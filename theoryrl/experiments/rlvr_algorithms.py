@@ -141,7 +141,7 @@ def _spread(cfg: Config, col: rr.Collected, s: str, metrics: dict) -> Verdict:
     knobs = cfg.rlvr
     rows = np.stack([_delta_se_rows(col, knobs, a, s)[0] for a in cfg.algorithms])  # [A, N]
     cl = col.pooled("base", s)[1]
-    w = rr.bootstrap_weights(rows.shape[1], cl, 2000, np.random.default_rng(0))
+    w = dr.crossed_weights(rows.shape[1], cl, 2000, np.random.default_rng(0))
     boots_RxA = (w @ rows.T) / w.sum(axis=1, keepdims=True)
     mean_A = rows.mean(axis=1)
     spread, level = float(mean_A.max() - mean_A.min()), float(mean_A.mean())

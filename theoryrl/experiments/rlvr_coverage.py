@@ -138,7 +138,7 @@ def ppl_stats(nll_base_NxK, nll_rl_NxK, nll_gold_N, clusters=None, *, num_resamp
     nb = np.asarray(nll_base_NxK, np.float64).mean(axis=1)
     d_rl = np.asarray(nll_rl_NxK, np.float64).mean(axis=1) - nb
     d_gt = np.asarray(nll_gold_N, np.float64).reshape(-1) - nb
-    w = rr.bootstrap_weights(nb.size, clusters, num_resamples, np.random.default_rng(seed))
+    w = dr.crossed_weights(nb.size, clusters, num_resamples, np.random.default_rng(seed))
     w = w / w.sum(axis=1, keepdims=True)
     b_rl, b_gt = w @ d_rl, w @ d_gt
     ratio = np.where(b_gt > 0, b_rl / np.where(b_gt > 0, b_gt, 1.0), np.inf)

@@ -650,15 +650,53 @@ def cluster_weights(clusters, num_resamples: int, rng: np.random.Generator) -> n
     return weights
 
 
+def crossed_weights(num_rows: int, clusters, num_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """[R, N] draw counts of rows pooled seed by seed (`clusters`: each row's seed) when every seed
+    was evaluated on the same fixed problems in the same order (`eval_problems` and the RLVR sets do
+    not depend on the seed): seeds and problems are crossed, so each resample draws seeds with
+    replacement and one problem-index vector, applied to every drawn seed. Resampling each seed's
+    problems on their own (`cluster_weights`) would count the shared problem effect as independent
+    across seeds and make the intervals too narrow. Rows that are not equal seed-major blocks fall
+    back to the nested `cluster_weights`; one seed is the plain bootstrap over rows."""
+    def counts(n: int) -> np.ndarray:
+        idx = rng.integers(0, n, size=(num_resamples, n))
+        flat = (np.arange(num_resamples)[:, None] * n + idx).ravel()
+        return np.bincount(flat, minlength=num_resamples * n).reshape(num_resamples, n).astype(float)
+
+    if clusters is None or np.unique(np.asarray(clusters)).size <= 1:
+        return counts(num_rows)
+    clusters = np.asarray(clusters)
+    seeds = list(dict.fromkeys(clusters.tolist()))  # in pooling order
+    per = num_rows // len(seeds)
+    blocked = all(np.all(clusters[i * per:(i + 1) * per] == s) for i, s in enumerate(seeds))
+    if per * len(seeds) != num_rows or not blocked:
+        return cluster_weights(clusters, num_resamples, rng)
+    seed_w, problem_w = counts(len(seeds)), counts(per)
+    return (seed_w[:, :, None] * problem_w[:, None, :]).reshape(num_resamples, num_rows)
+
+
+def same_problems(ops_by_seed) -> bool:
+    """Whether rows pooled seed by seed over these per-seed op lists are the same problems for every
+    seed (the `crossed` argument of the paired gains): fixed bands yes, per-seed calibrated bands
+    only when every seed calibrated the same ops."""
+    return len({tuple(int(o) for o in ops) for ops in ops_by_seed}) <= 1
+
+
 def _single_cluster(clusters, n: int) -> bool:
     return clusters is None or np.unique(np.asarray(clusters)).size <= 1 or n == 0
 
 
-def paired_gain_rows(a_rows, b_rows, *, clusters=None, num_resamples: int = 2000, alpha: float = 0.05,
-                     seed: int = 0) -> Gain:
+def _weights(clusters, n: int, num_resamples: int, rng: np.random.Generator, crossed: bool) -> np.ndarray:
+    return crossed_weights(n, clusters, num_resamples, rng) if crossed else cluster_weights(clusters, num_resamples, rng)
+
+
+def paired_gain_rows(a_rows, b_rows, *, clusters=None, crossed: bool = False, num_resamples: int = 2000,
+                     alpha: float = 0.05, seed: int = 0) -> Gain:
     """Gain of per-problem values a_rows - b_rows (matched row by row, e.g. pooled over seeds); NaN
-    with no rows. `clusters` (one label per row, e.g. its seed): a cluster bootstrap over them
-    (`cluster_weights`); with one cluster (or None) the plain bootstrap over rows."""
+    with no rows. `clusters` (one label per row, e.g. its seed): a cluster bootstrap over them, crossed
+    with the problems (`crossed_weights`) when every seed's rows are the same problems (`crossed`,
+    see `same_problems`), else nested (`cluster_weights`); with one cluster (or None) the plain
+    bootstrap over rows."""
     a_rows, b_rows = np.asarray(a_rows, np.float64), np.asarray(b_rows, np.float64)
     if a_rows.shape != b_rows.shape or a_rows.ndim != 1:
         raise ValueError(f"paired rows must be two equal 1-D arrays, got {a_rows.shape} and {b_rows.shape}")
@@ -671,7 +709,7 @@ def paired_gain_rows(a_rows, b_rows, *, clusters=None, num_resamples: int = 2000
     if _single_cluster(clusters, diff.size):
         boots = diff[rng.integers(0, diff.size, size=(num_resamples, diff.size))].mean(axis=1)
     else:
-        w = cluster_weights(clusters, num_resamples, rng)
+        w = _weights(clusters, diff.size, num_resamples, rng, crossed)
         boots = (w @ diff) / w.sum(axis=1)
     lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
     se = float(boots.std(ddof=1)) if num_resamples > 1 else float("nan")
@@ -708,6 +746,13 @@ def pool_tables(tables: list[dict]) -> dict:
     return out
 
 
+def hacking_rate(table: dict, ops) -> float:
+    """P(answer right and process wrong | answer right) pooled over the samples of `ops` (spec
+    §11.10, as `verify.hacking_rate`); NaN when no answer there is right."""
+    hacked, right = hacking_rows(table, ops)
+    return float(hacked.sum() / right.sum()) if right.sum() else float("nan")
+
+
 def hacking_rows(table: dict, ops) -> tuple[np.ndarray, np.ndarray]:
     """Per problem of `ops`: (hacked, right) sample counts, hacked = answer right and not perfect."""
     ops_T = [int(o) for o in table["ops"]]
@@ -719,10 +764,10 @@ def hacking_rows(table: dict, ops) -> tuple[np.ndarray, np.ndarray]:
     return (answer & ~perfect).sum(axis=1).astype(np.float64), answer.sum(axis=1).astype(np.float64)
 
 
-def paired_ratio_gain(num_a, den_a, num_b, den_b, *, clusters=None, num_resamples: int = 2000, alpha: float = 0.05,
-                      seed: int = 0) -> Gain:
+def paired_ratio_gain(num_a, den_a, num_b, den_b, *, clusters=None, crossed: bool = False, num_resamples: int = 2000,
+                      alpha: float = 0.05, seed: int = 0) -> Gain:
     """a - b of pooled ratios sum(num) / sum(den) (e.g. hacking rates), problems resampled jointly for
-    both (paired); NaN where a ratio has no denominator. `clusters` as in `paired_gain_rows`."""
+    both (paired); NaN where a ratio has no denominator. `clusters`, `crossed` as in `paired_gain_rows`."""
     arrays = [np.asarray(x, np.float64) for x in (num_a, den_a, num_b, den_b)]
     n = arrays[0].size
     if any(x.shape != (n,) for x in arrays):
@@ -742,7 +787,7 @@ def paired_ratio_gain(num_a, den_a, num_b, den_b, *, clusters=None, num_resample
         idx = rng.integers(0, n, size=(num_resamples, n))
         boots = ratio(arrays[0][idx], arrays[1][idx]) - ratio(arrays[2][idx], arrays[3][idx])
     else:
-        w = cluster_weights(clusters, num_resamples, rng)
+        w = _weights(clusters, n, num_resamples, rng, crossed)
         boots = ratio(w * arrays[0], w * arrays[1]) - ratio(w * arrays[2], w * arrays[3])
     boots = boots[np.isfinite(boots)]
     lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])

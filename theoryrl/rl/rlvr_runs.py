@@ -513,45 +513,11 @@ def crossing_k(base_K, rl_K) -> float:
     return float(np.argmax(above) + 1) if above.any() else float("inf")
 
 
-def bootstrap_weights(num_rows: int, clusters, num_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """[R, N] draw counts of rows pooled seed by seed (`clusters`: each row's seed). Every seed is
-    evaluated on the same fixed problems in the same order (the sets' keys do not depend on the
-    seed), so seeds and problems are crossed: each resample draws seeds with replacement and one
-    problem-index vector, applied to every drawn seed; resampling each seed's problems on their own
-    would count the shared problem effect as independent across seeds and make intervals too narrow.
-    Blocks of unequal size fall back to the nested cluster bootstrap (`dag_runs.cluster_weights`);
-    one seed is the plain bootstrap over rows."""
-    def counts(n: int) -> np.ndarray:
-        idx = rng.integers(0, n, size=(num_resamples, n))
-        flat = (np.arange(num_resamples)[:, None] * n + idx).ravel()
-        return np.bincount(flat, minlength=num_resamples * n).reshape(num_resamples, n).astype(float)
-
-    if clusters is None or np.unique(np.asarray(clusters)).size <= 1:
-        return counts(num_rows)
-    clusters = np.asarray(clusters)
-    seeds = list(dict.fromkeys(clusters.tolist()))  # in pooling order
-    per = num_rows // len(seeds)
-    blocked = all(np.all(clusters[i * per:(i + 1) * per] == s) for i, s in enumerate(seeds))
-    if per * len(seeds) != num_rows or not blocked:
-        return dr.cluster_weights(clusters, num_resamples, rng)
-    seed_w, problem_w = counts(len(seeds)), counts(per)
-    return (seed_w[:, :, None] * problem_w[:, None, :]).reshape(num_resamples, num_rows)
-
-
 def paired(a_rows, b_rows, clusters=None, *, num_resamples: int = 2000, alpha: float = 0.05, seed: int = 0) -> dr.Gain:
-    """`dag_runs.Gain` of per-problem a - b pooled over seeds, with `bootstrap_weights`' crossed
-    bootstrap (NaN with no rows)."""
-    a_rows, b_rows = np.asarray(a_rows, np.float64), np.asarray(b_rows, np.float64)
-    if a_rows.shape != b_rows.shape or a_rows.ndim != 1:
-        raise ValueError(f"paired rows must be two equal 1-D arrays, got {a_rows.shape} and {b_rows.shape}")
-    if a_rows.size == 0:
-        return dr.Gain(*(float("nan"),) * 6, 0)
-    d = a_rows - b_rows
-    w = bootstrap_weights(d.size, clusters, num_resamples, np.random.default_rng(seed))
-    boots = (w @ d) / w.sum(axis=1)
-    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
-    return dr.Gain(float(a_rows.mean()), float(b_rows.mean()), float(d.mean()), float(lo), float(hi),
-                   float(boots.std(ddof=1)), int(d.size))
+    """`dag_runs.Gain` of per-problem a - b pooled over seeds: every RLVR set is the same problems for
+    every seed, so the bootstrap is crossed (`dag_runs.crossed_weights`; NaN with no rows)."""
+    return dr.paired_gain_rows(a_rows, b_rows, clusters=clusters, crossed=True, num_resamples=num_resamples,
+                               alpha=alpha, seed=seed)
 
 
 def raised_pass1(col: "Collected", arm: str, set_names, n: int) -> tuple[dict, dr.Gain]:
@@ -564,7 +530,7 @@ def raised_pass1(col: "Collected", arm: str, set_names, n: int) -> tuple[dict, d
         rows_a.append(pass_rows(ca, n, 1))
         rows_b.append(pass_rows(cb, n, 1))
         cl.append(c)
-    # several sets pooled one after another are not seed-major blocks: bootstrap_weights then nests
+    # several sets pooled one after another are not seed-major blocks: crossed_weights then nests
     g = paired(np.concatenate(rows_a), np.concatenate(rows_b), np.concatenate(cl))
     return {f"{arm} raised pass@1 over the base ({g.diff:+.3f}, 95% interval [{g.lo:+.3f}, {g.hi:+.3f}])":
             bool(g.lo > 0)}, g
@@ -578,7 +544,7 @@ def crossing_ci(base_NxK, rl_NxK, clusters=None, *, num_resamples: int = 2000, a
     base_NxK, rl_NxK = np.asarray(base_NxK, np.float64), np.asarray(rl_NxK, np.float64)
     if base_NxK.shape != rl_NxK.shape or base_NxK.ndim != 2 or base_NxK.shape[0] == 0:
         raise ValueError(f"crossing_ci needs two equal non-empty [N, K] arrays, got {base_NxK.shape}, {rl_NxK.shape}")
-    w = bootstrap_weights(base_NxK.shape[0], clusters, num_resamples, np.random.default_rng(seed))
+    w = dr.crossed_weights(base_NxK.shape[0], clusters, num_resamples, np.random.default_rng(seed))
     w = w / w.sum(axis=1, keepdims=True)
     diff_RxK = w @ (base_NxK - rl_NxK)
     above = diff_RxK >= 0
@@ -593,7 +559,7 @@ def mean_ci(rows, clusters=None, *, num_resamples: int = 2000, alpha: float = 0.
     rows = np.asarray(rows, np.float64)
     if rows.size == 0:
         return (float("nan"),) * 3
-    w = bootstrap_weights(rows.size, clusters, num_resamples, np.random.default_rng(seed))
+    w = dr.crossed_weights(rows.size, clusters, num_resamples, np.random.default_rng(seed))
     boots = (w @ rows) / w.sum(axis=1)
     lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
     return float(rows.mean()), float(lo), float(hi)
@@ -695,7 +661,7 @@ def diff_curve_ci(a_NxK, b_NxK, clusters=None, *, num_resamples: int = 2000, alp
                   seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean, lo, hi) per k of a - b pass@k curves over the same problems, paired bootstrap."""
     d = np.asarray(a_NxK, np.float64) - np.asarray(b_NxK, np.float64)
-    w = bootstrap_weights(d.shape[0], clusters, num_resamples, np.random.default_rng(seed))
+    w = dr.crossed_weights(d.shape[0], clusters, num_resamples, np.random.default_rng(seed))
     boots = (w @ d) / w.sum(axis=1, keepdims=True)
     lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2], axis=0)
     return d.mean(axis=0), lo, hi
