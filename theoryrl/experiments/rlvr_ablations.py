@@ -69,9 +69,8 @@ class Config:
 TIERS = {
     "quick": Config(),
     "paper": Config(base=dr.PAPER_BASE,
-                    rlvr=rr.RLVRKnobs(steps=450, checkpoints=(450,), prompts_per_step=128, lr=3e-5, train_problems=2000,
-                                      id_problems=800, ood_problems=500, eval_samples=256, k_max=256,
-                                      eval_temperatures=(0.6, 1.0, 1.2), eval_splits=("id",), with_entropy=True),
+                    rlvr=dataclasses.replace(rr.PAPER_RLVR, checkpoints=(450,), eval_temperatures=(0.6, 1.0, 1.2),
+                                             eval_splits=("id",), with_entropy=True),
                     seeds=(42, 43, 44)),
 }
 

@@ -74,8 +74,7 @@ TIERS = {
     "quick": Config(),
     # spec §6.2: 128 prompts x 8 rollouts, no KL, 450 steps on 2,000 problems; n = 256
     "paper": Config(base=dr.PAPER_BASE,
-                    rlvr=rr.RLVRKnobs(steps=450, checkpoints=(450,), prompts_per_step=128, lr=3e-5, train_problems=2000,
-                                      id_problems=800, ood_problems=500, eval_samples=256, k_max=256),
+                    rlvr=dataclasses.replace(rr.PAPER_RLVR, checkpoints=(450,)),
                     seeds=(42, 43, 44)),
 }
 

@@ -56,9 +56,7 @@ TIERS = {
     "quick": Config(),
     # spec §6.2: 150 / 300 / 450 steps of 128 prompts x 8 rollouts on 2,000 problems, n = 256
     "paper": Config(base=dr.PAPER_BASE,
-                    rlvr=rr.RLVRKnobs(steps=450, checkpoints=(150, 300, 450), prompts_per_step=128, lr=3e-5,
-                                      train_problems=2000, id_problems=800, eval_samples=256, k_max=256,
-                                      eval_splits=SETS),
+                    rlvr=dataclasses.replace(rr.PAPER_RLVR, eval_splits=SETS),
                     seeds=(42, 43, 44)),
 }
 

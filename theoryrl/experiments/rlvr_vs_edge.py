@@ -61,8 +61,7 @@ class Config:
 TIERS = {
     "quick": Config(),
     "paper": Config(base=dr.PAPER_BASE,
-                    rlvr=rr.RLVRKnobs(steps=450, checkpoints=(450,), prompts_per_step=128, lr=3e-5, train_problems=2000,
-                                      eval_samples=256, k_max=128, eval_splits=()),
+                    rlvr=dataclasses.replace(rr.PAPER_RLVR, checkpoints=(450,), k_max=128, eval_splits=()),
                     op_top=14, op_problems=128, seeds=(42, 43, 44)),
 }
 
