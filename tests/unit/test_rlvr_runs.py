@@ -18,6 +18,7 @@ from theoryrl.core.prng import root_key
 from theoryrl.models import transformer as tfm
 from theoryrl.rl import dag_runs as dr
 from theoryrl.rl import lm_rl, lm_runs, ntp
+from theoryrl.rl import rlvr_metrics as rm
 from theoryrl.rl import rlvr_runs as rr
 from theoryrl.tasks.dag import generate as gen
 
@@ -28,9 +29,9 @@ def exact_pass(n: int, c: int, k: int) -> float:
 
 def test_crossing_k_on_hand_curves():
     """k* is the first k (1-based) where the base's curve reaches RL's."""
-    assert rr.crossing_k([0.1, 0.3, 0.5], [0.3, 0.35, 0.4]) == 3.0
-    assert rr.crossing_k([0.3, 0.4], [0.3, 0.5]) == 1.0  # a tie at k = 1: RL is not above the base
-    assert rr.crossing_k([0.1, 0.2], [0.3, 0.4]) == float("inf")
+    assert rm.crossing_k([0.1, 0.3, 0.5], [0.3, 0.35, 0.4]) == 3.0
+    assert rm.crossing_k([0.3, 0.4], [0.3, 0.5]) == 1.0  # a tie at k = 1: RL is not above the base
+    assert rm.crossing_k([0.1, 0.2], [0.3, 0.4]) == float("inf")
 
 
 def test_crossing_ci_on_an_exact_count_table():
@@ -41,21 +42,21 @@ def test_crossing_ci_on_an_exact_count_table():
     0.076, more than the 2.5% tail), 3 when 0.4643 <= f <= 0.6429 (all but a 1e-8 tail); so the 95%
     interval is [2, 3] and every resample crosses."""
     n, N = 8, 400
-    base = rr.curve_rows(np.full(N, 2), n, 4)
-    rl = rr.curve_rows(np.r_[np.full(N // 2, 8), np.zeros(N // 2, int)], n, 4)
+    base = rm.curve_rows(np.full(N, 2), n, 4)
+    rl = rm.curve_rows(np.r_[np.full(N // 2, 8), np.zeros(N // 2, int)], n, 4)
     np.testing.assert_allclose(base[0, :3], [exact_pass(8, 2, k) for k in (1, 2, 3)], rtol=1e-12)
-    got = rr.crossing_ci(base, rl, num_resamples=4000)
+    got = rm.crossing_ci(base, rl, num_resamples=4000)
     assert got["k_star"] == 3.0 and got["lo"] == 2.0 and got["hi"] == 3.0 and got["frac_crossing"] == 1.0
     with pytest.raises(ValueError, match="equal non-empty"):
-        rr.crossing_ci(base, rl[:, :2])
+        rm.crossing_ci(base, rl[:, :2])
 
 
 def test_crossing_ci_never_crossing_has_an_infinite_interval():
     """RL solves every problem every time and the base half of the time per problem: base pass@k =
     1 - 0.5^k < 1 for k <= 4 (n = 8, c = 4: exactly 1 - C(4,k)/C(8,k) < 1), so no resample crosses."""
-    rl = rr.curve_rows(np.full(50, 8), 8, 4)
-    base = rr.curve_rows(np.full(50, 4), 8, 4)
-    got = rr.crossing_ci(base, rl, num_resamples=200)
+    rl = rm.curve_rows(np.full(50, 8), 8, 4)
+    base = rm.curve_rows(np.full(50, 4), 8, 4)
+    got = rm.crossing_ci(base, rl, num_resamples=200)
     assert got["k_star"] == float("inf") and got["hi"] == float("inf") and got["frac_crossing"] == 0.0
 
 

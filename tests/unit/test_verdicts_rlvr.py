@@ -19,6 +19,7 @@ from theoryrl.experiments import rlvr_algorithms as alg
 from theoryrl.experiments import rlvr_passk_crossing as cross
 from theoryrl.experiments import rlvr_steps as stp
 from theoryrl.experiments import rlvr_vs_edge as edge
+from theoryrl.rl import rlvr_metrics as rm
 from theoryrl.rl import rlvr_runs as rr
 
 N, SEED = 400, 42
@@ -49,11 +50,11 @@ def run(arm: str, tables: dict, entropy: dict | None = None) -> Run:
     return Run(stage="rlvr", row={"seed": SEED, "arm": arm}, arrays=arrays)
 
 
-def collected(runs: dict) -> rr.Collected:
-    return rr.Collected({(SEED, a): r for a, r in runs.items()}, [SEED], {}, {SEED: SPLITS})
+def collected(runs: dict) -> rm.Collected:
+    return rm.Collected({(SEED, a): r for a, r in runs.items()}, [SEED], {}, {SEED: SPLITS})
 
 
-EMPTY = rr.Collected({}, [], {SEED: "base failed its gate"}, {})
+EMPTY = rm.Collected({}, [], {SEED: "base failed its gate"}, {})
 
 
 def statuses(verdicts: dict) -> dict:
@@ -63,7 +64,7 @@ def statuses(verdicts: dict) -> dict:
 # ---------------------------------------------------------------- rlvr-passk-crossing
 
 
-def crossing_col(rl_counts) -> rr.Collected:
+def crossing_col(rl_counts) -> rm.Collected:
     sets = lambda c: {s: [[c]] for s in rr.SPLITS}  # noqa: E731
     return collected({"base": run("base", sets(ALL2)), "grpo": run("grpo", sets(rl_counts))})
 
@@ -122,7 +123,7 @@ def test_steps_trends_pass_fail_and_not_judged():
 # ---------------------------------------------------------------- rlvr-algorithms
 
 
-def algorithms_col(grpo, rloo) -> rr.Collected:
+def algorithms_col(grpo, rloo) -> rm.Collected:
     sets = lambda c: {s: [[c]] for s in alg.SETS}  # noqa: E731
     return collected({"base": run("base", sets(ALL2)), "grpo": run("grpo", sets(grpo)), "rloo": run("rloo", sets(rloo))})
 
@@ -156,7 +157,7 @@ def test_algorithms_pass_fail_and_not_judged():
 # ---------------------------------------------------------------- rlvr-ablations
 
 
-def ablation_col(base_t, g8, g32, kl, ent_base=(0.5, 0.6, 0.7), ent_rl=(0.1, 0.3, 0.45)) -> rr.Collected:
+def ablation_col(base_t, g8, g32, kl, ent_base=(0.5, 0.6, 0.7), ent_rl=(0.1, 0.3, 0.45)) -> rm.Collected:
     arm = lambda name, by_t, e: run(name, {"id": [by_t]}, e)  # noqa: E731
     return collected({"base": arm("base", base_t, ent_base), "grpo": arm("grpo", g8, ent_rl),
                       "grpo:G=32": arm("grpo:G=32", g32, ent_rl), "grpo:kl=0.001": arm("grpo:kl=0.001", kl, ent_rl)})

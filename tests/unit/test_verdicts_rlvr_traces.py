@@ -17,6 +17,7 @@ from theoryrl.core.stages import Run
 from theoryrl.core.verdicts import FAIL, NOT_JUDGED, PASS
 from theoryrl.experiments import rlvr_coverage as cov
 from theoryrl.experiments import rlvr_distillation as dis
+from theoryrl.rl import rlvr_metrics as rm
 from theoryrl.rl import rlvr_runs as rr
 
 N, n = 20, 8
@@ -32,8 +33,8 @@ def _run(arm, counts) -> Run:
                        "final/id/t0/entropy_CxN": np.zeros(c.shape)})
 
 
-def _col(counts: dict, seeds=(42,)) -> rr.Collected:
-    return rr.Collected(runs={(42, a): _run(a, c) for a, c in counts.items()}, seeds=list(seeds),
+def _col(counts: dict, seeds=(42,)) -> rm.Collected:
+    return rm.Collected(runs={(42, a): _run(a, c) for a, c in counts.items()}, seeds=list(seeds),
                         skipped={} if seeds else {42: "base failed its gate"}, splits={42: SPLITS} if seeds else {})
 
 

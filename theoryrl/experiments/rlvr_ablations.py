@@ -36,6 +36,7 @@ from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Runs, Stage
 from theoryrl.core.verdicts import FAIL, PASS, Verdict, judged_if, not_judged
 from theoryrl.rl import dag_runs as dr
+from theoryrl.rl import rlvr_metrics as rm
 from theoryrl.rl import rlvr_runs as rr
 
 ID = "rlvr-ablations"
@@ -84,26 +85,26 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     """Rows: every arm at every evaluation temperature on the ID set (pass@1 / pass@k_max with
     intervals, outcome-only next to them, mean token entropy): the ablation table."""
     knobs = cfg.rlvr
-    col = rr.collect(cfg.base, knobs, ARMS, cfg.seeds, runs)
-    rows = [r for a in ARMS if col.seeds for r in rr.arm_rows(col, knobs, a, SET)]
+    col = rm.collect(cfg.base, knobs, ARMS, cfg.seeds, runs)
+    rows = [r for a in ARMS if col.seeds for r in rm.arm_rows(col, knobs, a, SET)]
     verdicts, metrics, arrays = _judge(cfg, col)
     paper = {"claim": "n = 32 rollouts helps large-k pass@k slightly and the base still wins; KL keeps pass@1 and "
                       "lowers large-k pass@k; the base degrades above T = 1.0 and RL does not; entropy matching does "
                       "not close the gap", "figure": "§3.5", "seeds_judged": col.seeds, "seeds_left_out": col.skipped,
-             "splits": rr.split_record(col), "gate": dr.gates(runs, cfg.seeds)}
+             "splits": rm.split_record(col), "gate": dr.gates(runs, cfg.seeds)}
     return Outcome.judged(metrics, rows, paper, verdicts, arrays)
 
 
-def _rows(col: rr.Collected, knobs: rr.RLVRKnobs, arm: str, k: int, ti: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _rows(col: rm.Collected, knobs: rr.RLVRKnobs, arm: str, k: int, ti: int = 0) -> tuple[np.ndarray, np.ndarray]:
     c, cl = col.pooled(arm, SET, ti=ti)
-    return rr.pass_rows(c, knobs.eval_samples, k), cl
+    return rm.pass_rows(c, knobs.eval_samples, k), cl
 
 
 def _gain(col, knobs, a: tuple, b: tuple, k: int) -> dr.Gain:
     """(arm, temperature index) a minus b, pass@k per problem."""
     ra, cl = _rows(col, knobs, a[0], k, a[1])
     rb, _ = _rows(col, knobs, b[0], k, b[1])
-    return rr.paired(ra, rb, clusters=cl)
+    return rm.paired(ra, rb, clusters=cl)
 
 
 def _verdict(g: dr.Gain, what: str, paper: str, side: str = "above") -> Verdict:
@@ -113,20 +114,20 @@ def _verdict(g: dr.Gain, what: str, paper: str, side: str = "above") -> Verdict:
                    f"{what}: {g.diff:+.3f}, 95% interval [{g.lo:+.3f}, {g.hi:+.3f}] (must be {side} 0)", paper=paper)
 
 
-def _entropy(col: rr.Collected, arm: str, ti: int) -> float:
+def _entropy(col: rm.Collected, arm: str, ti: int) -> float:
     return float(np.mean([np.asarray(col.runs[(s, arm)].final(f"{SET}/t{ti}/entropy_CxN"))[-1].mean()
                           for s in col.seeds]))
 
 
-def _judge(cfg: Config, col: rr.Collected) -> tuple[dict, dict, dict]:
+def _judge(cfg: Config, col: rm.Collected) -> tuple[dict, dict, dict]:
     knobs = cfg.rlvr
     temps = [float(t) for t in knobs.eval_temperatures]
     arrays = {"temperatures_T": np.asarray(temps), "arms_A": np.asarray(ARMS)}
-    why = rr.why_not_judged(col, knobs)
+    why = rm.why_not_judged(col, knobs)
     if why is not None:
         return {n: not_judged(why) for n in NAMES}, {}, arrays
     km, v, metrics, n = knobs.k_max, {}, {}, knobs.eval_samples
-    raised = {a: rr.raised_pass1(col, a, SET, n)[0] for a in ARMS[1:]}
+    raised = {a: rm.raised_pass1(col, a, SET, n)[0] for a in ARMS[1:]}
     g = _gain(col, knobs, ("grpo:G=32", 0), ("grpo", 0), km)
     v["rollouts32_raise_kmax"] = _verdict(g, f"G=32 minus G=8 pass@{km}", "n = 32 improves large-k pass@k slightly")
     rr.gain_metrics(metrics, f"g32_minus_g8_pass{km}", g)
@@ -159,7 +160,7 @@ def _judge(cfg: Config, col: rr.Collected) -> tuple[dict, dict, dict]:
         rl10, _ = _rows(col, knobs, "grpo", km, t10)
         b12, _ = _rows(col, knobs, "base", km, t12)
         b10, _ = _rows(col, knobs, "base", km, t10)
-        g = rr.paired(rl12 - rl10, b12 - b10, clusters=cl)
+        g = rm.paired(rl12 - rl10, b12 - b10, clusters=cl)
         rr.gain_metrics(metrics, "rl_minus_base_change_t10_to_t12", g)
         v["rl_degrades_less_than_base"] = _verdict(g, f"GRPO's change of pass@{km} from T = 1.0 to 1.2 minus the base's",
                                                    "RL does not degrade above T = 1.0")
@@ -187,7 +188,7 @@ def _judge(cfg: Config, col: rr.Collected) -> tuple[dict, dict, dict]:
     for a in ARMS:
         for i in range(len(temps)):
             c = col.pooled(a, SET, ti=i)[0]
-            arrays[f"{a}_t{i}_K"] = rr.curve_rows(c, n, km).mean(axis=0)
+            arrays[f"{a}_t{i}_K"] = rm.curve_rows(c, n, km).mean(axis=0)
     return v, metrics, arrays
 
 

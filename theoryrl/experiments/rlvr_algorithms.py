@@ -35,6 +35,7 @@ from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Runs, Stage
 from theoryrl.core.verdicts import FAIL, PASS, Verdict, judged_if, not_judged
 from theoryrl.rl import dag_runs as dr
+from theoryrl.rl import rlvr_metrics as rm
 from theoryrl.rl import rlvr_runs as rr
 
 ID = "rlvr-algorithms"
@@ -89,13 +90,13 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     next to them) of the base and every algorithm on every set, with each algorithm's ΔSE and extra
     samples per step."""
     knobs = cfg.rlvr
-    col = rr.collect(cfg.base, knobs, cfg.arms, cfg.seeds, runs)
+    col = rm.collect(cfg.base, knobs, cfg.arms, cfg.seeds, runs)
     rows = []
     for s in rr.SPLITS:
-        if not rr.has_set(col, s):
+        if not rm.has_set(col, s):
             continue
         for arm in cfg.arms:
-            for row in rr.arm_rows(col, knobs, arm, s):
+            for row in rm.arm_rows(col, knobs, arm, s):
                 if arm != "base":
                     row["delta_se"] = _delta_se_rows(col, knobs, arm, s)[0].mean()
                     row["extra_samples_per_step"] = rr.extra_samples_per_step(arm, knobs)
@@ -104,12 +105,12 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     metrics.update(_sampling_cost(cfg, col))
     paper = {"claim": "every RL algorithm stays below the base at pass@256; ΔSE stays large and differs little "
                       "between algorithms", "figure": "Table 2", "seeds_judged": col.seeds,
-             "seeds_left_out": col.skipped, "splits": rr.split_record(col), "gate": dr.gates(runs, cfg.seeds),
+             "seeds_left_out": col.skipped, "splits": rm.split_record(col), "gate": dr.gates(runs, cfg.seeds),
              "extra_samples_per_step": {a: rr.extra_samples_per_step(a, knobs) for a in cfg.algorithms}}
     return Outcome.judged(metrics, rows, paper, verdicts, arrays)
 
 
-def _sampling_cost(cfg: Config, col: rr.Collected) -> dict:
+def _sampling_cost(cfg: Config, col: rm.Collected) -> dict:
     """Measured per algorithm: the share f of drawn groups with a non-constant reward (the training
     history's "informative_drawn", mean over steps and judged seeds). For DAPO, which draws
     dapo_oversample x the prompts and trains on informative groups first: the share of its P slots
@@ -128,15 +129,15 @@ def _sampling_cost(cfg: Config, col: rr.Collected) -> dict:
     return out
 
 
-def _delta_se_rows(col: rr.Collected, knobs: rr.RLVRKnobs, arm: str, s: str) -> tuple[np.ndarray, np.ndarray]:
+def _delta_se_rows(col: rm.Collected, knobs: rr.RLVRKnobs, arm: str, s: str) -> tuple[np.ndarray, np.ndarray]:
     """(per-problem ΔSE = base pass@k_max - RL pass@1, seed of each row)."""
     n = knobs.eval_samples
     cb, cl = col.pooled("base", s)
     ca, _ = col.pooled(arm, s)
-    return rr.pass_rows(cb, n, knobs.k_max) - rr.pass_rows(ca, n, 1), cl
+    return rm.pass_rows(cb, n, knobs.k_max) - rm.pass_rows(ca, n, 1), cl
 
 
-def _spread(cfg: Config, col: rr.Collected, s: str, metrics: dict) -> Verdict:
+def _spread(cfg: Config, col: rm.Collected, s: str, metrics: dict) -> Verdict:
     knobs = cfg.rlvr
     rows = np.stack([_delta_se_rows(col, knobs, a, s)[0] for a in cfg.algorithms])  # [A, N]
     cl = col.pooled("base", s)[1]
@@ -157,46 +158,46 @@ def _spread(cfg: Config, col: rr.Collected, s: str, metrics: dict) -> Verdict:
     return judged_if({f"mean ΔSE on {s} above 0 ({level:.3f})": level > 0}, v)
 
 
-def _judge(cfg: Config, col: rr.Collected) -> tuple[dict, dict, dict]:
+def _judge(cfg: Config, col: rm.Collected) -> tuple[dict, dict, dict]:
     knobs = cfg.rlvr
     arrays = {"algorithms_A": np.asarray(cfg.algorithms)}
-    why = rr.why_not_judged(col, knobs)
+    why = rm.why_not_judged(col, knobs)
     if why is not None:
         return {n: not_judged(why) for n in claim_names()}, {}, arrays
     verdicts, metrics, n = {}, {}, knobs.eval_samples
     for s in SETS:
         below, large, learned = {}, {}, {}
         for a in cfg.algorithms:
-            pre, g = rr.raised_pass1(col, a, s, n)
+            pre, g = rm.raised_pass1(col, a, s, n)
             rr.gain_metrics(metrics, f"{s}_{a}_minus_base_pass1", g)
             learned.update(pre)
         for a in cfg.algorithms:
-            g = rr.gain(col, "base", a, s, knobs.k_max, n=n)
+            g = rm.gain(col, "base", a, s, knobs.k_max, n=n)
             rr.gain_metrics(metrics, f"{s}_base_minus_{a}_pass{knobs.k_max}", g)
             below[a] = Verdict(PASS if g.lo > 0 else FAIL, g.diff, 0.0, g.lo, g.se,
                                f"{a}: base minus RL pass@{knobs.k_max} {g.diff:+.3f} [{g.lo:+.3f}, {g.hi:+.3f}]")
             d, cl = _delta_se_rows(col, knobs, a, s)
             cb, _ = col.pooled("base", s)
-            half_gap = 0.5 * (rr.pass_rows(cb, n, knobs.k_max) - rr.pass_rows(cb, n, 1))
-            gd = rr.paired(d, half_gap, clusters=cl)
+            half_gap = 0.5 * (rm.pass_rows(cb, n, knobs.k_max) - rm.pass_rows(cb, n, 1))
+            gd = rm.paired(d, half_gap, clusters=cl)
             metrics[f"{s}_{a}_delta_se"] = gd.a
             metrics[f"{s}_half_base_gap"] = gd.b
             large[a] = Verdict(PASS if gd.lo > 0 else FAIL, gd.diff, 0.0, gd.lo, gd.se,
                                f"{a}: ΔSE {gd.a:.3f} minus half the base's gap {gd.b:.3f} = {gd.diff:+.3f} "
                                f"[{gd.lo:+.3f}, {gd.hi:+.3f}]")
-        verdicts[f"all_below_base_at_kmax_{s}"] = judged_if(learned, rr.every(
+        verdicts[f"all_below_base_at_kmax_{s}"] = judged_if(learned, rm.every(
             below, f"{s}: every algorithm below the base at pass@{knobs.k_max}", "every algorithm stays below the base "
             "at pass@256"))
-        verdicts[f"delta_se_large_{s}"] = judged_if(learned, rr.every(
+        verdicts[f"delta_se_large_{s}"] = judged_if(learned, rm.every(
             large, f"{s}: every algorithm's ΔSE above half the base's own gap", "ΔSE stays large"))
         verdicts[f"delta_se_spread_small_{s}"] = judged_if(learned, _spread(cfg, col, s, metrics))
-        arrays[f"{s}_pass1_A"] = np.array([rr.pass_rows(col.pooled(a, s)[0], n, 1).mean() for a in cfg.algorithms])
-        arrays[f"{s}_passk_A"] = np.array([rr.pass_rows(col.pooled(a, s)[0], n, knobs.k_max).mean()
+        arrays[f"{s}_pass1_A"] = np.array([rm.pass_rows(col.pooled(a, s)[0], n, 1).mean() for a in cfg.algorithms])
+        arrays[f"{s}_passk_A"] = np.array([rm.pass_rows(col.pooled(a, s)[0], n, knobs.k_max).mean()
                                            for a in cfg.algorithms])
         arrays[f"{s}_delta_se_A"] = np.array([_delta_se_rows(col, knobs, a, s)[0].mean() for a in cfg.algorithms])
         cb = col.pooled("base", s)[0]
-        arrays[f"{s}_base_pass1"] = np.asarray(rr.pass_rows(cb, n, 1).mean())
-        arrays[f"{s}_base_passk"] = np.asarray(rr.pass_rows(cb, n, knobs.k_max).mean())
+        arrays[f"{s}_base_pass1"] = np.asarray(rm.pass_rows(cb, n, 1).mean())
+        arrays[f"{s}_base_passk"] = np.asarray(rm.pass_rows(cb, n, knobs.k_max).mean())
     return verdicts, metrics, arrays
 
 

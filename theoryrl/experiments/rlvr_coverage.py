@@ -35,6 +35,7 @@ from theoryrl.core.verdicts import FAIL, PASS, Verdict, judged_if, not_judged
 from theoryrl.eval import passk
 from theoryrl.rl import dag_runs as dr
 from theoryrl.rl import lm_runs
+from theoryrl.rl import rlvr_metrics as rm
 from theoryrl.rl import rlvr_runs as rr
 from theoryrl.rl import rlvr_traces as rt
 
@@ -120,7 +121,7 @@ def ppl_arrays(cfg: Config, band, params, responses: dict) -> dict:
 def containment_gain(base_c, rl_c, clusters=None) -> dr.Gain:
     """Share of problems only the base solves minus share only RL solves (paired per problem)."""
     base_s, rl_s = passk.solvable_set(base_c), passk.solvable_set(rl_c)
-    return rr.paired((base_s & ~rl_s).astype(float), (rl_s & ~base_s).astype(float), clusters=clusters)
+    return rm.paired((base_s & ~rl_s).astype(float), (rl_s & ~base_s).astype(float), clusters=clusters)
 
 
 def containment_verdict(g: dr.Gain) -> Verdict:
@@ -170,20 +171,20 @@ def ppl_verdict(st: dict, far_ratio: float, pass1_gain: dr.Gain) -> Verdict:
                          "(spec §2.4)")
 
 
-def _ppl_rows(col: rr.Collected, ppl: dict, name: str) -> np.ndarray:
+def _ppl_rows(col: rm.Collected, ppl: dict, name: str) -> np.ndarray:
     return np.concatenate([np.asarray(ppl[s].final(f"{name}/nll_NxK")) for s in col.seeds])
 
 
-def _judge(cfg: Config, col: rr.Collected, ppl: dict) -> tuple[dict, dict, dict]:
+def _judge(cfg: Config, col: rm.Collected, ppl: dict) -> tuple[dict, dict, dict]:
     knobs = cfg.rlvr
-    why = rr.why_not_judged(col, knobs)
+    why = rm.why_not_judged(col, knobs)
     if why is None and any(s not in ppl for s in col.seeds):
         why = "the perplexity stage did not run for every judged seed"
     if why is not None:
         return {c: not_judged(why) for c in CLAIMS}, {}, {}
     metrics, arrays, n = {}, {}, knobs.eval_samples
     for s in rr.SPLITS:
-        if not rr.has_set(col, s):
+        if not rm.has_set(col, s):
             continue
         cb, cl = col.pooled("base", s)
         cr, _ = col.pooled("grpo", s)
@@ -201,10 +202,10 @@ def _judge(cfg: Config, col: rr.Collected, ppl: dict) -> tuple[dict, dict, dict]
     cr, _ = col.pooled("grpo", "id")
     g = containment_gain(cb, cr, cl)
     # a collapsed RL model solves nothing the base does not: judged only where RL raised pass@1
-    verdicts = {"rl_solvable_within_base": judged_if(rr.raised_pass1(col, "grpo", "id", n)[0], containment_verdict(g))}
+    verdicts = {"rl_solvable_within_base": judged_if(rm.raised_pass1(col, "grpo", "id", n)[0], containment_verdict(g))}
     nll = {t: _ppl_rows(col, ppl, t) for t in TRACES}
     st = ppl_stats(nll["base_samples"], nll["rl_samples"], nll["gold_latest"][:, 0], cl)
-    g1 = rr.gain(col, "grpo", "base", "id", 1, n=n)
+    g1 = rm.gain(col, "grpo", "base", "id", 1, n=n)
     verdicts["rl_samples_low_base_ppl"] = ppl_verdict(st, cfg.far_ratio, g1)
     rr.gain_metrics(metrics, "id_rl_minus_base_pass1", g1)
     metrics.update({f"ppl_{k}": v for k, v in st.items()})
@@ -213,7 +214,7 @@ def _judge(cfg: Config, col: rr.Collected, ppl: dict) -> tuple[dict, dict, dict]
         arrays[f"ppl_{t}"] = ppl_t.ravel()
         metrics.update({f"{t}_mean_nll": float(nll[t].mean()), f"{t}_median_ppl": float(np.median(ppl_t))})
     rr.gain_metrics(metrics, "gold_latest_minus_earliest_nll",
-                    rr.paired(nll["gold_latest"][:, 0], nll["gold_earliest"][:, 0], clusters=cl))
+                    rm.paired(nll["gold_latest"][:, 0], nll["gold_earliest"][:, 0], clusters=cl))
     metrics["rl_median_ppl_quantile_in_base"] = float(np.mean(arrays["ppl_base_samples"]
                                                               <= metrics["rl_samples_median_ppl"]))
     return verdicts, metrics, arrays
@@ -224,15 +225,15 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     accuracy-histogram shares at 0 and 1. Arrays: histograms per set and arm, base perplexities of
     every trace source (flattened), for the figure."""
     knobs = cfg.rlvr
-    col = rr.collect(cfg.base, knobs, ARMS, cfg.seeds, runs)
+    col = rm.collect(cfg.base, knobs, ARMS, cfg.seeds, runs)
     ppl = {s: runs.one(stage="ppl", seed=s) for s in col.seeds if len(runs.where(stage="ppl", seed=s)) == 1}
     verdicts, metrics, arrays = _judge(cfg, col, ppl)
     rows = []
     for s in rr.SPLITS:
-        if not rr.has_set(col, s):
+        if not rm.has_set(col, s):
             continue
         for arm, short in (("base", "base"), ("grpo", "rl")):
-            for row in rr.arm_rows(col, knobs, arm, s):
+            for row in rm.arm_rows(col, knobs, arm, s):
                 rows.append({**row, "solved": metrics.get(f"{s}_solved_{short}"),
                              "solved_only_by_this_arm": metrics.get(f"{s}_only_{short}"),
                              "share_acc0": metrics.get(f"{s}_{arm}_share_acc0"),
@@ -240,7 +241,7 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     paper = {"claim": "RLVR's solvable problems are (nearly) a subset of the base's; RL samples are high-likelihood "
                       "base samples, while traces the base would not write have high base perplexity",
              "figure": "Figs. 4-6, Tables 4-5", "seeds_judged": col.seeds, "seeds_left_out": col.skipped,
-             "splits": rr.split_record(col), "gate": dr.gates(runs, cfg.seeds)}
+             "splits": rm.split_record(col), "gate": dr.gates(runs, cfg.seeds)}
     return Outcome.judged(metrics, rows, paper, verdicts, arrays)
 
 

@@ -31,6 +31,7 @@ from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Runs, Stage
 from theoryrl.core.verdicts import FAIL, PASS, Verdict, not_judged
 from theoryrl.rl import dag_runs as dr
+from theoryrl.rl import rlvr_metrics as rm
 from theoryrl.rl import rlvr_runs as rr
 from theoryrl.rl import rlvr_traces as rt
 
@@ -111,19 +112,19 @@ def rl_verdict(g_rl: dr.Gain, g_sft: dr.Gain, g_pass1: dr.Gain, k_max: int) -> V
                    paper="RLVR models fall below the base at large k while the distilled model stays above")
 
 
-def _judge(cfg: Config, col: rr.Collected) -> tuple[dict, dict, dict]:
+def _judge(cfg: Config, col: rm.Collected) -> tuple[dict, dict, dict]:
     knobs, n = cfg.rlvr, cfg.rlvr.eval_samples
     arrays = {"k_K": np.arange(1, knobs.k_max + 1)}
     if not col.seeds:
-        why = rr.why_not_judged(col, knobs)
+        why = rm.why_not_judged(col, knobs)
         return {c: not_judged(why) for c in CLAIMS}, {}, arrays
     metrics = {}
-    gains = {k: rr.gain(col, "sft", "base", "id", k, n=n) for k in range(1, knobs.k_max + 1)}
+    gains = {k: rm.gain(col, "sft", "base", "id", k, n=n) for k in range(1, knobs.k_max + 1)}
     for k in judged_ks(knobs.k_max):
         rr.gain_metrics(metrics, f"id_sft_minus_base_pass{k}", gains[k])
     verdicts = {"sft_above_base_every_k": sft_verdict(gains, judged_ks(knobs.k_max))}
-    g_rl = rr.gain(col, "grpo", "base", "id", knobs.k_max, n=n)
-    g1 = rr.gain(col, "grpo", "base", "id", 1, n=n)
+    g_rl = rm.gain(col, "grpo", "base", "id", knobs.k_max, n=n)
+    g1 = rm.gain(col, "grpo", "base", "id", 1, n=n)
     rr.gain_metrics(metrics, f"id_rl_minus_base_pass{knobs.k_max}", g_rl)
     rr.gain_metrics(metrics, "id_rl_minus_base_pass1", g1)
     if knobs.steps == 0:
@@ -131,14 +132,14 @@ def _judge(cfg: Config, col: rr.Collected) -> tuple[dict, dict, dict]:
     else:
         verdicts["rl_not_above_base_at_kmax"] = rl_verdict(g_rl, gains[knobs.k_max], g1, knobs.k_max)
     for s in rr.SPLITS:
-        if not rr.has_set(col, s):
+        if not rm.has_set(col, s):
             continue
         per = {}
         for arm in ARMS:
             c, cl = col.pooled(arm, s)
-            per[arm] = rr.curve_rows(c, n, knobs.k_max)
+            per[arm] = rm.curve_rows(c, n, knobs.k_max)
             arrays[f"{s}_{arm}_K"] = per[arm].mean(axis=0)
-        _, lo, hi = rr.diff_curve_ci(per["sft"], per["base"], cl)
+        _, lo, hi = rm.diff_curve_ci(per["sft"], per["base"], cl)
         arrays.update({f"{s}_sft_diff_lo_K": lo, f"{s}_sft_diff_hi_K": hi})
     return verdicts, metrics, arrays
 
@@ -147,16 +148,16 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     """Rows: per arm and set, pass@1 / pass@k_max (process-verified, with intervals; outcome-only
     next to them). Arrays: pooled pass@k curves of the three arms per set, SFT-minus-base intervals."""
     knobs = cfg.rlvr
-    col = rr.collect(cfg.base, knobs, ARMS, cfg.seeds, runs)
+    col = rm.collect(cfg.base, knobs, ARMS, cfg.seeds, runs)
     verdicts, metrics, arrays = _judge(cfg, col)
     rows = []
     for s in rr.SPLITS:
-        for arm in ARMS if rr.has_set(col, s) else ():
-            for row in rr.arm_rows(col, knobs, arm, s):
+        for arm in ARMS if rm.has_set(col, s) else ():
+            for row in rm.arm_rows(col, knobs, arm, s):
                 rows.append({**row, "step": cfg.sft.steps} if arm == "sft" else row)
     paper = {"claim": "distillation from a stronger teacher lifts pass@k above the base at every k; RLVR does not "
                       "lift pass@k at large k", "figure": "spec §3.6", "seeds_judged": col.seeds,
-             "seeds_left_out": col.skipped, "splits": rr.split_record(col), "gate": dr.gates(runs, cfg.seeds)}
+             "seeds_left_out": col.skipped, "splits": rm.split_record(col), "gate": dr.gates(runs, cfg.seeds)}
     return Outcome.judged(metrics, rows, paper, verdicts, arrays)
 
 

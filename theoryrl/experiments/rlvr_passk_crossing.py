@@ -29,6 +29,7 @@ from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Runs, Stage
 from theoryrl.core.verdicts import FAIL, PASS, Verdict, judged_if, not_judged
 from theoryrl.rl import dag_runs as dr
+from theoryrl.rl import rlvr_metrics as rm
 from theoryrl.rl import rlvr_runs as rr
 
 ID = "rlvr-passk-crossing"
@@ -70,47 +71,47 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     next to them). Arrays: the pooled pass@k curves of both arms on every set, with the RL-minus-base
     interval per k, and k* per set."""
     knobs = cfg.rlvr
-    col = rr.collect(cfg.base, knobs, ARMS, cfg.seeds, runs)
+    col = rm.collect(cfg.base, knobs, ARMS, cfg.seeds, runs)
     verdicts, metrics, arrays = _judge(cfg, col)
-    rows = [r for s in rr.SPLITS if rr.has_set(col, s) for a in ARMS for r in rr.arm_rows(col, knobs, a, s)]
+    rows = [r for s in rr.SPLITS if rm.has_set(col, s) for a in ARMS for r in rm.arm_rows(col, knobs, a, s)]
     paper = {"claim": "RL-trained models beat their base at pass@1 but the base reaches a higher pass@k at large k "
                       "(crossing at k of tens)", "figure": "Figs. 1-2", "seeds_judged": col.seeds,
-             "seeds_left_out": col.skipped, "splits": rr.split_record(col), "gate": dr.gates(runs, cfg.seeds)}
+             "seeds_left_out": col.skipped, "splits": rm.split_record(col), "gate": dr.gates(runs, cfg.seeds)}
     return Outcome.judged(metrics, rows, paper, verdicts, arrays)
 
 
-def _judge(cfg: Config, col: rr.Collected) -> tuple[dict, dict, dict]:
+def _judge(cfg: Config, col: rm.Collected) -> tuple[dict, dict, dict]:
     knobs = cfg.rlvr
-    why = rr.why_not_judged(col, knobs)
+    why = rm.why_not_judged(col, knobs)
     arrays = {"k_K": np.arange(1, knobs.k_max + 1)}
     if why is not None:
         return {n: not_judged(why) for n in claim_names()}, {}, arrays
     verdicts, metrics, n = {}, {}, knobs.eval_samples
     for s in rr.SPLITS:
-        if not rr.has_set(col, s):
+        if not rm.has_set(col, s):
             for name in claim_names((s,)):
                 verdicts[name] = not_judged(f"no {s} set: no op lies below the train band {col.splits[col.seeds[0]].train}")
             continue
-        g1 = rr.gain(col, "grpo", "base", s, 1, n=n)
-        gk = rr.gain(col, "base", "grpo", s, knobs.k_max, n=n)
+        g1 = rm.gain(col, "grpo", "base", s, 1, n=n)
+        gk = rm.gain(col, "base", "grpo", s, knobs.k_max, n=n)
         verdicts[f"rl_above_base_at_1_{s}"] = _above(g1, f"{s}: RL minus base pass@1", "RL raises pass@1")
-        verdicts[f"base_above_rl_at_kmax_{s}"] = judged_if(rr.raised_pass1(col, "grpo", s, n)[0], _above(
+        verdicts[f"base_above_rl_at_kmax_{s}"] = judged_if(rm.raised_pass1(col, "grpo", s, n)[0], _above(
             gk, f"{s}: base minus RL pass@{knobs.k_max}", "the base wins at large k"))
         rr.gain_metrics(metrics, f"{s}_rl_minus_base_pass1", g1)
         rr.gain_metrics(metrics, f"{s}_base_minus_rl_pass{knobs.k_max}", gk)
         cb, cl = col.pooled("base", s)
         cr, _ = col.pooled("grpo", s)
-        base_NxK, rl_NxK = rr.curve_rows(cb, n, knobs.k_max), rr.curve_rows(cr, n, knobs.k_max)
-        cross = rr.crossing_ci(base_NxK, rl_NxK, cl)
+        base_NxK, rl_NxK = rm.curve_rows(cb, n, knobs.k_max), rm.curve_rows(cr, n, knobs.k_max)
+        cross = rm.crossing_ci(base_NxK, rl_NxK, cl)
         metrics.update({f"{s}_k_star": cross["k_star"], f"{s}_k_star_lo": cross["lo"], f"{s}_k_star_hi": cross["hi"],
                         f"{s}_frac_resamples_crossing": cross["frac_crossing"]})
-        diff = rr.diff_curve_ci(rl_NxK, base_NxK, cl)
+        diff = rm.diff_curve_ci(rl_NxK, base_NxK, cl)
         arrays.update({f"{s}_base_K": base_NxK.mean(axis=0), f"{s}_grpo_K": rl_NxK.mean(axis=0),
                        f"{s}_diff_lo_K": diff[1], f"{s}_diff_hi_K": diff[2],
                        f"{s}_k_star_ci": np.array([cross["k_star"], cross["lo"], cross["hi"]])})
         for arm in ARMS:
             co, _ = col.pooled(arm, s, kind="answer_correct")
-            arrays[f"{s}_{arm}_outcome_K"] = rr.curve_rows(co, n, knobs.k_max).mean(axis=0)
+            arrays[f"{s}_{arm}_outcome_K"] = rm.curve_rows(co, n, knobs.k_max).mean(axis=0)
     return verdicts, metrics, arrays
 
 

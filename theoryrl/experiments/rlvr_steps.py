@@ -25,6 +25,7 @@ from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Runs, Stage
 from theoryrl.core.verdicts import FAIL, PASS, Verdict, judged_if, not_judged
 from theoryrl.rl import dag_runs as dr
+from theoryrl.rl import rlvr_metrics as rm
 from theoryrl.rl import rlvr_runs as rr
 
 ID = "rlvr-steps"
@@ -70,20 +71,20 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     """Rows: the base and every checkpoint on the train and ID sets (pass@1 / pass@k_max with
     intervals, outcome-only next to them). Arrays: pass@1 and pass@k_max per checkpoint and set."""
     knobs = cfg.rlvr
-    col = rr.collect(cfg.base, knobs, ARMS, cfg.seeds, runs)
+    col = rm.collect(cfg.base, knobs, ARMS, cfg.seeds, runs)
     ckpts = tuple(range(len(knobs.checkpoints)))
-    rows = [r for s in SETS if col.seeds for r in rr.arm_rows(col, knobs, "base", s)
-            + rr.arm_rows(col, knobs, "grpo", s, ckpts)]
+    rows = [r for s in SETS if col.seeds for r in rm.arm_rows(col, knobs, "base", s)
+            + rm.arm_rows(col, knobs, "grpo", s, ckpts)]
     verdicts, metrics, arrays = _judge(cfg, col)
     paper = {"claim": "pass@1 rises with RL steps while pass@256 falls (Table 3: 150 / 300 / 450 steps)",
              "figure": "Table 3", "seeds_judged": col.seeds, "seeds_left_out": col.skipped,
-             "splits": rr.split_record(col), "gate": dr.gates(runs, cfg.seeds)}
+             "splits": rm.split_record(col), "gate": dr.gates(runs, cfg.seeds)}
     return Outcome.judged(metrics, rows, paper, verdicts, arrays)
 
 
-def _series(col: rr.Collected, knobs: rr.RLVRKnobs, s: str, k: int) -> list[float]:
+def _series(col: rm.Collected, knobs: rr.RLVRKnobs, s: str, k: int) -> list[float]:
     n = knobs.eval_samples
-    return [float(rr.pass_rows(col.pooled("grpo", s, ckpt=c)[0], n, k).mean()) for c in range(len(knobs.checkpoints))]
+    return [float(rm.pass_rows(col.pooled("grpo", s, ckpt=c)[0], n, k).mean()) for c in range(len(knobs.checkpoints))]
 
 
 def _trend(col, knobs, s: str, k: int, sign: float, what: str, paper: str, metrics: dict) -> Verdict:
@@ -92,7 +93,7 @@ def _trend(col, knobs, s: str, k: int, sign: float, what: str, paper: str, metri
     series = _series(col, knobs, s, k)
     ca, cl = col.pooled("grpo", s, ckpt=last)
     cf, _ = col.pooled("grpo", s, ckpt=0)
-    g = rr.paired(sign * rr.pass_rows(ca, n, k), sign * rr.pass_rows(cf, n, k), clusters=cl)
+    g = rm.paired(sign * rm.pass_rows(ca, n, k), sign * rm.pass_rows(cf, n, k), clusters=cl)
     monotone = all(sign * (b - a) >= 0 for a, b in zip(series, series[1:]))
     metrics.update({f"{s}_pass{k}_step{st}": v for st, v in zip(knobs.checkpoints, series)})
     rr.gain_metrics(metrics, f"{s}_pass{k}_last_minus_first", dataclasses.replace(
@@ -105,20 +106,20 @@ def _trend(col, knobs, s: str, k: int, sign: float, what: str, paper: str, metri
     return Verdict(PASS if ok else FAIL, g.diff, 0.0, g.lo, g.se, text, paper=paper)
 
 
-def _judge(cfg: Config, col: rr.Collected) -> tuple[dict, dict, dict]:
+def _judge(cfg: Config, col: rm.Collected) -> tuple[dict, dict, dict]:
     knobs = cfg.rlvr
     arrays = {"steps_C": np.asarray(knobs.checkpoints)}
-    why = rr.why_not_judged(col, knobs)
+    why = rm.why_not_judged(col, knobs)
     if why is not None:
         return {n: not_judged(why) for n in claim_names()}, {}, arrays
     verdicts, metrics, n = {}, {}, knobs.eval_samples
     for s in SETS:
         verdicts[f"pass1_rises_{s}"] = _trend(col, knobs, s, 1, +1.0, f"{s}: pass@1", "pass@1 rises with steps", metrics)
-        verdicts[f"passk_falls_{s}"] = judged_if(rr.raised_pass1(col, "grpo", s, n)[0], _trend(
+        verdicts[f"passk_falls_{s}"] = judged_if(rm.raised_pass1(col, "grpo", s, n)[0], _trend(
             col, knobs, s, knobs.k_max, -1.0, f"{s}: pass@{knobs.k_max}", "pass@k_max falls with steps", metrics))
         for k, name in ((1, "pass1"), (knobs.k_max, "passk")):
             arrays[f"{s}_{name}_C"] = np.asarray(_series(col, knobs, s, k))
-            arrays[f"{s}_{name}_base"] = np.asarray(rr.pass_rows(col.pooled("base", s)[0], n, k).mean())
+            arrays[f"{s}_{name}_base"] = np.asarray(rm.pass_rows(col.pooled("base", s)[0], n, k).mean())
             metrics[f"{s}_base_{name}"] = float(arrays[f"{s}_{name}_base"])
     return verdicts, metrics, arrays
 

@@ -29,6 +29,7 @@ from theoryrl.core.results import load_npz
 from theoryrl.core.stages import Outcome, Runs, Stage
 from theoryrl.core.verdicts import FAIL, PASS, Verdict, judged_if, not_judged
 from theoryrl.rl import dag_runs as dr
+from theoryrl.rl import rlvr_metrics as rm
 from theoryrl.rl import rlvr_runs as rr
 
 ID = "rlvr-vs-edge"
@@ -72,12 +73,12 @@ def stages(cfg: Config) -> list[Stage]:
                                                 op_sets=cfg.op_sets))]
 
 
-def _pooled_ops(col: rr.Collected, arm: str, ops, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _pooled_ops(col: rm.Collected, arm: str, ops, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     rows, cl = [], []
     for s in col.seeds:
         for o in ops:
-            c = rr.counts(col.runs[(s, arm)], f"op{o}")
-            rows.append(rr.pass_rows(c, n, k))
+            c = rm.counts(col.runs[(s, arm)], f"op{o}")
+            rows.append(rm.pass_rows(c, n, k))
             cl.append(np.full(c.shape, s))
     return (np.concatenate(rows), np.concatenate(cl)) if rows else (np.zeros(0), np.zeros(0, int))
 
@@ -86,13 +87,13 @@ def analyze(cfg: Config, runs: Runs) -> Outcome:
     """Rows: per op and arm, pass@1 / pass@k_max with intervals (outcome-only next to them).
     Arrays: the per-op numbers of the three models (the figure)."""
     knobs, n = cfg.rlvr, cfg.rlvr.eval_samples
-    col = rr.collect(cfg.base, knobs, ARMS, cfg.seeds, runs)
+    col = rm.collect(cfg.base, knobs, ARMS, cfg.seeds, runs)
     bands = {s: dr.seed_status(cfg.base, runs.one(stage="pretrain", seed=s), need=("edge",))[0] for s in cfg.seeds}
     edges = {s: b.edge for s, b in bands.items()}
     rows, arrays = [], {"ops_O": np.arange(2, cfg.op_top + 1), "arms_A": np.asarray(ARMS)}
     for arm in ARMS:
         for o in range(2, cfg.op_top + 1):
-            rows += [dict(r, op=o) for r in rr.arm_rows(col, knobs, arm, f"op{o}")] if col.seeds else []
+            rows += [dict(r, op=o) for r in rm.arm_rows(col, knobs, arm, f"op{o}")] if col.seeds else []
         for k, name in ((1, "pass1"), (knobs.k_max, "passk")):
             arrays[f"{arm}_{name}_O"] = np.array([_pooled_ops(col, arm, [o], k, n)[0].mean() if col.seeds else np.nan
                                                   for o in range(2, cfg.op_top + 1)])
@@ -109,18 +110,18 @@ def _above(g: dr.Gain, what: str, paper: str) -> Verdict:
                    f"{what}: {g.diff:+.3f}, 95% interval [{g.lo:+.3f}, {g.hi:+.3f}] (must be above 0)", paper=paper)
 
 
-def _judge(cfg: Config, col: rr.Collected, edges: dict) -> tuple[dict, dict]:
+def _judge(cfg: Config, col: rm.Collected, edges: dict) -> tuple[dict, dict]:
     knobs, n = cfg.rlvr, cfg.rlvr.eval_samples
-    why = rr.why_not_judged(col, knobs)
+    why = rm.why_not_judged(col, knobs)
     if why is not None:
         return {name: not_judged(why) for name in NAMES}, {}
     km, metrics, v = knobs.k_max, {}, {}
     id_ops = list(range(cfg.base.id_lo, cfg.base.id_hi + 1))
     b, cl = _pooled_ops(col, "base", id_ops, km, n)
     r, _ = _pooled_ops(col, "grpo:train=id", id_ops, km, n)
-    g = rr.paired(b, r, clusters=cl)
+    g = rm.paired(b, r, clusters=cl)
     rr.gain_metrics(metrics, f"id_ops_base_minus_id_rl_pass{km}", g)
-    pre, g1 = rr.raised_pass1(col, "grpo:train=id", [f"op{o}" for o in id_ops], n)
+    pre, g1 = rm.raised_pass1(col, "grpo:train=id", [f"op{o}" for o in id_ops], n)
     rr.gain_metrics(metrics, "id_ops_id_rl_minus_base_pass1", g1)
     v["id_rl_narrows_kmax"] = judged_if(pre, _above(
         g, f"ops {id_ops[0]}..{id_ops[-1]}: base minus ID-band RL pass@{km}", "RL on the ID band narrows pass@k_max"))
@@ -131,7 +132,7 @@ def _judge(cfg: Config, col: rr.Collected, edges: dict) -> tuple[dict, dict]:
         return v, metrics
     e, cl = _pooled_ops(col, "grpo:train=edge", deep, km, n)
     b, _ = _pooled_ops(col, "base", deep, km, n)
-    g = rr.paired(e, b, clusters=cl)
+    g = rm.paired(e, b, clusters=cl)
     rr.gain_metrics(metrics, f"deep_ops_edge_rl_minus_base_pass{km}", g)
     v["edge_rl_widens_deeper"] = _above(g, f"ops {deep[0]}..{deep[-1]}: edge-band RL minus base pass@{km}",
                                         "RL at the edge of competence raises pass@k at deeper ops")
