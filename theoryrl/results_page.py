@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 
 from theoryrl import experiments
-from theoryrl.core.config import run_id
+from theoryrl.core.config import run_id, to_dict
 from theoryrl.core.results import ResultsError, atomic_write_bytes, atomic_write_json
 
 SUMMARY_FILES = ("config.json", "summary.json", "env.json")
@@ -51,6 +51,11 @@ class RunSummary:
     seeds: tuple
     git: str
     claims: tuple[Claim, ...]
+    overrides: tuple[str, ...] = ()  # `--set` knobs where the run's config differs from its tier's
+
+    @property
+    def command(self) -> str:
+        return " ".join([f"run {self.experiment} --tier {self.tier}", *(f"--set {o}" for o in self.overrides)])
 
 
 def claims_of(summary: dict) -> list[Claim]:
@@ -68,6 +73,35 @@ def claims_of(summary: dict) -> list[Claim]:
     return out
 
 
+def _leaves(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def _cli_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_cli_value(v) for v in value)
+    return str(value)
+
+
+def overrides_of(experiment: str, tier: str, config: dict) -> tuple[str, ...]:
+    """`knob=value` for every leaf where a run's recorded config differs from its tier's current
+    config, so the report's command reruns that run (empty when the tier is unknown)."""
+    tiers = getattr(experiments.get(experiment), "TIERS", {})
+    if tier not in tiers:
+        return ()
+    default = _leaves(json.loads(json.dumps(to_dict(tiers[tier]))))
+    got = _leaves(config)
+    return tuple(f"{k}={_cli_value(got[k])}" for k in sorted(got) if k in default and got[k] != default[k])
+
+
 def load_run(run_dir: Path) -> RunSummary:
     run_dir = Path(run_dir)
     try:
@@ -81,8 +115,10 @@ def load_run(run_dir: Path) -> RunSummary:
         env = {}
     git_rec = env.get("git") or {}
     git = (git_rec.get("sha") or "unknown")[:7] + ("+dirty" if git_rec.get("dirty") else "")
-    return RunSummary(summary["experiment"], run_dir, run_id(config), summary.get("tier", config.get("tier", "?")),
-                      tuple(config.get("config", {}).get("seeds", ()) or ()), git, tuple(claims_of(summary)))
+    tier = summary.get("tier", config.get("tier", "?"))
+    return RunSummary(summary["experiment"], run_dir, run_id(config), tier,
+                      tuple(config.get("config", {}).get("seeds", ()) or ()), git, tuple(claims_of(summary)),
+                      overrides_of(summary["experiment"], tier, config.get("config", {})))
 
 
 def newest_runs(root: Path) -> dict[str, Path]:
@@ -154,7 +190,7 @@ def render(runs: dict[str, RunSummary], source: str) -> str:
                     status += f": {c.reason}"
                 ours = _fmt(c.value) + (f" ± {_fmt(c.se)}" if c.se is not None else "")
                 lines.append(f"| `{r.experiment}` | {c.name} | {c.paper or '—'} | {ours} | {status} | "
-                             f"{_fmt(c.margin)} | {r.tier}, {seeds} | `run {r.experiment} --tier {r.tier}` | "
+                             f"{_fmt(c.margin)} | {r.tier}, {seeds} | `{r.command}` | "
                              f"`{r.run_id}` @ {r.git} |")
     return "\n".join(lines) + "\n"
 

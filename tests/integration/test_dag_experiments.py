@@ -125,9 +125,7 @@ def _arrays_of(folder) -> dict:
 
 def test_context_exposure_reuses_share_0_and_lr0_rl_tables_equal_the_zero_step_tables(cold, store, monkeypatch,
                                                                                         tmp_path):
-    """Share 0's base is the one the cold edge run stored (TINY sets every field in which the quick
-    tier's QUICK_BASE differs from the shared base, so the two agree): it is reused from the store,
-    and share 0.5 trains one new base. With rl.lr
+    """Share 0 is the shared base (reused from the store); share 0.5 trains one new base. With rl.lr
     = 0 the RL arm's tables are sampled from the base's weights on the same problems and keys as the
     zero-step run's, so in both contexts its outcome-only pass@k (not 0: an untrained decoder hits
     the right residue by chance) equals the base's, RL learns nothing in context A, and no claim is

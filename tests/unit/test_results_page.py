@@ -106,3 +106,23 @@ def test_committed_results_page_is_the_committed_reference_rendered():
         pytest.skip("no committed reference folder")
     runs = {e: results_page.load_run(p) for e, p in results_page.newest_runs(REPO / "reference").items()}
     assert results_page.render(runs, "reference") == (REPO / "RESULTS.md").read_text()
+
+
+def test_the_command_names_every_knob_that_differs_from_the_tier(tmp_path):
+    """A run made with `--set base.steps=1500 --set base.op_max=8` (and the tier's own seeds) records
+    those two leaves unlike the quick tier's: the command column must name them, sorted, so that it
+    reruns that run; a leaf equal to the tier's (here seeds) is not repeated."""
+    from theoryrl.core.config import to_dict
+    from theoryrl.experiments import dag_context_exposure as ctx
+
+    config = json.loads(json.dumps(to_dict(ctx.TIERS["quick"])))
+    config["base"] = {**config["base"], "steps": 1500, "op_max": 8}
+    record = {"experiment": ctx.ID, "tier": "quick", "config": config}
+    folder = tmp_path / ctx.ID / run_id(record)
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(record))
+    (folder / "summary.json").write_text(json.dumps({"experiment": ctx.ID, "tier": "quick", "verdicts": {}}))
+    run = results_page.load_run(folder)
+    assert run.overrides == ("base.op_max=8", "base.steps=1500")
+    assert run.command == "run dag-context-exposure --tier quick --set base.op_max=8 --set base.steps=1500"
+    assert results_page.overrides_of(ctx.ID, "no-such-tier", config) == ()

@@ -3,7 +3,7 @@
 Zhang, Neubig and Yue (arXiv 2512.07783), Observations 2 and 5, Fig. 4 (spec `dag_arithmetic.md`
 §6.4, §9.2, §11.8), at theory scale on DAG-lite. Context B (the generator's second template: the
 same structure, disjoint noun tokens) is in pre-training only as op-2 problems, at a share `b_share`
-in `shares` of the pre-training problems (one stored base per share, all from one recipe).
+in `shares` of the pre-training problems (one stored base per share; share 0 is the shared base).
 Deviation: context A is pre-trained on the ID band only (the paper: every op, 2-20), so "deep ops
 A knows" are the ID ops above op 2. The bands come from the smallest share's base (its first half of
 problems), one band for every share. From each gated base: a zero-step run that samples the base's
@@ -16,8 +16,9 @@ context-B gain lies below `flat_margin`; at or above it (1%, 10%) `transfers`: t
 0. Each is judged only with headroom (B's base below A's base by flat_margin there) and, for
 no_transfer, only when RL learned (context A's pass@1 on the RL ops rose; on the edge, A's pass@k_max
 rose). The hard band is reported, not judged: by definition the base never solves it. The claim is
-about pre-training, so even the quick tier trains one base per share: at QUICK_BASE, a cheaper recipe
-than the shared base's (it is not reused), because four shared-recipe bases do not fit one sitting.
+about pre-training, so even the quick tier trains a base per share beyond the shared one, each at the
+shared base's recipe: a shorter recipe put the bases on the ID ops' learning transition, where the
+same recipe passes or fails its gate by chance (see the results page).
 Measurements by run id: docs/results/dag-context-exposure.md.
 """
 from __future__ import annotations
@@ -69,13 +70,8 @@ class Config:
         check_seeds(self.seeds)
 
 
-# The quick tier's bases: the shared base's recipe at half its steps (96k pre-training problems, about the
-# spec's 1e5 floor for 0.1% to mean anything) and op_max 8, so that all four bases plus RL fit one sitting
-# on a 2-core CPU. Four bases at the shared base's 3,000 steps take about three hours there.
-QUICK_BASE = dataclasses.replace(dr.BaseSpec(), steps=1500, op_max=8)
-
 TIERS = {
-    "quick": Config(base=QUICK_BASE),
+    "quick": Config(),
     "paper": Config(base=dr.PAPER_BASE, rl=dataclasses.replace(dr.PAPER_RL, reward="strict"), table_samples=256,
                     seeds=(42, 43, 44)),
 }
